@@ -1,0 +1,174 @@
+using System.Runtime.InteropServices;
+
+namespace UffdNative.Interop;
+
+// Blittable mirrors of the kernel's uapi structs (reference uffd-semantics.md §1.4, §1.5, §1.7).
+// Field order and types are the kernel's; the layout table in the shim proves them at first use.
+// Output fields the kernel writes (copy, zeropage, mapped, updated, move) are signed: a negative
+// value is -errno, never a huge byte count (userfaultfd-rs PR #91).
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioApi
+{
+    public ulong Api;
+    public ulong Features;
+    public ulong Ioctls;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioRange
+{
+    public ulong Start;
+    public ulong Len;
+
+    public UffdioRange(ulong start, ulong len)
+    {
+        Start = start;
+        Len = len;
+    }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioRegister
+{
+    public UffdioRange Range;
+    public ulong Mode;
+    public ulong Ioctls;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioCopy
+{
+    public ulong Dst;
+    public ulong Src;
+    public ulong Len;
+    public ulong Mode;
+    public long Copy;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioZeropage
+{
+    public UffdioRange Range;
+    public ulong Mode;
+    public long Zeropage;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioWriteprotect
+{
+    public UffdioRange Range;
+    public ulong Mode;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioContinue
+{
+    public UffdioRange Range;
+    public ulong Mode;
+    public long Mapped;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioPoison
+{
+    public UffdioRange Range;
+    public ulong Mode;
+    public long Updated;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct UffdioMove
+{
+    public ulong Dst;
+    public ulong Src;
+    public ulong Len;
+    public ulong Mode;
+    public long Move;
+}
+
+/// <summary>struct uffd_msg: 32 bytes, packed; <c>arg</c> is a union read through the named views.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 32)]
+public struct UffdMsg
+{
+    [FieldOffset(0)] public byte Event;
+    [FieldOffset(8)] public ulong PagefaultFlags;
+    [FieldOffset(16)] public ulong PagefaultAddress;
+    [FieldOffset(24)] public uint PagefaultPtid;
+    [FieldOffset(8)] public uint ForkUfd;
+    [FieldOffset(8)] public ulong RemapFrom;
+    [FieldOffset(16)] public ulong RemapTo;
+    [FieldOffset(24)] public ulong RemapLen;
+    [FieldOffset(8)] public ulong RemoveStart;
+    [FieldOffset(16)] public ulong RemoveEnd;
+
+    public readonly UffdEventKind Kind => (UffdEventKind)Event;
+    public readonly PageFaultFlags Flags => (PageFaultFlags)PagefaultFlags;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct PmScanArg
+{
+    public ulong Size;
+    public ulong Flags;
+    public ulong Start;
+    public ulong End;
+    public ulong WalkEnd;
+    public ulong Vec;
+    public ulong VecLen;
+    public ulong MaxPages;
+    public ulong CategoryInverted;
+    public ulong CategoryMask;
+    public ulong CategoryAnyofMask;
+    public ulong ReturnMask;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct PageRegion
+{
+    public ulong Start;
+    public ulong End;
+    public ulong Categories;
+}
+
+// The shim's own records (native/uffd_shim.h).
+
+[StructLayout(LayoutKind.Sequential)]
+public struct AccessOp
+{
+    public int Kind;
+    public int Reserved;
+    public ulong Addr;
+    public ulong Len;
+    public ulong Value;
+    public ulong Stride;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct AccessResult
+{
+    public long Ret;
+    public ulong Value;
+    public long ElapsedNs;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct ChildOp
+{
+    public int Kind;
+    public int Arg;
+    public ulong Addr;
+    public ulong Len;
+    public ulong Value;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct ChildResult
+{
+    public int Index;
+    public int Sigbus;
+    public int SiCode;
+    public int Reserved;
+    public long Ret;
+    public ulong Value;
+}

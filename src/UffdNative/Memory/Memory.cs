@@ -1,0 +1,319 @@
+using System.Text;
+using Tmds.Linux;
+using UffdNative.Interop;
+using static Tmds.Linux.LibC;
+
+namespace UffdNative.Memory;
+
+[Flags]
+public enum Protection
+{
+    None = 0,
+    Read = 1,
+    Write = 2,
+    Exec = 4,
+    ReadWrite = Read | Write,
+}
+
+/// <summary>madvise advice values (asm-generic/mman-common.h).</summary>
+public enum Advice
+{
+    Normal = 0,
+    WillNeed = 3,
+    DontNeed = 4,
+    Free = 8,
+    Remove = 9,
+    DontFork = 10,
+    DoFork = 11,
+    HugePage = 14,
+    NoHugePage = 15,
+    Cold = 20,
+    PageOut = 21,
+    PopulateRead = 22,
+    PopulateWrite = 23,
+    Collapse = 25,
+}
+
+public enum MappingKind { Anonymous, SharedAnonymous, Shared, Private }
+
+internal static class Sys
+{
+    internal static int Err() => System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+    internal static size_t Size(ulong v) => (size_t)v;
+}
+
+/// <summary>A memfd (shmem file): create, size, pwrite/pread, punch holes, truncate, and map it.</summary>
+public sealed unsafe class MemfdFile : IDisposable
+{
+    public SafeFdHandle Handle { get; }
+    public int Fd => Handle.Fd;
+    public string Name { get; }
+    public long Size { get; private set; }
+    public bool ReadOnly { get; }
+    public bool HugeTlb { get; }
+
+    private MemfdFile(SafeFdHandle h, string name, long size, bool readOnly, bool hugetlb)
+    {
+        Handle = h;
+        Name = name;
+        Size = size;
+        ReadOnly = readOnly;
+        HugeTlb = hugetlb;
+    }
+
+    public const uint MfdCloexec = 1, MfdAllowSealing = 2, MfdHugetlb = 4;
+
+    public static MemfdFile Create(string name, long size, bool hugetlb = false)
+    {
+        var bytes = Encoding.UTF8.GetBytes(name + "\0");
+        int fd;
+        fixed (byte* p = bytes)
+            fd = memfd_create(p, MfdCloexec | (hugetlb ? MfdHugetlb : 0));
+        if (fd < 0)
+            throw new UffdException("memfd_create", Sys.Err(), hugetlb ? "hugetlb memfds need reserved huge pages" : "", hugetlb ? "reserve huge pages (vm.nr_hugepages) — inside a guest" : "");
+        var f = new MemfdFile(new SafeFdHandle(fd), name, 0, false, hugetlb);
+        if (size > 0)
+            f.Truncate(size);
+        return f;
+    }
+
+    /// <summary>A second fd on the same file opened O_RDONLY (through /proc/self/fd): its MAP_SHARED
+    /// mappings lack VM_MAYWRITE, which UFFDIO_REGISTER refuses with EPERM (§1.4).</summary>
+    public MemfdFile ReopenReadOnly()
+    {
+        var path = Encoding.UTF8.GetBytes($"/proc/self/fd/{Fd}\0");
+        int fd;
+        fixed (byte* p = path)
+            fd = open(p, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+            throw new UffdException("open(O_RDONLY)", Sys.Err(), "", "");
+        return new MemfdFile(new SafeFdHandle(fd), Name, Size, true, HugeTlb);
+    }
+
+    public void Truncate(long size)
+    {
+        if (ftruncate(Fd, size) < 0)
+            throw new UffdException("ftruncate", Sys.Err(), $"size {size}", "");
+        Size = size;
+    }
+
+    /// <summary>fallocate(PUNCH_HOLE|KEEP_SIZE): frees the pages; a shmem WP marker survives (§3.2).</summary>
+    public int TryPunchHole(long offset, long length) => fallocate(Fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) < 0 ? -Sys.Err() : 0;
+
+    public void PunchHole(long offset, long length)
+    {
+        int r = TryPunchHole(offset, length);
+        if (r < 0)
+            throw new UffdException("fallocate(PUNCH_HOLE)", -r, $"offset {offset} length {length}", "");
+    }
+
+    /// <summary>fallocate(0): allocates page-cache pages without mapping them.</summary>
+    public void Allocate(long offset, long length)
+    {
+        if (fallocate(Fd, 0, offset, length) < 0)
+            throw new UffdException("fallocate", Sys.Err(), $"offset {offset} length {length}", "");
+    }
+
+    /// <summary>pwrite: writes the file directly; never intercepted by a uffd (§3.2 "alias and other writers").</summary>
+    public int TryWrite(long offset, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            long done = 0;
+            while (done < data.Length)
+            {
+                long n = pwrite(Fd, p + done, Sys.Size((ulong)(data.Length - done)), offset + done);
+                if (n < 0)
+                {
+                    int e = Sys.Err();
+                    if (e == Errno.EINTR)
+                        continue;
+                    return -e;
+                }
+                done += n;
+            }
+        }
+        return 0;
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> data)
+    {
+        int r = TryWrite(offset, data);
+        if (r < 0)
+            throw new UffdException("pwrite", -r, $"offset {offset}", "");
+    }
+
+    public void WriteU64(long offset, ulong value) => Write(offset, new ReadOnlySpan<byte>(&value, 8));
+
+    /// <summary>Writes the shim's pattern (seed) over [offset, offset+length), word indices from 0.</summary>
+    public void WritePattern(long offset, long length, ulong seed)
+    {
+        var buf = new byte[length];
+        fixed (byte* p = buf)
+            Shim.uffd_pattern_fill(p, (ulong)length, seed, 0);
+        Write(offset, buf);
+    }
+
+    public int Read(long offset, Span<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            long n;
+            do
+                n = pread(Fd, p, Sys.Size((ulong)data.Length), offset);
+            while (n < 0 && Sys.Err() == Errno.EINTR);
+            if (n < 0)
+                throw new UffdException("pread", Sys.Err(), $"offset {offset}", "");
+            return (int)n;
+        }
+    }
+
+    public ulong ReadU64(long offset)
+    {
+        ulong v = 0;
+        Read(offset, new Span<byte>(&v, 8));
+        return v;
+    }
+
+    public Mapping MapShared(long offset = 0, long length = -1, Protection prot = Protection.ReadWrite) =>
+        Mapping.MapFile(this, offset, length < 0 ? Size - offset : length, prot, shared: true);
+
+    public Mapping MapPrivate(long offset = 0, long length = -1, Protection prot = Protection.ReadWrite) =>
+        Mapping.MapFile(this, offset, length < 0 ? Size - offset : length, prot, shared: false);
+
+    public void Dispose() => Handle.Dispose();
+}
+
+/// <summary>
+/// A mapping: private anonymous, shared anonymous, or MAP_SHARED / MAP_PRIVATE of a memfd (several
+/// mappings of one file are aliases). Its bytes must never be touched from managed code — use
+/// <see cref="Access.Accessor"/> (the shim) — because the memory may be uffd-registered.
+/// Dispose order: close the uffd first (it unregisters), then mappings, then the file. With
+/// EVENT_UNMAP registered, munmap blocks until the UNMAP event is read: never dispose a mapping on
+/// the thread that reads the uffd.
+/// </summary>
+public sealed unsafe class Mapping : IDisposable
+{
+    public static readonly ulong PageSize = (ulong)Environment.SystemPageSize;
+
+    public ulong Address { get; private set; }
+    public ulong Length { get; private set; }
+    public MappingKind Kind { get; }
+    public MemfdFile? File { get; }
+    public long FileOffset { get; }
+    public Protection Prot { get; private set; }
+    public bool IsUnmapped => Address == 0;
+    public long Pages => (long)(Length / PageSize);
+
+    private Mapping(ulong addr, ulong len, MappingKind kind, MemfdFile? file, long offset, Protection prot)
+    {
+        Address = addr;
+        Length = len;
+        Kind = kind;
+        File = file;
+        FileOffset = offset;
+        Prot = prot;
+    }
+
+    public ulong PageAddress(long page) => Address + (ulong)page * PageSize;
+    public ulong End => Address + Length;
+
+    private const int MapShared_ = 0x01, MapPrivate_ = 0x02, MapFixed = 0x10, MapAnonymous = 0x20, MapNoReserve = 0x4000, MapFixedNoReplace = 0x100000;
+
+    public static Mapping Anonymous(ulong length, Protection prot = Protection.ReadWrite, bool shared = false, ulong fixedAddress = 0)
+    {
+        int flags = (shared ? MapShared_ : MapPrivate_) | MapAnonymous | MapNoReserve | (fixedAddress != 0 ? MapFixedNoReplace : 0);
+        void* p = mmap((void*)fixedAddress, Sys.Size(length), (int)prot, flags, -1, 0);
+        if (p == MAP_FAILED)
+            throw new UffdException("mmap(anonymous)", Sys.Err(), $"length {length}", "");
+        return new Mapping((ulong)p, length, shared ? MappingKind.SharedAnonymous : MappingKind.Anonymous, null, 0, prot);
+    }
+
+    internal static Mapping MapFile(MemfdFile file, long offset, long length, Protection prot, bool shared, ulong fixedAddress = 0)
+    {
+        int flags = (shared ? MapShared_ : MapPrivate_) | (fixedAddress != 0 ? MapFixedNoReplace : 0);
+        void* p = mmap((void*)fixedAddress, Sys.Size((ulong)length), (int)prot, flags, file.Fd, offset);
+        if (p == MAP_FAILED)
+        {
+            int e = Sys.Err();
+            throw new UffdException(shared ? "mmap(MAP_SHARED)" : "mmap(MAP_PRIVATE)", e, $"memfd '{file.Name}' offset {offset} length {length}",
+                e == Errno.EACCES ? "a MAP_SHARED writable mapping needs a read-write fd" : "");
+        }
+        return new Mapping((ulong)p, (ulong)length, shared ? MappingKind.Shared : MappingKind.Private, file, offset, prot);
+    }
+
+    /// <summary>madvise over [offset, offset+length) of this mapping; 0 or -errno. With EVENT_REMOVE
+    /// registered, DONTNEED/REMOVE block until the REMOVE event is read.</summary>
+    public int TryAdvise(Advice advice, ulong offset = 0, ulong length = 0)
+    {
+        if (length == 0)
+            length = Length - offset;
+        return madvise((void*)(Address + offset), Sys.Size(length), (int)advice) < 0 ? -Sys.Err() : 0;
+    }
+
+    public void Advise(Advice advice, ulong offset = 0, ulong length = 0)
+    {
+        int r = TryAdvise(advice, offset, length);
+        if (r < 0)
+            throw new UffdException($"madvise({advice})", -r, $"0x{Address + offset:x}", r == -Errno.EINVAL ? $"this kernel or memory type does not support {advice}" : "");
+    }
+
+    public int TryProtect(Protection prot, ulong offset = 0, ulong length = 0)
+    {
+        if (length == 0)
+            length = Length - offset;
+        int r = mprotect((void*)(Address + offset), Sys.Size(length), (int)prot) < 0 ? -Sys.Err() : 0;
+        if (r == 0 && offset == 0 && length == Length)
+            Prot = prot;
+        return r;
+    }
+
+    public void Protect(Protection prot, ulong offset = 0, ulong length = 0)
+    {
+        int r = TryProtect(prot, offset, length);
+        if (r < 0)
+            throw new UffdException($"mprotect({prot})", -r, "", "");
+    }
+
+    /// <summary>mremap (MAYMOVE, and FIXED when an address is given). With EVENT_REMAP registered it
+    /// blocks until the REMAP event is read. Returns 0 or -errno; the mapping follows the move.</summary>
+    public int TryRemap(ulong newLength, ulong fixedAddress = 0)
+    {
+        const int MremapMaymove = 1, MremapFixed = 2;
+        void* p = mremap((void*)Address, Sys.Size(Length), Sys.Size(newLength), MremapMaymove | (fixedAddress != 0 ? MremapFixed : 0), (void*)fixedAddress);
+        if (p == MAP_FAILED)
+            return -Sys.Err();
+        Address = (ulong)p;
+        Length = newLength;
+        return 0;
+    }
+
+    public ulong Remap(ulong newLength, ulong fixedAddress = 0)
+    {
+        int r = TryRemap(newLength, fixedAddress);
+        if (r < 0)
+            throw new UffdException("mremap", -r, "", "");
+        return Address;
+    }
+
+    /// <summary>munmap now (0 or -errno). With EVENT_UNMAP registered it blocks until UNMAP is read.</summary>
+    public int Unmap()
+    {
+        if (Address == 0)
+            return 0;
+        int r = munmap((void*)Address, Sys.Size(Length)) < 0 ? -Sys.Err() : 0;
+        if (r == 0)
+            Address = 0;
+        return r;
+    }
+
+    /// <summary>Reserves an address range of the given size and releases it: a free spot to mremap
+    /// to, or to place an alias at (the range is free until something else maps there).</summary>
+    public static ulong FindFreeRange(ulong length)
+    {
+        using var m = Anonymous(length, Protection.None);
+        return m.Address;
+    }
+
+    public void Dispose() => Unmap();
+}

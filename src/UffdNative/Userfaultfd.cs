@@ -1,0 +1,401 @@
+using System.Globalization;
+using UffdNative.Interop;
+
+namespace UffdNative;
+
+/// <summary>How to create the uffd (reference §1.1).</summary>
+public enum UffdOpenPath
+{
+    /// <summary>Device, then syscall, then syscall with UFFD_USER_MODE_ONLY (if allowed).</summary>
+    Auto,
+    Syscall,
+    /// <summary>The syscall with UFFD_USER_MODE_ONLY: always permitted, but kernel-mode faults
+    /// (a read(2) into the range) fail with EFAULT instead of producing a message.</summary>
+    SyscallUserModeOnly,
+    /// <summary>/dev/userfaultfd + USERFAULTFD_IOC_NEW (Linux 6.1+): file permissions only.</summary>
+    Device,
+    /// <summary>Not opened here: delivered by a FORK event, or received from another process.</summary>
+    Adopted,
+}
+
+/// <summary>One attempt to open a uffd: the path, and 0 or the errno with its explanation.</summary>
+public sealed record UffdOpenAttempt(UffdOpenPath Path, int Errno, string Detail, string Remedy)
+{
+    public bool Succeeded => Errno == 0;
+    public override string ToString() => Succeeded ? $"{Path}: ok" : $"{Path}: {UffdNative.Errno.Name(Errno)} — {Detail}";
+}
+
+public sealed record UffdOpenOptions
+{
+    public UffdOpenPath Path { get; init; } = UffdOpenPath.Auto;
+    public bool CloseOnExec { get; init; } = true;
+    /// <summary>Non-blocking is required for poll-based loops: poll on a blocking uffd reports POLLERR.</summary>
+    public bool NonBlocking { get; init; } = true;
+    /// <summary>Add UFFD_USER_MODE_ONLY to whichever path is used.</summary>
+    public bool UserModeOnly { get; init; }
+    /// <summary>Whether <see cref="UffdOpenPath.Auto"/> may end with a user-mode-only uffd.</summary>
+    public bool AllowUserModeOnlyFallback { get; init; } = true;
+    /// <summary>Features that must be enabled; opening fails naming each missing one and its kernel version.</summary>
+    public UffdFeatures RequiredFeatures { get; init; }
+    /// <summary>Features enabled when this kernel supports them.</summary>
+    public UffdFeatures OptionalFeatures { get; init; }
+    /// <summary>Skip UFFDIO_API entirely (only to test the uninitialised state, reference §1.2 rule 7).</summary>
+    public bool SkipHandshake { get; init; }
+}
+
+/// <summary>fdinfo of a uffd: pending (unread) faults, total (unread + read-but-unresolved), the API line.</summary>
+public readonly record struct UffdFdInfo(long Pending, long Total, ulong ContextFeatures, ulong Ioctls)
+{
+    /// <summary>Bit 31 of the context features: UFFDIO_API has succeeded on this fd.</summary>
+    public bool Initialized => (ContextFeatures & 0x80000000UL) != 0;
+}
+
+/// <summary>
+/// A userfaultfd: the handle, the handshake, every ioctl, message reads.
+/// Raw <c>TryXxx</c> methods pass the kernel's struct and return 0 or -errno unchanged (for probes and
+/// the conformance executor); the typed methods turn normal outcomes (EEXIST, EAGAIN, partial
+/// progress) into results and everything else into <see cref="UffdException"/>.
+/// </summary>
+public sealed unsafe class Userfaultfd : IDisposable
+{
+    private static UffdFeatures? cachedSupported;
+
+    public SafeFdHandle Handle { get; }
+    public int Fd => Handle.Fd;
+    public UffdOpenPath OpenedVia { get; }
+    public IReadOnlyList<UffdOpenAttempt> Attempts { get; }
+    public bool UserModeOnly { get; }
+    public bool NonBlocking { get; }
+    /// <summary>The features enabled on this fd.</summary>
+    public UffdFeatures Features { get; private set; }
+    /// <summary>Everything the kernel supports (what UFFDIO_API reported).</summary>
+    public UffdFeatures SupportedFeatures { get; private set; }
+    public UffdIoctls ApiIoctls { get; private set; }
+    public bool IsDisposed => Handle.IsClosed;
+
+    private Userfaultfd(SafeFdHandle handle, UffdOpenPath via, IReadOnlyList<UffdOpenAttempt> attempts, bool userModeOnly, bool nonBlocking)
+    {
+        Handle = handle;
+        OpenedVia = via;
+        Attempts = attempts;
+        UserModeOnly = userModeOnly;
+        NonBlocking = nonBlocking;
+    }
+
+    // ---- opening ------------------------------------------------------------------------------
+
+    /// <summary>Opens a uffd and enables the requested features (query on a throwaway fd first,
+    /// because UFFDIO_API succeeds once per fd, reference §1.2).</summary>
+    public static Userfaultfd Open(UffdOpenOptions? options = null)
+    {
+        options ??= new UffdOpenOptions();
+        var (fd, via, attempts, umo) = OpenFd(options);
+        var uffd = new Userfaultfd(new SafeFdHandle(fd), via, attempts, umo, options.NonBlocking);
+        if (options.SkipHandshake)
+            return uffd;
+        try
+        {
+            var supported = QuerySupportedFeatures(options);
+            var missing = options.RequiredFeatures & ~supported;
+            if (missing != 0)
+            {
+                throw new UffdException("UFFDIO_API", Errno.EINVAL,
+                    $"this kernel ({KernelVersion.RunningRelease()}) does not support {UffdFeatureInfo.Describe(missing)}",
+                    "use a kernel that has them, or make them optional");
+            }
+            uffd.Handshake(options.RequiredFeatures | (options.OptionalFeatures & supported), supported);
+            return uffd;
+        }
+        catch
+        {
+            uffd.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Wraps an fd this process already owns (a FORK event's fd, or one received over a
+    /// socket). The features are those of the context it came from.</summary>
+    public static Userfaultfd Adopt(int fd, UffdFeatures features, bool nonBlocking = true)
+    {
+        var u = new Userfaultfd(new SafeFdHandle(fd), UffdOpenPath.Adopted, [], false, nonBlocking)
+        {
+            Features = features,
+            SupportedFeatures = features,
+            ApiIoctls = UffdIoctls.Register | UffdIoctls.Unregister | UffdIoctls.Api,
+        };
+        return u;
+    }
+
+    private void Handshake(UffdFeatures request, UffdFeatures supported)
+    {
+        var api = new UffdioApi { Api = (ulong)Uffd.Api, Features = (ulong)request };
+        int r = TryApi(ref api);
+        if (r < 0)
+        {
+            var (d, rem) = Remedies.Api(request, supported, -r, KernelVersion.Running());
+            throw new UffdException("UFFDIO_API", -r, d, rem);
+        }
+        // The kernel writes back *all* supported features, not the enabled subset (§1.2 rule 5).
+        SupportedFeatures = (UffdFeatures)api.Features;
+        Features = request;
+        if ((request & UffdFeatures.WpAsync) != 0)
+            Features |= UffdFeatures.WpUnpopulated; // implied by the kernel (§1.2 rule 3)
+        ApiIoctls = (UffdIoctls)api.Ioctls;
+        if ((ApiIoctls & (UffdIoctls.Register | UffdIoctls.Unregister)) != (UffdIoctls.Register | UffdIoctls.Unregister))
+            throw new UffdException("UFFDIO_API", Errno.EINVAL, $"the kernel offers ioctls 0x{(ulong)ApiIoctls:x} without REGISTER/UNREGISTER", "use a kernel with working userfaultfd");
+    }
+
+    /// <summary>Features this kernel supports, from UFFDIO_API(features=0) on a throwaway fd (cached).</summary>
+    public static UffdFeatures QuerySupportedFeatures(UffdOpenOptions? options = null)
+    {
+        if (cachedSupported is { } c)
+            return c;
+        var o = (options ?? new UffdOpenOptions()) with { NonBlocking = true };
+        var (fd, _, _, _) = OpenFd(o);
+        using var h = new SafeFdHandle(fd);
+        var api = new UffdioApi { Api = (ulong)Uffd.Api };
+        UffdException.Check(Shim.uffd_api(fd, &api), "UFFDIO_API (query)", e => Remedies.Api(0, 0, e, KernelVersion.Running()));
+        cachedSupported = (UffdFeatures)api.Features;
+        return cachedSupported.Value;
+    }
+
+    /// <summary>One open attempt on one path, as the kernel answers it: an fd or -errno.</summary>
+    public static int OpenRaw(UffdOpenPath path, int flags, out int stage)
+    {
+        stage = 0;
+        return path switch
+        {
+            UffdOpenPath.Syscall => Shim.uffd_open_syscall(flags),
+            UffdOpenPath.SyscallUserModeOnly => Shim.uffd_open_syscall(flags | Uffd.UserModeOnly),
+            UffdOpenPath.Device => Shim.uffd_open_device(null, flags, out stage),
+            _ => throw new ArgumentOutOfRangeException(nameof(path), path, "Auto and Adopted are not single open paths"),
+        };
+    }
+
+    private static (int Fd, UffdOpenPath Via, List<UffdOpenAttempt> Attempts, bool UserModeOnly) OpenFd(UffdOpenOptions o)
+    {
+        int flags = (o.CloseOnExec ? Uffd.OCloexec : 0) | (o.NonBlocking ? Uffd.ONonblock : 0) | (o.UserModeOnly ? Uffd.UserModeOnly : 0);
+        UffdOpenPath[] order = o.Path switch
+        {
+            UffdOpenPath.Auto when o.UserModeOnly => [UffdOpenPath.Device, UffdOpenPath.Syscall],
+            // The device needs no sysctl or capability, only file access; the syscall needs privilege
+            // or the sysctl; user-mode-only always works but narrows semantics, so it comes last.
+            UffdOpenPath.Auto => o.AllowUserModeOnlyFallback ? [UffdOpenPath.Device, UffdOpenPath.Syscall, UffdOpenPath.SyscallUserModeOnly] : [UffdOpenPath.Device, UffdOpenPath.Syscall],
+            UffdOpenPath.Adopted => throw new ArgumentException("Adopted is not an open path; use Userfaultfd.Adopt", nameof(o)),
+            var p => [p],
+        };
+        var attempts = new List<UffdOpenAttempt>();
+        var kernel = KernelVersion.Running();
+        foreach (var path in order)
+        {
+            int fd = OpenRaw(path, flags, out int stage);
+            if (fd >= 0)
+            {
+                attempts.Add(new UffdOpenAttempt(path, 0, "ok", ""));
+                return (fd, path, attempts, o.UserModeOnly || path == UffdOpenPath.SyscallUserModeOnly);
+            }
+            var (detail, remedy) = Remedies.Open(path == UffdOpenPath.Syscall && o.UserModeOnly ? UffdOpenPath.SyscallUserModeOnly : path, -fd, stage, kernel);
+            attempts.Add(new UffdOpenAttempt(path, -fd, detail, remedy));
+        }
+        var last = attempts[^1];
+        var summary = attempts.Count == 1 ? last.Detail : string.Join("; ", attempts.Select(a => $"{a.Path}: {Errno.Name(a.Errno)} ({a.Detail})"));
+        throw new UffdException("open userfaultfd", last.Errno, summary, string.Join("; or ", attempts.Select(a => a.Remedy).Distinct()))
+        {
+            Data = { ["attempts"] = attempts },
+        };
+    }
+
+    // ---- raw ioctls: the kernel's answer, unchanged -----------------------------------------------
+
+    public int TryApi(ref UffdioApi api) { fixed (UffdioApi* p = &api) return Shim.uffd_api(Fd, p); }
+    public int TryRegister(ref UffdioRegister reg) { fixed (UffdioRegister* p = &reg) return Shim.uffd_register(Fd, p); }
+    public int TryUnregister(ref UffdioRange r) { fixed (UffdioRange* p = &r) return Shim.uffd_unregister(Fd, p); }
+    public int TryWake(ref UffdioRange r) { fixed (UffdioRange* p = &r) return Shim.uffd_wake(Fd, p); }
+    public int TryCopy(ref UffdioCopy c) { fixed (UffdioCopy* p = &c) return Shim.uffd_copy(Fd, p); }
+    public int TryZeroPage(ref UffdioZeropage z) { fixed (UffdioZeropage* p = &z) return Shim.uffd_zeropage(Fd, p); }
+    public int TryWriteProtect(ref UffdioWriteprotect w) { fixed (UffdioWriteprotect* p = &w) return Shim.uffd_writeprotect(Fd, p); }
+    public int TryContinue(ref UffdioContinue c) { fixed (UffdioContinue* p = &c) return Shim.uffd_continue(Fd, p); }
+    public int TryPoison(ref UffdioPoison c) { fixed (UffdioPoison* p = &c) return Shim.uffd_poison(Fd, p); }
+    public int TryMove(ref UffdioMove m) { fixed (UffdioMove* p = &m) return Shim.uffd_move(Fd, p); }
+    public int TryIoctlRaw(ulong request, void* arg) => Shim.uffd_ioctl_raw(Fd, request, arg);
+
+    // ---- typed ioctls -------------------------------------------------------------------------------
+
+    /// <summary>Registers [start, start+len) and returns the ioctls the kernel offers for it.</summary>
+    public UffdIoctls Register(ulong start, ulong len, RegisterMode mode)
+    {
+        int r = TryRegister(start, len, mode, out var ioctls);
+        if (r < 0)
+        {
+            var (d, rem) = Remedies.Register(start, len, mode, Features, SupportedFeatures, -r, KernelVersion.Running());
+            throw new UffdException($"UFFDIO_REGISTER({mode})", -r, d, rem);
+        }
+        return ioctls;
+    }
+
+    public int TryRegister(ulong start, ulong len, RegisterMode mode, out UffdIoctls ioctls)
+    {
+        var reg = new UffdioRegister { Range = new UffdioRange(start, len), Mode = (ulong)mode };
+        int r = TryRegister(ref reg);
+        ioctls = r == 0 ? (UffdIoctls)reg.Ioctls : UffdIoctls.None;
+        return r;
+    }
+
+    /// <summary>Unregisters the range. Also clears its uffd-wp bits and markers (since ~6.0, §1.4).</summary>
+    public void Unregister(ulong start, ulong len)
+    {
+        var r = new UffdioRange(start, len);
+        UffdException.Check(TryUnregister(ref r), "UFFDIO_UNREGISTER", e => e == Errno.EINVAL
+            ? ("the range is invalid or registered with another userfaultfd (refused since ~6.17)", "unregister through the uffd that registered it")
+            : Remedies.Generic("UFFDIO_UNREGISTER", e));
+    }
+
+    /// <summary>Wakes every thread blocked on a fault in the range. An unresolved waiter re-faults
+    /// and produces a new message (§1.4).</summary>
+    public void Wake(ulong start, ulong len)
+    {
+        var r = new UffdioRange(start, len);
+        UffdException.Check(TryWake(ref r), "UFFDIO_WAKE");
+    }
+
+    /// <summary>UFFDIO_COPY from src (an ordinary, never-registered buffer) to dst.</summary>
+    public FillResult Copy(ulong dst, ulong src, ulong len, CopyMode mode = CopyMode.None)
+    {
+        var c = new UffdioCopy { Dst = dst, Src = src, Len = len, Mode = (ulong)mode };
+        int r = TryCopy(ref c);
+        return FillResult.From("UFFDIO_COPY", r, c.Copy, len);
+    }
+
+    public FillResult ZeroPage(ulong start, ulong len, ZeroPageMode mode = ZeroPageMode.None)
+    {
+        var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = (ulong)mode };
+        int r = TryZeroPage(ref z);
+        return FillResult.From("UFFDIO_ZEROPAGE", r, z.Zeropage, len);
+    }
+
+    public FillResult Continue(ulong start, ulong len, ContinueMode mode = ContinueMode.None)
+    {
+        var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (ulong)mode };
+        int r = TryContinue(ref c);
+        return FillResult.From("UFFDIO_CONTINUE", r, c.Mapped, len);
+    }
+
+    public FillResult Poison(ulong start, ulong len, PoisonMode mode = PoisonMode.None)
+    {
+        var c = new UffdioPoison { Range = new UffdioRange(start, len), Mode = (ulong)mode };
+        int r = TryPoison(ref c);
+        return FillResult.From("UFFDIO_POISON", r, c.Updated, len);
+    }
+
+    public FillResult Move(ulong dst, ulong src, ulong len, MoveMode mode = MoveMode.None)
+    {
+        var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (ulong)mode };
+        int r = TryMove(ref m);
+        return FillResult.From("UFFDIO_MOVE", r, m.Move, len);
+    }
+
+    /// <summary>Protects (or un-protects) the range. Returns false when an unread event blocks the
+    /// change (EAGAIN, §1.6): read events, then retry.</summary>
+    public bool WriteProtect(ulong start, ulong len, bool protect, bool dontWake = false)
+    {
+        var w = new UffdioWriteprotect
+        {
+            Range = new UffdioRange(start, len),
+            Mode = (ulong)((protect ? WriteProtectMode.WriteProtect : 0) | (dontWake ? WriteProtectMode.DontWake : 0)),
+        };
+        int r = TryWriteProtect(ref w);
+        if (r == -Errno.EAGAIN)
+            return false;
+        UffdException.Check(r, protect ? "UFFDIO_WRITEPROTECT(protect)" : "UFFDIO_WRITEPROTECT(unprotect)", e => e switch
+        {
+            Errno.ENOENT => ("a page range not registered in WP mode (or not mapped) was given", "register the range with RegisterMode.WriteProtect first"),
+            _ => Remedies.Generic("UFFDIO_WRITEPROTECT", e),
+        });
+        return true;
+    }
+
+    // ---- messages -----------------------------------------------------------------------------------
+
+    /// <summary>Reads as many messages as fit in one read(2). Returns the count, 0 when none is
+    /// pending (EAGAIN on a non-blocking fd), or -1 at end of file. Allocates nothing.</summary>
+    public int ReadMessages(Span<UffdMsg> buffer)
+    {
+        fixed (UffdMsg* p = buffer)
+        {
+            int r = Shim.uffd_read_msgs(Fd, p, buffer.Length);
+            if (r > 0)
+                return r;
+            if (r == 0)
+                return -1;
+            if (r == -Errno.EAGAIN)
+                return 0;
+            UffdException.Check(r, "read(uffd)", e => e == Errno.EINVAL
+                ? ("UFFDIO_API has not succeeded on this fd, or the buffer is smaller than one message", "complete the handshake first")
+                : Remedies.Generic("read(uffd)", e));
+            return 0;
+        }
+    }
+
+    /// <summary>Reads and types the pending messages (allocates; for tests and tools).</summary>
+    public List<Messages.UffdMessage> ReadTyped(int max = 64)
+    {
+        var buf = new UffdMsg[max];
+        int n = ReadMessages(buf);
+        var list = new List<Messages.UffdMessage>(Math.Max(n, 0));
+        for (int i = 0; i < n; i++)
+            list.Add(Messages.UffdMessage.FromRaw(buf[i], Features));
+        return list;
+    }
+
+    /// <summary>Polls this uffd and an optional stop eventfd. A blocking uffd always reports Error.</summary>
+    public PollEvents Poll(int timeoutMs, EventFd? stop = null) =>
+        (PollEvents)UffdException.Check(Shim.uffd_poll(Fd, stop?.Fd ?? -1, timeoutMs), "poll(uffd)");
+
+    /// <summary>Waits up to timeoutMs for at least one message and returns the typed messages (empty
+    /// on timeout). For tests and tools; the serving loop uses <see cref="ReadMessages"/>.</summary>
+    public List<Messages.UffdMessage> WaitMessages(int timeoutMs, int max = 64)
+    {
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (true)
+        {
+            var got = ReadTyped(max);
+            if (got.Count > 0)
+                return got;
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+                return got;
+            if (NonBlocking)
+                Poll((int)left);
+            else
+                return got;
+        }
+    }
+
+    /// <summary>/proc/self/fdinfo of this fd: "pending" counts unread faults.</summary>
+    public UffdFdInfo ReadFdInfo()
+    {
+        long pending = 0, total = 0;
+        ulong feats = 0, ioctls = 0;
+        foreach (var line in File.ReadLines($"/proc/self/fdinfo/{Fd}"))
+        {
+            if (line.StartsWith("pending:", StringComparison.Ordinal))
+                pending = long.Parse(line[8..].Trim(), CultureInfo.InvariantCulture);
+            else if (line.StartsWith("total:", StringComparison.Ordinal))
+                total = long.Parse(line[6..].Trim(), CultureInfo.InvariantCulture);
+            else if (line.StartsWith("API:", StringComparison.Ordinal))
+            {
+                var parts = line[4..].Trim().Split(':');
+                if (parts.Length == 3)
+                {
+                    feats = ulong.Parse(parts[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                    ioctls = ulong.Parse(parts[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        return new UffdFdInfo(pending, total, feats, ioctls);
+    }
+
+    /// <summary>Closing a uffd unregisters all its ranges, clears their wp bits (6.9+) and wakes
+    /// every blocked thread, which then resolves normally (§1.5 close()).</summary>
+    public void Dispose() => Handle.Dispose();
+}

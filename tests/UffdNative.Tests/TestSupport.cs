@@ -1,0 +1,87 @@
+using UffdNative.Memory;
+
+// Real-kernel tests share one process's page tables, fd table and CPUs; run them one at a time so
+// fdinfo counts, pinning and fork children never interleave.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace UffdNative.Tests;
+
+/// <summary>Hard timeouts: a uffd bug must turn into a failed test, never a hung run.</summary>
+public static class Hard
+{
+    public const int Timeout = 20_000;
+
+    /// <summary>Runs body on its own thread. If it does not finish in time, every uffd in
+    /// <paramref name="release"/> is closed (the kernel then wakes every blocked thread and resolves
+    /// normally) and the test fails.</summary>
+    public static void Within(int timeoutMs, Action body, params IDisposable?[] release)
+    {
+        Exception? error = null;
+        var t = new Thread(() =>
+        {
+            try { body(); }
+            catch (Exception e) { error = e; }
+        }) { IsBackground = true, Name = "test body" };
+        t.Start();
+        if (!t.Join(timeoutMs))
+        {
+            foreach (var r in release)
+                r?.Dispose();
+            bool freed = t.Join(5000);
+            Assert.Fail($"hard timeout after {timeoutMs} ms" + (freed ? " (released by closing the uffd)" : " (the body is still blocked)"));
+        }
+        if (error is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
+    }
+
+    public static void Within(Action body, params IDisposable?[] release) => Within(Timeout, body, release);
+}
+
+/// <summary>A memfd (or anonymous) region with a uffd, torn down in the safe order.</summary>
+public sealed class Region : IDisposable
+{
+    public static readonly ulong Page = Mapping.PageSize;
+
+    public MemfdFile? File { get; }
+    public Mapping Map { get; }
+    public Userfaultfd Uffd { get; }
+    public ulong Addr => Map.Address;
+    public ulong Len => Map.Length;
+    public ulong PageAt(long i) => Map.PageAddress(i);
+
+    private Region(MemfdFile? file, Mapping map, Userfaultfd uffd)
+    {
+        File = file;
+        Map = map;
+        Uffd = uffd;
+    }
+
+    public static Userfaultfd OpenUffd(UffdFeatures features = UffdFeatures.None, bool userModeOnly = false) =>
+        Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = features, UserModeOnly = userModeOnly, Path = userModeOnly ? UffdOpenPath.SyscallUserModeOnly : UffdOpenPath.Auto });
+
+    public static Region Shmem(long pages, RegisterMode mode, UffdFeatures features = UffdFeatures.None, bool shared = true, bool userModeOnly = false)
+    {
+        var f = MemfdFile.Create("uffd-test", pages * (long)Page);
+        var m = shared ? f.MapShared() : f.MapPrivate();
+        var u = OpenUffd(features, userModeOnly);
+        if (mode != RegisterMode.None)
+            u.Register(m.Address, m.Length, mode);
+        return new Region(f, m, u);
+    }
+
+    public static Region Anon(long pages, RegisterMode mode, UffdFeatures features = UffdFeatures.None, bool userModeOnly = false)
+    {
+        var m = Mapping.Anonymous((ulong)pages * Page);
+        var u = OpenUffd(features, userModeOnly);
+        if (mode != RegisterMode.None)
+            u.Register(m.Address, m.Length, mode);
+        return new Region(null, m, u);
+    }
+
+    public void Dispose()
+    {
+        Uffd.Dispose();
+        Map.Dispose();
+        File?.Dispose();
+    }
+}
