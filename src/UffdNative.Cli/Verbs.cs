@@ -1,0 +1,13 @@
+using System.CommandLine;
+using UffdNative.Cli.Commands;
+
+namespace UffdNative.Cli;
+
+/// <summary>Every verb, one factory per file under Commands/.</summary>
+public static class Verbs
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return ProbeCommand.Create();
+    }
+}

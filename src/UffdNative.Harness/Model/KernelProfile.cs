@@ -1,0 +1,134 @@
+using System.Collections.Immutable;
+
+namespace UffdNative.Harness.Model;
+
+/// <summary>
+/// One behaviour that changed between kernel versions: a switch of <see cref="KernelProfile"/>.
+/// <see cref="Since"/> is the mainline release that introduced the new behaviour (reference
+/// uffd-semantics.md §3 and §0a). Stable and distribution kernels carry backports, so the profile a
+/// check uses is detected by experiment (Probing) and this version is only the prior.
+/// </summary>
+public sealed record ProfileSwitch(string Name, KernelVersion Since, string Section, string NewBehaviour, string OldBehaviour)
+{
+    /// <summary>For switches whose change was later reverted (the 914eedcb window): the first
+    /// mainline release without it. Null: still in effect.</summary>
+    public KernelVersion? Until { get; init; }
+
+    public bool MainlineValue(KernelVersion v) => v >= Since && (Until is not { } u || v < u);
+}
+
+/// <summary>
+/// The version-dependent behaviours of userfaultfd the model is parameterised by. A switch is true
+/// when the kernel shows the *new* behaviour. Build one with <see cref="Mainline"/> (the prior from a
+/// version number), from detectors (what this kernel really does), or by overriding single switches.
+/// </summary>
+public sealed record KernelProfile
+{
+    // Names are stable identifiers: used by --profile overrides, probe JSON and reports.
+    public const string WpShmem = "wp-shmem-markers";
+    public const string FaultAroundOffMinor = "fault-around-off-minor";
+    public const string FaultAroundOffWp = "fault-around-off-wp";
+    public const string WpUnpopulated = "wp-unpopulated";
+    public const string UnregisterClearsWp = "unregister-clears-wp";
+    public const string CloseClearsWp = "close-clears-wp";
+    public const string MremapClearsWp = "mremap-clears-wp";
+    public const string EagainResultField = "eagain-result-field";
+    public const string UnregisterOtherUffdEinval = "unregister-other-uffd-einval";
+    public const string UnknownFeatureAccepted = "unknown-feature-accepted";
+    public const string ContinueModeWp = "continue-mode-wp";
+    public const string MultiVmaWriteProtect = "multi-vma-writeprotect";
+    public const string Poison = "poison";
+    public const string WpAsync = "wp-async";
+    public const string PagemapScan = "pagemap-scan";
+    public const string Move = "move";
+    public const string RegisterMaskMovePoison = "register-mask-move-poison";
+    public const string ExactAddress = "exact-address";
+    public const string MinorShmem = "minor-shmem";
+    public const string DevUserfaultfd = "dev-userfaultfd";
+    public const string UserModeOnly = "user-mode-only";
+
+    public static readonly ImmutableArray<ProfileSwitch> Switches =
+    [
+        new(WpShmem, new(5, 19), "§3.2", "WP registration on shmem; WP on a none PTE installs a marker that survives zaps", "WP on shmem is EINVAL"),
+        new(FaultAroundOffMinor, new(5, 14), "§3.1", "no fault-around on MINOR-registered VMAs (1 page mapped per read)", "fault-around maps neighbours"),
+        new(FaultAroundOffWp, new(5, 19), "§3.1", "no fault-around on WP-registered VMAs (1 page mapped per read)", "fault-around maps up to 16 neighbours"),
+        new(WpUnpopulated, new(6, 4), "§3.3", "UFFD_FEATURE_WP_UNPOPULATED: anon WP marks none PTEs", "anon WP skips none PTEs"),
+        new(UnregisterClearsWp, new(6, 0), "§1.4 UFFDIO_UNREGISTER", "UNREGISTER clears wp bits and markers", "stale wp bits stay after UNREGISTER"),
+        new(CloseClearsWp, new(6, 9), "§1.5 close()", "close(uffd) clears wp bits and markers (CVE-2024-36881)", "stale wp bits stay after close"),
+        new(MremapClearsWp, new(6, 13), "§3.6", "mremap without EVENT_REMAP clears wp bits (CVE-2025-21696)", "stale wp bits move with the pages"),
+        new(EagainResultField, new(6, 15), "§1.6, §4.7", "EAGAIN on the mmap-changing path writes -EAGAIN into the result field", "the result field is left unwritten"),
+        new(UnregisterOtherUffdEinval, new(6, 17), "§1.4 UFFDIO_UNREGISTER", "UNREGISTER through another uffd of the same mm is EINVAL", "it returns 0 and unregisters"),
+        new(UnknownFeatureAccepted, new(6, 0), "§1.2 old-kernel quirk", "UFFDIO_API accepts unknown features and api != 0xAA (914eedcb)", "both are EINVAL") { Until = new(6, 3) },
+        new(ContinueModeWp, new(6, 4), "§1.4 UFFDIO_CONTINUE", "UFFDIO_CONTINUE_MODE_WP maps read-only with wp", "CONTINUE with mode WP is EINVAL"),
+        new(MultiVmaWriteProtect, new(6, 4), "§1.4 UFFDIO_WRITEPROTECT", "WRITEPROTECT may span several WP-registered VMAs", "a range over two VMAs is ENOENT, no partial effect"),
+        new(Poison, new(6, 6), "§1.4 UFFDIO_POISON", "UFFD_FEATURE_POISON and UFFDIO_POISON", "no POISON"),
+        new(WpAsync, new(6, 7), "§3.4", "UFFD_FEATURE_WP_ASYNC", "no async WP"),
+        new(PagemapScan, new(6, 7), "§1.7", "PAGEMAP_SCAN ioctl on pagemap", "ENOTTY"),
+        new(Move, new(6, 8), "§1.4 UFFDIO_MOVE", "UFFD_FEATURE_MOVE and UFFDIO_MOVE", "no MOVE"),
+        new(RegisterMaskMovePoison, new(6, 8), "§0a", "REGISTER's ioctl mask includes MOVE and POISON (anon/shmem MISSING 0x13c)", "mask without them (MISSING 0x1c)"),
+        new(ExactAddress, new(5, 18), "§1.2", "UFFD_FEATURE_EXACT_ADDRESS", "addresses always page-masked"),
+        new(MinorShmem, new(5, 14), "§1.3", "MINOR registration on shmem", "MINOR on shmem is EINVAL"),
+        new(DevUserfaultfd, new(6, 1), "§1.1", "/dev/userfaultfd with USERFAULTFD_IOC_NEW", "no device"),
+        new(UserModeOnly, new(5, 11), "§1.1", "UFFD_USER_MODE_ONLY", "flag is EINVAL"),
+    ];
+
+    public static ProfileSwitch Describe(string name) =>
+        Switches.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"unknown profile switch '{name}'; known: {string.Join(", ", Switches.Select(s => s.Name))}", nameof(name));
+
+    /// <summary>Where this profile came from: "mainline 6.1", "detected on 6.18.44-fc-v669", ...</summary>
+    public string Origin { get; init; } = "";
+
+    /// <summary>The kernel version the profile is for (the prior's version, or the running one).</summary>
+    public KernelVersion Version { get; init; }
+
+    /// <summary>Switch values; a switch absent from the map is false.</summary>
+    public ImmutableDictionary<string, bool> Values { get; init; } = ImmutableDictionary<string, bool>.Empty;
+
+    public bool this[string name] => Values.TryGetValue(name, out var v) && v;
+
+    public bool Has(string name) => this[name];
+
+    /// <summary>The answer mainline release v.x (patch level ignored) gives for every switch.</summary>
+    public static KernelProfile Mainline(KernelVersion v)
+    {
+        var major = new KernelVersion(v.Major, v.Minor);
+        var b = ImmutableDictionary.CreateBuilder<string, bool>();
+        foreach (var s in Switches)
+            b[s.Name] = s.MainlineValue(major);
+        return new KernelProfile { Origin = $"mainline {major}", Version = major, Values = b.ToImmutable() };
+    }
+
+    /// <summary>"6.1" → the mainline 6.1 profile.</summary>
+    public static KernelProfile Mainline(string version) => Mainline(KernelVersion.Parse(version));
+
+    public KernelProfile With(string name, bool value)
+    {
+        Describe(name);
+        return this with { Values = Values.SetItem(name, value), Origin = Origin + $" +{name}={(value ? "new" : "old")}" };
+    }
+
+    /// <summary>Applies "name=new|old|true|false" overrides (comma separated).</summary>
+    public KernelProfile WithOverrides(string? spec)
+    {
+        var p = this;
+        if (string.IsNullOrWhiteSpace(spec))
+            return p;
+        foreach (var part in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var kv = part.Split('=', 2);
+            if (kv.Length != 2)
+                throw new FormatException($"profile override '{part}' must be name=new or name=old");
+            bool value = kv[1] switch
+            {
+                "new" or "true" or "1" or "yes" => true,
+                "old" or "false" or "0" or "no" => false,
+                _ => throw new FormatException($"profile override '{part}': value must be new/old (or true/false)"),
+            };
+            p = p.With(kv[0], value);
+        }
+        return p;
+    }
+
+    /// <summary>Switches whose values differ between two profiles.</summary>
+    public IEnumerable<ProfileSwitch> Differences(KernelProfile other) => Switches.Where(s => this[s.Name] != other[s.Name]);
+}
