@@ -28,7 +28,6 @@ public static class Remedies
     /// <summary>Why opening a uffd failed on this path.</summary>
     public static (string Detail, string Remedy) Open(UffdOpenPath path, int errno, int stage, KernelVersion kernel)
     {
-        bool root = HostFacts.EffectiveUid == 0;
         bool ptrace = HostFacts.HasCapability(HostFacts.CapSysPtrace);
         int seccomp = HostFacts.SeccompMode;
         int? sysctl = HostFacts.UnprivilegedUserfaultfd;
@@ -48,12 +47,19 @@ public static class Remedies
             case (UffdOpenPath.SyscallUserModeOnly, Errno.EPERM):
                 // The kernel always allows user-mode-only (§1.1): only a filter can refuse it.
                 return ($"even UFFD_USER_MODE_ONLY, which the kernel always allows, was refused (Seccomp: {seccomp})", SeccompAdvice);
-            case (UffdOpenPath.Syscall, Errno.EPERM) when seccomp == 2 && (root || ptrace):
+            case (UffdOpenPath.Syscall, Errno.EPERM) when seccomp == 2 && ptrace:
+                // The capability decides, not the uid: root in a container usually lacks CAP_SYS_PTRACE.
                 return ($"the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; a seccomp filter is active (Seccomp: 2)", SeccompAdvice);
             case (UffdOpenPath.Syscall, Errno.EPERM):
+            {
+                // uid 0 without the capability: a container's root (Docker does not grant CAP_SYS_PTRACE).
+                bool capLessRoot = HostFacts.EffectiveUid == 0;
                 return ($"vm.unprivileged_userfaultfd={sysctl?.ToString() ?? "?"} and the process lacks CAP_SYS_PTRACE (uid {HostFacts.EffectiveUid}" +
+                        (capLessRoot ? ": root without the capability, as in a container" : "") +
                         (seccomp == 2 ? ", and a seccomp filter is active" : "") + ")",
+                    (capLessRoot ? "run the container with --cap-add SYS_PTRACE, or " : "") +
                     UnprivilegedAdvice + (seccomp == 2 ? "; if that does not help, " + SeccompAdvice : ""));
+            }
             case (_, Errno.ENOSYS):
                 return ("userfaultfd(2) is not implemented here (CONFIG_USERFAULTFD=n, gVisor, or a seccomp filter answering ENOSYS)",
                     "run on a kernel with CONFIG_USERFAULTFD=y, outside gVisor");

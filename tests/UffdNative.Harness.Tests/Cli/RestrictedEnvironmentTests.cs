@@ -163,4 +163,36 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         Assert.Equal("userfaultfd(2) is not implemented here (CONFIG_USERFAULTFD=n, gVisor, or a seccomp filter answering ENOSYS)", paths["Syscall"].Detail);
         Assert.Equal("run on a kernel with CONFIG_USERFAULTFD=y, outside gVisor", paths["Syscall"].Remedy);
     }
+    /// <summary>Root without CAP_SYS_PTRACE is what a container's root is (Docker does not grant it):
+    /// the kernel itself refuses the plain syscall while vm.unprivileged_userfaultfd=0.</summary>
+    private static readonly string[] RootWithoutPtrace = ["setpriv", "--bounding-set", "-sys_ptrace", "--"];
+
+    [Fact]
+    public void AContainersRootWithoutCapSysPtraceIsToldToAddTheCapabilityAndFallsBack()
+    {
+        int? sysctl = HostFacts.UnprivilegedUserfaultfd;
+        var r = Probe(RootWithoutPtrace, "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var paths = OpenPaths(r);
+        Assert.True(paths["SyscallUserModeOnly"].Ok);
+        Assert.True(paths["Device"].Ok, "root owns /dev/userfaultfd; the capability is not needed for it");
+        if (sysctl == 0)
+        {
+            Assert.Equal("EPERM", paths["Syscall"].Errno);
+            Assert.Equal("vm.unprivileged_userfaultfd=0 and the process lacks CAP_SYS_PTRACE (uid 0: root without the capability, as in a container)", paths["Syscall"].Detail);
+            Assert.StartsWith("run the container with --cap-add SYS_PTRACE, or set sysctl vm.unprivileged_userfaultfd=1", paths["Syscall"].Remedy, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.True(paths["Syscall"].Ok);
+        }
+
+        // Docker's default profile on top: the filter refuses even user-mode-only; without the device nothing is left.
+        var docker = Probe([.. RootWithoutPtrace, .. Launch("--deny-userfaultfd", "--hide-device")], "--json");
+        Assert.True(docker.ExitCode == 3, docker.ToString());
+        var dp = OpenPaths(docker);
+        Assert.Equal(["EPERM", "EPERM", "ENOENT"], new[] { dp["Syscall"].Errno, dp["SyscallUserModeOnly"].Errno, dp["Device"].Errno });
+        Assert.EndsWith(", and a seccomp filter is active)", dp["Syscall"].Detail, StringComparison.Ordinal);
+        Assert.Contains("run the container with --cap-add SYS_PTRACE", dp["Syscall"].Remedy, StringComparison.Ordinal);
+    }
 }
