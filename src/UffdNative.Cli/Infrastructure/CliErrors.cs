@@ -22,6 +22,8 @@ public static class CliErrors
     {
         CliUsageException => (ExitCodes.Usage, e.Message),
         CliEnvironmentException => (ExitCodes.Environment, e.Message),
+        UffdException { Data: var d } u when IsEnvironment(u) && d["attempts"] is IEnumerable<UffdOpenAttempt> attempts =>
+            (ExitCodes.Environment, EnvironmentDiagnosis.From(attempts).OneLine()),
         UffdException u when IsEnvironment(u) => (ExitCodes.Environment, u.Message),
         UffdException u => (ExitCodes.Failure, u.Message),
         FileNotFoundException f => (ExitCodes.Usage, $"file not found: {f.FileName ?? f.Message}"),

@@ -23,6 +23,11 @@ public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<Open
     /// <summary>Only the user-mode-only syscall works: the fallback is in use.</summary>
     public bool UserModeOnlyFallback => UsablePath == UserModeOnlyPath;
 
+    /// <summary>Diagnoses the attempts a failed <c>Userfaultfd.Open</c> made (its UffdException's
+    /// Data["attempts"]).</summary>
+    public static EnvironmentDiagnosis From(IEnumerable<UffdOpenAttempt> attempts) =>
+        From(attempts.Select(a => new OpenPathOutcome(a.Path.ToString(), a.Succeeded, a.Succeeded ? "OK" : UffdNative.Errno.Name(a.Errno), a.Succeeded ? "" : a.Detail, a.Remedy)));
+
     /// <summary>Diagnoses the outcomes of the Syscall, SyscallUserModeOnly and Device paths.</summary>
     public static EnvironmentDiagnosis From(IEnumerable<OpenPathOutcome> outcomes)
     {
@@ -36,6 +41,40 @@ public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<Open
             }
         return new EnvironmentDiagnosis(usable, list.Where(o => !o.Ok).ToList());
     }
+
+    /// <summary>
+    /// What to change, shortest first. When even UFFD_USER_MODE_ONLY was refused with EPERM only a
+    /// filter can have done it (the kernel always allows it), so the seccomp advice covers the case
+    /// (plus the device's own fix when the device was refused for permissions); ENOSYS means no
+    /// userfaultfd at all. Otherwise every distinct fix, minus those another one already contains.
+    /// </summary>
+    public IReadOnlyList<string> Fixes
+    {
+        get
+        {
+            var umo = Refusals.FirstOrDefault(r => r.Path == UserModeOnlyPath);
+            var device = Refusals.FirstOrDefault(r => r.Path == "Device");
+            var fixes = new List<string>();
+            if (umo is { Errno: "EPERM" or "ENOSYS" })
+            {
+                fixes.Add(umo.Remedy);
+                if (device is { Errno: "EACCES" or "EPERM" } || (umo.Errno == "ENOSYS" && device is not null))
+                    fixes.Add(device!.Remedy);
+            }
+            else
+            {
+                var all = Refusals.Select(r => r.Remedy).Where(r => r.Length > 0).Distinct().ToList();
+                fixes.AddRange(all.Where(f => !all.Any(o => o != f && o.Contains(f, StringComparison.Ordinal))));
+            }
+            return fixes.Where(f => f.Length > 0).Distinct().ToList();
+        }
+    }
+
+    /// <summary>The whole diagnosis on one line (the error message of exit code 3).</summary>
+    public string OneLine() =>
+        (Usable ? $"userfaultfd is {Verdict}" : "userfaultfd cannot be opened here: ") +
+        (Usable ? "" : string.Join("; ", Refusals.Select(r => $"{r.Path} {r.Errno} ({r.Detail})"))) +
+        (!Usable && Fixes.Count > 0 ? ". Fix: " + string.Join("; or ", Fixes) : "");
 
     /// <summary>One line: the verdict.</summary>
     public string Verdict => UsablePath switch
