@@ -100,6 +100,9 @@ public sealed class Lab : IDisposable
 /// <summary>How a worker's accesses went, and the fault messages served meanwhile.</summary>
 public sealed record AccessOutcome(IReadOnlyList<PageFault> Faults, IReadOnlyList<AccessResult> Results, bool Finished, IReadOnlyList<string> Notes)
 {
+    /// <summary>The worker's kernel thread id (what THREAD_ID reports).</summary>
+    public int WorkerTid { get; init; }
+
     public string FaultText => Faults.Count == 0 ? "no message" : string.Join(", ", Faults.Select(f => $"fault flags 0x{(ulong)f.Flags:x}"));
 }
 
@@ -177,6 +180,7 @@ public sealed class Scope : IDisposable
         var faults = new List<PageFault>();
         var notes = new List<string>();
         var worker = new NativeWorker(ops);
+        int tid = worker.ThreadId;
         long deadline = Environment.TickCount64 + timeoutMs;
         bool finished = false;
         while (true)
@@ -219,12 +223,12 @@ public sealed class Scope : IDisposable
             {
                 Stuck = true;
                 notes.Add("the worker stayed blocked after close; its memory is leaked on purpose");
-                return new AccessOutcome(faults, [], false, notes);
+                return new AccessOutcome(faults, [], false, notes) { WorkerTid = tid };
             }
         }
         var results = worker.Results.ToArray();
         worker.Dispose();
-        return new AccessOutcome(faults, results, finished, notes);
+        return new AccessOutcome(faults, results, finished, notes) { WorkerTid = tid };
     }
 
     public static void DefaultResolve(Userfaultfd u, PageFault f)
