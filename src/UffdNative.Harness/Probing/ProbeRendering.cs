@@ -45,6 +45,8 @@ public static class ProbeRendering
         }
         if (r.UsablePath is not null)
             sb.AppendLine($"  experiments use      {r.UsablePath}");
+        if (r.OpenAdvice.Length > 0)
+            sb.AppendLine($"  {"",-20} {r.OpenAdvice.Split('\n')[^1]}");
         if (r.Features.Error is not null)
         {
             sb.AppendLine();
