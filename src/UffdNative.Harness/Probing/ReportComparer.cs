@@ -95,10 +95,8 @@ public static class ReportComparer
     /// probed as several users.</summary>
     public static List<string> ColumnNames(IReadOnlyList<ProbeReport> reports)
     {
-        var names = reports.Select(r => r.KernelRelease).ToList();
-        for (int i = 0; i < names.Count; i++)
-            if (names.Count(n => n == names[i]) > 1)
-                names[i] = $"{reports[i].KernelRelease} (uid {reports[i].Environment.Uid})";
+        var releases = reports.Select(r => r.KernelRelease).ToList();
+        var names = releases.Select((rel, i) => releases.Count(n => n == rel) > 1 ? $"{rel} (uid {reports[i].Environment.Uid})" : rel).ToList();
         for (int i = 0; i < names.Count; i++)
         {
             int dup = names.Take(i).Count(n => n == names[i]);
