@@ -58,6 +58,8 @@ public class ProbeReportTests
             {
                 "shmem-wp-survives-swapout" => r.Environment.Swap ? "as-expected" : "undetermined",
                 "async-remove-keeps-marker" => "informational",
+                // A THP may not be allocatable when memory is fragmented: an environment fact, said so.
+                "thp-wp-keeps-pmd" when b.Observed.StartsWith("no THP was allocated", StringComparison.Ordinal) => "undetermined",
                 _ => "as-expected",
             };
             Assert.True(expected == b.Verdict, $"{b.Id}: {b.Verdict} ({b.Observed}; {b.Evidence})");
