@@ -246,7 +246,7 @@ public static class BehaviourRows
 
     /// <summary>A 2-page memfd, shared mapping, registered (WP by default) and write-protected:
     /// page 0 becomes a marker (never touched) or stays present + wp (populated first).</summary>
-    private static (MemfdFile F, Mapping M, Userfaultfd U) MarkedShmem(Scope s, bool populate = false, RegisterMode mode = RegisterMode.WriteProtect, UffdFeatures features = UffdFeatures.None)
+    private static (MemfdFile F, Mapping M, Userfaultfd U) MarkedShmem(LabScope s, bool populate = false, RegisterMode mode = RegisterMode.WriteProtect, UffdFeatures features = UffdFeatures.None)
     {
         var f = s.Memfd(2);
         var m = s.Shared(f);

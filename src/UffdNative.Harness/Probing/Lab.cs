@@ -89,7 +89,7 @@ public sealed class Lab : IDisposable
             $"UFFDIO_API requesting {string.Join("|", info)} returned {Errno.Name(e)}; reported features 0x{(ulong)Supported:x}");
     }
 
-    public Scope NewScope() => new(this);
+    public LabScope NewScope() => new(this);
 
     /// <summary>A pagemap entry as a short text: present/wp/swap bits.</summary>
     public static string Bits(PageMapEntry e) => $"present={(e.Present ? 1 : 0)} wp={(e.UffdWp ? 1 : 0)} swap={(e.Swap ? 1 : 0)}";
@@ -112,13 +112,13 @@ public sealed record AccessOutcome(IReadOnlyList<PageFault> Faults, IReadOnlyLis
 /// When a worker could not be released the mappings are deliberately leaked rather than unmapped
 /// under a thread that may still touch them.
 /// </summary>
-public sealed class Scope : IDisposable
+public sealed class LabScope : IDisposable
 {
     private readonly Lab lab;
     private readonly List<IDisposable> owned = [];
     private readonly List<Userfaultfd> uffds = [];
 
-    internal Scope(Lab lab) => this.lab = lab;
+    internal LabScope(Lab lab) => this.lab = lab;
 
     /// <summary>Set when a worker stayed blocked even after its uffd was closed.</summary>
     public bool Stuck { get; private set; }
