@@ -12,6 +12,11 @@ public static class Verbs
         yield return ProbeCommand.Create().WithExamples(
             "uffdnative probe",
             "uffdnative probe --json > probe-$(uname -r).json",
-            "sudo uffdnative probe          (root: every open path and feature)");
+            "uffdnative probe --markdown -o probe.md",
+            "uffdnative probe --rows <id>,<id>        (only these behaviour rows)",
+            "sudo uffdnative probe                    (root: every open path and feature)");
+        yield return CompareCommand.Create().WithExamples(
+            "uffdnative compare host.json 6.1.json 6.12.json",
+            "uffdnative compare --markdown -o matrix.md artifacts/kernel-matrix/*/probe.json");
     }
 }
