@@ -1,4 +1,5 @@
 using System.CommandLine;
+using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Probing;
 
 namespace UffdNative.Cli.Commands;
@@ -44,7 +45,7 @@ public static class CompareCommand
             bool color = file is null && !pr.GetValue(markdown) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
             string text2 = pr.GetValue(markdown) ? ReportComparer.Markdown(matrix) : ReportComparer.Table(matrix, color);
             if (file is not null)
-                File.WriteAllText(file.FullName, text2);
+                CliFiles.WriteAllText(file, text2);
             else
                 Console.Out.Write(text2);
             return matrix.Flagged.Count > 0 ? ExitCodes.Failure : ExitCodes.Ok;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Probing;
 
 namespace UffdNative.Cli.Commands;
@@ -38,7 +39,7 @@ public static class ProbeCommand
             bool color = file is null && !pr.GetValue(json) && !pr.GetValue(markdown) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
             string text = pr.GetValue(json) ? report.ToJson() + "\n" : pr.GetValue(markdown) ? ProbeRendering.Markdown(report) : ProbeRendering.Table(report, color);
             if (file is not null)
-                File.WriteAllText(file.FullName, text);
+                CliFiles.WriteAllText(file, text);
             else
                 Console.Out.Write(text);
             if (report.Features.Error is not null)

@@ -52,6 +52,7 @@ public static class CliApp
             "uffdnative probe --json > probe.json   the same, for machines",
             "uffdnative <verb> --help               a verb's options and examples");
         HelpText.Install(root);
+        CliConventions.Apply(root);
         return root;
     }
 

@@ -30,6 +30,8 @@ public static class CliErrors
         DirectoryNotFoundException => (ExitCodes.Usage, $"directory not found: {e.Message}"),
         JsonException j => (ExitCodes.Usage, $"malformed JSON: {j.Message}"),
         UnauthorizedAccessException => (ExitCodes.Usage, $"permission denied: {e.Message}"),
+        // What escapes a verb as a bare IOException is a file it was told to read or write.
+        IOException when e.GetType() == typeof(IOException) => (ExitCodes.Usage, $"cannot read or write a file: {e.Message}"),
         OperationCanceledException => (ExitCodes.Failure, "cancelled"),
         DllNotFoundException => (ExitCodes.Environment,
             $"the native shim libuffdshim.so could not be loaded ({e.Message}); reinstall the tool, or set UFFDNATIVE_SHIM to its path"),

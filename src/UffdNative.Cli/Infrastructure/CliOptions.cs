@@ -68,19 +68,22 @@ public static class CliOptions
         var o = new Option<FileInfo?>(name, aliases) { Description = description, HelpName = "file" };
         o.Validators.Add(r =>
         {
-            if (r.Tokens.Count != 1)
-                return;
-            var path = r.Tokens[0].Value;
-            if (Directory.Exists(path))
-            {
-                r.AddError($"{name}: '{path}' is a directory; give a file name.");
-                return;
-            }
-            var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-            if (dir is not null && !Directory.Exists(dir))
-                r.AddError($"{name}: cannot write '{path}': directory '{dir}' does not exist.");
+            if (r.Tokens.Count == 1 && OutputProblem(name, r.Tokens[0].Value) is { } problem)
+                r.AddError(problem);
         });
         return o;
+    }
+
+    /// <summary>Why <paramref name="path"/> cannot be an output file, or null: it is a directory, or
+    /// its directory does not exist (or is not a directory).</summary>
+    public static string? OutputProblem(string name, string path)
+    {
+        if (Directory.Exists(path))
+            return $"{name}: '{path}' is a directory; give a file name.";
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null && !Directory.Exists(dir))
+            return File.Exists(dir) ? $"{name}: cannot write '{path}': '{dir}' is a file, not a directory." : $"{name}: cannot write '{path}': directory '{dir}' does not exist.";
+        return null;
     }
 }
 
@@ -143,6 +146,10 @@ public static class CliFiles
     /// <summary>The OS's reason without the path repeated ("Permission denied", "Read-only file system").</summary>
     public static string Reason(Exception e)
     {
+        if (e is FileNotFoundException or DirectoryNotFoundException)
+            return "no such file or directory";
+        if (e is UnauthorizedAccessException)
+            return "permission denied";
         var m = e.Message;
         int q = m.IndexOf(" : '", StringComparison.Ordinal);
         return q > 0 ? m[..q] : m.TrimEnd('.');

@@ -1,0 +1,88 @@
+namespace UffdNative.Harness.Tests.Cli;
+
+/// <summary>Input files for the bad-input table: a malformed JSON, JSON that is not a report, an
+/// empty file, a directory, and one good report; removed when the class ends.</summary>
+public sealed class BadInputFiles : IDisposable
+{
+    public string Dir { get; } = Directory.CreateTempSubdirectory("uffdnative-badinput-").FullName;
+
+    public BadInputFiles()
+    {
+        File.WriteAllText(Path.Combine(Dir, "malformed.json"), "{\"schemaVersion\": 2, \"openPaths\": [ {\"path\": \"syscall\",, } ");
+        File.WriteAllText(Path.Combine(Dir, "array.json"), "[1, 2, 3]");
+        File.WriteAllText(Path.Combine(Dir, "empty.json"), "");
+        File.WriteAllText(Path.Combine(Dir, "text.json"), "kernel 6.18.44\nopen syscall OK\n");
+        Directory.CreateDirectory(Path.Combine(Dir, "adir.json"));
+        // A real (small) report, for rows whose input is fine and whose output is not.
+        var probe = CliRunner.Run("probe", "--rows", "wp-shmem-markers", "--json", "-o", Path.Combine(Dir, "report.json"));
+        if (probe.ExitCode != 0)
+            throw new InvalidOperationException($"could not make a probe report for the bad-input table:\n{probe}");
+    }
+
+    /// <summary>Replaces {dir} in an argument with the fixture directory.</summary>
+    public string[] Expand(string[] args) => args.Select(a => a.Replace("{dir}", Dir, StringComparison.Ordinal)).ToArray();
+
+    public void Dispose() => Directory.Delete(Dir, recursive: true);
+}
+
+/// <summary>
+/// The table of bad inputs: each row is a command line a person could type, the documented exit
+/// code (2 usage; 3 environment) and what the one line on stderr must say. Every row must give
+/// exactly that exit code, exactly one stderr line starting "uffdnative: ", nothing on stdout and
+/// no stack trace.
+/// </summary>
+public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputFiles>
+{
+    public static TheoryData<string, string[], int, string> Rows() => new()
+    {
+        // name, arguments, exit code, the stderr line contains
+        { "unknown verb", ["frobnicate"], 2, "Unrecognized command or argument 'frobnicate'" },
+        { "verb misspelt", ["prob"], 2, "Unrecognized command or argument 'prob'" },
+        { "no verb at all", [], 2, "Required command was not provided" },
+        { "unknown option at the root", ["--frob"], 2, "Unrecognized command or argument '--frob'" },
+        { "unknown option of probe", ["probe", "--frob"], 2, "Unrecognized command or argument '--frob'" },
+        { "unexpected argument to probe", ["probe", "extra"], 2, "Unrecognized command or argument 'extra'" },
+        { "verbosity that is not a level", ["-v", "loud", "probe"], 2, "Argument 'loud' not recognized. Must be one of" },
+        { "verbosity as a number", ["probe", "--verbosity", "3"], 2, "Argument '3' not recognized" },
+        { "verbosity without its value", ["probe", "-v"], 2, "Required argument missing for option: '-v'" },
+        { "probe: two output formats", ["probe", "--json", "--markdown"], 2, "--json and --markdown are exclusive" },
+        { "probe: unknown behaviour row", ["probe", "--rows", "no-such-row"], 2, "unknown row(s) no-such-row" },
+        { "probe: output into a missing directory", ["probe", "--json", "--output", "{dir}/missing/probe.json"], 2, "--output: cannot write '{dir}/missing/probe.json': directory '{dir}/missing' does not exist." },
+        { "probe: output is a directory", ["probe", "-o", "{dir}"], 2, "--output: '{dir}' is a directory; give a file name." },
+        { "probe: output under a file", ["probe", "-o", "{dir}/array.json/probe.md"], 2, "--output: cannot write '{dir}/array.json/probe.md': '{dir}/array.json' is a file, not a directory." },
+        { "probe: output where no file can be created", ["probe", "--json", "-o", "/proc/uffdnative-probe.json"], 2, "--output: cannot write '/proc/uffdnative-probe.json': no such file or directory" },
+        { "compare: output where writing is refused", ["compare", "{dir}/report.json", "-o", "/sys/kernel/uffdnative-matrix.md"], 2, "--output: cannot write '/sys/kernel/uffdnative-matrix.md': permission denied" },
+        { "compare: no reports", ["compare"], 2, "Required argument missing for command: 'compare'" },
+        { "compare: missing report file", ["compare", "{dir}/nope.json"], 2, "{dir}/nope.json: cannot read (no such file)" },
+        { "compare: malformed JSON", ["compare", "{dir}/malformed.json"], 2, "{dir}/malformed.json: not a probe report (malformed JSON" },
+        { "compare: JSON that is not a report", ["compare", "{dir}/array.json"], 2, "{dir}/array.json: not a probe report" },
+        { "compare: empty file", ["compare", "{dir}/empty.json"], 2, "{dir}/empty.json: not a probe report" },
+        { "compare: a text report instead of JSON", ["compare", "{dir}/text.json"], 2, "{dir}/text.json: not a probe report (malformed JSON" },
+        { "compare: a directory as a report", ["compare", "{dir}/adir.json"], 2, "{dir}/adir.json" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Rows))]
+    public void ABadInputGivesOneClearLineAndTheDocumentedExitCode(string name, string[] args, int exitCode, string says)
+    {
+        var r = CliRunner.Run(files.Expand(args));
+        var expected = says.Replace("{dir}", files.Dir, StringComparison.Ordinal);
+        Assert.True(r.ExitCode == exitCode, $"{name}: expected exit {exitCode}\n{r}");
+        var line = Assert.Single(r.StderrLines);
+        Assert.StartsWith("uffdnative: ", line, StringComparison.Ordinal);
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", r.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", r.Stdout);
+    }
+
+    [Fact]
+    public void TheTableHasAtLeastTwentyRowsAndCoversEveryVerb()
+    {
+        var rows = Rows().Select(r => (string[])r[1]).ToList();
+        Assert.True(rows.Count >= 20, $"{rows.Count} rows");
+        var verbs = UffdNative.Cli.Infrastructure.CliApp.BuildRoot().Subcommands.Select(c => c.Name).ToList();
+        foreach (var verb in verbs)
+            Assert.True(rows.Any(a => a.Contains(verb)), $"no bad-input row for verb {verb}");
+    }
+}
