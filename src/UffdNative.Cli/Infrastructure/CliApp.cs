@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
+using Microsoft.Extensions.Logging;
 
 namespace UffdNative.Cli.Infrastructure;
 
@@ -80,8 +81,10 @@ public static class CliApp
         if (parsed.Errors.Count > 0 && parsed.Action is ParseErrorAction or null)
         {
             // One line, no stack trace, no help dump: the first problem and where to look.
-            // "Required command was not provided" says less than "Unrecognized command 'x'": put it last.
-            var errors = parsed.Errors.OrderBy(e => e.Message.StartsWith("Required command", StringComparison.Ordinal) ? 1 : 0).ToList();
+            // "Required command was not provided" says less than "Unrecognized command 'x'": only when alone.
+            var errors = parsed.Errors.Where(e => !e.Message.StartsWith("Required command", StringComparison.Ordinal)).ToList();
+            if (errors.Count == 0)
+                errors = [.. parsed.Errors];
             var first = CliErrors.OneLine(errors[0].Message);
             var more = parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more problem{(parsed.Errors.Count > 2 ? "s" : "")})" : "";
             var verb = parsed.CommandResult.Command is RootCommand ? "" : " " + parsed.CommandResult.Command.Name;
@@ -91,6 +94,11 @@ public static class CliApp
 
         var verbosity = parsed.GetValue(VerbosityOption);
         using var logging = CliLog.Configure(verbosity);
+        var log = CliLog.For("uffdnative");
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        log.LogDebug("uffdnative {Version} on .NET {Runtime}, kernel {Kernel}: {Verb} {Arguments}",
+            typeof(CliApp).Assembly.GetName().Version, Environment.Version, Environment.OSVersion.Version, parsed.CommandResult.Command.Name, string.Join(' ', args));
+        int exitCode = ExitCodes.Failure;
         try
         {
             // Help names the command as invoked; under `dotnet UffdNative.Cli.dll` that is the
@@ -105,14 +113,15 @@ public static class CliApp
             });
             if (help)
                 output.Write(RenameExecutable(sink.ToString()!));
-            return rc;
+            return exitCode = rc;
         }
         catch (Exception e)
         {
-            return CliErrors.Report(e, error, withStackTrace: verbosity == Verbosity.Diagnostic);
+            return exitCode = CliErrors.Report(e, error, withStackTrace: verbosity == Verbosity.Diagnostic);
         }
         finally
         {
+            log.LogDebug("exit code {ExitCode} after {Milliseconds} ms", exitCode, started.ElapsedMilliseconds);
             CliLog.Reset();
         }
     }

@@ -55,8 +55,9 @@ public static class CliProgress
         public void Status(string text) => task.Description = Markup.Escape($"{title}: {text}");
     }
 
-    /// <summary>Logs at most 11 lines per run: start, each further tenth, done.</summary>
-    internal sealed class LogSink(ILogger log, string title, long total) : IProgressSink
+    /// <summary>Where stderr is not a terminal: logs (Information) each further tenth of the way
+    /// and the end — at most 10 lines per run.</summary>
+    public sealed class LogSink(ILogger log, string title, long total) : IProgressSink
     {
         private long done;
         private int lastTenth;
