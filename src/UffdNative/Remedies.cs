@@ -57,8 +57,11 @@ public static class Remedies
                 return ($"vm.unprivileged_userfaultfd={sysctl?.ToString() ?? "?"} and the process lacks CAP_SYS_PTRACE (uid {HostFacts.EffectiveUid}" +
                         (capLessRoot ? ": root without the capability, as in a container" : "") +
                         (seccomp == 2 ? ", and a seccomp filter is active" : "") + ")",
-                    (capLessRoot ? "run the container with --cap-add SYS_PTRACE, or " : "") +
-                    UnprivilegedAdvice + (seccomp == 2 ? "; if that does not help, " + SeccompAdvice : ""));
+                    capLessRoot
+                        ? seccomp == 2
+                            ? "run the container with --cap-add SYS_PTRACE (it gives the capability, and Docker's default seccomp profile then allows userfaultfd), or pass --device /dev/userfaultfd (Linux 6.1+)"
+                            : "run the container with --cap-add SYS_PTRACE, or pass --device /dev/userfaultfd (Linux 6.1+), or set sysctl vm.unprivileged_userfaultfd=1 on the host; UFFD_USER_MODE_ONLY works without any of these (user-space faults only)"
+                        : UnprivilegedAdvice + (seccomp == 2 ? "; if that does not help, " + SeccompAdvice : ""));
             }
             case (_, Errno.ENOSYS):
                 return ("userfaultfd(2) is not implemented here (CONFIG_USERFAULTFD=n, gVisor, or a seccomp filter answering ENOSYS)",
