@@ -86,7 +86,7 @@ public static class CliApp
             if (errors.Count == 0)
                 errors = [.. parsed.Errors];
             var first = CliErrors.OneLine(errors[0].Message);
-            var more = parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more problem{(parsed.Errors.Count > 2 ? "s" : "")})" : "";
+            var more = errors.Count > 1 ? $" (and {errors.Count - 1} more problem{(errors.Count > 2 ? "s" : "")})" : "";
             var verb = parsed.CommandResult.Command is RootCommand ? "" : " " + parsed.CommandResult.Command.Name;
             error.WriteLine($"uffdnative: {first}{more} — see 'uffdnative{verb} --help'.");
             return ExitCodes.Usage;

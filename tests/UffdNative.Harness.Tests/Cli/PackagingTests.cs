@@ -66,8 +66,11 @@ public sealed class PackagingTests
 
             // A fresh tool path and a fresh package cache: nothing from an earlier install can be reused.
             var tools = Path.Combine(work, "tools");
+            // Only the local feed is a source (a package of that name elsewhere cannot be picked instead).
+            var config = Path.Combine(work, "nuget.config");
+            File.WriteAllText(config, $"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration><packageSources><clear /><add key=\"local\" value=\"{feed}\" /></packageSources></configuration>\n");
             var env = new Dictionary<string, string> { ["NUGET_PACKAGES"] = Path.Combine(work, "packages"), ["DOTNET_CLI_HOME"] = Path.Combine(work, "home") };
-            var install = Dotnet(["tool", "install", "uffdnative", "--tool-path", tools, "--add-source", feed], env);
+            var install = Dotnet(["tool", "install", "uffdnative", "--tool-path", tools, "--configfile", config, "--add-source", feed], env);
             Assert.True(install.ExitCode == 0, install.ToString());
             Assert.Contains("Tool 'uffdnative' (version '0.1.0') was successfully installed.", install.Stdout, StringComparison.Ordinal);
             var exe = Path.Combine(tools, "uffdnative");
