@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -192,49 +193,7 @@ public sealed unsafe class FaultServer : IDisposable
             if (options.Cpu >= 0)
                 UffdException.Check(Shim.uffd_pin_thread(options.Cpu), "sched_setaffinity");
             stats->State = LoopAbi.StateRunning;
-            var ctx = new FaultContext(fd, stats);
-            int max = options.MaxMessagesPerRead;
-            bool trackAlloc = options.TrackAllocations;
-            while (!ending)
-            {
-                bool stopping = stopRequested;
-                int timeout = stopping ? 0 : pendingCount > 0 ? options.RetryPollMs : -1;
-                int mask;
-                int n = Shim.uffd_loop_wait(fd, waitFd, timeout, msgs, max, stats, &mask);
-                if (n < 0)
-                {
-                    End(FaultServerExitReason.Error, -n, LoopOperation.Read, null);
-                    break;
-                }
-                if (n > 0)
-                    Dispatch(n);
-                if (pendingCount > 0 && !ending)
-                    ResolvePending(in ctx);
-                if (ending)
-                    break;
-                if (stopping && (n == 0 || ++drainPasses > options.StopDrainPasses))
-                {
-                    End(FaultServerExitReason.Stopped, 0, LoopOperation.None, null);
-                    break;
-                }
-                if ((mask & (int)PollEvents.Stop) != 0 && !stopRequested && OwnerExited())
-                {
-                    End(FaultServerExitReason.OwnerGone, Errno.ESRCH, LoopOperation.Poll, null);
-                    break;
-                }
-                if (n == 0 && (mask & ((int)PollEvents.HangUp | LoopAbi.WaitEof)) != 0)
-                {
-                    End(FaultServerExitReason.EndOfFile, 0, LoopOperation.Read, null);
-                    break;
-                }
-                if ((mask & (int)PollEvents.Error) != 0)
-                {
-                    End(FaultServerExitReason.Error, Errno.EBADF, LoopOperation.Poll, null);
-                    break;
-                }
-                if (trackAlloc)
-                    Interlocked.Exchange(ref allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
-            }
+            Loop();
         }
         catch (Exception e)
         {
@@ -246,8 +205,60 @@ public sealed unsafe class FaultServer : IDisposable
         }
     }
 
+    // The loop itself has no exception handling of its own: on x64 the JIT does not inline P/Invoke
+    // transitions inside try regions, so the hot calls must not be in one (exceptions from a policy
+    // propagate to Run, which ends the server).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void Loop()
+    {
+        var ctx = new FaultContext(fd, stats);
+        int max = options.MaxMessagesPerRead;
+        bool trackAlloc = options.TrackAllocations;
+        while (!ending)
+        {
+            bool stopping = stopRequested;
+            int timeout = stopping ? 0 : pendingCount > 0 ? options.RetryPollMs : -1;
+            int mask;
+            int n = Shim.uffd_loop_wait(fd, waitFd, timeout, msgs, max, stats, &mask);
+            if (n < 0)
+            {
+                End(FaultServerExitReason.Error, -n, LoopOperation.Read, null);
+                return;
+            }
+            if (n > 0)
+                Dispatch(n);
+            if (pendingCount > 0 && !ending)
+                ResolvePending(in ctx);
+            if (ending)
+                return;
+            if (stopping && (n == 0 || ++drainPasses > options.StopDrainPasses))
+            {
+                End(FaultServerExitReason.Stopped, 0, LoopOperation.None, null);
+                return;
+            }
+            if ((mask & (int)PollEvents.Stop) != 0 && !stopRequested && OwnerExited())
+            {
+                End(FaultServerExitReason.OwnerGone, Errno.ESRCH, LoopOperation.Poll, null);
+                return;
+            }
+            if (n == 0 && (mask & ((int)PollEvents.HangUp | LoopAbi.WaitEof)) != 0)
+            {
+                End(FaultServerExitReason.EndOfFile, 0, LoopOperation.Read, null);
+                return;
+            }
+            if ((mask & (int)PollEvents.Error) != 0)
+            {
+                End(FaultServerExitReason.Error, Errno.EBADF, LoopOperation.Poll, null);
+                return;
+            }
+            if (trackAlloc)
+                Interlocked.Exchange(ref allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
+        }
+    }
+
     private bool OwnerExited() => pidfd is not null && (Shim.uffd_poll(pidfd.Fd, -1, 0) & (int)PollEvents.Readable) != 0;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Dispatch(int n)
     {
         long t0 = Stopwatch.GetTimestamp();
@@ -277,6 +288,7 @@ public sealed unsafe class FaultServer : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ResolvePending(in FaultContext ctx)
     {
         var w = pending;
@@ -337,6 +349,7 @@ public sealed unsafe class FaultServer : IDisposable
 
     /// <summary>Resolves [start, end). True when resolved or dropped; false when the rest from
     /// deferFrom on was deferred (EAGAIN without progress).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool ResolveRun(in FaultContext ctx, FaultKind kind, ulong start, ulong end, ServedRange? range, ref ulong deferFrom, bool debug)
     {
         var policy = byKind[(int)kind];

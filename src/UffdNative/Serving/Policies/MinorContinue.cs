@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using UffdNative.Messages;
 
 namespace UffdNative.Serving.Policies;
@@ -11,6 +12,7 @@ public sealed class MinorContinue(bool installWriteProtected = false) : FaultPol
 
     public override FaultKind Kind => FaultKind.Minor;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake) =>
         context.Continue(run.Start, run.Length, dontWake, InstallWriteProtected);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using UffdNative.Messages;
 
 namespace UffdNative.Serving.Policies;
@@ -14,6 +15,7 @@ public class MissingCopy(PageSource source, bool installWriteProtected = false) 
 
     public override FaultKind Kind => FaultKind.Missing;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
     {
         if (run.Range is not { } range)

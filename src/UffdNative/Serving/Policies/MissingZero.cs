@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using UffdNative.Messages;
 
 namespace UffdNative.Serving.Policies;
@@ -7,6 +8,7 @@ public sealed class MissingZero : FaultPolicy
 {
     public override FaultKind Kind => FaultKind.Missing;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake) =>
         context.ZeroPage(run.Start, run.Length, dontWake);
 }

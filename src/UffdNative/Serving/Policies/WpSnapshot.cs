@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using UffdNative.Memory;
 using UffdNative.Messages;
 
@@ -15,6 +16,7 @@ public sealed class WpSnapshot(SnapshotStore store) : FaultPolicy
 
     public override FaultKind Kind => FaultKind.WriteProtect;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
     {
         if (run.Range is not { } range)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using UffdNative.Messages;
 
 namespace UffdNative.Serving.Policies;
@@ -7,6 +8,7 @@ public sealed class WpUnprotect : FaultPolicy
 {
     public override FaultKind Kind => FaultKind.WriteProtect;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake) =>
         context.Unprotect(run.Start, run.Length, dontWake);
 }
