@@ -112,6 +112,11 @@ public sealed record ScenarioResult
     public double? ManagedNativeRatio { get; init; }
     /// <summary>The median of the per-repetition ratios (each pair measured back to back).</summary>
     public double? PairedRatio { get; init; }
+    /// <summary>Median managed CPU µs/fault over native (loop + touchers): less sensitive than wall
+    /// time to other load on a shared machine, which delays both threads without charging them.</summary>
+    public double? CpuRatio { get; init; }
+    /// <summary>Median managed p50 touch latency over native.</summary>
+    public double? P50Ratio { get; init; }
     /// <summary>Set when any repetition failed verification: then no figure is reported.</summary>
     public string? Failure { get; init; }
     public List<Measurement> Measurements { get; init; } = [];

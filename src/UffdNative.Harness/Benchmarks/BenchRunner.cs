@@ -68,15 +68,21 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         if (failed is not null)
             return new ScenarioResult { Scenario = c.Scenario, Memory = c.Memory, Pages = pages, Failure = $"{failed.Loop} rep {failed.Rep}: {failed.Failure}", Measurements = ms };
         var figures = loops.Select(l => Figures(l, [.. ms.Where(m => m.Loop == l)])).ToList();
-        double? ratio = null, paired = null;
+        double? ratio = null, paired = null, cpu = null, p50 = null;
         if (loops.Length == 2)
         {
             ratio = figures[0].NsPerFault / figures[1].NsPerFault;
             var pairs = Enumerable.Range(0, options.Repeat).Select(rep =>
                 ms.Single(m => m.Loop == "managed" && m.Rep == rep).NsPerFault / ms.Single(m => m.Loop == "native" && m.Rep == rep).NsPerFault).ToList();
             paired = Median(pairs);
+            cpu = figures[0].CpuUsPerFault / figures[1].CpuUsPerFault;
+            p50 = figures[0].P50Ns / figures[1].P50Ns;
         }
-        return new ScenarioResult { Scenario = c.Scenario, Memory = c.Memory, Pages = pages, Loops = figures, ManagedNativeRatio = ratio, PairedRatio = paired, Measurements = ms };
+        return new ScenarioResult
+        {
+            Scenario = c.Scenario, Memory = c.Memory, Pages = pages, Loops = figures, ManagedNativeRatio = ratio, PairedRatio = paired,
+            CpuRatio = cpu, P50Ratio = p50, Measurements = ms,
+        };
     }
 
     private static LoopFigures Figures(string loop, List<Measurement> ms)
@@ -480,7 +486,8 @@ public static class BenchChecks
             foreach (var s in new[] { "missing-copy", "wp", "minor" })
                 if (Find(s, "shmem", pages) is { ManagedNativeRatio: { } ratio } r)
                     checks.Add(new BenchCheck($"{s}/shmem managed/native ({pages} pages)", ratio, "<= 1.05", ratio <= 1.05,
-                        $"median managed {r.Loops[0].NsPerFault:F0} ns/fault, native {r.Loops[1].NsPerFault:F0}; paired median {r.PairedRatio:F3}; pin {o.Pin}"));
+                        $"median managed {r.Loops[0].NsPerFault:F0} ns/fault, native {r.Loops[1].NsPerFault:F0}; paired median {r.PairedRatio:F3}; " +
+                        $"cpu/fault ratio {r.CpuRatio:F3}, p50 ratio {r.P50Ratio:F3}; spread {r.Loops[0].Spread:P0}/{r.Loops[1].Spread:P0}; pin {o.Pin.ToString().ToLowerInvariant()}"));
             foreach (var m in new[] { "anon", "shmem" })
                 if (Find("read-ahead", m, pages) is { } ra && Find("baseline", m, pages) is { } bl)
                     foreach (var f in ra.Loops)
