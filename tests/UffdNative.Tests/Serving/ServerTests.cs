@@ -39,6 +39,32 @@ public class ServerTests
     }
 
     [Fact]
+    public void ARunNeedingSeveralIoctlsUsesDontWakeAndOneWake()
+    {
+        using var r = Region.Anon(16, RegisterMode.Missing);
+        // A staged source of 2 pages: a run of 8 faulting pages takes 4 COPYs. The first wakes its
+        // pages, the other 3 use DONTWAKE, and the run is woken once at the end.
+        using var source = PageSource.FromDelegate((offset, dest) => Access.Accessor.PatternFill(dest, Seed, offset / 8), r.Len, stagingPages: 2);
+        Hard.Within(() =>
+        {
+            var workers = Enumerable.Range(4, 8).Select(i => S.ReadPages(r, i, 1)).ToArray();
+            S.Until(() => r.Uffd.ReadFdInfo().Pending == 8, "8 faults pending");
+            using var server = S.Serve(r, new MissingCopy(source));
+            S.JoinAll(workers);
+            Assert.True(server.Stop());
+            var st = server.Statistics;
+            Assert.Equal(1UL, st.Runs);
+            Assert.Equal(4UL, st.ResolveIoctls);
+            Assert.Equal(1UL, st.WakeIoctls);
+            Assert.Equal(8UL, st.PagesResolved);
+            for (int i = 4; i < 12; i++)
+                Assert.Equal(Shim.uffd_pattern_word(Seed, (ulong)i * 512), Accessor.ReadU64(r.PageAt(i)));
+            foreach (var w in workers)
+                w.Dispose();
+        }, r);
+    }
+
+    [Fact]
     public void TwoThreadsOnOnePageAreResolvedByOneIoctl()
     {
         using var r = Region.Anon(4, RegisterMode.Missing);
