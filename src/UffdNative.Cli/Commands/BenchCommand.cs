@@ -108,6 +108,8 @@ public static class BenchCommand
         var o = r.Options!;
         Console.WriteLine($"kernel {r.Kernel}, {r.Cpus} CPUs; pin {o.Pin.ToString().ToLowerInvariant()}, touchers {o.Touchers}, repeat {o.Repeat}, warmup {(o.Warmup ? "on" : "off")}, read-ahead {o.ReadAhead}");
         Console.WriteLine("Figures are medians over the repetitions; latency percentiles are per touch, seen by the toucher thread.");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load average {r.LoadBefore:F2} before, {r.LoadAfter:F2} after") +
+            (Math.Max(r.LoadBefore, r.LoadAfter) > 1.5 ? ": the machine was busy — wall-time figures are noisy; CPU µs/fault and p50 are disturbed far less." : "."));
         Console.WriteLine();
         Console.WriteLine($"{"scenario",-24} {"pages",7} {"loop",-7} {"faults",7} {"faults/s",10} {"pages/s",10} {"ns/fault",9} {"p50",7} {"p99",7} {"p999",8} {"cpu µs/f",8} {"csw/f",6} {"spread",6} {"m/n",6}");
         foreach (var s in r.Results)

@@ -132,6 +132,11 @@ public sealed record BenchReport
     public string Kernel { get; init; } = "";
     public int Cpus { get; init; }
     public string CommandLine { get; init; } = "";
+    /// <summary>/proc/loadavg (1-minute) when the run started and ended: other load on the machine
+    /// stretches wall time (a thread waiting for the CPU is not charged CPU time), so on a busy
+    /// machine compare CPU µs/fault and p50, which it disturbs far less.</summary>
+    public double LoadBefore { get; init; }
+    public double LoadAfter { get; init; }
     public BenchOptions? Options { get; init; }
     public List<ScenarioResult> Results { get; init; } = [];
     public List<BenchCheck> Checks { get; init; } = [];
