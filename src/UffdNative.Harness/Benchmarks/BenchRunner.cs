@@ -296,8 +296,23 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
             });
         }
 
-        // The touchers: released together, each touching its share of the pages in order.
-        var (touch, failure) = Touch(c, loop, s, pages, touchMode, touchCpu, rep);
+        // The touchers: released together, each touching its share of the pages in order. No GC may
+        // pause the managed loop while they run (the native one cannot be paused by it): collect now,
+        // then measure inside a no-GC region.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        bool noGc = GC.TryStartNoGCRegion(32 << 20);
+        List<TouchResult> touch;
+        string? failure;
+        try
+        {
+            (touch, failure) = Touch(c, loop, s, pages, touchMode, touchCpu, rep);
+        }
+        finally
+        {
+            if (noGc && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion)
+                GC.EndNoGCRegion();
+        }
         if (failure is not null)
             return new Measurement { Loop = loop, Rep = rep, Pages = pages, Failure = failure };
 
@@ -388,7 +403,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
                     ulong done = 0;
                     foreach (var x in handles)
                         done += Shim.uffd_toucher_progress(x);
-                    ulong faults = s.Server?.Statistics.Faults ?? s.Native?.Statistics.Faults ?? done;
+                    ulong faults = s.Server?.FaultCount ?? s.Native?.FaultCount ?? done; // allocation-free: no GC while measuring
                     progress(new BenchProgress(c.Id, loop, pages, rep, options.Repeat, done, (ulong)pages, faults, step, steps));
                 }
                 if (Stopwatch.GetTimestamp() > deadline)

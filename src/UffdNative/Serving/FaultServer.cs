@@ -136,6 +136,16 @@ public sealed unsafe class FaultServer : IDisposable
         }
     }
 
+    /// <summary>Page-fault messages read so far (all kinds): a cheap live counter that allocates nothing.</summary>
+    public ulong FaultCount
+    {
+        get
+        {
+            var p = stats;
+            return p == null ? finalStatistics?.Faults ?? 0 : p->Faults[0] + p->Faults[1] + p->Faults[2];
+        }
+    }
+
     /// <summary>Servers started for FORK children (ForkBehavior.Serve).</summary>
     public IReadOnlyList<FaultServer> Children
     {

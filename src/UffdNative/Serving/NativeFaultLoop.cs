@@ -69,6 +69,19 @@ public sealed unsafe class NativeFaultLoop : IDisposable
         }
     }
 
+    /// <summary>Page-fault messages read so far (all kinds), without allocating.</summary>
+    public ulong FaultCount
+    {
+        get
+        {
+            if (handle == 0)
+                return final?.Faults ?? 0;
+            UffdLoopStats s;
+            Shim.uffd_loop_stats(handle, &s);
+            return s.Faults[0] + s.Faults[1] + s.Faults[2];
+        }
+    }
+
     /// <summary>Requests a stop (serving what is pending) and waits; true when the loop ended.</summary>
     public bool Stop(int timeoutMs = 10_000) => handle == 0 || Shim.uffd_loop_stop(handle, timeoutMs) == 0;
 
