@@ -93,6 +93,8 @@ public sealed record LoopFigures
     public double P99Ns { get; init; }
     public double P999Ns { get; init; }
     public double CpuUsPerFault { get; init; }
+    /// <summary>The loop thread alone: the handler's own cost per fault.</summary>
+    public double LoopCpuUsPerFault { get; init; }
     public double ContextSwitchesPerFault { get; init; }
     public double ServiceP50Ns { get; init; }
     public double ServiceP99Ns { get; init; }

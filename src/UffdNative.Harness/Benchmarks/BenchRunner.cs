@@ -119,6 +119,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
             P99Ns = Median([.. ms.Select(m => (double)m.P99Ns)]),
             P999Ns = Median([.. ms.Select(m => (double)m.P999Ns)]),
             CpuUsPerFault = Median([.. ms.Select(m => (m.LoopCpuNs + m.TouchCpuNs) / 1000.0 / Math.Max(1UL, m.Faults))]),
+            LoopCpuUsPerFault = Median([.. ms.Select(m => m.LoopCpuNs / 1000.0 / Math.Max(1UL, m.Faults))]),
             ContextSwitchesPerFault = Median([.. ms.Select(m => (double)(m.LoopContextSwitches + m.TouchContextSwitches) / Math.Max(1UL, m.Faults))]),
             ServiceP50Ns = Median([.. ms.Select(m => (double)m.ServiceP50Ns)]),
             ServiceP99Ns = Median([.. ms.Select(m => (double)m.ServiceP99Ns)]),
@@ -518,7 +519,7 @@ public static class BenchChecks
                 if (Find(s, "shmem", pages) is { ManagedNativeRatio: { } ratio } r)
                     checks.Add(new BenchCheck($"{s}/shmem managed/native ({pages} pages)", ratio, "<= 1.05", ratio <= 1.05,
                         $"median managed {r.Loops[0].NsPerFault:F0} ns/fault, native {r.Loops[1].NsPerFault:F0}; paired median {r.PairedRatio:F3}; " +
-                        $"cpu/fault ratio {r.CpuRatio:F3}, p50 ratio {r.P50Ratio:F3}; spread {r.Loops[0].Spread:P0}/{r.Loops[1].Spread:P0}; pin {o.Pin.ToString().ToLowerInvariant()}"));
+                        $"cpu/fault ratio {r.CpuRatio:F3} (loop thread alone {r.Loops[0].LoopCpuUsPerFault / r.Loops[1].LoopCpuUsPerFault:F3}), p50 ratio {r.P50Ratio:F3}; spread {r.Loops[0].Spread:P0}/{r.Loops[1].Spread:P0}; pin {o.Pin.ToString().ToLowerInvariant()}"));
             foreach (var m in new[] { "anon", "shmem" })
                 if (Find("read-ahead", m, pages) is { } ra && Find("baseline", m, pages) is { } bl)
                     foreach (var f in ra.Loops)

@@ -42,6 +42,7 @@ public sealed unsafe class FaultServer : IDisposable
 
     private static readonly ulong PageSize = Mapping.PageSize;
     private static readonly double NsPerTick = 1e9 / Stopwatch.Frequency;
+    private static readonly bool TicksAreNs = Stopwatch.Frequency == 1_000_000_000; // Linux: CLOCK_MONOTONIC in ns
 
     private readonly Userfaultfd uffd;
     private readonly FaultServerOptions options;
@@ -68,6 +69,8 @@ public sealed unsafe class FaultServer : IDisposable
     private long allocatedBytes = -1;
     private int drainPasses;
     private FaultStatistics? finalStatistics;
+    private ServedRange? lastRange;
+    private ServedRange[]? lastTable;
 
     public FaultServer(Userfaultfd uffd, FaultServerOptions options)
     {
@@ -235,10 +238,11 @@ public sealed unsafe class FaultServer : IDisposable
                 End(FaultServerExitReason.Error, -n, LoopOperation.Read, null);
                 return;
             }
+            bool debug = logger.IsEnabled(LogLevel.Debug); // once per wait: a disabled logger costs one check
             if (n > 0)
-                Dispatch(n);
+                Dispatch(n, debug);
             if (pendingCount > 0 && !ending)
-                ResolvePending(in ctx);
+                ResolvePending(in ctx, debug);
             if (ending)
                 return;
             if (stopping && (n == 0 || ++drainPasses > options.StopDrainPasses))
@@ -269,10 +273,9 @@ public sealed unsafe class FaultServer : IDisposable
     private bool OwnerExited() => pidfd is not null && (Shim.uffd_poll(pidfd.Fd, -1, 0) & (int)PollEvents.Readable) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Dispatch(int n)
+    private void Dispatch(int n, bool debug)
     {
         long t0 = Stopwatch.GetTimestamp();
-        bool debug = logger.IsEnabled(LogLevel.Debug);
         for (int i = 0; i < n && !ending; i++)
         {
             ref UffdMsg m = ref msgs[i];
@@ -299,7 +302,7 @@ public sealed unsafe class FaultServer : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ResolvePending(in FaultContext ctx)
+    private void ResolvePending(in FaultContext ctx, bool debug)
     {
         var w = pending;
         int n = pendingCount, keep = 0;
@@ -316,13 +319,14 @@ public sealed unsafe class FaultServer : IDisposable
             w[j + 1] = x;
         }
         var table = ranges;
-        bool debug = logger.IsEnabled(LogLevel.Debug);
         int idx = 0;
         while (idx < n && !ending)
         {
             ulong start = w[idx].Addr, end = start + PageSize;
             int kind = w[idx].Kind, j = idx + 1;
-            var range = FindRange(table, start);
+            var range = lastRange is { } lr && lr.Contains(start) && ReferenceEquals(table, lastTable) ? lr : FindRange(table, start);
+            lastRange = range;
+            lastTable = table;
             ulong limit = range?.End ?? ulong.MaxValue;
             while (j < n && w[j].Kind == kind && (w[j].Addr == end - PageSize || (w[j].Addr == end && end < limit)))
             {
@@ -338,7 +342,7 @@ public sealed unsafe class FaultServer : IDisposable
                 if (!resolved && w[k].Addr >= deferFrom)
                     w[keep++] = w[k];
                 else
-                    LatencyHistogram.Record(&stats->Service, (ulong)((t - w[k].T0) * NsPerTick));
+                    LatencyHistogram.Record(&stats->Service, TicksAreNs ? (ulong)(t - w[k].T0) : (ulong)((t - w[k].T0) * NsPerTick));
             }
             if (!resolved && debug)
                 Log.Deferred(logger, deferFrom, j - idx);
