@@ -301,7 +301,10 @@ UFFD_SHIM_EXPORT int uffd_pidfd_open(int pid);
  * registered memory (ARCHITECTURE.md rule 2), so the copy happens here. */
 UFFD_SHIM_EXPORT void uffd_copy_memory(void *dst, const void *src, uint64_t len);
 
-/* The native loop's policies (the managed ones of the same name). */
+/* The native loop's policies (the managed ones of the same name). It serves one range with one
+ * policy, handles every event like the managed loop (REMAP moves the range, REMOVE marks pages to be
+ * served as zero, UNMAP forgets) except FORK, whose child uffd it always closes (the managed server
+ * can also serve it). */
 #define UFFD_POLICY_MISSING_COPY 1   /* COPY from source + offset */
 #define UFFD_POLICY_MISSING_ZERO 2   /* ZEROPAGE */
 #define UFFD_POLICY_WP_UNPROTECT 3   /* WRITEPROTECT(0) */
