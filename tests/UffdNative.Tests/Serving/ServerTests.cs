@@ -367,6 +367,36 @@ public class ServerTests
     }
 
     [Fact]
+    public void ABlockingUffdIsRefused()
+    {
+        // poll() on a blocking uffd always reports POLLERR (reference §1.5): a loop on it would spin.
+        using var uffd = Userfaultfd.Open(new UffdOpenOptions { NonBlocking = false });
+        var e = Assert.Throws<ArgumentException>(() => new FaultServer(uffd, new FaultServerOptions { Policies = [new MissingZero()] }));
+        Assert.Contains("non-blocking", e.Message);
+    }
+
+    [Fact]
+    public void RangesTrackedWhileRunningAreServedFromTheirSourceOffset()
+    {
+        using var r = Region.Anon(8, RegisterMode.Missing);
+        using var src = new S.Buffer(16 * S.Page, Seed);
+        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        // Start with the first half only; the second half is added while running, at source offset 8 pages.
+        using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], Ranges = [new ServedRange(r.Addr, 4 * S.Page)] });
+        Hard.Within(() =>
+        {
+            server.Track(new ServedRange(r.PageAt(4), 4 * S.Page, sourceOffset: 8 * S.Page));
+            using (var w = S.ReadPages(r, 0, 8))
+                S.JoinAll(w);
+            for (int i = 0; i < 8; i++)
+            {
+                ulong srcPage = (ulong)(i < 4 ? i : i + 4);
+                Assert.Equal(Shim.uffd_pattern_word(Seed, srcPage * 512 + 7), Accessor.ReadU64(r.PageAt(i) + 56));
+            }
+        }, server, r);
+    }
+
+    [Fact]
     public void GarbageCollectionsCompleteWhileFaultsAreOutstanding()
     {
         using var r = Region.Anon(8, RegisterMode.Missing);
