@@ -265,6 +265,8 @@ static const struct entry table[] = {
 	O(uffd_thread_usage, stime_ns),
 	O(uffd_thread_usage, vcsw),
 	O(uffd_thread_usage, ivcsw),
+	O(uffd_thread_usage, minflt),
+	O(uffd_thread_usage, majflt),
 	S(uffd_loop_config),
 	O(uffd_loop_config, uffd),
 	O(uffd_loop_config, policy),

@@ -98,6 +98,8 @@ int uffd_thread_usage(struct uffd_thread_usage *u)
 	u->stime_ns = (int64_t)ru.ru_stime.tv_sec * 1000000000LL + (int64_t)ru.ru_stime.tv_usec * 1000LL;
 	u->vcsw = ru.ru_nvcsw;
 	u->ivcsw = ru.ru_nivcsw;
+	u->minflt = ru.ru_minflt;
+	u->majflt = ru.ru_majflt;
 	return 0;
 }
 
@@ -604,6 +606,8 @@ static void *toucher_main(void *arg)
 	t->res.usage.stime_ns = u1.stime_ns - u0.stime_ns;
 	t->res.usage.vcsw = u1.vcsw - u0.vcsw;
 	t->res.usage.ivcsw = u1.ivcsw - u0.ivcsw;
+	t->res.usage.minflt = u1.minflt - u0.minflt;
+	t->res.usage.majflt = u1.majflt - u0.majflt;
 	pthread_mutex_lock(&t->lock);
 	t->done = 1;
 	pthread_cond_broadcast(&t->cond);

@@ -289,6 +289,8 @@ struct uffd_thread_usage {
 	int64_t stime_ns;
 	int64_t vcsw; /* voluntary context switches */
 	int64_t ivcsw;
+	int64_t minflt; /* page faults the kernel resolved without I/O (uffd faults count too) */
+	int64_t majflt;
 };
 /* getrusage(RUSAGE_THREAD) of the calling thread. */
 UFFD_SHIM_EXPORT int uffd_thread_usage(struct uffd_thread_usage *u);

@@ -107,11 +107,12 @@ public static class BenchCommand
     {
         var o = r.Options!;
         Console.WriteLine($"kernel {r.Kernel}, {r.Cpus} CPUs; pin {o.Pin.ToString().ToLowerInvariant()}, touchers {o.Touchers}, repeat {o.Repeat}, warmup {(o.Warmup ? "on" : "off")}, read-ahead {o.ReadAhead}");
-        Console.WriteLine("Figures are medians over the repetitions; latency percentiles are per touch, seen by the toucher thread.");
+        Console.WriteLine("Figures are medians over the repetitions; latency percentiles are per touch, seen by the toucher thread;");
+        Console.WriteLine("cpu µs/f counts the loop and the touchers, loop µs/f the loop thread alone, kf/pg the kernel page faults the touchers took per page.");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load average {r.LoadBefore:F2} before, {r.LoadAfter:F2} after") +
             (Math.Max(r.LoadBefore, r.LoadAfter) > 1.5 ? ": the machine was busy — wall-time figures are noisy; CPU µs/fault and p50 are disturbed far less." : "."));
         Console.WriteLine();
-        Console.WriteLine($"{"scenario",-24} {"pages",7} {"loop",-7} {"faults",7} {"faults/s",10} {"pages/s",10} {"ns/fault",9} {"p50",7} {"p99",7} {"p999",8} {"cpu µs/f",8} {"loop µs/f",9} {"csw/f",6} {"spread",6} {"m/n",6}");
+        Console.WriteLine($"{"scenario",-24} {"pages",7} {"loop",-7} {"faults",7} {"faults/s",10} {"pages/s",10} {"ns/fault",9} {"p50",7} {"p99",7} {"p999",8} {"cpu µs/f",8} {"loop µs/f",9} {"csw/f",6} {"kf/pg",5} {"spread",6} {"m/n",6}");
         foreach (var s in r.Results)
         {
             string id = $"{s.Scenario}/{s.Memory}";
@@ -124,7 +125,7 @@ public static class BenchCommand
             {
                 string ratio = f.Loop == "managed" && s.ManagedNativeRatio is { } x ? x.ToString("F3", CultureInfo.InvariantCulture) : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{id,-24} {s.Pages,7} {f.Loop,-7} {f.Faults,7} {f.FaultsPerSecond,10:F0} {f.PagesPerSecond,10:F0} {f.NsPerFault,9:F0} {f.P50Ns,7:F0} {f.P99Ns,7:F0} {f.P999Ns,8:F0} {f.CpuUsPerFault,8:F2} {f.LoopCpuUsPerFault,9:F2} {f.ContextSwitchesPerFault,6:F2} {f.Spread,6:P0} {ratio,6}"));
+                    $"{id,-24} {s.Pages,7} {f.Loop,-7} {f.Faults,7} {f.FaultsPerSecond,10:F0} {f.PagesPerSecond,10:F0} {f.NsPerFault,9:F0} {f.P50Ns,7:F0} {f.P99Ns,7:F0} {f.P999Ns,8:F0} {f.CpuUsPerFault,8:F2} {f.LoopCpuUsPerFault,9:F2} {f.ContextSwitchesPerFault,6:F2} {f.KernelFaultsPerPage,5:F2} {f.Spread,6:P0} {ratio,6}"));
                 if (f.ScanMs is { } ms)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",24} scan of the range: {ms:F2} ms, returned exactly the {f.ScanPages} written pages (and a later subset exactly)"));
             }

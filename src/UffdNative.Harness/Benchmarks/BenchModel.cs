@@ -63,6 +63,9 @@ public sealed record Measurement
     public long LoopContextSwitches { get; init; }
     public long TouchCpuNs { get; init; }
     public long TouchContextSwitches { get; init; }
+    /// <summary>Page faults the toucher threads took (getrusage minflt): uffd faults, plus any the
+    /// kernel resolved alone (first touch, CoW, async WP).</summary>
+    public long TouchKernelFaults { get; init; }
     public ulong P50Ns { get; init; }
     public ulong P99Ns { get; init; }
     public ulong P999Ns { get; init; }
@@ -96,6 +99,8 @@ public sealed record LoopFigures
     /// <summary>The loop thread alone: the handler's own cost per fault.</summary>
     public double LoopCpuUsPerFault { get; init; }
     public double ContextSwitchesPerFault { get; init; }
+    /// <summary>Kernel page faults the touchers took per page touched.</summary>
+    public double KernelFaultsPerPage { get; init; }
     public double ServiceP50Ns { get; init; }
     public double ServiceP99Ns { get; init; }
     /// <summary>Spread of ns/fault over the repetitions: (max - min) / median.</summary>

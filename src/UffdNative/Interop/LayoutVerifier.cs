@@ -275,6 +275,8 @@ public static unsafe class LayoutVerifier
             Off<ThreadUsage>("uffd_thread_usage", "stime_ns", nameof(ThreadUsage.StimeNs)),
             Off<ThreadUsage>("uffd_thread_usage", "vcsw", nameof(ThreadUsage.Vcsw)),
             Off<ThreadUsage>("uffd_thread_usage", "ivcsw", nameof(ThreadUsage.Ivcsw)),
+            Off<ThreadUsage>("uffd_thread_usage", "minflt", nameof(ThreadUsage.MinorFaults)),
+            Off<ThreadUsage>("uffd_thread_usage", "majflt", nameof(ThreadUsage.MajorFaults)),
             Size<LoopConfig>("uffd_loop_config"),
             Off<LoopConfig>("uffd_loop_config", "uffd", nameof(LoopConfig.Uffd)),
             Off<LoopConfig>("uffd_loop_config", "policy", nameof(LoopConfig.Policy)),

@@ -84,15 +84,17 @@ public struct ThreadUsage
     public long StimeNs;
     public long Vcsw;
     public long Ivcsw;
+    public long MinorFaults;
+    public long MajorFaults;
 
     public readonly long CpuNs => UtimeNs + StimeNs;
     public readonly long ContextSwitches => Vcsw + Ivcsw;
 
     public static ThreadUsage operator -(ThreadUsage a, ThreadUsage b) =>
-        new() { UtimeNs = a.UtimeNs - b.UtimeNs, StimeNs = a.StimeNs - b.StimeNs, Vcsw = a.Vcsw - b.Vcsw, Ivcsw = a.Ivcsw - b.Ivcsw };
+        new() { UtimeNs = a.UtimeNs - b.UtimeNs, StimeNs = a.StimeNs - b.StimeNs, Vcsw = a.Vcsw - b.Vcsw, Ivcsw = a.Ivcsw - b.Ivcsw, MinorFaults = a.MinorFaults - b.MinorFaults, MajorFaults = a.MajorFaults - b.MajorFaults };
 
     public static ThreadUsage operator +(ThreadUsage a, ThreadUsage b) =>
-        new() { UtimeNs = a.UtimeNs + b.UtimeNs, StimeNs = a.StimeNs + b.StimeNs, Vcsw = a.Vcsw + b.Vcsw, Ivcsw = a.Ivcsw + b.Ivcsw };
+        new() { UtimeNs = a.UtimeNs + b.UtimeNs, StimeNs = a.StimeNs + b.StimeNs, Vcsw = a.Vcsw + b.Vcsw, Ivcsw = a.Ivcsw + b.Ivcsw, MinorFaults = a.MinorFaults + b.MinorFaults, MajorFaults = a.MajorFaults + b.MajorFaults };
 
     /// <summary>getrusage(RUSAGE_THREAD) of the calling thread.</summary>
     public static unsafe ThreadUsage Current()
