@@ -18,5 +18,9 @@ public static class Verbs
         yield return CompareCommand.Create().WithExamples(
             "uffdnative compare host.json 6.1.json 6.12.json",
             "uffdnative compare --markdown -o matrix.md artifacts/kernel-matrix/*/probe.json");
+        yield return BenchCommand.Create().WithExamples(
+            "uffdnative bench                                   (every scenario, managed and native loops, 65536 pages)",
+            "uffdnative bench --scenario wp/shmem --pages 4096,65536 --repeat 3",
+            "uffdnative bench --loop managed --pin split --json > bench.json");
     }
 }

@@ -11,6 +11,10 @@ public interface IProgressSink
 
     /// <summary>Sets the line shown beside the bar (e.g. the scenario or kernel being run).</summary>
     void Status(string text);
+
+    /// <summary>Absolute form, for callbacks that report where they are: <paramref name="done"/> of
+    /// <paramref name="total"/> steps, and the status line.</summary>
+    void Update(long done, long total, string status);
 }
 
 /// <summary>
@@ -51,14 +55,35 @@ public static class CliProgress
 
     private sealed class SpectreSink(ProgressTask task, string title) : IProgressSink
     {
+        private string status = "";
+
         public void Advance(long steps = 1) => task.Increment(steps);
-        public void Status(string text) => task.Description = Markup.Escape($"{title}: {text}");
+
+        public void Status(string text)
+        {
+            if (text == status)
+                return;
+            status = text;
+            task.Description = Markup.Escape($"{title}: {text}");
+        }
+
+        public void Update(long done, long total, string status)
+        {
+            if (total > 0)
+            {
+                task.IsIndeterminate = false;
+                task.MaxValue = total;
+            }
+            task.Value = Math.Min(done, total > 0 ? total : done);
+            Status(status);
+        }
     }
 
     /// <summary>Where stderr is not a terminal: logs (Information) each further tenth of the way
     /// and the end — at most 10 lines per run.</summary>
     public sealed class LogSink(ILogger log, string title, long total) : IProgressSink
     {
+        private long total = total;
         private long done;
         private int lastTenth;
         private string status = "";
@@ -80,6 +105,20 @@ public static class CliProgress
 
         public void Status(string text) => status = text;
 
-        public void Finish() => log.LogInformation("{Title}: done ({Done} steps)", title, done);
+        public void Update(long done, long total, string status)
+        {
+            this.status = status;
+            if (total > 0)
+                this.total = total;
+            Advance(done - this.done);
+        }
+
+        public void Finish()
+        {
+            if (total > 0)
+                log.LogInformation("{Title}: done ({Done}/{Total} steps)", title, done, total);
+            else
+                log.LogInformation("{Title}: done", title);
+        }
     }
 }

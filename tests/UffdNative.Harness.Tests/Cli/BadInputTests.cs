@@ -59,6 +59,14 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "compare: empty file", ["compare", "{dir}/empty.json"], 2, "{dir}/empty.json: not a probe report" },
         { "compare: a text report instead of JSON", ["compare", "{dir}/text.json"], 2, "{dir}/text.json: not a probe report (malformed JSON" },
         { "compare: a directory as a report", ["compare", "{dir}/adir.json"], 2, "{dir}/adir.json" },
+        { "bench: pages not a number", ["bench", "--pages", "abc"], 2, "--pages: 'abc' is not a positive page count" },
+        { "bench: zero pages", ["bench", "--pages", "4096,0"], 2, "--pages: '0' is not a positive page count" },
+        { "bench: negative pages", ["bench", "--pages", "-5"], 2, "--pages: '-5' is not a positive page count" },
+        { "bench: toucher count out of range", ["bench", "--touchers", "3"], 2, "Argument '3' not recognized. Must be one of: '1' '2'" },
+        { "bench: repeat not a number", ["bench", "--repeat", "x"], 2, "Cannot parse argument 'x' for option '--repeat' as expected type 'System.Int32'" },
+        { "bench: repeat zero", ["bench", "--repeat", "0"], 2, "--repeat must be >= 1" },
+        { "bench: unknown scenario", ["bench", "--scenario", "nope"], 2, "--scenario: unknown 'nope'" },
+        { "bench: unknown loop", ["bench", "--loop", "turbo"], 2, "Argument 'turbo' not recognized. Must be one of: 'managed' 'native' 'both'" },
     };
 
     [Theory]

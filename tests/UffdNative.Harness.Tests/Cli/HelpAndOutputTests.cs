@@ -89,7 +89,7 @@ public sealed class HelpAndOutputTests
         Assert.Equal(10, log.Lines.Count);
         Assert.Equal("Information: fuzz 50 cases: 5/50 (10%) seed 7", log.Lines[0]);
         Assert.Equal("Information: fuzz 50 cases: 45/50 (90%) seed 7", log.Lines[8]);
-        Assert.Equal("Information: fuzz 50 cases: done (50 steps)", log.Lines[9]);
+        Assert.Equal("Information: fuzz 50 cases: done (50/50 steps)", log.Lines[9]);
 
         // Through the public entry point, with --json (no live bar): the work runs once and its result comes back.
         int calls = 0;
