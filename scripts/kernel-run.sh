@@ -31,7 +31,7 @@ Options:
   --smp N            guest CPUs (default 2)
   --accel MODE       auto (default: kvm only with kvm_intel/kvm_amd, else tcg) | kvm | tcg
   --bzimage          boot the compressed bzImage instead of the extracted ELF vmlinux (PVH)
-  --log-dir DIR      keep console.log and qemu.log there (default: a temporary directory, shown on failure)
+  --log-dir DIR      keep console.log, qemu.log and guest-status (what ttyS2 said) there (default: a temporary directory, shown on failure)
   --no-install       do not apt-get install missing host tools
   --prepare-only     fetch and prepare KERNEL, print its release, run nothing
   -v, --verbose      print the qemu command line and the console log
@@ -114,6 +114,7 @@ cleanup() {
     if [ -n "$log_dir" ]; then
         cp "$run/console.log" "$log_dir/console.log" 2>/dev/null
         cp "$run/qemu.log" "$log_dir/qemu.log" 2>/dev/null
+        cp "$run/status" "$log_dir/guest-status" 2>/dev/null
     fi
     rm -rf "$run"
     [ "$KM_DIED" = 1 ] && rc=$KM_EXIT_RUNNER

@@ -76,7 +76,7 @@ km_parse_show_depends() {
 # km_kernel_warnings FILE -> the console lines that mean the kernel complained (WARN, BUG, Oops,
 # panic, lockups, RCU stalls, sanitizers). Exit 0 if any were found, 1 if none.
 km_kernel_warnings() {
-    grep -a -E -e 'WARNING: (CPU|at) ' -e '(^|[] ])BUG: ' -e 'kernel BUG at' -e 'Oops' \
+    grep -a -E -e 'WARNING: (CPU: |at )' -e '(^|[] ])BUG: ' -e 'kernel BUG at' -e 'Oops' \
         -e 'Kernel panic' -e 'general protection fault' -e '(UBSAN|KASAN|KFENCE|KCSAN): ' \
         -e 'cut here \]' -e 'INFO: task .* blocked for more than' -e 'rcu: INFO: ' \
         -e 'watchdog: BUG: soft lockup' -e 'refcount_t: ' -e 'Unable to handle kernel' \
