@@ -28,7 +28,7 @@ KM_DIED=0
 
 # km_kernel_spec SPEC -> prints "alias REGEX" or "package NAME" or "host".
 # Aliases pick the newest package of a series known to apt; anything else names one package.
-#   6.1 | 6.1-cloud | 6.1-rt | 6.12 | 6.12-cloud | 6.12-rt | host
+#   6.1 | 6.1-rt | 6.12 | 6.12-rt | host    (-cloud parses, but cloud kernels lack 9p: km_prepare says so)
 #   6.1.0-55-amd64 | 6.12.115+deb12-amd64 | 6.1.0-55 (flavour amd64 added) | linux-image-...
 km_kernel_spec() {
     local s=$1 flavour series
@@ -46,10 +46,10 @@ km_kernel_spec() {
         fi
         return 0
     fi
-    case "$s" in
-        linux-image-*) echo "package $s"; return 0 ;;
-    esac
-    if [[ "$s" =~ ^[0-9]+\.[0-9]+(\.[0-9]+)?(-[0-9]+|\+deb[0-9]+)?$ ]]; then
+    if [[ "$s" =~ ^linux-image-[0-9][0-9A-Za-z.+~-]*$ ]]; then
+        echo "package $s"; return 0
+    fi
+    if [[ "$s" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9]+|\+deb[0-9]+)$ ]]; then
         echo "package linux-image-$s-$KM_ARCH_FLAVOUR"; return 0
     fi
     if [[ "$s" =~ ^[0-9]+\.[0-9]+[0-9A-Za-z.+~-]*-(cloud-|rt-)?amd64$ ]]; then
@@ -76,11 +76,13 @@ km_parse_show_depends() {
 # km_kernel_warnings FILE -> the console lines that mean the kernel complained (WARN, BUG, Oops,
 # panic, lockups, RCU stalls, sanitizers). Exit 0 if any were found, 1 if none.
 km_kernel_warnings() {
-    grep -a -E -e 'WARNING: (CPU: |at )' -e '(^|[] ])BUG: ' -e 'kernel BUG at' -e 'Oops' \
+    local found
+    found=$(tr -d '\r' <"$1" | grep -a -E -e 'WARNING: (CPU: |at )' -e '(^|[] ])BUG: ' -e 'kernel BUG at' -e 'Oops' \
         -e 'Kernel panic' -e 'general protection fault' -e '(UBSAN|KASAN|KFENCE|KCSAN): ' \
         -e 'cut here \]' -e 'INFO: task .* blocked for more than' -e 'rcu: INFO: ' \
-        -e 'watchdog: BUG: soft lockup' -e 'refcount_t: ' -e 'Unable to handle kernel' \
-        -- "$1" | tr -d '\r'
+        -e 'watchdog: BUG: soft lockup' -e 'refcount_t: ' -e 'Unable to handle kernel') || true
+    [ -n "$found" ] || return 1
+    printf '%s\n' "$found"
 }
 
 # km_accel_for SYSFS_MODULE_DIR DEV_KVM -> "kvm" when hardware KVM (kvm_intel or kvm_amd) is
@@ -157,7 +159,7 @@ km_host_tools() {
 km_resolve() {
     local spec=$1 kind arg names cached
     read -r kind arg < <(km_kernel_spec "$spec") \
-        || km_die $KM_EXIT_USAGE "unknown kernel '$spec': use host, 6.1, 6.12, 6.1-cloud, 6.12-cloud, or an exact version such as 6.1.0-55-amd64 or 6.12.115+deb12-amd64"
+        || km_die $KM_EXIT_USAGE "unknown kernel '$spec': use host, 6.1, 6.12, 6.1-rt, 6.12-rt, or an exact version such as 6.1.0-55-amd64 or 6.12.115+deb12-amd64"
     case "$kind" in
         host) KM_PKG=""; KM_RELEASE=$(uname -r); return 0 ;;
         package) KM_PKG=$arg ;;
