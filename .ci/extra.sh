@@ -1,0 +1,1 @@
+# Sourced by .ci/run after the tests: further checks, one `extra NAME COMMAND...` each.
