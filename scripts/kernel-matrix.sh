@@ -98,6 +98,7 @@ mkdir -p "$out" && touch "$out/.kernel-matrix-out" || { km_log "cannot create --
 rm -f "$out/matrix.md" "$out/summary.tsv" "$out/compare.stderr"
 
 t0=$(date +%s)
+KM_T0=$t0
 elapsed() { echo "$(( $(date +%s) - t0 ))s"; }
 
 # ---- host tools ----
@@ -245,23 +246,41 @@ if [ ${#reports[@]} -gt 0 ] && has_verb compare; then
         fail_with $EXIT_FAILED
     fi
 elif [ ${#reports[@]} -gt 0 ] && command -v jq >/dev/null; then
-    # Interim, until the CLI has `compare`: features and registration masks side by side.
-    km_log "this CLI has no 'compare' verb yet: writing a plain table"
-    {
+    # Interim, until the CLI has `compare`: a few rows side by side (probe JSON schema 1 or 2).
+    km_log "this CLI has no 'compare' verb yet: writing a plain interim table"
+    interim_table() {
+        local r
         echo "# userfaultfd across kernels (interim table; \`uffdnative compare\` replaces it)"
         echo
-        printf '| row |'; for r in "${reports[@]}"; do printf ' %s |' "$(jq -r .kernelRelease "$r")"; done; echo
-        printf '|---|'; for _ in "${reports[@]}"; do printf -- '---|'; done; echo
-        printf '| features |'; for r in "${reports[@]}"; do printf ' 0x%x |' "$(jq -r .features "$r")"; done; echo
-        for key in $(jq -r '.openPaths[].path' "${reports[0]}"); do
-            printf '| open %s |' "$key"; for r in "${reports[@]}"; do printf ' %s |' "$(jq -r --arg k "$key" '.openPaths[] | select(.path == $k) | .errno' "$r")"; done; echo
-        done
-        for key in $(jq -r '.registerMasks[] | "\(.memory)/\(.mode)"' "${reports[0]}"); do
-            printf '| register %s |' "$key"; for r in "${reports[@]}"; do
-                printf ' %s |' "$(jq -r --arg k "$key" '.registerMasks[] | select("\(.memory)/\(.mode)" == $k) | if .errno == "OK" then "0x\(.ioctls)" else .errno end' "$r" | awk '/^0x[0-9]+$/ { printf "0x%x", substr($0, 3); next } { print }')"
-            done; echo
-        done
-    } >"$out/matrix.md"
+        jq -rn --slurpfile first "${reports[0]}" '
+            def rows: [
+                ["features", (.features | if type == "object" then .supported else . end | tostring)],
+                (.openPaths[] | ["open " + .path, .errno]),
+                (.registerMasks[] | ["register " + .memory + " " + .mode, (if .errno == "OK" then (.ioctls | tostring) else .errno end)]),
+                ((.behaviours // [])[] | [.id, ((.observed // "") + " (" + (.verdict // "") + ")")])
+            ];
+            $first[0] | rows | map(.[0]) | .[]' >"$out/.rows"
+        {
+            printf 'row'
+            for r in "${reports[@]}"; do printf '\t%s' "$(jq -r .kernelRelease "$r")"; done
+            echo
+            while IFS= read -r row; do
+                printf '%s' "$row"
+                for r in "${reports[@]}"; do
+                    printf '\t%s' "$(jq -r --arg k "$row" '
+                        [ ["features", (.features | if type == "object" then .supported else . end | tostring)],
+                          (.openPaths[] | ["open " + .path, .errno]),
+                          (.registerMasks[] | ["register " + .memory + " " + .mode, (if .errno == "OK" then (.ioctls | tostring) else .errno end)]),
+                          ((.behaviours // [])[] | [.id, ((.observed // "") + " (" + (.verdict // "") + ")")]) ]
+                        | map(select(.[0] == $k)) | (.[0][1] // "—")' "$r")"
+                done
+                echo
+            done <"$out/.rows"
+        } | awk -F'\t' 'NR == 1 { h = "|"; s = "|"; for (i = 1; i <= NF; i++) { h = h " " $i " |"; s = s "---|" } print h; print s; next }
+                         { l = "|"; for (i = 1; i <= NF; i++) { c = $i; gsub(/\|/, "\\|", c); l = l " " c " |" } print l }'
+        rm -f "$out/.rows"
+    }
+    interim_table >"$out/matrix.md" || { km_log "warning: the interim table could not be written"; rm -f "$out/matrix.md"; }
 fi
 
 {

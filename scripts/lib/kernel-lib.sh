@@ -16,7 +16,14 @@ KM_EXIT_SETUP=3
 KM_EXIT_TIMEOUT=124
 KM_EXIT_RUNNER=125
 
-km_log() { printf '%s: %s\n' "${KM_PROG:-kernel}" "$*" >&2; }
+# With KM_T0 (seconds since the epoch) set, each line shows the time since then.
+km_log() {
+    if [ -n "${KM_T0:-}" ]; then
+        printf '%s [+%ss]: %s\n' "${KM_PROG:-kernel}" "$(( $(date +%s) - KM_T0 ))" "$*" >&2
+    else
+        printf '%s: %s\n' "${KM_PROG:-kernel}" "$*" >&2
+    fi
+}
 km_vlog() { [ "${KM_VERBOSE:-0}" = 1 ] && km_log "$@"; return 0; }
 # km_die CODE MESSAGE...
 km_die() { local code=$1; shift; KM_DIED=1; printf '%s: error: %s\n' "${KM_PROG:-kernel}" "$*" >&2; exit "$code"; }
