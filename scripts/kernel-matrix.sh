@@ -31,8 +31,8 @@ Options:
                       COMMAND's stdout goes to OUT/KERNEL/NAME; UID is root (default), a number
                       or nobody; `uffdnative` in COMMAND is the CLI under test.
                       e.g. --step 'probe.json=uffdnative probe --json' --step 'uname.txt=uname -a'
-  --timeout SECS      per kernel, boot included (default 480)
-  --step-timeout SECS per step (default 300)
+  --timeout SECS      per kernel, boot included (default 270)
+  --step-timeout SECS per step (default 150)
   --append ARGS       guest kernel command line (default: "hugepages=16 transparent_hugepage=<the host's>")
   --cli DIR           use this already-built CLI (a publish/build output directory) instead of building
   --no-install        do not apt-get install the host tools (qemu-system-x86 busybox-static cpio kmod ...)
@@ -51,7 +51,7 @@ Exit status:
 EOF
 }
 
-kernels=() steps=() out="" ci=0 timeout_s=480 step_timeout=300 append="" append_set=0 cli="" install=1 accel=auto verbose=0
+kernels=() steps=() out="" ci=0 timeout_s=270 step_timeout=150 append="" append_set=0 cli="" install=1 accel=auto verbose=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=${2:?--out needs a directory}; shift 2 ;;
@@ -95,7 +95,7 @@ if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -f "$out/.kernel-matrix-out"
     exit $EXIT_USAGE
 fi
 mkdir -p "$out" && touch "$out/.kernel-matrix-out" || { km_log "cannot create --out $out"; exit $EXIT_SETUP; }
-rm -f "$out/matrix.md" "$out/summary.tsv" "$out/compare.stderr"
+rm -f "$out/matrix.md" "$out/matrix.stderr" "$out/matrix-nobody.md" "$out/matrix-nobody.stderr" "$out/summary.tsv"
 
 t0=$(date +%s)
 KM_T0=$t0
@@ -233,18 +233,30 @@ while IFS=$'\t' read -r label name uid rc secs; do
 done <"$out/summary.tsv"
 
 # ---- the matrix ----
-reports=()
-for label in "${labels[@]}"; do [ -s "$out/$label/probe.json" ] && reports+=("$out/$label/probe.json"); done
-if [ ${#reports[@]} -gt 0 ] && has_verb compare; then
+reports=() nobody_reports=()
+for label in "${labels[@]}"; do
+    if [ -s "$out/$label/probe.json" ]; then reports+=("$out/$label/probe.json"); fi
+    if [ -s "$out/$label/probe-nobody.json" ]; then nobody_reports+=("$out/$label/probe-nobody.json"); fi
+done
+# compare: exit 1 when a report has regressed/unexpected or failed rows, 2 for a malformed report.
+run_compare() {
+    local what=$1 file=$2 crc; shift 2
     set +e
-    DOTNET_EnableDiagnostics=0 "${cli_exe[@]}" compare --markdown "${reports[@]}" >"$out/matrix.md" 2>"$out/compare.stderr"
+    DOTNET_EnableDiagnostics=0 "${cli_exe[@]}" compare --markdown "$@" >"$out/$file" 2>"$out/${file%.md}.stderr"
     crc=$?
     set -e
-    if [ $crc != 0 ]; then
-        km_log "uffdnative compare exited $crc (stderr: $out/compare.stderr)"
-        cat "$out/compare.stderr" >&2
+    if [ "$crc" != 0 ]; then
+        km_log "uffdnative compare of the $what reports exited $crc: $(head -c 2000 "$out/${file%.md}.stderr")"
         fail_with $EXIT_FAILED
     fi
+    if [ ! -s "$out/${file%.md}.stderr" ]; then rm -f "$out/${file%.md}.stderr"; fi
+    return 0
+}
+if [ ${#reports[@]} -gt 0 ] && has_verb compare; then
+    run_compare root matrix.md "${reports[@]}"
+    if [ ${#nobody_reports[@]} -gt 0 ]; then run_compare "uid 65534" matrix-nobody.md "${nobody_reports[@]}"; fi
+    # The terminal form, for the log.
+    DOTNET_EnableDiagnostics=0 NO_COLOR=1 "${cli_exe[@]}" compare "${reports[@]}" >&2 2>/dev/null || true
 elif [ ${#reports[@]} -gt 0 ] && command -v jq >/dev/null; then
     # Interim, until the CLI has `compare`: a few rows side by side (probe JSON schema 1 or 2).
     km_log "this CLI has no 'compare' verb yet: writing a plain interim table"
@@ -288,7 +300,7 @@ fi
     echo "kernel-matrix: results in $out ($(elapsed))"
     for label in "${labels[@]}"; do printf '  %-28s %s\n' "$label" "${result[$label]:-?}"; done
     column -t -s $'\t' "$out/summary.tsv" | sed 's/^/  /'
-    [ -s "$out/matrix.md" ] && echo "  matrix: $out/matrix.md"
+    if [ -s "$out/matrix.md" ]; then echo "  matrix: $out/matrix.md${nobody_reports:+ (uid 65534: $out/matrix-nobody.md)}"; fi
     echo "kernel-matrix: $passed steps passed, $failed failed; exit $worst"
 } >&2
 exit "$worst"

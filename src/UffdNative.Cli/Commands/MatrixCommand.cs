@@ -40,8 +40,8 @@ public static class MatrixCommand
         var output = new Option<string?>("--out") { Description = "Results directory: KERNEL/probe.json, probe-nobody.json, check.json, console logs, matrix.md (default: artifacts/kernel-matrix)." };
         var ci = new Option<bool>("--ci") { Description = "What CI runs: host 6.1 6.12 with the default steps." };
         var steps = new Option<string[]>("--step") { Description = "Replace the default steps: NAME[@UID]=COMMAND, stdout to KERNEL/NAME; `uffdnative` in COMMAND is this CLI. Repeatable." };
-        var timeout = new Option<int?>("--timeout") { Description = "Seconds per kernel, boot included (default 480)." };
-        var stepTimeout = new Option<int?>("--step-timeout") { Description = "Seconds per step (default 300)." };
+        var timeout = new Option<int?>("--timeout") { Description = "Seconds per kernel, boot included (default 270)." };
+        var stepTimeout = new Option<int?>("--step-timeout") { Description = "Seconds per step (default 150)." };
         var append = new Option<string?>("--append") { Description = "Guest kernel command line (default: hugepages=16 and the host's THP mode)." };
         var accel = new Option<string?>("--accel") { Description = "auto (KVM only with kvm_intel/kvm_amd, else TCG), kvm or tcg." };
         accel.AcceptOnlyFromAmong("auto", "kvm", "tcg");
