@@ -104,7 +104,15 @@ case "$accel" in
     *) km_die $KM_EXIT_USAGE "--accel takes auto, kvm or tcg" ;;
 esac
 cwd=$PWD
-case "$cwd/" in /tmp/*) km_log "warning: the current directory $cwd is under /tmp, which the guest does not see; the command starts in /" ; cwd=/ ;; esac
+case "$cwd/" in
+    /tmp/*)
+        shared=0
+        for d in "${rw[@]}" "${ro[@]}"; do case "$cwd/" in "$d"/*) shared=1 ;; esac; done
+        if [ "$shared" = 0 ]; then
+            km_log "warning: the current directory $cwd is under /tmp, which the guest does not see (share it with --ro); the command starts in /"
+            cwd=/
+        fi ;;
+esac
 
 run=$(mktemp -d /var/tmp/kernel-run.XXXXXX)
 [ -n "$log_dir" ] && mkdir -p "$log_dir"
