@@ -257,42 +257,8 @@ if [ ${#reports[@]} -gt 0 ] && has_verb compare; then
     if [ ${#nobody_reports[@]} -gt 0 ]; then run_compare "uid 65534" matrix-nobody.md "${nobody_reports[@]}"; fi
     # The terminal form, for the log.
     DOTNET_EnableDiagnostics=0 NO_COLOR=1 "${cli_exe[@]}" compare "${reports[@]}" >&2 2>/dev/null || true
-elif [ ${#reports[@]} -gt 0 ] && command -v jq >/dev/null; then
-    # Interim, until the CLI has `compare`: a few rows side by side (probe JSON schema 1 or 2).
-    km_log "this CLI has no 'compare' verb yet: writing a plain interim table"
-    interim_table() {
-        local r
-        echo "# userfaultfd across kernels (interim table; \`uffdnative compare\` replaces it)"
-        echo
-        jq -rn --slurpfile first "${reports[0]}" '
-            def rows: [
-                ["features", (.features | if type == "object" then .supported else . end | tostring)],
-                (.openPaths[] | ["open " + .path, .errno]),
-                (.registerMasks[] | ["register " + .memory + " " + .mode, (if .errno == "OK" then (.ioctls | tostring) else .errno end)]),
-                ((.behaviours // [])[] | [.id, ((.observed // "") + " (" + (.verdict // "") + ")")])
-            ];
-            $first[0] | rows | map(.[0]) | .[]' >"$out/.rows"
-        {
-            printf 'row'
-            for r in "${reports[@]}"; do printf '\t%s' "$(jq -r .kernelRelease "$r")"; done
-            echo
-            while IFS= read -r row; do
-                printf '%s' "$row"
-                for r in "${reports[@]}"; do
-                    printf '\t%s' "$(jq -r --arg k "$row" '
-                        [ ["features", (.features | if type == "object" then .supported else . end | tostring)],
-                          (.openPaths[] | ["open " + .path, .errno]),
-                          (.registerMasks[] | ["register " + .memory + " " + .mode, (if .errno == "OK" then (.ioctls | tostring) else .errno end)]),
-                          ((.behaviours // [])[] | [.id, ((.observed // "") + " (" + (.verdict // "") + ")")]) ]
-                        | map(select(.[0] == $k)) | (.[0][1] // "—")' "$r")"
-                done
-                echo
-            done <"$out/.rows"
-        } | awk -F'\t' 'NR == 1 { h = "|"; s = "|"; for (i = 1; i <= NF; i++) { h = h " " $i " |"; s = s "---|" } print h; print s; next }
-                         { l = "|"; for (i = 1; i <= NF; i++) { c = $i; gsub(/\|/, "\\|", c); l = l " " c " |" } print l }'
-        rm -f "$out/.rows"
-    }
-    interim_table >"$out/matrix.md" || { km_log "warning: the interim table could not be written"; rm -f "$out/matrix.md"; }
+elif [ ${#reports[@]} -gt 0 ]; then
+    km_log "this CLI has no 'compare' verb: matrix.md is not written (the per-kernel reports are)"
 fi
 
 {
