@@ -255,6 +255,39 @@ public class KernelMatrixScriptTests
     }
 
     [Fact]
+    public void TheStepRunnerWritesEachStepsOutputStatusAndUser()
+    {
+        var dir = Directory.CreateTempSubdirectory("km-steps-");
+        try
+        {
+            // The CLI directory is not used by these steps; `uffdnative` is only defined.
+            var r = Bash("bash scripts/lib/run-steps.sh \"$@\"", null, dir.FullName, "/nonexistent-cli", "5",
+                "a.txt", "root", "echo out; echo err >&2; type -t uffdnative",
+                "b.txt", "65534", "id -u; id -G",
+                "c.json", "root", "exit 7",
+                "d.txt", "root", "sleep 30");
+            Assert.Equal(1, r.Code);
+            Assert.Equal("out\nfunction\n", File.ReadAllText(Path.Combine(dir.FullName, "a.txt")));
+            Assert.Equal("err\n", File.ReadAllText(Path.Combine(dir.FullName, "a.stderr")));
+            if (Environment.UserName == "root")
+                Assert.Equal("65534\n65534\n", File.ReadAllText(Path.Combine(dir.FullName, "b.txt")));
+            var rows = File.ReadAllLines(Path.Combine(dir.FullName, "steps.tsv")).Skip(1).Select(l => l.Split('\t')).ToList();
+            Assert.Equal(["a.txt", "b.txt", "c.json", "d.txt"], rows.Select(c => c[0]));
+            Assert.Equal(["root", "65534", "root", "root"], rows.Select(c => c[1]));
+            Assert.Equal("0", rows[0][2]);
+            Assert.Equal("7", rows[2][2]);
+            Assert.Equal("124", rows[3][2]);                         // the per-step timeout
+            Assert.Contains("step c.json (uid root): FAILED, exit 7", r.Out);
+            Assert.Contains("step d.txt (uid root): FAILED, timed out after 5s", r.Out);
+            Assert.Contains("uname:", File.ReadAllText(Path.Combine(dir.FullName, "kernel.txt")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void TheVerbPassesOptionsThroughAndKernelsLast()
     {
         var args = MatrixCommand.ScriptArguments(new MatrixCommand.Request
