@@ -9,6 +9,7 @@ public static class Verbs
     public static IEnumerable<Command> All()
     {
         yield return ProbeCommand.Create();
+        yield return CompareCommand.Create();
         yield return MatrixCommand.Create();
     }
 }
