@@ -197,7 +197,11 @@ km_fetch() {
     tmp=$(mktemp -d "$debs/.download.XXXXXX")
     km_log "downloading $KM_PKG (apt-get download)"
     if ! (cd "$tmp" && timeout 600 apt-get download -q "$KM_PKG" >"$tmp/log" 2>&1); then
+        # Stale package lists name files the mirror no longer has: update and, for an alias,
+        # resolve again (a newer kernel may have replaced the one the old lists named).
         km_apt_update
+        [ -n "${KM_SPEC:-}" ] && km_resolve "$KM_SPEC"
+        km_log "retrying: apt-get download $KM_PKG"
         (cd "$tmp" && timeout 600 apt-get download -q "$KM_PKG" >"$tmp/log" 2>&1) || {
             grep -v 'unsandboxed' "$tmp/log" | tail -n 5 >&2
             rm -rf "$tmp"
@@ -206,6 +210,7 @@ km_fetch() {
     fi
     mv "$tmp"/*.deb "$debs/" && rm -rf "$tmp"
     KM_DEB=$(ls -1 "$debs/${KM_PKG}_"*.deb | sort -V | tail -n1)
+    KM_RELEASE=$(km_release_of_package "$KM_PKG")
 }
 
 # km_unpack -> KM_TREE: the package unpacked with dpkg-deb -x, with modules.dep from depmod -b.
@@ -283,6 +288,7 @@ km_prepare() {
 
 # km_get SPEC -> resolve, fetch, unpack, prepare, under a lock on the cache (bounded wait).
 km_get() {
+    KM_SPEC=$1
     km_resolve "$1"
     [ -z "$KM_PKG" ] && return 0
     mkdir -p "$KM_CACHE"
