@@ -1,7 +1,8 @@
 #!/bin/bash
 # run-steps.sh OUTDIR CLIDIR STEP_TIMEOUT NAME UID COMMAND [NAME UID COMMAND]...
 #
-# Runs each step (a bash command line) in turn, on the host or inside a guest: stdout to
+# Runs each step (a bash command line) in turn, on the host or inside a guest, in its own session
+# under a timeout (on expiry the kernel stacks of its threads go to its stderr file): stdout to
 # OUTDIR/NAME, stderr to OUTDIR/NAME-without-extension.stderr, one row per step in
 # OUTDIR/steps.tsv. UID is "root" or a number (then setpriv drops to that uid and gid with no
 # supplementary groups; the output files are opened by root before that). In a step,
@@ -38,12 +39,33 @@ while [ $# -ge 3 ]; do
     err="$out/${name%.*}.stderr"
     start=$(date +%s%N)
     if [ "$uid" = root ]; then
-        timeout -k 5 "$step_timeout" bash -c "$prelude"$'\n'"$cmd" >"$out/$name" 2>"$err" </dev/null
+        as=()
     else
-        timeout -k 5 "$step_timeout" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-            env HOME=/ bash -c "$prelude"$'\n'"$cmd" >"$out/$name" 2>"$err" </dev/null
+        as=(setpriv --reuid="$uid" --regid="$uid" --clear-groups env HOME=/)
     fi
-    rc=$?
+    # Its own session (and process group), so a hung step can be examined and killed whole.
+    setsid "${as[@]}" bash -c "$prelude"$'\n'"$cmd" >"$out/$name" 2>"$err" </dev/null &
+    pid=$!
+    # Wait for it, polling (tail --pid) under the step's timeout.
+    if timeout "$step_timeout" tail --pid="$pid" -s 0.2 -f /dev/null; then
+        wait "$pid"
+        rc=$?
+    else
+        # Timed out: record where each thread of the step's processes waits in the kernel (a hung
+        # uffd experiment shows up as handle_userfault & co.), then kill them all.
+        {
+            echo "== kernel-matrix: step timed out after ${step_timeout}s; kernel stacks of its threads:"
+            for p in $(ps -o pid= -s "$pid" 2>/dev/null); do
+                for t in /proc/"$p"/task/*; do
+                    echo "-- pid $p tid ${t##*/} $(cat "$t/comm" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null) state=$(sed 's/.*) //; s/ .*//' "$t/stat" 2>/dev/null)"
+                    cat "$t/stack" 2>/dev/null
+                done
+            done
+        } >>"$err" 2>&1
+        kill -KILL -- "-$pid" 2>/dev/null
+        { wait "$pid"; } 2>/dev/null
+        rc=124
+    fi
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     secs="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
     printf '%s\t%s\t%s\t%s\n' "$name" "$uid" "$rc" "$secs" >>"$out/steps.tsv"
@@ -53,7 +75,7 @@ while [ $# -ge 3 ]; do
         failed=1
         [ "$rc" = 124 ] && what="timed out after ${step_timeout}s" || what="exit $rc"
         echo "step $name (uid $uid): FAILED, $what, ${secs}s; last lines of stderr:"
-        tail -n 15 "$err" | sed 's/^/    /'
+        tail -n "$([ "$rc" = 124 ] && echo 60 || echo 15)" "$err" | sed "s/^/    /"
     fi
 done
 exit $failed
