@@ -313,6 +313,39 @@ public class KernelMatrixScriptTests
     }
 
     [Fact]
+    public void TheVerbRunsTheScriptWithItsOwnCliAndPassesTheExitStatusThrough()
+    {
+        var help = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--help"]);
+        Assert.Equal(0, help.ExitCode);
+        Assert.Contains("uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12", help.Stdout);
+
+        var missing = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--script", "/nonexistent/kernel-matrix.sh"]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("not found", missing.Stderr);
+
+        var dir = Directory.CreateTempSubdirectory("km-verb-");
+        try
+        {
+            var fake = Path.Combine(dir.FullName, "fake-matrix.sh");
+            File.WriteAllText(fake, "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args\"; exit 7\n");
+            var r = UffdNative.Harness.Tests.Probing.CliRunner.Run(
+                ["matrix", "--script", fake, "--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "6.12"]);
+            Assert.Equal(7, r.ExitCode);
+            var args = File.ReadAllLines(Path.Combine(dir.FullName, "args"));
+            Assert.Equal(["--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "--cli", AppContext.BaseDirectory.TrimEnd('/'), "6.12"], args);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+
+        // Through to the real script: its usage error (2) comes back unchanged.
+        var bad = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "5.10"]);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.False(Directory.Exists("/nonexistent/never"));
+    }
+
+    [Fact]
     public void TheVerbFindsTheScriptAboveItsDirectoryOrWhereItIsTold()
     {
         var nested = Path.Combine(Repo, "src", "UffdNative.Cli", "Commands");
