@@ -22,5 +22,8 @@ public static class Verbs
             "uffdnative bench                                   (every scenario, managed and native loops, 65536 pages)",
             "uffdnative bench --scenario wp/shmem --pages 4096,65536 --repeat 3",
             "uffdnative bench --loop managed --pin split --json > bench.json");
+        yield return MatrixCommand.Create().WithExamples(
+            "uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12",
+            "uffdnative matrix 6.12.115+deb12-amd64 --step 'probe.json=uffdnative probe --json'");
     }
 }

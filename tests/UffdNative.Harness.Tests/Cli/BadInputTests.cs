@@ -67,6 +67,9 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "bench: repeat zero", ["bench", "--repeat", "0"], 2, "--repeat must be >= 1" },
         { "bench: unknown scenario", ["bench", "--scenario", "nope"], 2, "--scenario: unknown 'nope'" },
         { "bench: unknown loop", ["bench", "--loop", "turbo"], 2, "Argument 'turbo' not recognized. Must be one of: 'managed' 'native' 'both'" },
+        { "matrix: unknown accelerator", ["matrix", "--accel", "fast"], 2, "Argument 'fast' not recognized. Must be one of: 'auto' 'kvm' 'tcg'" },
+        { "matrix: timeout not a number", ["matrix", "--timeout", "soon"], 2, "Cannot parse argument 'soon' for option '--timeout'" },
+        { "matrix: missing script", ["matrix", "--script", "{dir}/no-such-kernel-matrix.sh"], 2, "scripts/kernel-matrix.sh not found" },
     };
 
     [Theory]

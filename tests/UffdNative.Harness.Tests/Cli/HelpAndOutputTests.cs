@@ -49,6 +49,18 @@ public sealed class HelpAndOutputTests
     }
 
     [Fact]
+    public void NoVerbReusesANameOrAliasOfTheGlobalOptions()
+    {
+        var root = CliApp.BuildRoot();
+        var global = root.Options.Where(o => o.Recursive).SelectMany(o => o.Aliases.Append(o.Name)).ToHashSet();
+        Assert.Contains("-v", global);
+        Assert.Contains("--verbosity", global);
+        foreach (var verb in root.Subcommands)
+            foreach (var option in verb.Options)
+                Assert.False(option.Aliases.Append(option.Name).Any(global.Contains), $"{verb.Name} {option.Name} reuses a global option's name ({string.Join(", ", option.Aliases)})");
+    }
+
+    [Fact]
     public void VerbosityLogsOnStderrAndLeavesJsonOnStdoutClean()
     {
         var detailed = CliRunner.Run("-v", "detailed", "probe", "--rows", "wp-shmem-markers", "--json");
