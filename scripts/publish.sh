@@ -40,7 +40,7 @@ build() {
             dotnet publish $CSPROJ -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:PublishTrimmed=true -p:PublishReadyToRun=true -p:DebugType=none -o artifacts/publish/single-file ;;
         aot)
             rm -rf artifacts/publish/aot
-            dotnet publish $CSPROJ -c Release -r linux-x64 -p:PublishAot=true -p:DebugType=none -o artifacts/publish/aot ;;
+            dotnet publish $CSPROJ -c Release -r linux-x64 -p:PublishAot=true -p:DebugType=none -p:CopyOutputSymbolsToPublishDirectory=false -o artifacts/publish/aot ;;
     esac
 }
 
