@@ -44,7 +44,7 @@ public static class ProbeCommand
                 Console.Out.Write(text);
             if (report.Features.Error is not null)
             {
-                Console.Error.WriteLine($"uffdnative: userfaultfd cannot be used here: {report.Features.Error}");
+                Console.Error.WriteLine($"uffdnative: {EnvironmentDiagnosis.From(report).OneLine()}");
                 return ExitCodes.Environment;
             }
             if (report.HasFlagged)

@@ -1,3 +1,5 @@
+using UffdNative.Harness.Probing;
+
 namespace UffdNative.Cli.Infrastructure;
 
 /// <summary>One open path and the kernel's answer, as a probe reports it.</summary>
@@ -11,8 +13,6 @@ public sealed record OpenPathOutcome(string Path, bool Ok, string Errno, string 
 /// </summary>
 public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<OpenPathOutcome> Refusals)
 {
-    public const string UserModeOnlyPath = "SyscallUserModeOnly";
-
     public const string UserModeOnlyCaveat =
         "UFFD_USER_MODE_ONLY: faults raised in kernel mode (read(2)/write(2)/io_uring into a registered range) fail with EFAULT " +
         "instead of arriving as messages; user-mode faults, WP, MINOR and events work as usual";
@@ -21,22 +21,38 @@ public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<Open
     public bool Usable => UsablePath is not null;
 
     /// <summary>Only the user-mode-only syscall works: the fallback is in use.</summary>
-    public bool UserModeOnlyFallback => UsablePath == UserModeOnlyPath;
+    public bool UserModeOnlyFallback => UsablePath is { } p && KindOf(p) == PathKind.UserModeOnly;
 
     /// <summary>Diagnoses the attempts a failed <c>Userfaultfd.Open</c> made (its UffdException's
     /// Data["attempts"]).</summary>
     public static EnvironmentDiagnosis From(IEnumerable<UffdOpenAttempt> attempts) =>
         From(attempts.Select(a => new OpenPathOutcome(a.Path.ToString(), a.Succeeded, a.Succeeded ? "OK" : UffdNative.Errno.Name(a.Errno), a.Succeeded ? "" : a.Detail, a.Remedy)));
 
+    /// <summary>Diagnoses a probe report's open paths (named device, syscall, user-mode-only there).</summary>
+    public static EnvironmentDiagnosis From(ProbeReport report) =>
+        From(report.OpenPaths.Select(p => new OpenPathOutcome(p.Path, p.Ok, p.Errno, p.Detail, p.Remedy)));
+
+    private enum PathKind { Other, Device, Syscall, UserModeOnly }
+
+    /// <summary>The binding's names (Device, Syscall, SyscallUserModeOnly) and the probe report's
+    /// (device, syscall, user-mode-only) both.</summary>
+    private static PathKind KindOf(string path) => path.ToLowerInvariant() switch
+    {
+        "device" => PathKind.Device,
+        "syscall" => PathKind.Syscall,
+        "syscallusermodeonly" or "user-mode-only" => PathKind.UserModeOnly,
+        _ => PathKind.Other,
+    };
+
     /// <summary>Diagnoses the outcomes of the Syscall, SyscallUserModeOnly and Device paths.</summary>
     public static EnvironmentDiagnosis From(IEnumerable<OpenPathOutcome> outcomes)
     {
         var list = outcomes.ToList();
         string? usable = null;
-        foreach (var preferred in new[] { "Device", "Syscall", UserModeOnlyPath })
-            if (list.FirstOrDefault(o => o.Path == preferred) is { Ok: true })
+        foreach (var preferred in new[] { PathKind.Device, PathKind.Syscall, PathKind.UserModeOnly })
+            if (list.FirstOrDefault(o => KindOf(o.Path) == preferred) is { Ok: true } o)
             {
-                usable = preferred;
+                usable = o.Path;
                 break;
             }
         return new EnvironmentDiagnosis(usable, list.Where(o => !o.Ok).ToList());
@@ -52,8 +68,8 @@ public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<Open
     {
         get
         {
-            var umo = Refusals.FirstOrDefault(r => r.Path == UserModeOnlyPath);
-            var device = Refusals.FirstOrDefault(r => r.Path == "Device");
+            var umo = Refusals.FirstOrDefault(r => KindOf(r.Path) == PathKind.UserModeOnly);
+            var device = Refusals.FirstOrDefault(r => KindOf(r.Path) == PathKind.Device);
             var fixes = new List<string>();
             if (umo is { Errno: "EPERM" or "ENOSYS" })
             {
@@ -80,7 +96,7 @@ public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<Open
     public string Verdict => UsablePath switch
     {
         null => "NOT usable here: every open path was refused (exit code 3)",
-        UserModeOnlyPath => "usable only through the fallback " + UserModeOnlyCaveat,
+        _ when UserModeOnlyFallback => "usable only through the fallback " + UserModeOnlyCaveat,
         var p => $"usable via {p}" + (Refusals.Count > 0 ? $" ({Refusals.Count} other path{(Refusals.Count == 1 ? "" : "s")} refused, see below)" : ""),
     };
 

@@ -105,12 +105,13 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         Assert.Contains("                       to change: " + NoDeviceFix, lines);
         Assert.Contains("  user-mode-only       EPERM — " + UmoRefused, lines);
         Assert.Contains("                       no path works: userfaultfd cannot be used here", lines);
-        // One line on stderr naming every refusal and the fixes, no stack trace.
+        // One line on stderr naming every refusal and the fix: user-mode-only refused means a filter,
+        // and the seccomp advice covers every way in (capability, device, profile). No stack trace.
         var error = Assert.Single(r.StderrLines);
-        Assert.StartsWith("uffdnative: userfaultfd cannot be used here: ", error, StringComparison.Ordinal);
-        Assert.Contains(SeccompCause, error, StringComparison.Ordinal);
-        Assert.Contains(NoDeviceFix, error, StringComparison.Ordinal);
-        Assert.Contains(SeccompFix, error, StringComparison.Ordinal);
+        Assert.Equal("uffdnative: userfaultfd cannot be opened here: " +
+            "syscall EPERM (the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; " + SeccompCause + "); " +
+            "user-mode-only EPERM (" + UmoRefused + "); " +
+            "device ENOENT (" + NoDevice + "). Fix: " + Remedies.SeccompAdvice, error);
 
         var json = Probe(Launch("--deny-userfaultfd", "--hide-device"), "--json");
         Assert.Equal(3, json.ExitCode);
@@ -186,10 +187,11 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         var r = Probe([.. Launch("--deny-userfaultfd"), .. Nobody]);
         Assert.True(r.ExitCode == 3, r.ToString());
         var error = Assert.Single(r.StderrLines);
-        Assert.Contains(UmoRefused, error, StringComparison.Ordinal);
-        Assert.Contains("/dev/userfaultfd is not accessible to uid 65534", error, StringComparison.Ordinal);
-        Assert.Contains("sudo setfacl -m u:$USER:rw /dev/userfaultfd", error, StringComparison.Ordinal);
-        Assert.Contains(SeccompFix, error, StringComparison.Ordinal);
+        Assert.StartsWith("uffdnative: userfaultfd cannot be opened here: syscall EPERM (vm.unprivileged_userfaultfd=", error, StringComparison.Ordinal);
+        Assert.Contains("user-mode-only EPERM (" + UmoRefused + ")", error, StringComparison.Ordinal);
+        Assert.Contains("device EACCES (/dev/userfaultfd is not accessible to uid 65534 (it is root-only 0600 by default))", error, StringComparison.Ordinal);
+        // The filter's fix, and the device's own (permissions) fix.
+        Assert.EndsWith(". Fix: " + Remedies.SeccompAdvice + "; or grant access: sudo setfacl -m u:$USER:rw /dev/userfaultfd (or chmod in a throwaway VM), or use the syscall path", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -202,6 +204,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         Assert.Equal("userfaultfd(2) is not implemented here (CONFIG_USERFAULTFD=n, gVisor, or a seccomp filter answering ENOSYS)", paths["syscall"].Detail);
         Assert.Equal("run on a kernel with CONFIG_USERFAULTFD=y, outside gVisor", paths["syscall"].Remedy);
         Assert.Equal("ENOSYS", paths["user-mode-only"].Errno);
+        Assert.EndsWith(". Fix: run on a kernel with CONFIG_USERFAULTFD=y, outside gVisor; or pass --device /dev/userfaultfd to the container, or use the syscall path", Assert.Single(r.StderrLines), StringComparison.Ordinal);
     }
 
     [Fact]
