@@ -166,6 +166,41 @@ public sealed class HelpAndOutputTests
         Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void SharedOptionFactoriesRefuseBadValuesWithOneLine()
+    {
+        var cases = CliOptions.Int("--cases", "Scenarios to run", 100, 1, 100_000);
+        var input = CliOptions.InputFile("--scenario-file", "A scenario JSON");
+        var output = CliOptions.OutputFile("--output", "Where to write", "-o");
+        var cmd = new System.CommandLine.Command("fuzz") { cases, input, output };
+        string Error(params string[] args) => string.Join(" | ", cmd.Parse(args).Errors.Select(e => e.Message));
+
+        Assert.Equal("", Error("--cases", "5"));
+        Assert.Equal(100, cmd.Parse([]).GetValue(cases));
+        Assert.Equal("--cases must be between 1 and 100000 (got 0).", Error("--cases", "0"));
+        Assert.Equal("--cases must be between 1 and 100000 (got 100001).", Error("--cases", "100001"));
+        Assert.StartsWith("Cannot parse argument 'many' for option '--cases' as expected type 'System.Int32'", Error("--cases", "many"), StringComparison.Ordinal);
+        Assert.Equal("--scenario-file: file not found: '/nonexistent/s.json'.", Error("--scenario-file", "/nonexistent/s.json"));
+        Assert.Equal("--scenario-file: '/tmp' is a directory, not a file.", Error("--scenario-file", "/tmp"));
+        Assert.Equal("--output: cannot write '/nonexistent/o.json': directory '/nonexistent' does not exist.", Error("-o", "/nonexistent/o.json"));
+        Assert.Equal("--output: '/tmp' is a directory; give a file name.", Error("-o", "/tmp"));
+
+        var bad = Path.Combine(Path.GetTempPath(), $"uffdnative-bad-{Guid.NewGuid():N}.json");
+        File.WriteAllText(bad, "{\"a\": [1, 2,, 3]}");
+        try
+        {
+            var e = Assert.Throws<CliUsageException>(() => CliFiles.ReadJson(new FileInfo(bad), ReportJson.Default.DictionaryStringObject, "scenario"));
+            Assert.StartsWith($"scenario '{bad}' is not valid JSON at line 1, byte ", e.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("\n", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+        var unwritable = Assert.Throws<CliUsageException>(() => CliFiles.WriteAllText(new FileInfo("/proc/uffdnative-x.json"), "{}"));
+        Assert.Equal("--output: cannot write '/proc/uffdnative-x.json': no such file or directory", unwritable.Message);
+    }
+
     private static UffdOpenAttempt Refused(UffdOpenPath p, int errno, string detail, string remedy) => new(p, errno, detail, remedy);
 
     [Fact]
@@ -204,3 +239,6 @@ public sealed class HelpAndOutputTests
         Assert.Equal((ExitCodes.Environment, docker.OneLine()), CliErrors.Classify(e));
     }
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
+internal sealed partial class ReportJson : System.Text.Json.Serialization.JsonSerializerContext;
