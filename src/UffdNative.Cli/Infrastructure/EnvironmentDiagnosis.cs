@@ -9,7 +9,7 @@ public sealed record OpenPathOutcome(string Path, bool Ok, string Errno, string 
 /// What the open paths' answers mean together: which path this process will use (the order
 /// <c>UffdOpenPath.Auto</c> tries: Device, Syscall, then UFFD_USER_MODE_ONLY), whether that narrows
 /// what can be observed, and for every refusal its cause and fix. Used by <c>probe</c> (text) and by
-/// any verb that stops because no path works (exit code 3).
+/// any verb that stops because no path works (exit code 3): its one-line message.
 /// </summary>
 public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<OpenPathOutcome> Refusals)
 {
@@ -110,11 +110,5 @@ public sealed record EnvironmentDiagnosis(string? UsablePath, IReadOnlyList<Open
             if (r.Remedy.Length > 0)
                 yield return $"  {new string(' ', r.Path.Length + r.Errno.Length + 1)}  fix:   {r.Remedy}";
         }
-    }
-
-    public void Write(TextWriter w)
-    {
-        foreach (var l in Lines())
-            w.WriteLine(l);
     }
 }
