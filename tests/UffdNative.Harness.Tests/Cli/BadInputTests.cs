@@ -66,6 +66,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "bench: repeat not a number", ["bench", "--repeat", "x"], 2, "Cannot parse argument 'x' for option '--repeat' as expected type 'System.Int32'" },
         { "bench: repeat zero", ["bench", "--repeat", "0"], 2, "--repeat must be >= 1" },
         { "bench: unknown scenario", ["bench", "--scenario", "nope"], 2, "--scenario: unknown 'nope'" },
+        { "bench: a feature the kernel does not offer (MINOR on anonymous memory)", ["bench", "--scenario", "minor/anon"], 2, "--scenario: unknown 'minor/anon' (one of: " },
         { "bench: unknown loop", ["bench", "--loop", "turbo"], 2, "Argument 'turbo' not recognized. Must be one of: 'managed' 'native' 'both'" },
         { "matrix: unknown accelerator", ["matrix", "--accel", "fast"], 2, "Argument 'fast' not recognized. Must be one of: 'auto' 'kvm' 'tcg'" },
         { "matrix: timeout not a number", ["matrix", "--timeout", "soon"], 2, "Cannot parse argument 'soon' for option '--timeout'" },
