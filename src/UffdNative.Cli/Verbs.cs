@@ -11,5 +11,6 @@ public static class Verbs
         yield return ProbeCommand.Create();
         yield return CompareCommand.Create();
         yield return BenchCommand.Create();
+        yield return ServeCommand.Create();
     }
 }
