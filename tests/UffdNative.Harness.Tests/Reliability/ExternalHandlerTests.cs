@@ -23,6 +23,8 @@ public class ExternalHandlerTests
             {
                 Regions = [R.Region(map, "anon", "missing")],
                 Policies = [PolicySpec.Of("missing-copy", new SourceSpec { Kind = "pattern", Seed = Seed })],
+                OnFailure = WatchdogAction.Takeover,
+                TakeoverPolicies = () => [new Serving.Policies.MissingCopy(Serving.PageSource.FromDelegate((o, d) => Access.Accessor.PatternFill(d, Seed, o / 8), map.Length))],
             });
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
             R.JoinAll(20_000, workers);

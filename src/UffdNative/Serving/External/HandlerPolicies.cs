@@ -177,10 +177,14 @@ internal sealed class ExternalWpSnapshot(RegionContent content, SharedSnapshotSt
     }
 }
 
-/// <summary>Injected fault: a random delay (bounded) before each resolution step of the inner policy.</summary>
+/// <summary>Injected fault: a random delay (bounded) before the resolution of each run, like a slow
+/// content fetch. A retry of the same run (after EAGAIN: an event arrived meanwhile) is not delayed
+/// again — the content is at hand, only the ioctl is repeated — otherwise an event producer faster
+/// than the delay would starve every fault forever (the freeze of Firecracker #4990).</summary>
 internal sealed class InjectedDelay(FaultPolicy inner, int minMs, int maxMs, ulong seed) : FaultPolicy
 {
     private ulong state = seed | 1;
+    private ulong lastStart = ulong.MaxValue;
 
     public override FaultKind Kind => inner.Kind;
     public override string Name => $"{inner.Name}+delay({minMs}..{maxMs} ms)";
@@ -191,8 +195,9 @@ internal sealed class InjectedDelay(FaultPolicy inner, int minMs, int maxMs, ulo
         state ^= state << 25;
         state ^= state >> 27;
         int ms = minMs + (int)((state * 2685821657736338717UL >> 33) % (ulong)(maxMs - minMs + 1));
-        if (ms > 0)
+        if (ms > 0 && run.Start != lastStart)
             Thread.Sleep(ms);
+        lastStart = run.Start;
         return inner.Resolve(in context, in run, dontWake);
     }
 }
