@@ -12,5 +12,6 @@ public static class Verbs
         yield return CompareCommand.Create();
         yield return BenchCommand.Create();
         yield return ServeCommand.Create();
+        yield return SoakCommand.Create();
     }
 }
