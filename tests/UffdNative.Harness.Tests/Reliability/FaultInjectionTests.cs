@@ -410,4 +410,46 @@ public class FaultInjectionTests
             Assert.True(st.Eagain >= 1, "the REMOVE did not defer the held resolution");
         }, () => uffd.Dispose(), handler.Kill);
     }
+
+    // ---- memory pressure ----------------------------------------------------------------------------
+
+    [Fact]
+    public void MemoryPressure_OwnerInACgroupOverItsLimit_IsOomKilledAndTheSessionEndsCleanly_OrTheProjectSaysWhyNot()
+    {
+        if (!CgroupMemoryLimit.TryCreate(32UL << 20, out var cg, out var reason))
+        {
+            // This machine does not allow it: the project must say why, precisely.
+            Assert.Equal(reason, CgroupMemoryLimit.WhyUnavailable() ?? reason);
+            Assert.Contains("cgroup", reason, StringComparison.Ordinal);
+            Assert.True(reason.Length > 40, reason);
+            if (!File.Exists("/sys/fs/cgroup/cgroup.controllers"))
+                Assert.Contains("not a cgroup v2 mount", reason, StringComparison.Ordinal);
+            return;
+        }
+        using (cg)
+        {
+            // The owner (exec'd into the cgroup) has 64 MiB of MISSING memory; the handler's copies are
+            // charged to the owner's cgroup, whose 32 MiB limit (no swap) is reached half way: the OOM
+            // killer ends the owner, and the handler must end its session cleanly (owner gone).
+            using var handler = HandlerProcess.Start([]);
+            using var owner = OwnerProcess.Start(16384, "missing", "verify", Seed, cg!.ProcsPath);
+            R.Within(Hard, () =>
+            {
+                using var session = ExternalHandler.Connect(handler.SocketPath, owner.Uffd, new ExternalHandlerOptions
+                {
+                    Regions = [owner.Region("missing")],
+                    Policies = MissingPattern,
+                    OwnerPid = owner.Pid,
+                    OnFailure = WatchdogAction.Fail,
+                });
+                owner.Go();
+                Assert.Equal(-9, owner.WaitForExit(60_000));
+                Assert.True(session.Completion.Wait(30_000), "the session did not end");
+                Assert.Equal(ExternalHandlerState.Ended, session.State);
+                Assert.Equal(nameof(FaultServerExitReason.OwnerGone), session.Final!.Exit);
+                Assert.True(cg.Event("oom_kill") >= 1, "no OOM kill was recorded in memory.events");
+                Assert.Contains(owner.Lines, l => l.StartsWith("touched", StringComparison.Ordinal)); // it ran (verified content) until the kill
+            }, owner.Kill, handler.Kill);
+        }
+    }
 }
