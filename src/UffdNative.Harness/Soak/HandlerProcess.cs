@@ -60,11 +60,18 @@ public sealed class HandlerProcess : IDisposable
     }
 
     /// <summary>Starts `uffdnative serve --socket PATH args...` and waits until it listens.</summary>
-    public static HandlerProcess Start(IEnumerable<string> serveArgs, string? socketPath = null, int readyTimeoutMs = 30_000)
+    /// <param name="cpu">Pin the handler to this CPU (through taskset), or -1.</param>
+    public static HandlerProcess Start(IEnumerable<string> serveArgs, string? socketPath = null, int readyTimeoutMs = 30_000, int cpu = -1)
     {
         socketPath ??= NewSocketPath();
         var (file, prefix) = CliCommand();
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(cpu >= 0 ? "taskset" : file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (cpu >= 0)
+        {
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add(cpu.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            psi.ArgumentList.Add(file);
+        }
         foreach (var a in prefix)
             psi.ArgumentList.Add(a);
         psi.ArgumentList.Add("serve");
