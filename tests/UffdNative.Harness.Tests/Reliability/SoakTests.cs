@@ -1,0 +1,45 @@
+using UffdNative.Harness.Soak;
+
+namespace UffdNative.Harness.Tests.Reliability;
+
+/// <summary>A short soak in the test run (the long one is .ci/soak.sh).</summary>
+public class SoakTests
+{
+    [Fact]
+    public void ShortSoak_NothingLostCorruptOrHung_AndTheExactSweepsMatch()
+    {
+        SoakResult? r = null;
+        R.Within(120_000, () => r = new SoakRunner(new SoakOptions { Seconds = 6, Threads = 3, PagesPerRegion = 2048, Seed = 5 }).Run());
+        Assert.True(r!.Passed, string.Join("\n", r.Problems));
+        Assert.Equal(0UL, r.Lost);
+        Assert.Equal(0UL, r.Corrupt);
+        Assert.Equal(0UL, r.Hung);
+        Assert.Equal(0UL, r.AccountingErrors);
+        Assert.True(r.Faults > 10_000, $"only {r.Faults} faults");
+        Assert.True(r.ExactSweeps >= 2 && r.ExactSweeps == r.Epochs, $"{r.ExactSweeps} exact sweeps in {r.Epochs} checkpoints");
+        Assert.True(r.MissingFaults > 0 && r.WpFaults > 0 && r.MinorFaults > 0, "a policy saw no fault");
+        Assert.True(r.RemoveEvents > 0 && r.RemapEvents > 0 && r.ForkEvents > 0, "an event kind never happened");
+        Assert.True(r.PagesVerified > 0 && r.Writes > 0);
+    }
+
+    [Fact]
+    public void SoakCommand_ExitsZeroAndPrintsTheTotals()
+    {
+        var (file, prefix) = HandlerProcess.CliCommand();
+        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in prefix.Concat(["soak", "--seconds", "3", "--threads", "2", "--pages", "1024"]))
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string output = "", errors = "";
+        R.Within(120_000, () =>
+        {
+            var stderr = p.StandardError.ReadToEndAsync();
+            output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            errors = stderr.Result;
+        }, () => p.Kill());
+        Assert.True(p.ExitCode == 0, output + errors);
+        Assert.Contains("lost 0, corrupt 0, hung 0, accounting errors 0", output, StringComparison.Ordinal);
+        Assert.Contains("PASS", output, StringComparison.Ordinal);
+    }
+}
