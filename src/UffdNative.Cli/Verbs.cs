@@ -11,6 +11,7 @@ public static class Verbs
         yield return ProbeCommand.Create();
         yield return CompareCommand.Create();
         yield return BenchCommand.Create();
+        yield return MatrixCommand.Create();
         yield return ServeCommand.Create();
         yield return SoakCommand.Create();
     }
