@@ -450,7 +450,15 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         foreach (var r in regions)
         {
             var info = r.Uffd.IsDisposed ? default : r.Uffd.ReadFdInfo();
+            // A resolution wakes its thread before the loop records it as resolved: give the loop a
+            // (bounded) moment to finish the run it is in before comparing the counters.
             var st = r.Server.Statistics;
+            long settle = Environment.TickCount64 + 2000;
+            while (st.Faults != st.ServiceTime.Count && !st.Exited && Environment.TickCount64 < settle)
+            {
+                Thread.Yield();
+                st = r.Server.Statistics;
+            }
             if (info.Total != 0)
             {
                 Problem($"{when}: {r.Name} has {info.Total} faults outstanding ({info.Pending} unread) with every toucher parked");
