@@ -29,16 +29,32 @@ public class SoakTests
         var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in prefix.Concat(["soak", "--seconds", "3", "--threads", "2", "--pages", "1024"]))
             psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        string output = "", errors = "";
-        R.Within(120_000, () =>
+        var lines = new List<string>();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var p = new System.Diagnostics.Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) =>
         {
-            var stderr = p.StandardError.ReadToEndAsync();
-            output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            errors = stderr.Result;
-        }, () => p.Kill());
-        Assert.True(p.ExitCode == 0, output + errors);
+            if (e.Data is null)
+                closed.TrySetResult();
+            else
+                lock (lines)
+                    lines.Add(e.Data);
+        };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add("stderr: " + e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        // Wait for the process itself (its fork children may hold the pipes a little longer).
+        bool exited = p.WaitForExit(120_000);
+        bool drained = exited && ((IAsyncResult)closed.Task).AsyncWaitHandle.WaitOne(10_000);
+        string output;
+        lock (lines)
+            output = string.Join("\n", lines);
+        if (!exited)
+            p.Kill(entireProcessTree: true);
+        Assert.True(exited, "soak did not end within its bound: " + output);
+        Assert.True(drained, "the soak's standard output stayed open after it exited: " + output);
+        Assert.True(p.ExitCode == 0, output);
         Assert.Contains("lost 0, corrupt 0, hung 0, accounting errors 0", output, StringComparison.Ordinal);
         Assert.Contains("PASS", output, StringComparison.Ordinal);
     }
