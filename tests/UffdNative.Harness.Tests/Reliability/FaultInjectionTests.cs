@@ -38,7 +38,7 @@ public class FaultInjectionTests
             {
                 Regions = [R.Region(map, "anon", "missing")],
                 Policies = MissingPattern,
-                StallDeadlineMs = 2000, // well above the largest injected delay
+                StallDeadlineMs = 5000, // far above the largest injected delay, even on a loaded machine
                 OnFailure = WatchdogAction.Takeover, // in-process faulting threads: never Fail (SIGBUS)
                 TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
             });
@@ -74,7 +74,7 @@ public class FaultInjectionTests
             {
                 Regions = [R.Region(map, "anon", "missing")],
                 Policies = MissingPattern,
-                StallDeadlineMs = 5000,
+                StallDeadlineMs = 10_000,
                 // Faulting threads of this very process: never Fail here (its SIGBUS would end the test host).
                 OnFailure = WatchdogAction.Takeover,
                 TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
@@ -374,11 +374,11 @@ public class FaultInjectionTests
     [Fact]
     public void SignalToAFaultingThread_TheRefaultIsServedAndThePageInstalledOnce()
     {
-        // The handler reads the fault and holds it (500 ms). A signal aborts the blocked access; after
+        // The handler reads the fault and holds it (1 s). A signal aborts the blocked access; after
         // the handler runs the access re-faults: a new message (pending 1, total 1: the aborted waiter
         // left). A REMOVE on another page then makes the held COPY answer EAGAIN, so the loop reads
         // the re-fault's message before it resolves: two messages for one page, handled together.
-        using var handler = HandlerProcess.Start(["--inject-delay-ms", "500..500"]);
+        using var handler = HandlerProcess.Start(["--inject-delay-ms", "1000..1000"]);
         using var map = Mapping.Anonymous(4 * R.Page);
         var uffd = R.Open(UffdFeatures.EventRemove);
         uffd.Register(map.Address, map.Length, RegisterMode.Missing);
