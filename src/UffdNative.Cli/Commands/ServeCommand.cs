@@ -93,7 +93,17 @@ public static class ServeCommand
 
     private static int Serve(string path, HandlerHostOptions options, int sessions)
     {
-        using var listener = HandlerListener.Listen(path);
+        HandlerListener listener;
+        try
+        {
+            listener = HandlerListener.Listen(path);
+        }
+        catch (UffdException e)
+        {
+            Console.Error.WriteLine($"uffdnative: --socket: {e.Message}");
+            return ExitCodes.Usage;
+        }
+        using var _ = listener;
         var cancel = new CancellationTokenSource();
         var running = new List<(Thread Thread, HandlerSession Session)>();
         var results = new List<HandlerSessionResult>();
