@@ -108,6 +108,15 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         var sw = Stopwatch.StartNew();
         long pages = o.PagesPerRegion;
         ulong len = (ulong)pages * Page;
+        // The monitor itself makes blocking calls (the checkpoint's madvise waits for a loop to read its
+        // event): a last-resort deadline releases everything if the run overstays its bound.
+        using var done = new ManualResetEventSlim();
+        var backstop = new Thread(() =>
+        {
+            if (!done.Wait(o.Seconds * 1000 + o.HangMs * 6 + 30_000))
+                ReportHang($"the run overstayed its time bound ({o.Seconds} s)");
+        }) { IsBackground = true, Name = "soak-backstop" };
+        backstop.Start();
         try
         {
             Setup(len);
@@ -163,6 +172,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         finally
         {
             Teardown();
+            done.Set();
         }
     }
 
