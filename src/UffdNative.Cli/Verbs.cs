@@ -25,5 +25,11 @@ public static class Verbs
         yield return MatrixCommand.Create().WithExamples(
             "uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12",
             "uffdnative matrix 6.12.115+deb12-amd64 --step 'probe.json=uffdnative probe --json'");
+        yield return ServeCommand.Create().WithExamples(
+            "uffdnative serve --socket /run/uffd.sock                        (one client session, its policies)",
+            "uffdnative serve --socket /run/uffd.sock --sessions 0 --policy missing-copy --source file:guest.img");
+        yield return SoakCommand.Create().WithExamples(
+            "uffdnative soak --seconds 60",
+            "uffdnative soak --seconds 600 --threads 8 --pages 65536 --json > soak.json");
     }
 }

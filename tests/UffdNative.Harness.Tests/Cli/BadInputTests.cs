@@ -71,6 +71,14 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "matrix: unknown accelerator", ["matrix", "--accel", "fast"], 2, "Argument 'fast' not recognized. Must be one of: 'auto' 'kvm' 'tcg'" },
         { "matrix: timeout not a number", ["matrix", "--timeout", "soon"], 2, "Cannot parse argument 'soon' for option '--timeout'" },
         { "matrix: missing script", ["matrix", "--script", "{dir}/no-such-kernel-matrix.sh"], 2, "scripts/kernel-matrix.sh not found" },
+        { "serve: no socket given", ["serve"], 2, "Option '--socket' is required." },
+        { "serve: socket in a missing directory", ["serve", "--socket", "{dir}/missing/uffd.sock"], 2, "--socket: listen failed: ENOENT (No such file or directory) — socket {dir}/missing/uffd.sock" },
+        { "serve: unknown policy", ["serve", "--socket", "{dir}/uffd.sock", "--policy", "nope"], 2, "--policy: unknown 'nope' (one of missing-copy, " },
+        { "serve: injected delay not a number", ["serve", "--socket", "{dir}/uffd.sock", "--inject-delay-ms", "abc"], 2, "--inject-delay-ms: 'abc' is not MAX or MIN..MAX milliseconds" },
+        { "serve: sessions not a number", ["serve", "--socket", "{dir}/uffd.sock", "--sessions", "x"], 2, "Cannot parse argument 'x' for option '--sessions' as expected type 'System.Int32'" },
+        { "soak: pages below the minimum", ["soak", "--pages", "100"], 2, "--pages >= 1024 and a multiple of 512" },
+        { "soak: zero threads", ["soak", "--threads", "0"], 2, "--threads 1..64" },
+        { "soak: seconds not a number", ["soak", "--seconds", "abc"], 2, "Cannot parse argument 'abc' for option '--seconds' as expected type 'System.Int32'" },
     };
 
     [Theory]
