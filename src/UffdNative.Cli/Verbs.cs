@@ -9,5 +9,6 @@ public static class Verbs
     public static IEnumerable<Command> All()
     {
         yield return ProbeCommand.Create();
+        yield return CheckCommand.Create();
     }
 }
