@@ -10,5 +10,7 @@ public static class Verbs
     {
         yield return ProbeCommand.Create();
         yield return CheckCommand.Create();
+        yield return FuzzCommand.Create();
+        yield return ReplayCommand.Create();
     }
 }

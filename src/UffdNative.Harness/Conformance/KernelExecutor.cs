@@ -97,6 +97,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         private ulong reservation, reservationLen, slotBase;
         private int nextSlot;
         private List<string> msgs = [];
+        private int faultsThisOp;
         private bool blocked, timedOut;
         private void* srcBuf;
         private ulong srcBufLen;
@@ -124,6 +125,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             {
                 var op = sc.Ops[i];
                 msgs = [];
+                faultsThisOp = 0;
                 var child = new List<string>();
                 string result;
                 long deadline = Environment.TickCount64 + (op is ForkOp ? opt.OpTimeoutMs * 2 : opt.OpTimeoutMs);
@@ -596,6 +598,12 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             {
                 case UffdEventKind.PageFault:
                 {
+                    if (++faultsThisOp > Model.ModelRun.MaxFaultsPerOp)
+                    {
+                        // The model's livelock bound: stop resolving, the run ends "blocked".
+                        blocked = true;
+                        return;
+                    }
                     var loc = Locate(msg.PagefaultAddress);
                     if (loc is null)
                     {

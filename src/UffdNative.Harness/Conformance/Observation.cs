@@ -25,6 +25,11 @@ public sealed record OpObservation
     public IReadOnlyDictionary<string, string> PageMap { get; init; } = new Dictionary<string, string>();
     public IReadOnlyList<string> Child { get; init; } = [];
 
+    /// <summary>The one-line form the C reproducer prints and compares (same wildcards as the Differ).</summary>
+    public string Canonical =>
+        $"[{(Index < 0 ? "setup" : Index.ToString(System.Globalization.CultureInfo.InvariantCulture))}] {Result} || {string.Join(" | ", Messages)} || {string.Join(" | ", Child)} ||" +
+        string.Concat(PageMap.Select(kv => $" {kv.Key}={kv.Value}"));
+
     public string Describe()
     {
         var sb = new System.Text.StringBuilder();

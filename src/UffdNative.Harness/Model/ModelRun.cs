@@ -50,7 +50,10 @@ internal sealed class HeldMadvise
 /// Rules.*.cs; this file holds state, dispatch and observation.</summary>
 internal sealed partial class ModelRun
 {
-    private const int MaxFaultsPerAccess = 8;
+    /// <summary>How many faults one op may raise before the handler is declared stuck (the executor uses
+    /// the same bound): a handler that "resolves" with a wake but no page livelocks the thread (§4 I3).</summary>
+    public const int MaxFaultsPerOp = 9;
+    private int faultsThisOp;
     private readonly KernelProfile profile;
     private readonly ModelOptions opt;
     private readonly Scenario sc;
@@ -146,6 +149,7 @@ internal sealed partial class ModelRun
             before.Add(Dump());
             consulted = [];
             msgs = [];
+            faultsThisOp = 0;
             var child = new List<string>();
             string result;
             try

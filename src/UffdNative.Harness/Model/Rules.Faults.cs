@@ -16,20 +16,11 @@ internal sealed partial class ModelRun
     /// completes (or the handler fails: blocked).</summary>
     private Outcome Access(Mm mm, MapState m, int p, bool write, ulong tag, bool kernel)
     {
-        for (int faults = 0; faults <= MaxFaultsPerAccess; faults++)
+        while (true)
         {
             var vma = m.VmaAt(p);
             ref var pte = ref m.Ptes[p];
             int idx = m.FileOffset + p;
-
-            if (m.IsFile && idx >= file.Size && !pte.IsPresent)
-            {
-                // Beyond EOF: shmem_fault refuses (-EINVAL → VM_FAULT_SIGBUS); a kernel-mode access
-                // gets EFAULT. A stale marker there is cleared first (§1.4 COPY "dst beyond i_size").
-                if (pte.Kind == PteKind.WpMarker && !vma.Wp)
-                    pte = default;
-                return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus);
-            }
 
             switch (pte.Kind)
             {
@@ -98,9 +89,6 @@ internal sealed partial class ModelRun
             pte = Pte.AnonPage(tag, wp: false);
             return new Outcome(OutcomeKind.Ok);
         }
-        // §4 I3: a thread woken without resolution re-faults; a handler that keeps failing livelocks.
-        Block();
-        return Outcome.Blocked;
     }
 
     private ulong Value(MapState m, int p)
@@ -146,10 +134,15 @@ internal sealed partial class ModelRun
         int idx = m.FileOffset + p;
         if (!write && FaultAroundEnabled(vma))
         {
+            // do_read_fault maps the window first, and only then asks shmem_fault for the page itself.
             FaultAround(m, p, vma);
             if (pte.IsPresent)
                 return new Outcome(OutcomeKind.Ok, file.Tag[idx]);
         }
+        // Beyond EOF: shmem_get_folio_gfp refuses (-EINVAL → VM_FAULT_SIGBUS) before looking at the page
+        // cache or the registration; a kernel-mode access gets EFAULT (§1.4 COPY "dst beyond i_size").
+        if (idx >= file.Size)
+            return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus);
 
         // shmem_get_folio_gfp (§1.3, §3.10): a cached page in a MINOR VMA is a MINOR fault; no cached page
         // in a MISSING VMA is a MISSING fault; otherwise a hole is filled with a zeroed page-cache page.
@@ -243,6 +236,12 @@ internal sealed partial class ModelRun
         if (kernel && ctx.UserModeOnly)
             return new Outcome(OutcomeKind.Efault);
         ulong flags = (write ? 1UL : 0) | (reason == Reason.Wp ? 2UL : 0) | (reason == Reason.Minor ? 4UL : 0);
+        // §4 I3: a thread woken without resolution re-faults; a handler that never resolves livelocks it.
+        if (++faultsThisOp > MaxFaultsPerOp)
+        {
+            Block();
+            return Outcome.Blocked;
+        }
         var (log, resolved) = Resolve(ctx, m, p, reason);
         msgs.Add($"{ctx.Name} PF 0x{flags:x} {m.Name}+{p} => {log}");
         if (!resolved)

@@ -133,6 +133,10 @@ internal sealed partial class ModelRun
             return IoResult.Fail(E.EINVAL, IoResult.FieldUntouched);
         if (ctx.MmapChanging > 0)
             return MmapChangingResult();
+        // MOVE works only inside the caller's own mm (§1.4 MOVE, §1.8 "EINVAL (cross-mm)"): a uffd of a
+        // fork child, served from the parent, cannot move.
+        if (ctx.Mm != parent)
+            return IoResult.Fail(E.EINVAL, -E.EINVAL);
         var dvma = dst.VmaAt(first);
         if (!dst.IsShared)
             AnonVmaPrepare(dst, dvma);
