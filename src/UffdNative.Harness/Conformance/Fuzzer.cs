@@ -239,7 +239,7 @@ public sealed class ScenarioGen(KernelModel? model) : Gen<Scenario>
             policy = policy with { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 1 };
 
         var scenario = new Scenario { Memory = memory, FilePages = file ? pages : 0, Mappings = maps, Uffds = uffds, Policy = policy };
-        int target = 1 + Next(12);
+        int target = 2 + Next(12);
         var ops = new List<ScenarioOp>();
         int fileSize = scenario.FilePages;
         bool held = false;
@@ -257,7 +257,7 @@ public sealed class ScenarioGen(KernelModel? model) : Gen<Scenario>
 
         ScenarioOp NewOp()
         {
-            var m = Pick(maps);
+            var m = Chance(65) ? maps[0] : Pick(maps);
             var u = Pick(uffds).Name;
             int p = Next(m.Pages);
             int n = 1 + Next(Math.Max(1, m.Pages - p));
@@ -285,11 +285,17 @@ public sealed class ScenarioGen(KernelModel? model) : Gen<Scenario>
                 < 86 => file ? new PreadOp(Next(Math.Max(1, fileSize))) : new ReadOp(m.Name, p),
                 < 88 => new MprotectOp(m.Name, p, n),
                 < 90 => new MremapOp(m.Name),
-                < 97 => new ForkOp(Enumerable.Range(0, Next(3)).Select(_ => { var cm = Pick(maps); return new ChildAccess(cm.Name, Next(cm.Pages), Chance(50), tag + (ulong)Next(8)); }).ToList()),
-                _ => new CloseOp(u),
+                < 98 => new ForkOp(Enumerable.Range(0, Next(3)).Select(_ => { var cm = Chance(70) ? maps[0] : Pick(maps); return new ChildAccess(cm.Name, Next(cm.Pages), Chance(50), tag + (ulong)Next(8)); }).ToList()),
+                _ => Chance(40) ? new CloseOp(u) : new ReadOp(m.Name, p),
             };
         }
 
+        // Most interesting behaviour needs a registration: usually start with one over m0 (and sometimes a
+        // second one, possibly splitting the VMA or using the other uffd).
+        if (Chance(85))
+            ops.Add(Register("u0", maps[0]) with { First = 0, Count = pages });
+        if (Chance(30))
+            ops.Add(Register(Pick(uffds).Name, Pick(maps)));
         for (int attempt = 0; ops.Count < target && attempt < target * 6; attempt++)
         {
             var op = NewOp();

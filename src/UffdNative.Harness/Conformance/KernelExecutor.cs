@@ -598,7 +598,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             {
                 case UffdEventKind.PageFault:
                 {
-                    if (++faultsThisOp > Model.ModelRun.MaxFaultsPerOp)
+                    if (++faultsThisOp > Model.KernelModel.MaxFaultsPerOp)
                     {
                         // The model's livelock bound: stop resolving, the run ends "blocked".
                         blocked = true;

@@ -52,6 +52,10 @@ public sealed record ModelResult
 /// </summary>
 public sealed class KernelModel(KernelProfile profile, ModelOptions? options = null)
 {
+    /// <summary>How many faults one op may raise before the handler is declared stuck (the executor and the
+    /// C reproducer use the same bound): a handler that wakes without resolving livelocks the thread (§4 I3).</summary>
+    public const int MaxFaultsPerOp = 9;
+
     public KernelProfile Profile { get; } = profile;
     public ModelOptions Options { get; } = options ?? new ModelOptions();
 

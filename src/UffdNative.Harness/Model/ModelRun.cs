@@ -50,9 +50,7 @@ internal sealed class HeldMadvise
 /// Rules.*.cs; this file holds state, dispatch and observation.</summary>
 internal sealed partial class ModelRun
 {
-    /// <summary>How many faults one op may raise before the handler is declared stuck (the executor uses
-    /// the same bound): a handler that "resolves" with a wake but no page livelocks the thread (§4 I3).</summary>
-    public const int MaxFaultsPerOp = 9;
+    public const int MaxFaultsPerOp = KernelModel.MaxFaultsPerOp;
     private int faultsThisOp;
     private readonly KernelProfile profile;
     private readonly ModelOptions opt;
@@ -164,7 +162,9 @@ internal sealed partial class ModelRun
             }
             if (blocked)
             {
-                observations.Add(new OpObservation { Index = i, Op = op.Describe(), Result = "blocked", Messages = msgs, Child = child });
+                // A fork child that stays blocked is killed: what it reported is not kept (the executor cannot
+                // collect it either).
+                observations.Add(new OpObservation { Index = i, Op = op.Describe(), Result = "blocked", Messages = msgs });
                 consultedList.Add(consulted);
                 break;
             }
