@@ -189,6 +189,200 @@ UFFD_SHIM_EXPORT int uffd_fork_release(void *child);
 UFFD_SHIM_EXPORT int uffd_fork_finish(void *child, int timeout_ms, int *status);
 
 /* ============================ uffd_loop.c: the native twin loop =============================== */
-/* (declared by the serving engine, issue 3) */
+/*
+ * The managed FaultServer (src/UffdNative/Serving) and this loop run the same algorithm, so both can
+ * be measured side by side in one process:
+ *   - wait: a non-blocking read first (messages that arrived while resolving cost no poll), then
+ *     poll(uffd, stop eventfd) and read again, many messages per read into a reused buffer;
+ *   - events are applied before the faults of the same read (REMOVE may arrive after a fault it
+ *     causally precedes); faults are sorted, de-duplicated and coalesced into runs of contiguous
+ *     pages of one kind, and each run is resolved with one ioctl that wakes it. When a run needs
+ *     several ioctls (partial progress, EEXIST inside, chunked sources) the later ones use DONTWAKE
+ *     and the run is woken once at the end;
+ *   - errno rules: EEXIST -> wake anyway; EAGAIN without progress -> read pending events, defer,
+ *     retry with a bounded poll timeout; ENOENT -> range gone, wake and drop; ESRCH/ENOMEM -> the
+ *     owner is gone, stop cleanly; read()==0 or POLLHUP -> stop; anything else -> stop with the
+ *     cause. Either way the loop closes the uffd when it ends, so no faulting thread stays blocked.
+ * Statistics (struct uffd_loop_stats) are written by the loop thread only and may be copied by any
+ * thread at any time; each field is one aligned 64-bit word.
+ */
+
+/* Log-linear latency histogram: values below 128 have their own bucket, above that 64 buckets per
+ * power of two (relative error <= 1/64), up to 2^41 ns; larger values go into the last bucket.
+ * index(v) = s * 64 + (v >> s) with s = max(0, msb(v) - 6). */
+#define UFFD_HIST_BUCKETS 2304
+struct uffd_hist {
+	uint64_t count;
+	uint64_t sum;
+	uint64_t max;
+	uint64_t buckets[UFFD_HIST_BUCKETS];
+};
+UFFD_SHIM_EXPORT int uffd_hist_index(uint64_t value);
+UFFD_SHIM_EXPORT void uffd_hist_record(struct uffd_hist *h, uint64_t value);
+
+/* Fault kinds (index into uffd_loop_stats.faults) and event kinds (index into .events). */
+#define UFFD_KIND_MISSING 0
+#define UFFD_KIND_WP 1
+#define UFFD_KIND_MINOR 2
+#define UFFD_EV_FORK 0
+#define UFFD_EV_REMAP 1
+#define UFFD_EV_REMOVE 2
+#define UFFD_EV_UNMAP 3
+
+/* Why a loop ended (uffd_loop_stats.exit_reason). */
+#define UFFD_LOOP_RUNNING 0
+#define UFFD_LOOP_EXIT_STOPPED 1      /* stop was requested */
+#define UFFD_LOOP_EXIT_OWNER_GONE 2   /* ESRCH/ENOMEM: the process owning the memory exited */
+#define UFFD_LOOP_EXIT_EOF 3          /* read() returned 0 or poll reported POLLHUP */
+#define UFFD_LOOP_EXIT_ERROR 4        /* an unrecoverable error: error/error_op say which */
+
+/* Where an error happened (uffd_loop_stats.error_op). */
+#define UFFD_LOOP_OP_READ 1
+#define UFFD_LOOP_OP_POLL 2
+#define UFFD_LOOP_OP_RESOLVE 3
+#define UFFD_LOOP_OP_WAKE 4
+#define UFFD_LOOP_OP_POLICY 5   /* the policy failed (managed: it threw) */
+#define UFFD_LOOP_OP_EVENT 6
+#define UFFD_LOOP_OP_NO_POLICY 7 /* a fault of a kind no policy serves */
+
+struct uffd_loop_stats {
+	uint64_t faults[3];        /* page-fault messages by kind (UFFD_KIND_*) */
+	uint64_t events[4];        /* non-cooperative events by kind (UFFD_EV_*) */
+	uint64_t messages;         /* messages read */
+	uint64_t reads;            /* read() calls */
+	uint64_t polls;            /* poll() calls */
+	uint64_t batches;          /* reads that returned at least one message */
+	uint64_t max_batch;        /* most messages in one read */
+	uint64_t runs;             /* contiguous runs resolved */
+	uint64_t resolve_ioctls;   /* COPY/ZEROPAGE/WRITEPROTECT/CONTINUE calls */
+	uint64_t wake_ioctls;      /* explicit UFFDIO_WAKE calls */
+	uint64_t pages_resolved;   /* pages the loop installed, unprotected or continued */
+	uint64_t eexist;           /* resolutions answered EEXIST (another path won: woken anyway) */
+	uint64_t eagain;           /* resolutions deferred on EAGAIN without progress */
+	uint64_t partial;          /* resolutions with partial progress */
+	uint64_t enoent;           /* resolutions answered ENOENT (range gone): woken and dropped */
+	uint64_t deferred_max;     /* most faults deferred at once */
+	uint64_t snapshot_pages;   /* pages copied to a snapshot store */
+	uint64_t zero_pages;       /* pages served as zero because a REMOVE event covered them */
+	int64_t loop_utime_ns;     /* the loop thread's CPU time and context switches (set at exit) */
+	int64_t loop_stime_ns;
+	int64_t loop_vcsw;
+	int64_t loop_ivcsw;
+	int32_t state;             /* 0 created, 1 running, 2 exited */
+	int32_t exit_reason;       /* UFFD_LOOP_EXIT_* */
+	int32_t error;             /* errno of the failure, or 0 */
+	int32_t error_op;          /* UFFD_LOOP_OP_* */
+	struct uffd_hist service;  /* per fault: ns from the read that returned it to its resolution */
+};
+
+/* What uffd_loop_wait reports besides the message count (UFFD_POLL_* bits plus these). */
+#define UFFD_WAIT_EOF 16
+
+/* One wait of the loop: read (non-blocking) first; when nothing is pending and timeout_ms != 0,
+ * poll the uffd and stopfd and read again. Returns the number of messages (> 0), 0 when none (then
+ * *mask says why: UFFD_POLL_STOP, UFFD_POLL_HUP, UFFD_POLL_ERR, UFFD_WAIT_EOF, or nothing on a
+ * timeout), or -errno. Counts reads/polls/messages/batches into stats (may be NULL). */
+UFFD_SHIM_EXPORT int uffd_loop_wait(int fd, int stopfd, int timeout_ms, struct uffd_msg *buf, int max, struct uffd_loop_stats *stats, int *mask);
+
+struct uffd_thread_usage {
+	int64_t utime_ns;
+	int64_t stime_ns;
+	int64_t vcsw; /* voluntary context switches */
+	int64_t ivcsw;
+	int64_t minflt; /* page faults the kernel resolved without I/O (uffd faults count too) */
+	int64_t majflt;
+};
+/* getrusage(RUSAGE_THREAD) of the calling thread. */
+UFFD_SHIM_EXPORT int uffd_thread_usage(struct uffd_thread_usage *u);
+
+/* pidfd_open(pid, 0) (5.3+): readable once the process has exited. Returns the fd or -errno. */
+UFFD_SHIM_EXPORT int uffd_pidfd_open(int pid);
+
+/* memcpy between ordinary memory and a WP-registered page (the snapshot copy of WpSnapshot): a read
+ * of a write-protected page never produces a uffd message, but managed code must still never touch
+ * registered memory (ARCHITECTURE.md rule 2), so the copy happens here. */
+UFFD_SHIM_EXPORT void uffd_copy_memory(void *dst, const void *src, uint64_t len);
+
+/* The native loop's policies (the managed ones of the same name). It serves one range with one
+ * policy, handles every event like the managed loop (REMAP moves the range, REMOVE marks pages to be
+ * served as zero, UNMAP forgets) except FORK, whose child uffd it always closes (the managed server
+ * can also serve it). */
+#define UFFD_POLICY_MISSING_COPY 1   /* COPY from source + offset */
+#define UFFD_POLICY_MISSING_ZERO 2   /* ZEROPAGE */
+#define UFFD_POLICY_WP_UNPROTECT 3   /* WRITEPROTECT(0) */
+#define UFFD_POLICY_WP_SNAPSHOT 4    /* copy the page to snapshot + offset, then WRITEPROTECT(0) */
+#define UFFD_POLICY_MINOR_CONTINUE 5 /* CONTINUE */
+#define UFFD_POLICY_READ_AHEAD 6     /* COPY of the faulting run plus read_ahead pages */
+#define UFFD_POLICY_ASYNC 7          /* WP_ASYNC: no fault should ever arrive; one is an error */
+
+
+struct uffd_loop_config {
+	int32_t uffd;         /* non-blocking; owned by the loop from uffd_loop_start on (closed at its end) */
+	int32_t policy;       /* UFFD_POLICY_* */
+	int32_t cpu;          /* pin the loop thread (< 0: not pinned) */
+	int32_t max_msgs;     /* messages per read (1..1024) */
+	int32_t retry_ms;     /* poll timeout while faults are deferred */
+	int32_t reserved;
+	uint64_t range_start; /* the served range (moved by REMAP, forgotten by UNMAP) */
+	uint64_t range_len;
+	uint64_t source;      /* MISSING_COPY/READ_AHEAD: address of the source bytes of range_start */
+	uint64_t snapshot;    /* WP_SNAPSHOT: store for range_len bytes */
+	uint64_t read_ahead;  /* READ_AHEAD: extra pages per fault */
+};
+
+/* Starts the loop thread. NULL on failure (*err = -errno); the uffd is then not taken. */
+UFFD_SHIM_EXPORT void *uffd_loop_start(const struct uffd_loop_config *cfg, int *err);
+/* Copies the statistics (any time, from any thread). */
+UFFD_SHIM_EXPORT int uffd_loop_stats(void *loop, struct uffd_loop_stats *out);
+/* Requests a stop and waits up to timeout_ms (< 0: forever) for the thread. 0 when it ended
+ * (stats final), -ETIMEDOUT otherwise. */
+UFFD_SHIM_EXPORT int uffd_loop_stop(void *loop, int timeout_ms);
+/* Frees an ended loop; -EBUSY (and nothing freed) while its thread runs. */
+UFFD_SHIM_EXPORT int uffd_loop_free(void *loop);
+
+/* A native toucher thread for measurements: touches one word of every page of [addr, addr+len) in
+ * order, recording each touch's latency. It starts when released (uffd_toucher_go), so several
+ * touchers and a loop begin together. */
+#define UFFD_TOUCH_READ 1  /* reads word (i % 512) of page i */
+#define UFFD_TOUCH_WRITE 2 /* writes word (i % 512) of page i := uffd_pattern_word(seed, i) */
+struct uffd_touch_config {
+	uint64_t addr;
+	uint64_t pages;
+	uint64_t first_page; /* region index i of the page at addr */
+	uint64_t seed;
+	int32_t mode;        /* UFFD_TOUCH_* */
+	int32_t cpu;         /* < 0: not pinned */
+};
+struct uffd_touch_result {
+	int64_t start_ns;    /* CLOCK_MONOTONIC */
+	int64_t end_ns;
+	uint64_t pages;
+	uint64_t checksum;   /* sum of the words read */
+	struct uffd_thread_usage usage;
+	struct uffd_hist latency;
+};
+UFFD_SHIM_EXPORT void *uffd_toucher_start(const struct uffd_touch_config *cfg);
+UFFD_SHIM_EXPORT int uffd_toucher_go(void *toucher);
+UFFD_SHIM_EXPORT uint64_t uffd_toucher_progress(void *toucher);
+/* 0 when finished (result copied), -ETIMEDOUT otherwise. */
+UFFD_SHIM_EXPORT int uffd_toucher_join(void *toucher, int timeout_ms, struct uffd_touch_result *out);
+/* -EBUSY (nothing freed) while the thread runs. */
+UFFD_SHIM_EXPORT int uffd_toucher_free(void *toucher);
+
+/* Verifies pages [0, pages) at addr: word w of page i is pattern(base_seed, i*512 + w) (base
+ * UFFD_VERIFY_PATTERN) or 0 (UFFD_VERIFY_ZERO), except that with touched != 0 word (i % 512) is
+ * pattern(touch_seed, i). Returns -1 when every page matches, else the first bad page index
+ * (*got = the word found, *word = its index in the page). Never call it on memory a fault could block. */
+#define UFFD_VERIFY_ZERO 0
+#define UFFD_VERIFY_PATTERN 1
+struct uffd_verify_spec {
+	uint64_t addr;
+	uint64_t pages;
+	uint64_t base_seed;
+	uint64_t touch_seed;
+	int32_t base;     /* UFFD_VERIFY_* */
+	int32_t touched;
+};
+UFFD_SHIM_EXPORT int64_t uffd_verify_pages(const struct uffd_verify_spec *spec, uint64_t *got, uint64_t *word);
 
 #endif /* UFFD_SHIM_H */

@@ -12,5 +12,8 @@ public static class Verbs
         yield return CheckCommand.Create();
         yield return FuzzCommand.Create();
         yield return ReplayCommand.Create();
+        yield return CompareCommand.Create();
+        yield return BenchCommand.Create();
+        yield return MatrixCommand.Create();
     }
 }

@@ -13,12 +13,12 @@ namespace UffdNative.Cli.Commands;
 /// </summary>
 public static class CheckCommand
 {
-    /// <summary>The profile seam: (detected, prior, evidence per switch). Until the detectors of issue 5
-    /// are in, the detected profile is the mainline prior of the running kernel.</summary>
+    /// <summary>The profile seam: (detected, prior, evidence per switch), from the probe's switch
+    /// detectors (ProfileDetector). Tests may replace it.</summary>
     public static Func<(KernelProfile Detected, KernelProfile Prior, IReadOnlyDictionary<string, string> Evidence)> DetectProfile { get; set; } = () =>
     {
-        var prior = KernelProfile.Mainline(KernelVersion.Running());
-        return (prior with { Origin = $"{prior.Origin} (prior only: no detectors)" }, prior, new Dictionary<string, string>());
+        var d = UffdNative.Harness.Probing.ProfileDetector.Detect();
+        return (d.Profile, d.Prior, d.Evidence.ToDictionary(e => e.Switch, e => e.Evidence));
     };
 
     public static Command Create()

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using UffdNative.Harness.Probing;
 
 namespace UffdNative.Cli.Commands;
@@ -8,38 +7,55 @@ public static class ProbeCommand
 {
     public static Command Create()
     {
-        var json = new Option<bool>("--json") { Description = "Write the report as JSON (schema: docs in README, 'Probe JSON')." };
-        var cmd = new Command("probe", "Report what this kernel's userfaultfd supports and how it behaves: open paths, features, registration masks.")
+        var json = new Option<bool>("--json") { Description = "Write the report as JSON (schema: docs/probe.md, schemaVersion 2)." };
+        var markdown = new Option<bool>("--markdown") { Description = "Write the report as Markdown." };
+        var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the report to this file instead of standard output." };
+        var allow = new Option<bool>("--allow-host-changes") { Description = "Allow reserving huge pages for the hugetlbfs rows (vm.nr_hugepages, restored afterwards). Use inside a throwaway guest, or on a host on purpose." };
+        var rows = new Option<string?>("--rows") { Description = "Comma-separated behaviour row ids to run (default: all)." };
+        var cmd = new Command("probe", "Report what this kernel's userfaultfd supports and how it behaves: environment, open paths, features, registration masks, and every dated behaviour as a real experiment, judged against mainline of this version.")
         {
-            json,
+            json, markdown, output, allow, rows,
         };
         cmd.SetAction(pr =>
         {
-            var report = BasicProbe.Run();
-            if (pr.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(report, ProbeJsonContext.Default.ProbeReport));
+            if (pr.GetValue(json) && pr.GetValue(markdown))
+            {
+                Console.Error.WriteLine("uffdnative: --json and --markdown are exclusive");
+                return ExitCodes.Usage;
+            }
+            var only = pr.GetValue(rows)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (only is not null)
+            {
+                var unknown = only.Where(id => BehaviourRows.All.All(r => r.Id != id)).ToList();
+                if (unknown.Count > 0)
+                {
+                    Console.Error.WriteLine($"uffdnative: unknown row(s) {string.Join(", ", unknown)}; known: {string.Join(", ", BehaviourRows.All.Select(r => r.Id))}");
+                    return ExitCodes.Usage;
+                }
+            }
+            var report = ProbeRunner.Run(new ProbeOptions { AllowHostChanges = pr.GetValue(allow), Rows = only });
+            var file = pr.GetValue(output);
+            bool color = file is null && !pr.GetValue(json) && !pr.GetValue(markdown) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+            string text = pr.GetValue(json) ? report.ToJson() + "\n" : pr.GetValue(markdown) ? ProbeRendering.Markdown(report) : ProbeRendering.Table(report, color);
+            if (file is not null)
+                File.WriteAllText(file.FullName, text);
             else
-                Print(report);
-            return report.ApiError is null ? ExitCodes.Ok : ExitCodes.Environment;
+                Console.Out.Write(text);
+            if (report.Features.Error is not null)
+            {
+                Console.Error.WriteLine($"uffdnative: userfaultfd cannot be used here: {report.Features.Error}");
+                return ExitCodes.Environment;
+            }
+            if (report.HasFlagged)
+            {
+                Console.Error.WriteLine("uffdnative: probe rows flagged regressed/unexpected or failed: " + string.Join(", ",
+                    report.Behaviours.Where(b => VerdictText.Parse(b.Verdict).IsFlagged()).Select(b => b.Id)
+                        .Concat(report.RegisterMasks.Where(m => VerdictText.Parse(m.Verdict).IsFlagged()).Select(m => $"register {m.Memory} {m.Mode}"))
+                        .Concat(VerdictText.Parse(report.Features.Verdict).IsFlagged() ? ["features"] : [])));
+                return ExitCodes.Failure;
+            }
+            return ExitCodes.Ok;
         });
         return cmd;
-    }
-
-    private static void Print(ProbeReport r)
-    {
-        Console.WriteLine($"kernel            {r.KernelRelease}");
-        foreach (var p in r.OpenPaths)
-            Console.WriteLine($"open {p.Path,-20} {(p.Ok ? "OK" : p.Errno + " — " + p.Detail)}");
-        if (r.ApiError is not null)
-        {
-            Console.WriteLine($"UFFDIO_API        {r.ApiError}");
-            return;
-        }
-        Console.WriteLine($"features          0x{r.Features:x}  {string.Join(' ', r.FeatureNames.Select(n => n.Replace("UFFD_FEATURE_", "")))}");
-        Console.WriteLine($"api ioctls        0x{r.ApiIoctls:x}");
-        Console.WriteLine();
-        Console.WriteLine($"{"register",-16} {"MISSING",-10} {"WP",-10} {"MINOR",-10}");
-        foreach (var g in r.RegisterMasks.GroupBy(m => m.Memory))
-            Console.WriteLine($"{g.Key,-16} " + string.Join(" ", g.Select(m => (m.Errno == "OK" ? $"0x{m.Ioctls:x}" : m.Errno).PadRight(10))));
     }
 }

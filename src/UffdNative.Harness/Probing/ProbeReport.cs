@@ -1,28 +1,173 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace UffdNative.Harness.Probing;
 
-/// <summary>One way of opening a uffd and what the kernel said.</summary>
+/// <summary>One way of opening a uffd and what the kernel said (reference §1.1).</summary>
 public sealed record OpenPathResult(string Path, bool Ok, string Errno, string Detail, string Remedy);
 
-/// <summary>UFFDIO_REGISTER of one memory type in one mode: the errno and the returned ioctl mask.</summary>
-public sealed record RegisterMaskResult(string Memory, string Mode, string Errno, ulong Ioctls, string Explanation);
+/// <summary>UFFDIO_REGISTER of one memory type in one mode: what the kernel answered, what mainline of
+/// this version answers, and the verdict.</summary>
+public sealed record RegisterMaskResult(string Memory, string Mode, string Errno, ulong Ioctls, string ExpectedErrno, ulong ExpectedIoctls, string Verdict, string Explanation);
 
-/// <summary>What <c>uffdnative probe</c> reports (JSON schema version <see cref="SchemaVersion"/>).</summary>
-public sealed record ProbeReport
+/// <summary>The /dev/userfaultfd node as seen from this process.</summary>
+public sealed record DeviceInfo(bool Exists, string Mode, string DevNumber, bool KernelHasDevice, string Access);
+
+public sealed record HugePagesInfo(long SizeKb, long Total, long Free, string Note);
+
+/// <summary>Facts about the process and host that decide what uffd can do here.</summary>
+public sealed record EnvironmentReport
 {
-    public int SchemaVersion { get; init; } = 1;
-    public string Tool { get; init; } = "uffdnative";
     public string KernelRelease { get; init; } = "";
-    public string Kernel { get; init; } = "";
-    public List<OpenPathResult> OpenPaths { get; init; } = [];
-    public ulong Features { get; init; }
-    public List<string> FeatureNames { get; init; } = [];
-    public ulong ApiIoctls { get; init; }
-    public string? ApiError { get; init; }
-    public List<RegisterMaskResult> RegisterMasks { get; init; } = [];
+    public string KernelVersion { get; init; } = "";
+    public string Architecture { get; init; } = "";
+    public long PageSize { get; init; }
+    public int Uid { get; init; }
+    public bool Root { get; init; }
+    public bool CapSysPtrace { get; init; }
+    public int? UnprivilegedUserfaultfd { get; init; }
+    public DeviceInfo Device { get; init; } = new(false, "", "", false, "");
+    public int SeccompMode { get; init; }
+    public bool NoNewPrivs { get; init; }
+    public List<string> ContainerHints { get; init; } = [];
+    public string Virtualization { get; init; } = "";
+    public string Thp { get; init; } = "";
+    public string ThpDefrag { get; init; } = "";
+    public string ShmemThp { get; init; } = "";
+    public HugePagesInfo HugePages { get; init; } = new(0, 0, 0, "");
+    public bool Swap { get; init; }
+    public int? FaultAroundBytes { get; init; }
+    public int Cpus { get; init; }
+    public string Runtime { get; init; } = "";
 }
 
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+/// <summary>UFFDIO_API: the reported features, what mainline of this version reports, the verdict.</summary>
+public sealed record FeatureReport
+{
+    public ulong Supported { get; init; }
+    public List<string> Names { get; init; } = [];
+    public ulong Expected { get; init; }
+    public string Verdict { get; init; } = "";
+    public ulong ApiIoctls { get; init; }
+    /// <summary>Why UFFDIO_API could not be asked (no uffd could be opened), or null.</summary>
+    public string? Error { get; init; }
+}
+
+/// <summary>One behaviour row: a real experiment, its observed answer, mainline's answer, the verdict.</summary>
+public sealed record BehaviourResult
+{
+    public string Id { get; init; } = "";
+    public string Section { get; init; } = "";
+    public string Title { get; init; } = "";
+    /// <summary>The KernelProfile switch this row detects, or null.</summary>
+    public string? Switch { get; init; }
+    /// <summary>observed | not-supported | undetermined | error.</summary>
+    public string Kind { get; init; } = "";
+    /// <summary>What the experiment showed: true = the new behaviour, false = the old, null = not observed.</summary>
+    public bool? Value { get; init; }
+    /// <summary>Value, or false (old) when the kernel lacks the feature; null when undetermined.</summary>
+    public bool? Effective { get; init; }
+    public string Observed { get; init; } = "";
+    /// <summary>What the observation means ("new: ... (5.19+)").</summary>
+    public string Meaning { get; init; } = "";
+    public string Evidence { get; init; } = "";
+    /// <summary>Mainline version that introduced the new behaviour; null: no dated expectation.</summary>
+    public string? Since { get; init; }
+    public string? Until { get; init; }
+    /// <summary>Mainline of this kernel's version: true = new, false = old, null = no expectation.</summary>
+    public bool? Mainline { get; init; }
+    public string MainlineText { get; init; } = "";
+    public string Verdict { get; init; } = "";
+    public long DurationMs { get; init; }
+}
+
+public sealed record ProfileSummary
+{
+    public string Origin { get; init; } = "";
+    public string Prior { get; init; } = "";
+    public SortedDictionary<string, bool> Detected { get; init; } = [];
+    public SortedDictionary<string, bool> Mainline { get; init; } = [];
+}
+
+public sealed record ProbeSummary
+{
+    public int AsExpected { get; init; }
+    public int Backported { get; init; }
+    public int Regressed { get; init; }
+    public int Undetermined { get; init; }
+    public int Informational { get; init; }
+    public int Errors { get; init; }
+    public long DurationMs { get; init; }
+}
+
+/// <summary>
+/// What <c>uffdnative probe</c> reports. JSON schema version <see cref="CurrentSchema"/>, documented
+/// in docs/probe.md. Readers must reject other schema versions (compare does).
+/// </summary>
+public sealed record ProbeReport
+{
+    public const int CurrentSchema = 2;
+
+    public int SchemaVersion { get; init; } = CurrentSchema;
+    public string Tool { get; init; } = "uffdnative";
+    public string ToolVersion { get; init; } = "";
+    public string GeneratedAt { get; init; } = "";
+    public string KernelRelease { get; init; } = "";
+    public string Kernel { get; init; } = "";
+    /// <summary>The mainline version whose answers the verdicts compare with (major.minor).</summary>
+    public string MainlineVersion { get; init; } = "";
+    public EnvironmentReport Environment { get; init; } = new();
+    public List<OpenPathResult> OpenPaths { get; init; } = [];
+    /// <summary>device | syscall | user-mode-only | null: the path the experiments used.</summary>
+    public string? UsablePath { get; init; }
+    /// <summary>What to change to get the missing paths, or "".</summary>
+    public string OpenAdvice { get; init; } = "";
+    public FeatureReport Features { get; init; } = new();
+    public List<RegisterMaskResult> RegisterMasks { get; init; } = [];
+    public string HugetlbNote { get; init; } = "";
+    public List<BehaviourResult> Behaviours { get; init; } = [];
+    public ProfileSummary Profile { get; init; } = new();
+    public ProbeSummary Summary { get; init; } = new();
+
+    /// <summary>True when any row (feature, register or behaviour) is regressed/unexpected or errored.</summary>
+    public bool HasFlagged =>
+        Behaviours.Any(b => VerdictText.Parse(b.Verdict).IsFlagged()) ||
+        RegisterMasks.Any(r => VerdictText.Parse(r.Verdict).IsFlagged()) ||
+        (Features.Error is null && VerdictText.Parse(Features.Verdict).IsFlagged());
+
+    public string ToJson() => JsonSerializer.Serialize(this, ProbeJsonContext.Default.ProbeReport);
+
+    /// <summary>Parses a report; throws <see cref="FormatException"/> with one clear line on malformed
+    /// JSON, a different tool or an unsupported schema version.</summary>
+    public static ProbeReport FromJson(string json, string source = "input")
+    {
+        ProbeReport? r;
+        try
+        {
+            r = JsonSerializer.Deserialize(json, ProbeJsonContext.Default.ProbeReport);
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{source}: not a probe report (malformed JSON{(e.LineNumber is { } l ? $" at line {l + 1}" : "")}: {FirstLine(e.Message)})");
+        }
+        if (r is null)
+            throw new FormatException($"{source}: not a probe report (JSON null)");
+        if (r.Tool != "uffdnative")
+            throw new FormatException($"{source}: not a uffdnative probe report (tool '{r.Tool}')");
+        if (r.SchemaVersion != CurrentSchema)
+            throw new FormatException($"{source}: probe report schema version {r.SchemaVersion} is not supported (this uffdnative reads version {CurrentSchema})");
+        if (string.IsNullOrEmpty(r.KernelRelease))
+            throw new FormatException($"{source}: probe report has no kernelRelease");
+        return r;
+    }
+
+    private static string FirstLine(string s)
+    {
+        int i = s.IndexOfAny(['\r', '\n']);
+        return i < 0 ? s : s[..i];
+    }
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]
 [JsonSerializable(typeof(ProbeReport))]
 public sealed partial class ProbeJsonContext : JsonSerializerContext;

@@ -1,0 +1,143 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using UffdNative.Harness.Benchmarks;
+
+namespace UffdNative.Cli.Commands;
+
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var pages = new Option<string>("--pages") { Description = "Pages per run; a comma-separated list runs each size (e.g. 4096,65536,262144).", DefaultValueFactory = _ => "65536" };
+        var touchers = new Option<int>("--touchers") { Description = "Native toucher threads (1 or 2), each touching its half of the pages in order.", DefaultValueFactory = _ => 1 };
+        touchers.AcceptOnlyFromAmong("1", "2");
+        var loop = new Option<string>("--loop") { Description = "Which fault loop serves: managed (FaultServer), native (uffd_loop.c), or both alternately in the same run.", DefaultValueFactory = _ => "both" };
+        loop.AcceptOnlyFromAmong("managed", "native", "both");
+        var pin = new Option<string>("--pin") { Description = "CPU placement: none, same (loop and touchers on CPU 0), split (loop on 0, touchers on 1). Only same-regime ratios mean anything.", DefaultValueFactory = _ => "same" };
+        pin.AcceptOnlyFromAmong("none", "same", "split");
+        var repeat = new Option<int>("--repeat") { Description = "Measured repetitions per scenario and loop (figures are medians).", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<bool>("--warmup") { Description = "Populate and free the memory each run needs just before it (this VM hands freed memory back to its host)." };
+        var json = new Option<bool>("--json") { Description = "Write the report as JSON on stdout." };
+        var scenario = new Option<string[]>("--scenario") { Description = "Only these scenarios: a name (baseline, missing-copy, missing-zero, wp, wp-snapshot, minor, read-ahead, async) or name/memory (e.g. wp/shmem). Repeatable.", AllowMultipleArgumentsPerToken = true };
+        var readAhead = new Option<int>("--read-ahead") { Description = "read-ahead: pages installed after the faulting one (N).", DefaultValueFactory = _ => 63 };
+        var cmd = new Command("bench", "Measure the managed and the native fault loop side by side on the real kernel; every run verifies every page's content and the fault count.")
+        {
+            pages, touchers, loop, pin, repeat, warmup, json, scenario, readAhead,
+        };
+        cmd.SetAction(pr =>
+        {
+            var sizes = new List<long>();
+            foreach (var part in pr.GetValue(pages)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!long.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) || p < 1)
+                {
+                    Console.Error.WriteLine($"uffdnative: --pages: '{part}' is not a positive page count");
+                    return ExitCodes.Usage;
+                }
+                sizes.Add(p);
+            }
+            var filters = pr.GetValue(scenario) ?? [];
+            foreach (var f in filters)
+                if (!BenchCase.All.Any(c => c.Matches(f)))
+                {
+                    Console.Error.WriteLine($"uffdnative: --scenario: unknown '{f}' (one of: {string.Join(", ", BenchCase.All.Select(c => c.Id))}, or a name alone)");
+                    return ExitCodes.Usage;
+                }
+            if (pr.GetValue(repeat) < 1 || pr.GetValue(readAhead) < 0)
+            {
+                Console.Error.WriteLine("uffdnative: --repeat must be >= 1 and --read-ahead >= 0");
+                return ExitCodes.Usage;
+            }
+            var options = new BenchOptions
+            {
+                Pages = sizes,
+                Touchers = pr.GetValue(touchers),
+                Loop = Enum.Parse<BenchLoop>(pr.GetValue(loop)!, ignoreCase: true),
+                Pin = Enum.Parse<BenchPin>(pr.GetValue(pin)!, ignoreCase: true),
+                Repeat = pr.GetValue(repeat),
+                Warmup = pr.GetValue(warmup),
+                ReadAhead = pr.GetValue(readAhead),
+                Scenarios = filters,
+            };
+            var display = new ProgressDisplay();
+            var report = new BenchRunner(options, display.Update).Run("uffdnative bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).SkipWhile(a => a == "bench")));
+            display.Clear();
+            if (pr.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(report, BenchJsonContext.Default.BenchReport));
+            else
+                Print(report);
+            return report.Failed ? ExitCodes.Failure : ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    private sealed class ProgressDisplay
+    {
+        private readonly bool tty = !Console.IsErrorRedirected;
+        private long last;
+        private string lastCase = "";
+
+        public void Update(BenchProgress p)
+        {
+            var now = Environment.TickCount64;
+            string key = $"{p.Case} {p.Loop} {p.Pages} {p.Rep}";
+            if (!tty && key == lastCase)
+                return; // a log, not a terminal: one line per run
+            if (tty && now - last < 200)
+                return;
+            last = now;
+            lastCase = key;
+            string rep = p.Rep < 0 ? "warm-up" : $"rep {p.Rep + 1}/{p.Reps}";
+            string line = $"[{Math.Min(p.Step, p.Steps)}/{p.Steps}] {p.Case,-18} {p.Loop,-7} {p.Pages} pages {rep}: {p.Done}/{p.Total} touched, {p.Faults} faults";
+            if (tty)
+                Console.Error.Write("\r" + line + "\x1b[K"); // rewrite the line, clear its rest
+            else
+                Console.Error.WriteLine(line);
+        }
+
+        public void Clear()
+        {
+            if (tty && last != 0)
+                Console.Error.Write("\r\x1b[K");
+        }
+    }
+
+    private static void Print(BenchReport r)
+    {
+        var o = r.Options!;
+        Console.WriteLine($"kernel {r.Kernel}, {r.Cpus} CPUs; pin {o.Pin.ToString().ToLowerInvariant()}, touchers {o.Touchers}, repeat {o.Repeat}, warmup {(o.Warmup ? "on" : "off")}, read-ahead {o.ReadAhead}");
+        Console.WriteLine("Figures are medians over the repetitions; latency percentiles are per touch, seen by the toucher thread;");
+        Console.WriteLine("cpu µs/f counts the loop and the touchers, loop µs/f the loop thread alone, kf/pg the kernel page faults the touchers took per page.");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load average {r.LoadBefore:F2} before, {r.LoadAfter:F2} after") +
+            (Math.Max(r.LoadBefore, r.LoadAfter) > 1.5 ? ": the machine was busy — wall-time figures are noisy; CPU µs/fault and p50 are disturbed far less." : "."));
+        Console.WriteLine();
+        Console.WriteLine($"{"scenario",-24} {"pages",7} {"loop",-7} {"faults",7} {"faults/s",10} {"pages/s",10} {"ns/fault",9} {"p50",7} {"p99",7} {"p999",8} {"cpu µs/f",8} {"loop µs/f",9} {"csw/f",6} {"kf/pg",5} {"spread",6} {"m/n",6}");
+        foreach (var s in r.Results)
+        {
+            string id = $"{s.Scenario}/{s.Memory}";
+            if (s.Failure is not null)
+            {
+                Console.WriteLine($"{id,-24} {s.Pages,7} FAILED VERIFICATION: {s.Failure}");
+                continue;
+            }
+            foreach (var f in s.Loops)
+            {
+                string ratio = f.Loop == "managed" && s.ManagedNativeRatio is { } x ? x.ToString("F3", CultureInfo.InvariantCulture) : "";
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{id,-24} {s.Pages,7} {f.Loop,-7} {f.Faults,7} {f.FaultsPerSecond,10:F0} {f.PagesPerSecond,10:F0} {f.NsPerFault,9:F0} {f.P50Ns,7:F0} {f.P99Ns,7:F0} {f.P999Ns,8:F0} {f.CpuUsPerFault,8:F2} {f.LoopCpuUsPerFault,9:F2} {f.ContextSwitchesPerFault,6:F2} {f.KernelFaultsPerPage,5:F2} {f.Spread,6:P0} {ratio,6}"));
+                if (f.ScanMs is { } ms)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",24} scan of the range: {ms:F2} ms, returned exactly the {f.ScanPages} written pages (and a later subset exactly)"));
+            }
+        }
+        if (r.Checks.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("checks (same run):");
+            foreach (var c in r.Checks)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {(c.Pass ? "PASS" : "MISS")} {c.Name}: {c.Value:F3} (target {c.Target}) — {c.Detail}"));
+        }
+        if (r.Failed)
+            Console.WriteLine("\nAt least one scenario failed verification: its figures are not reported.");
+    }
+}

@@ -1,0 +1,152 @@
+using System.CommandLine;
+using System.Diagnostics;
+
+namespace UffdNative.Cli.Commands;
+
+/// <summary>
+/// <c>uffdnative matrix</c>: runs scripts/kernel-matrix.sh (host + Debian kernels under qemu) and
+/// passes its exit status through. The script does the work; this verb finds it, hands it this
+/// CLI's own directory (so it does not rebuild) and the options.
+/// </summary>
+public static class MatrixCommand
+{
+    public const string ScriptRelativePath = "scripts/kernel-matrix.sh";
+    public const string ScriptEnvironmentVariable = "UFFDNATIVE_MATRIX_SCRIPT";
+
+    /// <summary>What the verb was asked for; <see cref="ScriptArguments"/> turns it into the script's command line.</summary>
+    public sealed record Request
+    {
+        public IReadOnlyList<string> Kernels { get; init; } = [];
+        public string? Out { get; init; }
+        public bool Ci { get; init; }
+        public IReadOnlyList<string> Steps { get; init; } = [];
+        public int? Timeout { get; init; }
+        public int? StepTimeout { get; init; }
+        public string? Append { get; init; }
+        public string? Accel { get; init; }
+        public bool NoInstall { get; init; }
+        public bool Verbose { get; init; }
+        /// <summary>The CLI directory the guests run; null makes the script build one.</summary>
+        public string? Cli { get; init; }
+    }
+
+    public static Command Create()
+    {
+        var kernels = new Argument<string[]>("kernels")
+        {
+            Description = "host, 6.1, 6.12 (newest of the series known to apt) or an exact Debian kernel version such as 6.12.115+deb12-amd64. Default: host 6.1 6.12.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var output = new Option<string?>("--out") { Description = "Results directory: KERNEL/probe.json, probe-nobody.json, check.json, console logs, matrix.md (default: artifacts/kernel-matrix)." };
+        var ci = new Option<bool>("--ci") { Description = "What CI runs: host 6.1 6.12 with the default steps." };
+        var steps = new Option<string[]>("--step") { Description = "Replace the default steps: NAME[@UID]=COMMAND, stdout to KERNEL/NAME; `uffdnative` in COMMAND is this CLI. Repeatable." };
+        var timeout = new Option<int?>("--timeout") { Description = "Seconds per kernel, boot included (default 270)." };
+        var stepTimeout = new Option<int?>("--step-timeout") { Description = "Seconds per step (default 150)." };
+        var append = new Option<string?>("--append") { Description = "Guest kernel command line (default: hugepages=16 and the host's THP mode)." };
+        var accel = new Option<string?>("--accel") { Description = "auto (KVM only with kvm_intel/kvm_amd, else TCG), kvm or tcg." };
+        accel.AcceptOnlyFromAmong("auto", "kvm", "tcg");
+        var noInstall = new Option<bool>("--no-install") { Description = "Do not apt-get install qemu and the other host tools." };
+        var rebuild = new Option<bool>("--rebuild") { Description = "Let the script build the CLI from the repository instead of running this one." };
+        var script = new Option<string?>("--script") { Description = $"Path to kernel-matrix.sh (default: ${ScriptEnvironmentVariable}, else {ScriptRelativePath} above the current or this program's directory)." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Show qemu command lines and guest consoles." };
+
+        var cmd = new Command("matrix",
+            "Probe userfaultfd on the host and on Debian 6.1 and 6.12 kernels booted under qemu (TCG, or KVM where hardware KVM exists), then write the comparison matrix. " +
+            "Runs scripts/kernel-matrix.sh and exits with its status: 0 all agreed, 1 a step failed or a kernel logged WARN/BUG/Oops, 2 usage, 3 setup failed, 4 a kernel gave no result (timeout, panic).\n\n" +
+            "Example:\n  uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12\n  uffdnative matrix 6.12.115+deb12-amd64 --step 'probe.json=uffdnative probe --json'")
+        {
+            kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose,
+        };
+        cmd.SetAction(pr =>
+        {
+            var scriptPath = FindScript(pr.GetValue(script), Environment.GetEnvironmentVariable(ScriptEnvironmentVariable),
+                Directory.GetCurrentDirectory(), AppContext.BaseDirectory);
+            if (scriptPath is null)
+            {
+                Console.Error.WriteLine($"uffdnative: {ScriptRelativePath} not found above {Directory.GetCurrentDirectory()} or {AppContext.BaseDirectory}: run from the repository, or pass --script PATH (or set {ScriptEnvironmentVariable}).");
+                return ExitCodes.Usage;
+            }
+            var request = new Request
+            {
+                Kernels = pr.GetValue(kernels) ?? [],
+                Out = pr.GetValue(output),
+                Ci = pr.GetValue(ci),
+                Steps = pr.GetValue(steps) ?? [],
+                Timeout = pr.GetValue(timeout),
+                StepTimeout = pr.GetValue(stepTimeout),
+                Append = pr.GetValue(append),
+                Accel = pr.GetValue(accel),
+                NoInstall = pr.GetValue(noInstall),
+                Verbose = pr.GetValue(verbose),
+                Cli = pr.GetValue(rebuild) ? null : OwnCliDirectory(),
+            };
+            return Run(scriptPath, ScriptArguments(request));
+        });
+        return cmd;
+    }
+
+    /// <summary>The script's arguments for a request, options first, kernels last.</summary>
+    public static List<string> ScriptArguments(Request r)
+    {
+        var args = new List<string>();
+        if (r.Ci) args.Add("--ci");
+        if (r.Out is not null) args.AddRange(["--out", r.Out]);
+        foreach (var s in r.Steps) args.AddRange(["--step", s]);
+        if (r.Timeout is { } t) args.AddRange(["--timeout", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (r.StepTimeout is { } st) args.AddRange(["--step-timeout", st.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (r.Append is not null) args.AddRange(["--append", r.Append]);
+        if (r.Accel is not null) args.AddRange(["--accel", r.Accel]);
+        if (r.NoInstall) args.Add("--no-install");
+        if (r.Verbose) args.Add("--verbose");
+        if (r.Cli is not null) args.AddRange(["--cli", r.Cli]);
+        args.AddRange(r.Kernels);
+        return args;
+    }
+
+    /// <summary>
+    /// The script: the explicit path, else the environment variable, else scripts/kernel-matrix.sh in
+    /// the first of the start directories or their parents that has one. Null when none exists.
+    /// </summary>
+    public static string? FindScript(string? explicitPath, string? environmentPath, params string[] startDirectories)
+    {
+        foreach (var candidate in new[] { explicitPath, environmentPath })
+            if (!string.IsNullOrEmpty(candidate))
+                return File.Exists(candidate) ? Path.GetFullPath(candidate) : null;
+        foreach (var start in startDirectories)
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var path = Path.Combine(dir.FullName, ScriptRelativePath);
+                if (File.Exists(path))
+                    return path;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>This program's directory when it holds the CLI the guests can run, else null (the script builds one).</summary>
+    private static string? OwnCliDirectory()
+    {
+        var dir = AppContext.BaseDirectory;
+        return File.Exists(Path.Combine(dir, "UffdNative.Cli.dll")) ? dir.TrimEnd('/') : null;
+    }
+
+    private static int Run(string scriptPath, List<string> args)
+    {
+        var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
+        psi.ArgumentList.Add(scriptPath);
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        try
+        {
+            using var p = Process.Start(psi)!;
+            p.WaitForExit();
+            return p.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Console.Error.WriteLine($"uffdnative: cannot start bash for {scriptPath}: {e.Message}");
+            return ExitCodes.Environment;
+        }
+    }
+}

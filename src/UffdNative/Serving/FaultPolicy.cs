@@ -1,0 +1,135 @@
+using System.Runtime.CompilerServices;
+using UffdNative.Interop;
+using UffdNative.Memory;
+using UffdNative.Messages;
+
+namespace UffdNative.Serving;
+
+/// <summary>
+/// A run of contiguous faulting pages of one kind, inside one served range (or none, when the server
+/// serves no ranges): the unit a policy resolves. The server sorts and coalesces the faults of a read
+/// into runs, so one ioctl can resolve, and wake, many faults.
+/// </summary>
+public readonly struct FaultRun
+{
+    public ulong Start { get; }
+    public ulong Length { get; }
+    public FaultKind Kind { get; }
+    /// <summary>The served range that contains the run, or null when the server tracks no range for it.</summary>
+    public ServedRange? Range { get; }
+
+    public FaultRun(ulong start, ulong length, FaultKind kind, ServedRange? range)
+    {
+        Start = start;
+        Length = length;
+        Kind = kind;
+        Range = range;
+    }
+
+    public ulong End => Start + Length;
+    public long Pages => (long)(Length / Mapping.PageSize);
+}
+
+/// <summary>What one resolution step did: <see cref="Ret"/> is 0 or -errno, <see cref="Bytes"/> the
+/// progress (it may be &gt; 0 together with -EAGAIN: a partial result, reference §0.7).</summary>
+public readonly record struct ResolveResult(int Ret, long Bytes)
+{
+    public static ResolveResult Done(ulong bytes) => new(0, (long)bytes);
+    public static ResolveResult Fail(int errno) => new(-Math.Abs(errno), 0);
+}
+
+/// <summary>
+/// What a policy may do from the loop thread: the resolving ioctls on the server's uffd (each counted
+/// in the statistics), and a native memory copy. Every call is a P/Invoke into the shim, so the loop
+/// thread never touches registered memory itself (ARCHITECTURE.md rule 2).
+/// </summary>
+public readonly unsafe struct FaultContext
+{
+    private readonly UffdLoopStats* stats;
+
+    public int Fd { get; }
+
+    internal FaultContext(int fd, UffdLoopStats* stats)
+    {
+        Fd = fd;
+        this.stats = stats;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ResolveResult Copy(ulong dst, nint src, ulong len, bool dontWake, bool writeProtect = false)
+    {
+        var c = new UffdioCopy { Dst = dst, Src = (ulong)src, Len = len, Mode = (dontWake ? (ulong)CopyMode.DontWake : 0) | (writeProtect ? (ulong)CopyMode.WriteProtect : 0) };
+        stats->ResolveIoctls++;
+        int r = Shim.uffd_copy(Fd, &c);
+        return new ResolveResult(r, c.Copy > 0 ? c.Copy : 0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ResolveResult ZeroPage(ulong start, ulong len, bool dontWake)
+    {
+        var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)ZeroPageMode.DontWake : 0 };
+        stats->ResolveIoctls++;
+        int r = Shim.uffd_zeropage(Fd, &z);
+        return new ResolveResult(r, z.Zeropage > 0 ? z.Zeropage : 0);
+    }
+
+    /// <summary>Removes write protection from the range (wakes it unless dontWake).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ResolveResult Unprotect(ulong start, ulong len, bool dontWake)
+    {
+        var w = new UffdioWriteprotect { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)WriteProtectMode.DontWake : 0 };
+        stats->ResolveIoctls++;
+        int r = Shim.uffd_writeprotect(Fd, &w);
+        return new ResolveResult(r, r == 0 ? (long)len : 0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ResolveResult Continue(ulong start, ulong len, bool dontWake, bool writeProtect = false)
+    {
+        var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (dontWake ? (ulong)ContinueMode.DontWake : 0) | (writeProtect ? (ulong)ContinueMode.WriteProtect : 0) };
+        stats->ResolveIoctls++;
+        int r = Shim.uffd_continue(Fd, &c);
+        return new ResolveResult(r, c.Mapped > 0 ? c.Mapped : 0);
+    }
+
+    /// <summary>Copies bytes natively (e.g. a write-protected page into a snapshot store).</summary>
+    public void CopyMemory(nint dst, ulong src, ulong len) => Shim.uffd_copy_memory((void*)dst, (void*)src, len);
+
+    internal void CountSnapshotPages(ulong pages) => stats->SnapshotPages += pages;
+    internal void CountZeroPages(ulong pages) => stats->ZeroPages += pages;
+}
+
+/// <summary>
+/// How faults of one kind are resolved. <see cref="Resolve"/> runs on the loop thread for a run of
+/// contiguous pages and must not allocate or block for long; it makes one resolution step and reports
+/// its progress, and the server does the rest: more steps with DONTWAKE when a step did not finish the
+/// run, one WAKE for the run at the end, EEXIST/EAGAIN/ENOENT/ESRCH by the loop's errno rules. An
+/// exception stops the server, which closes the uffd (every faulting thread is then released).
+/// </summary>
+public abstract class FaultPolicy
+{
+    /// <summary>The fault kind this policy serves.</summary>
+    public abstract FaultKind Kind { get; }
+
+    public virtual string Name => GetType().Name;
+
+    /// <summary>One resolution step over (a prefix of) run. dontWake: do not wake the resolved
+    /// pages (the server wakes the whole run once afterwards).</summary>
+    public abstract ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake);
+
+    /// <summary>The policy a FORK child's server uses (ForkBehavior.Serve). Stateless policies return
+    /// themselves; policies with per-process state return a copy.</summary>
+    public virtual FaultPolicy ForForkChild() => this;
+
+    /// <summary>Zero-fills the removed prefix of a missing run (REMOVE events, see <see cref="ServedRange"/>).</summary>
+    protected static ResolveResult ZeroRemoved(in FaultContext context, ServedRange range, ulong start, ulong len, bool dontWake)
+    {
+        var r = context.ZeroPage(start, len, dontWake);
+        long pages = r.Bytes / (long)Mapping.PageSize;
+        long first = range.PageIndex(start);
+        for (long i = 0; i < pages; i++)
+            range.SetRemoved(first + i, false);
+        context.CountZeroPages((ulong)pages);
+        return r;
+    }
+}

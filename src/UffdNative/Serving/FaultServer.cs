@@ -1,0 +1,636 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using UffdNative.Interop;
+using UffdNative.Memory;
+using UffdNative.Messages;
+
+namespace UffdNative.Serving;
+
+/// <summary>
+/// The managed fault-servicing loop: one handler thread serving one uffd with a policy per fault kind.
+///
+/// Each iteration waits once (a non-blocking read first, then poll over the uffd and a stop eventfd,
+/// reading up to <see cref="FaultServerOptions.MaxMessagesPerRead"/> messages into a reused native
+/// buffer), applies the events of the read (FORK, REMAP, REMOVE, UNMAP: never dropped), then sorts,
+/// de-duplicates and coalesces the faults into runs of contiguous pages of one kind and resolves each
+/// run with one policy ioctl that also wakes it. When a run needs several ioctls (partial progress,
+/// EEXIST inside it, staged sources) the later ones use DONTWAKE and the run gets one WAKE at the end.
+///
+/// Errno rules (reference userspace-anchors §A.3): EEXIST → another path resolved the page, wake it
+/// anyway; EAGAIN without progress → an event is unread: read it, defer the faults and retry with a
+/// bounded poll timeout; ENOENT → the range is gone: wake and drop; ESRCH/ENOMEM → the owner exited:
+/// stop cleanly; read()==0 or POLLHUP → stop. Anything else, a policy exception included, stops the
+/// server and closes the uffd, so the kernel wakes every faulting thread and no thread stays blocked.
+///
+/// The loop allocates nothing per fault: messages, pending faults and statistics live in buffers made
+/// at start; statistics are the same struct the native twin loop (native/uffd_loop.c) writes, readable
+/// while running through <see cref="Statistics"/>. The loop thread only calls the shim (read, poll,
+/// ioctls, native copies); it never touches registered memory (ARCHITECTURE.md rule 2). Never run
+/// event-producing calls (fork, mremap, madvise, munmap on registered ranges) on the loop thread.
+/// </summary>
+public sealed unsafe class FaultServer : IDisposable
+{
+    private struct Pending
+    {
+        public ulong Addr;
+        public long T0;
+        public int Kind;
+    }
+
+    private static readonly ulong PageSize = Mapping.PageSize;
+    private static readonly double NsPerTick = 1e9 / Stopwatch.Frequency;
+    private static readonly bool TicksAreNs = Stopwatch.Frequency == 1_000_000_000; // Linux: CLOCK_MONOTONIC in ns
+
+    private readonly Userfaultfd uffd;
+    private readonly FaultServerOptions options;
+    private readonly ILogger logger;
+    private readonly FaultPolicy?[] byKind = new FaultPolicy?[3];
+    private readonly EventFd stopEvent;
+    private readonly SafeFdHandle? pidfd;
+    private readonly SafeFdHandle? epoll;
+    private readonly int waitFd;
+    private readonly int fd;
+    private readonly object gate = new();
+    private readonly List<FaultServer> children = [];
+    private readonly TaskCompletionSource<FaultServerExit> completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private UffdLoopStats* stats;
+    private UffdMsg* msgs;
+    private Pending[] pending = new Pending[256];
+    private int pendingCount;
+    private volatile ServedRange[] ranges;
+    private volatile bool stopRequested;
+    private bool ending;
+    private Thread? thread;
+    private FaultServerExit? exit;
+    private long allocatedBytes = -1;
+    private int drainPasses;
+    private FaultStatistics? finalStatistics;
+    private ServedRange? lastRange;
+    private ServedRange[]? lastTable;
+
+    public FaultServer(Userfaultfd uffd, FaultServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(uffd);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!uffd.NonBlocking)
+            throw new ArgumentException("the uffd must be non-blocking: poll() on a blocking uffd always reports POLLERR (reference §1.5)", nameof(uffd));
+        if (options.MaxMessagesPerRead is < 1 or > 1024)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxMessagesPerRead must be 1..1024");
+        foreach (var p in options.Policies)
+        {
+            if (byKind[(int)p.Kind] is not null)
+                throw new ArgumentException($"two policies for {p.Kind} faults: {byKind[(int)p.Kind]!.Name} and {p.Name}", nameof(options));
+            byKind[(int)p.Kind] = p;
+        }
+        this.uffd = uffd;
+        this.options = options;
+        fd = uffd.Fd;
+        logger = options.Logger ?? NullLogger.Instance;
+        ranges = [.. options.Ranges];
+        stopEvent = new EventFd();
+        waitFd = stopEvent.Fd;
+        if (options.OwnerPid is { } pid)
+        {
+            // Wait on an epoll of (stop eventfd, owner pidfd): one more fd without another wait call.
+            pidfd = new SafeFdHandle(UffdException.Check(Shim.uffd_pidfd_open(pid), "pidfd_open", e => ($"process {pid}", "pidfd_open needs Linux 5.3+ and a live process")));
+            epoll = new SafeFdHandle(Tmds.Linux.LibC.epoll_create1(Tmds.Linux.LibC.EPOLL_CLOEXEC));
+            if (epoll.IsInvalid)
+                throw new UffdException("epoll_create1", Marshal.GetLastPInvokeError(), "", "");
+            AddToEpoll(stopEvent.Fd);
+            AddToEpoll(pidfd.Fd);
+            waitFd = epoll.Fd;
+        }
+        stats = (UffdLoopStats*)NativeMemory.AllocZeroed((nuint)sizeof(UffdLoopStats));
+        msgs = (UffdMsg*)NativeMemory.AllocZeroed((nuint)(options.MaxMessagesPerRead * sizeof(UffdMsg)));
+    }
+
+    private void AddToEpoll(int member)
+    {
+        var ev = new Tmds.Linux.epoll_event { events = Tmds.Linux.LibC.EPOLLIN };
+        ev.data.fd = member;
+        if (Tmds.Linux.LibC.epoll_ctl(epoll!.Fd, Tmds.Linux.LibC.EPOLL_CTL_ADD, member, &ev) < 0)
+            throw new UffdException("epoll_ctl", Marshal.GetLastPInvokeError(), "", "");
+    }
+
+    public Userfaultfd Uffd => uffd;
+    public FaultServerOptions Options => options;
+    public bool IsRunning => thread is { IsAlive: true };
+
+    /// <summary>How the server ended, or null while it runs.</summary>
+    public FaultServerExit? Exit => Volatile.Read(ref exit);
+
+    /// <summary>Completes when the loop has ended (with how it ended), whatever the reason.</summary>
+    public Task<FaultServerExit> Completion => completion.Task;
+
+    /// <summary>A copy of the statistics; safe while running.</summary>
+    public FaultStatistics Statistics
+    {
+        get
+        {
+            var p = stats;
+            if (p == null)
+                return finalStatistics ?? throw new ObjectDisposedException(nameof(FaultServer));
+            var copy = *p;
+            return new FaultStatistics(copy);
+        }
+    }
+
+    /// <summary>Page-fault messages read so far (all kinds): a cheap live counter that allocates nothing.</summary>
+    public ulong FaultCount
+    {
+        get
+        {
+            var p = stats;
+            return p == null ? finalStatistics?.Faults ?? 0 : p->Faults[0] + p->Faults[1] + p->Faults[2];
+        }
+    }
+
+    /// <summary>Servers started for FORK children (ForkBehavior.Serve).</summary>
+    public IReadOnlyList<FaultServer> Children
+    {
+        get
+        {
+            lock (gate)
+                return [.. children];
+        }
+    }
+
+    /// <summary>The served ranges as they are now (after REMAP/UNMAP).</summary>
+    public IReadOnlyList<ServedRange> Ranges => ranges;
+
+    /// <summary>GC.GetAllocatedBytesForCurrentThread of the loop thread after its last batch (with
+    /// <see cref="FaultServerOptions.TrackAllocations"/>), else -1.</summary>
+    public long LoopAllocatedBytes => Interlocked.Read(ref allocatedBytes);
+
+    /// <summary>Adds a served range (any thread, any time).</summary>
+    public void Track(ServedRange range)
+    {
+        lock (gate)
+            ranges = [.. ranges, range];
+    }
+
+    public void Start()
+    {
+        if (thread is not null)
+            throw new InvalidOperationException("the server was already started");
+        thread = new Thread(Run) { IsBackground = true, Name = options.ThreadName };
+        thread.Start();
+        if (logger.IsEnabled(LogLevel.Information))
+            Log.Started(logger, fd, string.Join(", ", options.Policies.Select(p => p.Name)), ranges.Length, options.Cpu);
+    }
+
+    /// <summary>Requests a stop: the loop serves what is pending, then ends (closing the uffd unless
+    /// CloseUffdOnStop is false). Waits up to timeoutMs; true when the loop has ended.</summary>
+    public bool Stop(int timeoutMs = 10_000)
+    {
+        stopRequested = true;
+        if (!stopEvent.Handle.IsClosed)
+            stopEvent.Signal();
+        var t = thread;
+        if (t is null || t == Thread.CurrentThread)
+            return t is null;
+        return t.Join(timeoutMs);
+    }
+
+    // ---- the loop ---------------------------------------------------------------------------------
+
+    private void Run()
+    {
+        var u0 = ThreadUsage.Current();
+        try
+        {
+            if (options.Cpu >= 0)
+                UffdException.Check(Shim.uffd_pin_thread(options.Cpu), "sched_setaffinity");
+            stats->State = LoopAbi.StateRunning;
+            Loop();
+        }
+        catch (Exception e)
+        {
+            End(FaultServerExitReason.Error, e is UffdException u ? u.Errno : 0, LoopOperation.Policy, e);
+        }
+        finally
+        {
+            Finish(u0);
+        }
+    }
+
+    // The loop itself has no exception handling of its own: on x64 the JIT does not inline P/Invoke
+    // transitions inside try regions, so the hot calls must not be in one (exceptions from a policy
+    // propagate to Run, which ends the server).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void Loop()
+    {
+        var ctx = new FaultContext(fd, stats);
+        int max = options.MaxMessagesPerRead;
+        bool trackAlloc = options.TrackAllocations;
+        while (!ending)
+        {
+            bool stopping = stopRequested;
+            int timeout = stopping ? 0 : pendingCount > 0 ? options.RetryPollMs : -1;
+            int mask;
+            int n = Shim.uffd_loop_wait(fd, waitFd, timeout, msgs, max, stats, &mask);
+            if (n < 0)
+            {
+                End(FaultServerExitReason.Error, -n, LoopOperation.Read, null);
+                return;
+            }
+            bool debug = logger.IsEnabled(LogLevel.Debug); // once per wait: a disabled logger costs one check
+            if (n > 0)
+                Dispatch(n, debug);
+            if (pendingCount > 0 && !ending)
+                ResolvePending(in ctx, debug);
+            if (ending)
+                return;
+            if (stopping && (n == 0 || ++drainPasses > options.StopDrainPasses))
+            {
+                End(FaultServerExitReason.Stopped, 0, LoopOperation.None, null);
+                return;
+            }
+            if ((mask & (int)PollEvents.Stop) != 0 && !stopRequested && OwnerExited())
+            {
+                End(FaultServerExitReason.OwnerGone, Errno.ESRCH, LoopOperation.Poll, null);
+                return;
+            }
+            if (n == 0 && (mask & ((int)PollEvents.HangUp | LoopAbi.WaitEof)) != 0)
+            {
+                End(FaultServerExitReason.EndOfFile, 0, LoopOperation.Read, null);
+                return;
+            }
+            if ((mask & (int)PollEvents.Error) != 0)
+            {
+                End(FaultServerExitReason.Error, Errno.EBADF, LoopOperation.Poll, null);
+                return;
+            }
+            if (trackAlloc)
+                Interlocked.Exchange(ref allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
+        }
+    }
+
+    private bool OwnerExited() => pidfd is not null && (Shim.uffd_poll(pidfd.Fd, -1, 0) & (int)PollEvents.Readable) != 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Dispatch(int n, bool debug)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < n && !ending; i++)
+        {
+            ref UffdMsg m = ref msgs[i];
+            if (m.Event == (byte)UffdEventKind.PageFault)
+            {
+                ulong f = m.PagefaultFlags;
+                int kind = (f & (ulong)PageFaultFlags.WriteProtect) != 0 ? (int)FaultKind.WriteProtect
+                    : (f & (ulong)PageFaultFlags.Minor) != 0 ? (int)FaultKind.Minor : (int)FaultKind.Missing;
+                stats->Faults[kind]++;
+                if (pendingCount == pending.Length)
+                    Array.Resize(ref pending, pending.Length * 2); // bounded by the number of faulting threads
+                ref var p = ref pending[pendingCount++];
+                p.Addr = m.PagefaultAddress & ~(PageSize - 1);
+                p.T0 = t0;
+                p.Kind = kind;
+                if (debug)
+                    Log.Fault(logger, m.PagefaultAddress, (FaultKind)kind, f, m.PagefaultPtid);
+            }
+            else
+            {
+                OnEvent(ref m, debug);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ResolvePending(in FaultContext ctx, bool debug)
+    {
+        var w = pending;
+        int n = pendingCount, keep = 0;
+        // Insertion sort by (address, kind): batches are small and usually in order already.
+        for (int i = 1; i < n; i++)
+        {
+            var x = w[i];
+            int j = i - 1;
+            while (j >= 0 && (w[j].Addr > x.Addr || (w[j].Addr == x.Addr && w[j].Kind > x.Kind)))
+            {
+                w[j + 1] = w[j];
+                j--;
+            }
+            w[j + 1] = x;
+        }
+        var table = ranges;
+        int idx = 0;
+        while (idx < n && !ending)
+        {
+            ulong start = w[idx].Addr, end = start + PageSize;
+            int kind = w[idx].Kind, j = idx + 1;
+            var range = lastRange is { } lr && lr.Contains(start) && ReferenceEquals(table, lastTable) ? lr : FindRange(table, start);
+            lastRange = range;
+            lastTable = table;
+            ulong limit = range?.End ?? ulong.MaxValue;
+            while (j < n && w[j].Kind == kind && (w[j].Addr == end - PageSize || (w[j].Addr == end && end < limit)))
+            {
+                if (w[j].Addr == end)
+                    end += PageSize;
+                j++;
+            }
+            ulong deferFrom = end;
+            bool resolved = ResolveRun(in ctx, (FaultKind)kind, start, end, range, ref deferFrom, debug);
+            long t = Stopwatch.GetTimestamp();
+            for (int k = idx; k < j; k++)
+            {
+                if (!resolved && w[k].Addr >= deferFrom)
+                    w[keep++] = w[k];
+                else
+                    LatencyHistogram.Record(&stats->Service, TicksAreNs ? (ulong)(t - w[k].T0) : (ulong)((t - w[k].T0) * NsPerTick));
+            }
+            if (!resolved && debug)
+                Log.Deferred(logger, deferFrom, j - idx);
+            idx = j;
+        }
+        pendingCount = keep;
+        if ((ulong)keep > stats->DeferredMax)
+            stats->DeferredMax = (ulong)keep;
+    }
+
+    private static ServedRange? FindRange(ServedRange[] table, ulong addr)
+    {
+        for (int i = 0; i < table.Length; i++)
+            if (table[i].Contains(addr))
+                return table[i];
+        return null;
+    }
+
+    /// <summary>Resolves [start, end). True when resolved or dropped; false when the rest from
+    /// deferFrom on was deferred (EAGAIN without progress).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private bool ResolveRun(in FaultContext ctx, FaultKind kind, ulong start, ulong end, ServedRange? range, ref ulong deferFrom, bool debug)
+    {
+        var policy = byKind[(int)kind];
+        if (policy is null)
+        {
+            End(FaultServerExitReason.Error, Errno.EINVAL, LoopOperation.NoPolicy, null, $"a {kind} fault at 0x{start:x} and no policy serves {kind} faults");
+            return true;
+        }
+        stats->Runs++;
+        ulong pos = start;
+        bool dontWake = false, needWake = false;
+        while (pos < end)
+        {
+            var r = policy.Resolve(in ctx, new FaultRun(pos, end - pos, kind, range), dontWake);
+            if (r.Bytes > 0)
+            {
+                ulong done = Math.Min((ulong)r.Bytes, end - pos); // read-ahead may go past the run
+                stats->PagesResolved += (ulong)r.Bytes / PageSize;
+                if (r.Ret < 0)
+                    stats->Partial++;
+                if (dontWake)
+                    needWake = true;
+                pos += done;
+                dontWake = true;
+                continue;
+            }
+            if (r.Ret == 0)
+            {
+                pos += PageSize; // nothing to do for this page
+                dontWake = true;
+                continue;
+            }
+            switch (-r.Ret)
+            {
+                case Errno.EEXIST:
+                    stats->Eexist++;
+                    if (debug)
+                        Log.Exists(logger, pos);
+                    needWake = true;
+                    pos += PageSize;
+                    dontWake = true;
+                    continue;
+                case Errno.EAGAIN:
+                    stats->Eagain++;
+                    if (needWake && pos > start)
+                        Wake(start, pos - start);
+                    deferFrom = pos;
+                    return false;
+                case Errno.ENOENT:
+                    stats->Enoent++;
+                    if (debug)
+                        Log.Gone(logger, start, (end - start) / PageSize);
+                    Wake(start, end - start);
+                    return true;
+                case Errno.ESRCH:
+                case Errno.ENOMEM:
+                    End(FaultServerExitReason.OwnerGone, -r.Ret, LoopOperation.Resolve, null);
+                    return true;
+                default:
+                    End(FaultServerExitReason.Error, -r.Ret, LoopOperation.Resolve, null,
+                        $"{policy.Name} failed at 0x{pos:x} (+{(end - pos) / PageSize} pages, {kind}): {Errno.Name(-r.Ret)} ({Errno.Describe(-r.Ret)})" +
+                        (-r.Ret == Errno.EFAULT && range is null ? " — the fault is outside every served range" : ""));
+                    return true;
+            }
+        }
+        if (needWake)
+            Wake(start, end - start);
+        if (debug)
+            Log.RunResolved(logger, start, (end - start) / PageSize, kind);
+        return true;
+    }
+
+    private void Wake(ulong start, ulong len)
+    {
+        var w = new UffdioRange(start, len);
+        stats->WakeIoctls++;
+        int r = Shim.uffd_wake(fd, &w);
+        if (r < 0)
+            End(FaultServerExitReason.Error, -r, LoopOperation.Wake, null);
+    }
+
+    // ---- events -----------------------------------------------------------------------------------
+
+    private void OnEvent(ref UffdMsg m, bool debug)
+    {
+        switch ((UffdEventKind)m.Event)
+        {
+            case UffdEventKind.Fork:
+                stats->Events[(int)ServerEvent.Fork]++;
+                OnFork((int)m.ForkUfd);
+                break;
+            case UffdEventKind.Remap:
+                stats->Events[(int)ServerEvent.Remap]++;
+                if (debug)
+                    Log.Remap(logger, m.RemapFrom, m.RemapTo, m.RemapLen);
+                Remap(m.RemapFrom, m.RemapTo, m.RemapLen);
+                break;
+            case UffdEventKind.Remove:
+                stats->Events[(int)ServerEvent.Remove]++;
+                if (debug)
+                    Log.Remove(logger, m.RemoveStart, m.RemoveEnd);
+                MarkRemoved(m.RemoveStart, m.RemoveEnd);
+                break;
+            case UffdEventKind.Unmap:
+                stats->Events[(int)ServerEvent.Unmap]++;
+                if (debug)
+                    Log.Unmap(logger, m.RemoveStart, m.RemoveEnd);
+                Forget(m.RemoveStart, m.RemoveEnd);
+                break;
+            default:
+                End(FaultServerExitReason.Error, Errno.EPROTO, LoopOperation.Event, null, $"unknown uffd message event 0x{m.Event:x}");
+                break;
+        }
+    }
+
+    private void OnFork(int childFd)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+            Log.Fork(logger, childFd, options.OnFork);
+        if (options.OnFork == ForkBehavior.Close || stopRequested)
+        {
+            Shim.uffd_close(childFd);
+            return;
+        }
+        var childUffd = Userfaultfd.Adopt(childFd, uffd.Features);
+        try
+        {
+            var child = new FaultServer(childUffd, options with
+            {
+                Policies = [.. options.Policies.Select(p => p.ForForkChild())],
+                Ranges = [.. ranges.Select(r => r.Slice(0, r.Length, r.Start))],
+                OwnerPid = null,
+                ThreadName = options.ThreadName + "/child",
+                TrackAllocations = false,
+            });
+            lock (gate)
+                children.Add(child);
+            child.Start();
+        }
+        catch
+        {
+            childUffd.Dispose();
+            throw;
+        }
+    }
+
+    private void Remap(ulong from, ulong to, ulong len)
+    {
+        lock (gate)
+        {
+            var list = new List<ServedRange>();
+            foreach (var r in ranges)
+            {
+                ulong s = Math.Max(r.Start, from), e = Math.Min(r.End, from + len);
+                if (s >= e)
+                {
+                    list.Add(r);
+                    continue;
+                }
+                if (r.Start < s)
+                    list.Add(r.Slice(0, s - r.Start, r.Start));
+                list.Add(r.Slice(s - r.Start, e - s, to + (s - from)));
+                if (e < r.End)
+                    list.Add(r.Slice(e - r.Start, r.End - e, e));
+            }
+            ranges = [.. list];
+        }
+    }
+
+    private void Forget(ulong start, ulong end)
+    {
+        lock (gate)
+        {
+            var list = new List<ServedRange>();
+            foreach (var r in ranges)
+            {
+                ulong s = Math.Max(r.Start, start), e = Math.Min(r.End, end);
+                if (s >= e)
+                {
+                    list.Add(r);
+                    continue;
+                }
+                if (r.Start < s)
+                    list.Add(r.Slice(0, s - r.Start, r.Start));
+                if (e < r.End)
+                    list.Add(r.Slice(e - r.Start, r.End - e, e));
+            }
+            ranges = [.. list];
+        }
+    }
+
+    private void MarkRemoved(ulong start, ulong end)
+    {
+        foreach (var r in ranges)
+        {
+            ulong s = Math.Max(r.Start, start & ~(PageSize - 1)), e = Math.Min(r.End, end);
+            for (ulong a = s; a < e; a += PageSize)
+                r.SetRemoved(r.PageIndex(a), true);
+        }
+    }
+
+    // ---- ending -----------------------------------------------------------------------------------
+
+    private void End(FaultServerExitReason reason, int errno, LoopOperation op, Exception? exception, string? message = null)
+    {
+        if (ending)
+            return;
+        ending = true;
+        stats->ExitReason = (int)reason;
+        stats->Error = errno;
+        stats->ErrorOp = (int)op;
+        message ??= reason switch
+        {
+            FaultServerExitReason.Stopped => "stopped on request",
+            FaultServerExitReason.OwnerGone => $"the process owning the memory exited ({(op == LoopOperation.Poll ? "its pidfd" : Errno.Name(errno) + " from an ioctl")})",
+            FaultServerExitReason.EndOfFile => "end of file on the uffd (read returned 0 or POLLHUP)",
+            _ when exception is not null => $"the policy threw {exception.GetType().Name}: {exception.Message}",
+            _ => $"{op} failed: {Errno.Name(errno)} ({Errno.Describe(errno)})",
+        };
+        Volatile.Write(ref exit, new FaultServerExit(reason, errno, op, exception, message));
+    }
+
+    private void Finish(ThreadUsage u0)
+    {
+        if (!ending)
+            End(FaultServerExitReason.Error, 0, LoopOperation.None, null, "the loop ended unexpectedly");
+        var x = exit!;
+        // Every ending but a clean requested stop closes the uffd: the kernel then wakes every thread
+        // still blocked on it and they resolve normally (reference §1.5 close()).
+        bool close = options.CloseUffdOnStop || x.Reason != FaultServerExitReason.Stopped || pendingCount > 0;
+        if (close)
+            uffd.Dispose();
+        foreach (var c in Children)
+            c.Stop();
+        var u1 = ThreadUsage.Current();
+        var d = u1 - u0;
+        stats->LoopUtimeNs = d.UtimeNs;
+        stats->LoopStimeNs = d.StimeNs;
+        stats->LoopVcsw = d.Vcsw;
+        stats->LoopIvcsw = d.Ivcsw;
+        Volatile.Write(ref stats->State, LoopAbi.StateExited);
+        if (x.IsError)
+            Log.Failed(logger, x.Exception, fd, x.Message);
+        else if (logger.IsEnabled(LogLevel.Information))
+            Log.Ended(logger, fd, x.Message);
+        completion.TrySetResult(x);
+    }
+
+    public void Dispose()
+    {
+        if (thread is not null && !Stop())
+            return; // still running: keep its buffers alive rather than free them under it
+        foreach (var c in Children)
+            c.Dispose();
+        stopEvent.Dispose();
+        epoll?.Dispose();
+        pidfd?.Dispose();
+        if (stats != null)
+        {
+            finalStatistics = Statistics;
+            NativeMemory.Free(stats);
+            stats = null;
+        }
+        if (msgs != null)
+        {
+            NativeMemory.Free(msgs);
+            msgs = null;
+        }
+    }
+}

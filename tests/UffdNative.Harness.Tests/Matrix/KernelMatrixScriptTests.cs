@@ -1,0 +1,358 @@
+using System.Diagnostics;
+using UffdNative.Cli.Commands;
+
+namespace UffdNative.Harness.Tests.Matrix;
+
+/// <summary>
+/// The pure parts of scripts/kernel-matrix.sh and scripts/kernel-run.sh (scripts/lib/kernel-lib.sh),
+/// and the <c>matrix</c> verb's argument handling. Nothing here boots a kernel or installs anything.
+/// </summary>
+public class KernelMatrixScriptTests
+{
+    private static readonly string Repo = FindRepo();
+
+    private static string FindRepo()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, MatrixCommand.ScriptRelativePath)))
+                return d.FullName;
+        throw new InvalidOperationException("repository root (with scripts/kernel-matrix.sh) not found above " + AppContext.BaseDirectory);
+    }
+
+    private static (int Code, string Out, string Err) Bash(string script, string? stdin = null, params string[] args)
+    {
+        var psi = new ProcessStartInfo("bash")
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = Repo,
+        };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add("test");
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        // The library must never touch the real cache from a test.
+        psi.Environment["KERNEL_MATRIX_CACHE"] = Path.Combine(Path.GetTempPath(), "kernel-matrix-test-cache-never-created");
+        using var p = Process.Start(psi)!;
+        if (stdin is not null)
+            p.StandardInput.Write(stdin);
+        p.StandardInput.Close();
+        var outTask = p.StandardOutput.ReadToEndAsync();
+        var errTask = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(30_000), "bash did not finish in 30 s");
+        return (p.ExitCode, outTask.Result, errTask.Result);
+    }
+
+    private static (int Code, string Out, string Err) Lib(string call, string? stdin = null, params string[] args) =>
+        Bash($". scripts/lib/kernel-lib.sh\n{call}", stdin, args);
+
+    [Theory]
+    [InlineData("host", "host")]
+    [InlineData("6.1", @"alias ^linux-image-6\.1\.0-[0-9]+-amd64$")]
+    [InlineData("6.12", @"alias ^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64$")]
+    [InlineData("6.12-rt", @"alias ^linux-image-6\.12\.[0-9]+\+deb[0-9]+-rt-amd64$")]
+    [InlineData("6.1.0-55-amd64", "package linux-image-6.1.0-55-amd64")]
+    [InlineData("6.1.0-55", "package linux-image-6.1.0-55-amd64")]
+    [InlineData("6.12.115+deb12-amd64", "package linux-image-6.12.115+deb12-amd64")]
+    [InlineData("6.12.115+deb12", "package linux-image-6.12.115+deb12-amd64")]
+    [InlineData("linux-image-6.1.0-47-cloud-amd64", "package linux-image-6.1.0-47-cloud-amd64")]
+    public void KernelSpecsResolveToAnAliasOrOnePackage(string spec, string expected)
+    {
+        var (code, output, _) = Lib("km_kernel_spec \"$1\"", null, spec);
+        Assert.Equal(0, code);
+        Assert.Equal(expected, output.Trim());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("5.10")]
+    [InlineData("latest")]
+    [InlineData("6.1; rm -rf /")]
+    [InlineData("linux-image-../../etc")]
+    public void UnknownKernelSpecsAreRejected(string spec)
+    {
+        var (code, output, _) = Lib("km_kernel_spec \"$1\"", null, spec);
+        Assert.NotEqual(0, code);
+        Assert.Equal("", output.Trim());
+    }
+
+    [Fact]
+    public void TheNewestPackageOfASeriesIsPickedByVersionNotByText()
+    {
+        const string apt = """
+            linux-image-6.1.0-9-amd64 - Linux 6.1 for 64-bit PCs (signed)
+            linux-image-6.1.0-56-amd64 - Linux 6.1 for 64-bit PCs (signed)
+            linux-image-6.1.0-56-cloud-amd64 - Linux 6.1 for x86-64 cloud (signed)
+            linux-image-6.1.0-47-amd64 - Linux 6.1 for 64-bit PCs (signed)
+            linux-image-6.12.9+deb12-amd64 - Linux 6.12
+            linux-image-6.12.117+deb12-amd64 - Linux 6.12
+            linux-image-6.12.100+deb12-amd64 - Linux 6.12
+            """;
+        var (code61, out61, _) = Lib(@"km_newest_package '^linux-image-6\.1\.0-[0-9]+-amd64$'", apt);
+        Assert.Equal(0, code61);
+        Assert.Equal("linux-image-6.1.0-56-amd64", out61.Trim());
+        var (_, out612, _) = Lib(@"km_newest_package '^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64$'", apt);
+        Assert.Equal("linux-image-6.12.117+deb12-amd64", out612.Trim());
+        Assert.Equal("6.12.117+deb12-amd64", Lib("km_release_of_package linux-image-6.12.117+deb12-amd64").Out.Trim());
+    }
+
+    [Fact]
+    public void ModulesAreLoadedInShowDependsOrderOnceEachAndBuiltinsSkipped()
+    {
+        // `modprobe -a --show-depends virtio_pci 9pnet_virtio 9p` on 6.12: virtio_pci is built in,
+        // 9pnet comes twice (a dependency of both 9pnet_virtio and 9p).
+        const string showDepends = """
+            builtin virtio_pci
+            insmod /lib/modules/6.12.117+deb12-amd64/kernel/net/9p/9pnet.ko.xz 
+            insmod /lib/modules/6.12.117+deb12-amd64/kernel/net/9p/9pnet_virtio.ko.xz 
+            insmod /lib/modules/6.12.117+deb12-amd64/kernel/fs/netfs/netfs.ko.xz 
+            insmod /lib/modules/6.12.117+deb12-amd64/kernel/net/9p/9pnet.ko.xz 
+            insmod /lib/modules/6.12.117+deb12-amd64/kernel/fs/9p/9p.ko.xz 
+            """;
+        var (code, output, _) = Lib("km_parse_show_depends", showDepends);
+        Assert.Equal(0, code);
+        Assert.Equal(
+            ["9pnet.ko.xz", "9pnet_virtio.ko.xz", "netfs.ko.xz", "9p.ko.xz"],
+            output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void KernelComplaintsInTheConsoleAreFoundAndNormalBootLinesAreNot()
+    {
+        var log = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(log, """
+                [    0.839864] mtrr: your CPUs had inconsistent fixed MTRR settings
+                [    1.638691] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled
+                [    1.700000] ACPI: _OSC evaluation for CPUs failed, trying _PDC
+                kr-init: running the command
+                [    3.1] ------------[ cut here ]------------
+                [    3.2] WARNING: CPU: 1 PID: 321 at mm/userfaultfd.c:1234 mfill_atomic+0x1/0x2
+                [    3.3] BUG: kernel NULL pointer dereference, address: 0000000000000008
+                [    3.4] Oops: 0000 [#1] PREEMPT SMP NOPTI
+                [    3.5] Kernel panic - not syncing: Fatal exception
+                kr-init: command exited with 0
+                [    4.1] reboot: Restarting system
+                """.Replace("\n", "\r\n"));
+            var (code, output, _) = Lib($"km_kernel_warnings '{log}'");
+            Assert.Equal(0, code);
+            var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(5, lines.Length);
+            Assert.DoesNotContain(lines, l => l.Contains('\r'));
+            Assert.Contains(lines, l => l.Contains("WARNING: CPU: 1"));
+            Assert.Contains(lines, l => l.Contains("Kernel panic"));
+
+            File.WriteAllText(log, "[    0.1] mtrr: your CPUs had inconsistent fixed MTRR settings\n[    4.1] reboot: Restarting system\n");
+            var clean = Lib($"km_kernel_warnings '{log}'");
+            Assert.Equal(1, clean.Code);
+            Assert.Equal("", clean.Out);
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
+    [Fact]
+    public void KvmIsUsedOnlyWithHardwareKvmNeverWithPvm()
+    {
+        var sys = Directory.CreateTempSubdirectory("km-sysmodule-");
+        try
+        {
+            string Accel(string dev = "/dev/null") => Lib($"km_accel_for '{sys.FullName}' '{dev}'").Out.Trim();
+            Directory.CreateDirectory(Path.Combine(sys.FullName, "kvm"));
+            Assert.Equal("tcg", Accel());                                   // kvm core alone
+            Directory.CreateDirectory(Path.Combine(sys.FullName, "kvm_pvm"));
+            Assert.Equal("tcg", Accel());                                   // this machine: PVM
+            Directory.Delete(Path.Combine(sys.FullName, "kvm_pvm"));
+            Directory.CreateDirectory(Path.Combine(sys.FullName, "kvm_intel"));
+            Assert.Equal("kvm", Accel());                                   // /dev/null stands in for a char device
+            Assert.Equal("tcg", Accel("/nonexistent/kvm"));                 // module but no device
+        }
+        finally
+        {
+            sys.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("probe.json=uffdnative probe --json", "probe.json\troot\tuffdnative probe --json")]
+    [InlineData("probe-nobody.json@nobody=uffdnative probe --json", "probe-nobody.json\t65534\tuffdnative probe --json")]
+    [InlineData("x.txt@1000=a=b; echo c", "x.txt\t1000\ta=b; echo c")]
+    public void StepSpecsSplitIntoNameUidAndCommand(string spec, string expected)
+    {
+        var (code, output, _) = Lib("km_parse_step \"$1\"", null, spec);
+        Assert.Equal(0, code);
+        Assert.Equal(expected, output.TrimEnd('\n'));
+    }
+
+    [Theory]
+    [InlineData("no-equals-sign")]
+    [InlineData("../escape=ls")]
+    [InlineData("a b=ls")]
+    [InlineData("x@someone=ls")]
+    [InlineData("x=")]
+    public void BadStepSpecsAreRejected(string spec)
+    {
+        Assert.NotEqual(0, Lib("km_parse_step \"$1\"", null, spec).Code);
+    }
+
+    [Theory]
+    [InlineData("scripts/kernel-matrix.sh")]
+    [InlineData("scripts/kernel-run.sh")]
+    [InlineData("scripts/lib/kernel-lib.sh")]
+    [InlineData("scripts/lib/run-steps.sh")]
+    public void ScriptsParse(string path)
+    {
+        var (code, _, err) = Bash("bash -n \"$1\"", null, path);
+        Assert.True(code == 0, err);
+    }
+
+    [Fact]
+    public void TheBusyboxInitParsesAsPosixSh()
+    {
+        // /init runs under busybox ash; dash (or bash --posix) is the nearest check here.
+        var (code, _, err) = Bash("if command -v dash >/dev/null; then dash -n scripts/lib/guest-init.sh; else bash --posix -n scripts/lib/guest-init.sh; fi");
+        Assert.True(code == 0, err);
+    }
+
+    [Fact]
+    public void UsageErrorsExit2BeforeAnythingIsInstalledOrBuilt()
+    {
+        Assert.Equal(0, Bash("scripts/kernel-matrix.sh --help >/dev/null").Code);
+        var unknownOption = Bash("scripts/kernel-matrix.sh --no-such-option");
+        Assert.Equal(2, unknownOption.Code);
+        Assert.Contains("unknown option --no-such-option", unknownOption.Err);
+        var unknownKernel = Bash("scripts/kernel-matrix.sh --out /nonexistent/never 5.10");
+        Assert.Equal(2, unknownKernel.Code);
+        Assert.Contains("unknown kernel '5.10'", unknownKernel.Err);
+        Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --step 'bad spec'").Code);
+        Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --timeout soon").Code);
+        Assert.False(Directory.Exists("/nonexistent/never"));
+        Assert.Equal(0, Bash("scripts/kernel-run.sh --help >/dev/null").Code);
+        Assert.Equal(125, Bash("scripts/kernel-run.sh").Code);
+        Assert.Equal(125, Bash("scripts/kernel-run.sh 6.12").Code);                // no command
+        Assert.Equal(7, Bash("scripts/kernel-run.sh host -- sh -c 'exit 7'").Code); // host: the status passes through
+    }
+
+    [Fact]
+    public void AnOutputDirectoryThatIsNotTheMatrixsOwnIsRefused()
+    {
+        var dir = Directory.CreateTempSubdirectory("km-out-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "precious.txt"), "keep");
+            var r = Bash("scripts/kernel-matrix.sh --no-install --out \"$1\" host", null, dir.FullName);
+            Assert.Equal(2, r.Code);
+            Assert.Contains("not a kernel-matrix output directory", r.Err);
+            Assert.True(File.Exists(Path.Combine(dir.FullName, "precious.txt")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void TheStepRunnerWritesEachStepsOutputStatusAndUser()
+    {
+        var dir = Directory.CreateTempSubdirectory("km-steps-");
+        try
+        {
+            // The CLI directory is not used by these steps; `uffdnative` is only defined.
+            var r = Bash("bash scripts/lib/run-steps.sh \"$@\"", null, dir.FullName, "/nonexistent-cli", "5",
+                "a.txt", "root", "echo out; echo err >&2; type -t uffdnative",
+                "b.txt", "65534", "id -u; id -G",
+                "c.json", "root", "exit 7",
+                "d.txt", "root", "sleep 30");
+            Assert.Equal(1, r.Code);
+            Assert.Equal("out\nfunction\n", File.ReadAllText(Path.Combine(dir.FullName, "a.txt")));
+            Assert.Equal("err\n", File.ReadAllText(Path.Combine(dir.FullName, "a.stderr")));
+            if (Environment.UserName == "root")
+                Assert.Equal("65534\n65534\n", File.ReadAllText(Path.Combine(dir.FullName, "b.txt")));
+            var rows = File.ReadAllLines(Path.Combine(dir.FullName, "steps.tsv")).Skip(1).Select(l => l.Split('\t')).ToList();
+            Assert.Equal(["a.txt", "b.txt", "c.json", "d.txt"], rows.Select(c => c[0]));
+            Assert.Equal(["root", "65534", "root", "root"], rows.Select(c => c[1]));
+            Assert.Equal("0", rows[0][2]);
+            Assert.Equal("7", rows[2][2]);
+            Assert.Equal("124", rows[3][2]);                         // the per-step timeout
+            Assert.Contains("step c.json (uid root): FAILED, exit 7", r.Out);
+            Assert.Contains("step d.txt (uid root): FAILED, timed out after 5s", r.Out);
+            Assert.Contains("uname:", File.ReadAllText(Path.Combine(dir.FullName, "kernel.txt")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void TheVerbPassesOptionsThroughAndKernelsLast()
+    {
+        var args = MatrixCommand.ScriptArguments(new MatrixCommand.Request
+        {
+            Kernels = ["host", "6.1"],
+            Out = "out dir",
+            Ci = true,
+            Steps = ["a.txt=echo a", "b.txt@nobody=id"],
+            Timeout = 300,
+            StepTimeout = 60,
+            Append = "hugepages=4",
+            Accel = "tcg",
+            NoInstall = true,
+            Verbose = true,
+            Cli = "/repo/bin",
+        });
+        Assert.Equal(
+            ["--ci", "--out", "out dir", "--step", "a.txt=echo a", "--step", "b.txt@nobody=id", "--timeout", "300",
+             "--step-timeout", "60", "--append", "hugepages=4", "--accel", "tcg", "--no-install", "--verbose",
+             "--cli", "/repo/bin", "host", "6.1"],
+            args);
+        Assert.Empty(MatrixCommand.ScriptArguments(new MatrixCommand.Request()));
+    }
+
+    [Fact]
+    public void TheVerbRunsTheScriptWithItsOwnCliAndPassesTheExitStatusThrough()
+    {
+        var help = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--help"]);
+        Assert.Equal(0, help.ExitCode);
+        Assert.Contains("uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12", help.Stdout);
+
+        var missing = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--script", "/nonexistent/kernel-matrix.sh"]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("not found", missing.Stderr);
+
+        var dir = Directory.CreateTempSubdirectory("km-verb-");
+        try
+        {
+            var fake = Path.Combine(dir.FullName, "fake-matrix.sh");
+            File.WriteAllText(fake, "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args\"; exit 7\n");
+            var r = UffdNative.Harness.Tests.Probing.CliRunner.Run(
+                ["matrix", "--script", fake, "--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "6.12"]);
+            Assert.Equal(7, r.ExitCode);
+            var args = File.ReadAllLines(Path.Combine(dir.FullName, "args"));
+            Assert.Equal(["--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "--cli", AppContext.BaseDirectory.TrimEnd('/'), "6.12"], args);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+
+        // Through to the real script: its usage error (2) comes back unchanged.
+        var bad = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "5.10"]);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.False(Directory.Exists("/nonexistent/never"));
+    }
+
+    [Fact]
+    public void TheVerbFindsTheScriptAboveItsDirectoryOrWhereItIsTold()
+    {
+        var nested = Path.Combine(Repo, "src", "UffdNative.Cli", "Commands");
+        Assert.Equal(Path.Combine(Repo, MatrixCommand.ScriptRelativePath), MatrixCommand.FindScript(null, null, "/", nested));
+        Assert.Null(MatrixCommand.FindScript("/nonexistent/kernel-matrix.sh", null, nested));
+        Assert.Null(MatrixCommand.FindScript(null, null, "/"));
+        var explicitPath = Path.Combine(Repo, "scripts", "kernel-run.sh");
+        Assert.Equal(explicitPath, MatrixCommand.FindScript(null, explicitPath, "/"));
+    }
+}

@@ -1,0 +1,161 @@
+using UffdNative.Harness.Model;
+using UffdNative.Harness.Probing;
+
+namespace UffdNative.Harness.Tests.Probing;
+
+/// <summary>One full probe of this host, shared by the tests of this process.</summary>
+public static class HostReport
+{
+    public static readonly Lazy<ProbeReport> Lazy = new(() => ProbeTimeout.Within(ProbeTimeout.Default, () => ProbeRunner.Run()));
+}
+
+public class ProbeReportTests
+{
+    private static Lazy<ProbeReport> Host => HostReport.Lazy;
+
+    /// <summary>The whole probe on this 6.18.44 kernel (root, no swap, THP=madvise, no huge pages
+    /// reserved): the reference's §1.2/§1.4 values and every behaviour row as expected.</summary>
+    [Fact]
+    public void ProbeOnThisKernelGivesTheReferenceAnswers()
+    {
+        var r = Host.Value;
+        Assert.Equal(ProbeReport.CurrentSchema, r.SchemaVersion);
+        Assert.Equal(KernelVersion.RunningRelease(), r.KernelRelease);
+        Assert.Equal("6.18", r.MainlineVersion);
+        Assert.All(r.OpenPaths, p => Assert.True(p.Ok, $"{p.Path}: {p.Errno} {p.Detail}"));
+        Assert.Equal(["syscall", "user-mode-only", "device"], r.OpenPaths.Select(p => p.Path));
+        Assert.Equal("device", r.UsablePath);
+        Assert.Equal(0x1ffffUL, r.Features.Supported);
+        Assert.Equal(0x1ffffUL, r.Features.Expected);
+        Assert.Equal("as-expected", r.Features.Verdict);
+        Assert.Equal(0x8000000000000003UL, r.Features.ApiIoctls);
+
+        string Mask(string memory, string mode)
+        {
+            var m = r.RegisterMasks.Single(x => x.Memory == memory && x.Mode == mode);
+            Assert.Equal("as-expected", m.Verdict);
+            return m.Errno == "OK" ? $"0x{m.Ioctls:x}" : m.Errno;
+        }
+        // Reference §1.4 "Measured values" and §0a.
+        Assert.Equal("0x13c", Mask("anon", "MISSING"));
+        Assert.Equal("0x17c", Mask("anon", "WP"));
+        Assert.Equal("EINVAL", Mask("anon", "MINOR"));
+        Assert.Equal("EINVAL", Mask("anon", "WP|MINOR"));
+        foreach (var shmem in new[] { "shmem-shared", "shmem-private" })
+        {
+            Assert.Equal("0x13c", Mask(shmem, "MISSING"));
+            Assert.Equal("0x17c", Mask(shmem, "WP"));
+            Assert.Equal("0x1bc", Mask(shmem, "MINOR"));
+            Assert.Equal("0x17c", Mask(shmem, "MISSING|WP"));
+            Assert.Equal("0x1fc", Mask(shmem, "WP|MINOR"));
+        }
+
+        var byId = r.Behaviours.ToDictionary(b => b.Id);
+        Assert.Equal(BehaviourRows.All.Select(x => x.Id), r.Behaviours.Select(b => b.Id));
+        foreach (var b in r.Behaviours)
+        {
+            string expected = b.Id switch
+            {
+                "shmem-wp-survives-swapout" => r.Environment.Swap ? "as-expected" : "undetermined",
+                "async-remove-keeps-marker" => "informational",
+                // A THP may not be allocatable when memory is fragmented: an environment fact, said so.
+                "thp-wp-keeps-pmd" when b.Observed.StartsWith("no THP was allocated", StringComparison.Ordinal) => "undetermined",
+                _ => "as-expected",
+            };
+            Assert.True(expected == b.Verdict, $"{b.Id}: {b.Verdict} ({b.Observed}; {b.Evidence})");
+        }
+        Assert.Equal("1 of 16 pages mapped", byId["fault-around-off-wp"].Observed[4..24]);
+        Assert.Equal("EAGAIN with field = -11 (COPY, ZEROPAGE, CONTINUE, POISON, MOVE)", byId["eagain-result-field"].Observed);
+        Assert.Equal("EINVAL (registration kept)", byId["unregister-other-uffd-einval"].Observed);
+        Assert.Equal("both refused (EINVAL)", byId["unknown-feature-accepted"].Observed);
+        Assert.False(byId["unknown-feature-accepted"].Value);
+        Assert.Equal("0x1 then 0x3", byId["missing-wp-marker-order"].Observed);
+        Assert.Equal("marker kept", byId["async-remove-keeps-marker"].Observed);
+        Assert.Equal(0, r.Summary.Regressed);
+        Assert.Equal(0, r.Summary.Errors);
+        Assert.Equal(0, r.Summary.Backported);
+        Assert.False(r.HasFlagged);
+        Assert.Equal(r.Profile.Mainline, r.Profile.Detected);
+        Assert.Equal(KernelProfile.Switches.Length, r.Profile.Detected.Count);
+        Assert.True(r.Summary.DurationMs < 15_000, $"probe took {r.Summary.DurationMs} ms");
+    }
+
+    [Fact]
+    public void JsonRoundTripIsLossless()
+    {
+        var json = Host.Value.ToJson();
+        var back = ProbeReport.FromJson(json, "round trip");
+        Assert.Equal(json, back.ToJson());
+        Assert.Equal(Host.Value.Behaviours.Count, back.Behaviours.Count);
+        Assert.Contains("\"schemaVersion\": 2", json);
+        Assert.Contains("\"verdict\": \"as-expected\"", json);
+    }
+
+    [Fact]
+    public void MalformedOrForeignJsonIsRefusedWithOneClearLine()
+    {
+        var e1 = Assert.Throws<FormatException>(() => ProbeReport.FromJson("{ \"schemaVersion\": 2, ", "a.json"));
+        Assert.StartsWith("a.json: not a probe report (malformed JSON", e1.Message);
+        Assert.DoesNotContain('\n', e1.Message);
+        var e2 = Assert.Throws<FormatException>(() => ProbeReport.FromJson("{\"schemaVersion\": 1, \"tool\": \"uffdnative\", \"kernelRelease\": \"6.1\"}", "b.json"));
+        Assert.Equal("b.json: probe report schema version 1 is not supported (this uffdnative reads version 2)", e2.Message);
+        var e3 = Assert.Throws<FormatException>(() => ProbeReport.FromJson("{\"tool\": \"other\"}", "c.json"));
+        Assert.Equal("c.json: not a uffdnative probe report (tool 'other')", e3.Message);
+        var e4 = Assert.Throws<FormatException>(() => ProbeReport.FromJson("[1,2]", "d.json"));
+        Assert.StartsWith("d.json: not a probe report", e4.Message);
+    }
+
+    [Fact]
+    public void VerdictsSeparateBackportsFromRegressions()
+    {
+        var v61 = new KernelVersion(6, 1, 192);
+        var close = BehaviourRows.All.Single(x => x.Id == KernelProfile.CloseClearsWp);   // since 6.9
+        Assert.Equal(Verdict.Backported, VerdictText.Judge(true, close.MainlineAt(new(6, 1)), v61, close.MainlineAt, close.ChangePoints));
+        Assert.Equal(Verdict.AsExpected, VerdictText.Judge(false, close.MainlineAt(new(6, 1)), v61, close.MainlineAt, close.ChangePoints));
+        var v618 = new KernelVersion(6, 18);
+        Assert.Equal(Verdict.Regressed, VerdictText.Judge(false, close.MainlineAt(new(6, 18)), v618, close.MainlineAt, close.ChangePoints));
+        // The 914eedcb window (6.0 → 6.3): mainline 6.1 accepts unknown features; Debian 6.1.192 has the revert.
+        var window = BehaviourRows.All.Single(x => x.Id == KernelProfile.UnknownFeatureAccepted);
+        Assert.True(window.MainlineAt(new(6, 1)));
+        Assert.Equal(Verdict.Backported, VerdictText.Judge(false, true, v61, window.MainlineAt, window.ChangePoints));
+        Assert.Equal(Verdict.Regressed, VerdictText.Judge(true, false, v618, window.MainlineAt, window.ChangePoints));
+        Assert.Equal(Verdict.Undetermined, VerdictText.Judge(null, true, v618, window.MainlineAt, window.ChangePoints));
+
+        // A feature the kernel lacks counts as the old behaviour, labelled as such.
+        var poison = BehaviourRows.All.Single(x => x.Id == KernelProfile.Poison);
+        var row = ProbeRunner.ToResult(poison, Finding.NotSupported("not supported by this kernel (UFFDIO_API: EINVAL)", "x"), new(6, 1), 1);
+        Assert.Equal("as-expected", row.Verdict);
+        Assert.Equal("not-supported", row.Kind);
+        Assert.Null(row.Value);
+        Assert.False(row.Effective);
+        Assert.Equal("old: no POISON (feature absent)", row.Meaning);
+        Assert.Equal("not supported by this kernel (UFFDIO_API: EINVAL)", row.Observed);
+    }
+
+    [Fact]
+    public void MainlineRegisterMasksFollowTheMatrixNotes()
+    {
+        // kernel-matrix-notes.md §4: 6.1 and 6.12/6.18.
+        var v61 = new KernelVersion(6, 1);
+        Assert.Equal((0, 0x1cUL), RegisterProbe.Expected("anon", RegisterMode.Missing, v61));
+        Assert.Equal((0, 0x5cUL), RegisterProbe.Expected("shmem-shared", RegisterMode.WriteProtect, v61));
+        Assert.Equal((0, 0x9cUL), RegisterProbe.Expected("shmem-shared", RegisterMode.Minor, v61));
+        Assert.Equal((0, 0xdcUL), RegisterProbe.Expected("shmem-private", RegisterMode.WriteProtect | RegisterMode.Minor, v61));
+        Assert.Equal((0, 0xcUL), RegisterProbe.Expected("hugetlb-shared", RegisterMode.Missing, v61));
+        Assert.Equal((0, 0x4cUL), RegisterProbe.Expected("hugetlb-shared", RegisterMode.WriteProtect, v61));
+        Assert.Equal((0, 0x8cUL), RegisterProbe.Expected("hugetlb-shared", RegisterMode.Minor, v61));
+        var v612 = new KernelVersion(6, 12);
+        Assert.Equal((0, 0x13cUL), RegisterProbe.Expected("anon", RegisterMode.Missing, v612));
+        Assert.Equal((0, 0x17cUL), RegisterProbe.Expected("shmem-shared", RegisterMode.WriteProtect, v612));
+        Assert.Equal((0, 0x1bcUL), RegisterProbe.Expected("shmem-shared", RegisterMode.Minor, v612));
+        Assert.Equal((0, 0x10cUL), RegisterProbe.Expected("hugetlb-shared", RegisterMode.Missing, v612));
+        Assert.Equal((0, 0x14cUL), RegisterProbe.Expected("hugetlb-private", RegisterMode.Missing | RegisterMode.WriteProtect, v612));
+        Assert.Equal((0, 0x18cUL), RegisterProbe.Expected("hugetlb-shared", RegisterMode.Minor, v612));
+        Assert.Equal((Errno.EINVAL, 0UL), RegisterProbe.Expected("anon", RegisterMode.Minor, v612));
+        Assert.Equal(0x1fffUL, ProbeRunner.ExpectedFeatures(v61));
+        Assert.Equal(0x1ffffUL, ProbeRunner.ExpectedFeatures(v612));
+        // A 6.1 kernel answering 6.12's mask would be a backport, an unknown mask a regression.
+        Assert.Equal(Verdict.Backported, RegisterProbe.Judge("anon", RegisterMode.Missing, v61, 0, 0x13c));
+        Assert.Equal(Verdict.Regressed, RegisterProbe.Judge("anon", RegisterMode.Missing, v612, 0, 0x1c));
+    }
+}

@@ -1,0 +1,60 @@
+using UffdNative.Access;
+using UffdNative.Memory;
+using UffdNative.PageMap;
+
+namespace UffdNative.Tests;
+
+public class MemoryTests
+{
+    [Fact]
+    public void MemfdWritesReadsPunchesAndTruncates()
+    {
+        using var f = MemfdFile.Create("m", 4 * (long)Region.Page);
+        Assert.Equal(4 * (long)Region.Page, f.Size);
+        f.WritePattern(0, 2 * (long)Region.Page, 7);
+        Assert.Equal(Accessor.PatternWord(7, 3), f.ReadU64(24));
+        using var shared = f.MapShared();
+        using var alias = f.MapShared();
+        using var priv = f.MapPrivate();
+        Assert.NotEqual(shared.Address, alias.Address);
+        Assert.Equal(0, Accessor.Verify(alias.Address, Region.Page, 7));
+        Accessor.WriteU64(priv.Address, 99); // private CoW: the file keeps its data
+        Assert.Equal(Accessor.PatternWord(7, 0), f.ReadU64(0));
+        Accessor.WriteU64(shared.Address + 8, 5);
+        Assert.Equal(5UL, f.ReadU64(8));
+        f.PunchHole(0, (long)Region.Page);
+        Assert.Equal(0UL, f.ReadU64(8));
+        Assert.Equal(0UL, Accessor.ReadU64(alias.Address + 8));
+        f.Truncate((long)Region.Page);
+        Assert.Equal((long)Region.Page, f.Size);
+        Assert.Equal(0, f.Read(2 * (long)Region.Page, new byte[8])); // beyond EOF
+        Assert.Equal(VmaKind.Shmem, VmaInfo.Find(shared.Address)!.Kind);
+        Assert.True(VmaInfo.Find(shared.Address)!.Shared);
+        Assert.False(VmaInfo.Find(priv.Address)!.Shared);
+    }
+
+    [Fact]
+    public void MappingsAdviseProtectRemapAndUnmap()
+    {
+        using var m = Mapping.Anonymous(4 * Region.Page);
+        Assert.Equal(VmaKind.Anonymous, VmaInfo.Find(m.Address)!.Kind);
+        Accessor.Fill(m.Address, m.Length, 3);
+        using var pm = PageMapReader.Open();
+        Assert.True(pm.Read(m.PageAddress(1)).Present);
+        m.Advise(Advice.DontNeed, Region.Page, Region.Page);
+        Assert.False(pm.Read(m.PageAddress(1)).Present);
+        Assert.Equal(0UL, Accessor.ReadU64(m.PageAddress(1)));
+        m.Protect(Protection.Read, 0, Region.Page);
+        Assert.Equal("r--p", VmaInfo.Find(m.Address)!.Perms);
+        m.Protect(Protection.ReadWrite, 0, Region.Page);
+        ulong old = m.Address;
+        ulong moved = m.Remap(8 * Region.Page, Mapping.FindFreeRange(8 * Region.Page));
+        Assert.NotEqual(old, moved);
+        Assert.Null(VmaInfo.Find(old));
+        Assert.Equal(Accessor.PatternWord(3, 0), Accessor.ReadU64(moved));
+        Assert.Equal(Errno.EINVAL, Assert.Throws<UffdException>(() => m.Advise((Advice)12345)).Errno);
+        Assert.Equal(0, m.Unmap());
+        Assert.True(m.IsUnmapped);
+        Assert.Null(VmaInfo.Find(moved));
+    }
+}

@@ -1,0 +1,90 @@
+using System.Runtime.InteropServices;
+using UffdNative.Access;
+using UffdNative.Interop;
+using UffdNative.Serving;
+
+namespace UffdNative.Tests.Serving;
+
+/// <summary>Helpers for the serving tests: ordinary (never registered) pattern buffers, native
+/// toucher workers, content checks through the shim, and waits on observations.</summary>
+public static unsafe class S
+{
+    public static readonly ulong Page = Region.Page;
+
+    /// <summary>An ordinary page-aligned native buffer filled with pattern(seed).</summary>
+    public sealed class Buffer : IDisposable
+    {
+        public nint Address { get; private set; }
+        public ulong Length { get; }
+
+        public Buffer(ulong length, ulong seed)
+        {
+            Length = length;
+            Address = (nint)NativeMemory.AlignedAlloc((nuint)length, (nuint)Page);
+            Shim.uffd_pattern_fill((void*)Address, length, seed, 0);
+        }
+
+        public void Dispose()
+        {
+            if (Address != 0)
+            {
+                NativeMemory.AlignedFree((void*)Address);
+                Address = 0;
+            }
+        }
+    }
+
+    /// <summary>Verifies pages [0, pages) at addr (after the uffd is closed or every page resolved):
+    /// -1 when all match.</summary>
+    public static long Verify(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched = false, ulong touchSeed = 0)
+    {
+        var spec = new VerifySpec { Addr = addr, Pages = (ulong)pages, Base = (int)b, BaseSeed = baseSeed, Touched = touched ? 1 : 0, TouchSeed = touchSeed };
+        ulong got, word;
+        return Shim.uffd_verify_pages(&spec, &got, &word);
+    }
+
+    /// <summary>A native worker that reads one word of each page in [first, first+count).</summary>
+    public static NativeWorker ReadPages(Region r, long first, long count) =>
+        new([Op.TouchRead(r.PageAt(first), (ulong)count * Page)]);
+
+    /// <summary>A native worker that writes word (i % 512) of page i := pattern(seed, i), like the bench toucher.</summary>
+    public static NativeWorker WritePages(Region r, long first, long count, ulong seed)
+    {
+        var ops = new AccessOp[count];
+        for (long k = 0; k < count; k++)
+        {
+            long i = first + k;
+            ops[k] = Op.Write64(r.PageAt(i) + (ulong)(i % 512) * 8, Shim.uffd_pattern_word(seed, (ulong)i));
+        }
+        return new NativeWorker(ops);
+    }
+
+    /// <summary>Waits (hard bound) until cond holds, yielding between observations.</summary>
+    public static void Until(Func<bool> cond, string what, int timeoutMs = 10_000)
+    {
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (!cond())
+        {
+            if (Environment.TickCount64 > deadline)
+                Assert.Fail("not observed in time: " + what);
+            Thread.Yield();
+        }
+    }
+
+    public static void JoinAll(params NativeWorker[] workers)
+    {
+        foreach (var w in workers)
+            Assert.True(w.Join(10_000), $"worker {w.ThreadId} still blocked (state {w.State})");
+    }
+
+    public static FaultServer Serve(Region r, params FaultPolicy[] policies) => Serve(r, new FaultServerOptions { Policies = policies });
+
+    public static FaultServer Serve(Region r, FaultServerOptions o)
+    {
+        if (o.Ranges.Count == 0)
+            o = o with { Ranges = [new ServedRange(r.Addr, r.Len)] };
+        var s = new FaultServer(r.Uffd, o);
+        s.Start();
+        return s;
+    }
+}
