@@ -108,19 +108,32 @@ public static class CheckCommand
         return cmd;
     }
 
+    /// <summary>The profile the model uses and the one divergences are attributed against. With
+    /// <c>--profile</c> or <c>--profile-set</c> detection is bypassed: the base is that version's mainline
+    /// profile (or the running kernel's prior), then the overrides.</summary>
     internal static (KernelProfile Used, KernelProfile Reference, string Source, List<SwitchRow> Rows) ResolveProfile(string? version, string? overrides)
     {
-        var (detected, prior, evidence) = DetectProfile();
-        KernelProfile used = version is null ? detected : KernelProfile.Mainline(version);
-        used = used.WithOverrides(overrides);
-        string source = version is null ? $"detected: {detected.Origin}" : $"forced: mainline {KernelVersion.Parse(version)}";
+        bool forced = version is not null || !string.IsNullOrWhiteSpace(overrides);
+        KernelProfile detected, prior;
+        IReadOnlyDictionary<string, string> evidence;
+        if (forced)
+        {
+            prior = KernelProfile.Mainline(KernelVersion.Running());
+            detected = prior;
+            evidence = new Dictionary<string, string>();
+        }
+        else
+            (detected, prior, evidence) = DetectProfile();
+        var used = (version is null ? detected : KernelProfile.Mainline(version)).WithOverrides(overrides);
+        string source = version is not null ? $"forced: mainline {KernelVersion.Parse(version)}" : forced ? $"forced: {prior.Origin}" : $"detected: {detected.Origin}";
         if (!string.IsNullOrWhiteSpace(overrides))
             source += $", overrides {overrides}";
-        var rows = KernelProfile.Switches.Select(s =>
+        var rows = KernelProfile.Switches.Select(sw =>
         {
-            bool p = prior[s.Name], d = detected[s.Name];
-            string status = p == d ? "" : d ? "backported" : "regressed";
-            return new SwitchRow(s.Name, s.Section, p, d, used[s.Name], status, evidence.TryGetValue(s.Name, out var ev) ? ev : "");
+            bool p = prior[sw.Name], d = detected[sw.Name];
+            evidence.TryGetValue(sw.Name, out var ev);
+            string status = forced ? "" : p == d ? (ev is not null && (ev.Contains("not determined", StringComparison.Ordinal) || ev.Contains("no detector", StringComparison.Ordinal)) ? "not detected (prior kept)" : "") : d ? "backported" : "regressed";
+            return new SwitchRow(sw.Name, sw.Section, p, forced ? null : d, used[sw.Name], status, ev ?? "");
         }).ToList();
         return (used, detected, source, rows);
     }
