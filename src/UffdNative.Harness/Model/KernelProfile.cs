@@ -46,7 +46,6 @@ public sealed record KernelProfile
     public const string MinorShmem = "minor-shmem";
     public const string DevUserfaultfd = "dev-userfaultfd";
     public const string UserModeOnly = "user-mode-only";
-    public const string ScanNoneWritten = "pagemap-scan-none-written";
 
     public static readonly ImmutableArray<ProfileSwitch> Switches =
     [
@@ -71,9 +70,6 @@ public sealed record KernelProfile
         new(MinorShmem, new(5, 14), "§1.3", "MINOR registration on shmem", "MINOR on shmem is EINVAL"),
         new(DevUserfaultfd, new(6, 1), "§1.1", "/dev/userfaultfd with USERFAULTFD_IOC_NEW", "no device"),
         new(UserModeOnly, new(5, 11), "§1.1", "UFFD_USER_MODE_ONLY", "flag is EINVAL"),
-        // Not in the reference: "fs/proc/task_mmu: fix PAGEMAP_SCAN written state for unpopulated ptes"
-        // (Kiryl Shutsemau, mm-hotfixes July 2026, Cc stable; mainline ~7.2). Stable kernels may carry it.
-        new(ScanNoneWritten, new(7, 2), "§1.7 PAGEMAP_SCAN", "PAGEMAP_SCAN's generic path reports a none PTE as written", "a none PTE has no category (only the WRITTEN fast path reports it)"),
     ];
 
     public static ProfileSwitch Describe(string name) =>

@@ -334,9 +334,8 @@ internal sealed partial class ModelRun
                 PteKind.Present => PageIsPresent | (pte.Wp ? 0 : PageIsWritten) | (pte.Source == PageSource.File ? PageIsFile : 0) | (pte.Source == PageSource.Zero ? PageIsPfnZero : 0),
                 PteKind.WpMarker => PageIsSwapped,
                 PteKind.Poison => PageIsSwapped | PageIsWritten,
-                // A none PTE has no category on the generic path up to the 2026 fix "fs/proc/task_mmu: fix
-                // PAGEMAP_SCAN written state for unpopulated ptes" (Cc stable), which reports it written.
-                _ => Sw(KernelProfile.ScanNoneWritten) ? PageIsWritten : 0,
+                // A none PTE: written since the 2026 fix (ModelOptions.ScanNoneWritten), no category before.
+                _ => opt.ScanNoneWritten ? PageIsWritten : 0,
             };
             if ((cat & PageIsWritten) == 0)
                 continue;
