@@ -99,6 +99,17 @@ public static class Differ
         return null;
     }
 
+    /// <summary>"name:A|B" → "name:A", "name:B" (the prefix up to the last ':' before the first '|').</summary>
+    private static IEnumerable<string> Alternatives(string token)
+    {
+        var parts = token.Split('|');
+        int colon = parts[0].LastIndexOf(':');
+        string prefix = colon >= 0 ? parts[0][..(colon + 1)] : "";
+        yield return parts[0];
+        foreach (var p in parts.Skip(1))
+            yield return prefix + p;
+    }
+
     private static string Show(IReadOnlyList<string> l) => l.Count == 0 ? "(none)" : string.Join(" | ", l);
 
     public static bool PageMapMatches(string expected, string actual) =>
@@ -121,7 +132,7 @@ public static class Differ
                 continue;
             if (x.EndsWith("=?", StringComparison.Ordinal) && y.StartsWith(x[..^1], StringComparison.Ordinal))
                 continue;
-            if (x.Contains('|') && !x.Contains('=') && x.Split('|').Contains(y))
+            if (x.Contains('|') && !x.Contains('=') && Alternatives(x).Contains(y))
                 continue;
             int eq = x.IndexOf('=');
             if (eq > 0 && y.Length == x.Length && y[..eq] == x[..eq] && x.Contains(PageChars.Unspecified) && PageMapMatches(x[(eq + 1)..], y[(eq + 1)..]))

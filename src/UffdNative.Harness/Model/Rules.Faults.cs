@@ -326,5 +326,6 @@ internal sealed partial class ModelRun
         return (string.Join(" ", log), resolved);
     }
 
-    private static string Entry(string name, IoResult r) => r.Ok ? name : $"{name}:{UffdNative.Errno.Name(r.Errno)}";
+    private static string Entry(string name, IoResult r) =>
+        r.Ok ? name : $"{name}:{UffdNative.Errno.Name(r.Errno)}{(r.AltErrno != 0 ? "|" + UffdNative.Errno.Name(r.AltErrno) : "")}";
 }
