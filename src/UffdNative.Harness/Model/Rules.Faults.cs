@@ -111,7 +111,10 @@ internal sealed partial class ModelRun
         ref var pte = ref m.Ptes[p];
         if (m.IsAnonymous)
         {
-            // do_anonymous_page (§1.5, §3.3).
+            // do_anonymous_page (§1.5, §3.3). A write prepares the anon_vma (vmf_anon_prepare) before it
+            // looks at the MISSING registration, so even a write that becomes a uffd fault leaves one.
+            if (write)
+                AnonVmaPrepare(m, vma);
             if (vma.Has(RegisterMode.Missing))
                 return UserFault(vma, Reason.Missing, m, p, write, kernel);
             if (!write)
@@ -120,7 +123,6 @@ internal sealed partial class ModelRun
                 pte = Pte.ZeroPage(uffdWp);
                 return new Outcome(OutcomeKind.Ok, 0);
             }
-            AnonVmaPrepare(m, vma);
             if (uffdWp)
             {
                 // The new page is installed read-only with wp; the retried write takes the WP fault (§3.2).
@@ -132,6 +134,10 @@ internal sealed partial class ModelRun
         }
 
         int idx = m.FileOffset + p;
+        // do_cow_fault (a write to a MAP_PRIVATE file mapping) prepares the anon_vma first, before the page
+        // cache or the uffd registration is consulted.
+        if (write && !m.IsShared)
+            AnonVmaPrepare(m, vma);
         if (!write && FaultAroundEnabled(vma))
         {
             // do_read_fault maps the window first, and only then asks shmem_fault for the page itself.
@@ -183,7 +189,6 @@ internal sealed partial class ModelRun
             return new Outcome(OutcomeKind.Ok);
         }
         // do_cow_fault: MAP_PRIVATE write copies the page-cache page into a new anon page.
-        AnonVmaPrepare(m, vma);
         pte = Pte.AnonPage(file.Tag[idx], wp: uffdWp);
         if (uffdWp)
             return null;

@@ -367,4 +367,25 @@ public class ModelRuleTests
         Assert.Equal("blocked", r.Trace.Observations[^1].Result);
         Assert.Equal(KernelModel.MaxFaultsPerOp, r.Trace.Observations[^1].Messages.Count);
     }
+
+    [Fact]
+    public void AWriteFaultOnAPrivateMappingPreparesTheAnonVmaEvenWhenItBecomesAUffdFault()
+    {
+        // do_cow_fault / do_anonymous_page call vmf_anon_prepare before the registration is consulted; with
+        // an anon_vma, fork copies the VMA's PTEs (vma_needs_copy, §3.5), so the child sees the read page.
+        var s = new Scenario
+        {
+            Memory = MemoryType.ShmemPrivate,
+            FilePages = 4,
+            Mappings = [new("m0", MapKind.Private, 4), new("al", MapKind.Shared, 4)],
+            Uffds = [new UffdSpec("u0", F.None, UserModeOnly: true)],
+            Ops = [Reg(R.Minor), Wr(2, 1, "al"), Rd(3), new WriteOp("m0", 2, 2, AccessMode.Kernel), new ForkOp()],
+        };
+        var r = Run(s);
+        Assert.Equal("EFAULT", Obs(r, 3).Result);
+        Assert.Equal("pagemap m0=...f al=....", Obs(r, 4).Child[0]);
+        // Without the failed write there is no anon_vma and the private file PTE is not copied.
+        var r2 = Run(s with { Ops = [Reg(R.Minor), Wr(2, 1, "al"), Rd(3), new ForkOp()] });
+        Assert.Equal("pagemap m0=.... al=....", Obs(r2, 3).Child[0]);
+    }
 }
