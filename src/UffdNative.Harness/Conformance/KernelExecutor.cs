@@ -95,6 +95,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         private MemfdFile? memfd;
         private PageMapReader? pagemap;
         private ulong reservation, reservationLen, slotBase;
+        /// <summary>Ranges of the reservation a successful mremap vacated: free address space from then on,
+        /// which the process may reuse (a new thread's stack lands there), so teardown must not unmap them.</summary>
+        private readonly List<(ulong Start, ulong Len)> vacated = [];
         private int nextSlot;
         private List<string> msgs = [];
         private int faultsThisOp;
@@ -405,7 +408,10 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             if (blocked)
                 return "blocked";
             if (h.Result == 0)
+            {
+                vacated.Add((m.Address, m.Len));
                 m.Address = target;
+            }
             return Errno(h.Result);
         }
 
@@ -740,8 +746,19 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             Abort();
             foreach (var w in workers)
                 w.Dispose();
+            // Unmap the reservation except what mremap vacated (someone else may own it by now).
             if (reservation != 0)
-                munmap((void*)reservation, (size_t)reservationLen);
+            {
+                ulong at = reservation, end = reservation + reservationLen;
+                foreach (var (start, len) in vacated.OrderBy(v => v.Start))
+                {
+                    if (start > at)
+                        munmap((void*)at, (size_t)(start - at));
+                    at = Math.Max(at, start + len);
+                }
+                if (end > at)
+                    munmap((void*)at, (size_t)(end - at));
+            }
             pagemap?.Dispose();
             memfd?.Dispose();
             if (srcBuf != null)
