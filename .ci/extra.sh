@@ -2,3 +2,5 @@
 # Issue 5: probe (root and uid 65534) and check on Debian 6.1, 6.12 under qemu and on the host; fails on
 # any regressed/unexpected probe row, any check divergence, or a guest kernel WARN/BUG/Oops.
 extra kernel-matrix scripts/kernel-matrix.sh --ci --out TestResults/ci/kernel-matrix
+# Issue 7: a bounded soak (about 2 minutes, 4 toucher threads): lost 0, corrupt 0, hung 0.
+extra soak .ci/soak.sh

@@ -209,8 +209,8 @@ static int resolve(struct uffd_loop *L, int kind, uint64_t pos, uint64_t len, in
 			struct uffdio_zeropage z = { .range = { pos, k * PAGE }, .mode = dontwake ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0 };
 			r = uffd_zeropage(c->uffd, &z);
 			*bytes = z.zeropage > 0 ? z.zeropage : 0;
-			for (uint64_t i = 0; i < (uint64_t)*bytes / PAGE; i++)
-				bit_clear(L->removed, first + i);
+			/* The marks stay: REMOVE is delivered before the zap, so a page zero-filled between the
+			 * two is zapped again and must be zero-filled again, not copied (FaultPolicy.ZeroRemoved). */
 			L->st.zero_pages += (uint64_t)*bytes / PAGE;
 			return r;
 		}

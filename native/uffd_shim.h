@@ -385,4 +385,133 @@ struct uffd_verify_spec {
 };
 UFFD_SHIM_EXPORT int64_t uffd_verify_pages(const struct uffd_verify_spec *spec, uint64_t *got, uint64_t *word);
 
+/* ============================ uffd_external.c: handing a uffd to another process ============== */
+/*
+ * The external handler protocol (src/UffdNative/Serving/External) runs over a Unix stream socket:
+ * length-prefixed JSON frames, the first of which carries the uffd (and any memfds) as SCM_RIGHTS.
+ * These are its native pieces; the framing and the JSON are managed.
+ */
+#define UFFD_SOCK_MAX_FDS 16
+
+/* socket(AF_UNIX, SOCK_STREAM) bound to path and listening. Returns the fd or -errno (EADDRINUSE when
+ * the path exists: the caller decides whether a stale socket file may be removed). */
+UFFD_SHIM_EXPORT int uffd_sock_listen(const char *path, int backlog);
+/* Waits up to timeout_ms (< 0: forever) for a connection. Returns the connected fd, -ETIMEDOUT or -errno. */
+UFFD_SHIM_EXPORT int uffd_sock_accept(int listen_fd, int timeout_ms);
+UFFD_SHIM_EXPORT int uffd_sock_connect(const char *path);
+/* Sends all len bytes; the nfds descriptors (<= UFFD_SOCK_MAX_FDS) ride with the first byte. */
+UFFD_SHIM_EXPORT int uffd_sock_send(int sock, const void *buf, int len, const int *fds, int nfds);
+/* One recvmsg of up to len bytes after waiting up to timeout_ms (< 0: no wait). Returns the byte count
+ * (0 at end of file), -ETIMEDOUT or -errno; descriptors received are stored in fds (*nfds of them,
+ * close-on-exec; any beyond maxfds are closed). */
+UFFD_SHIM_EXPORT int uffd_sock_recv(int sock, void *buf, int len, int *fds, int maxfds, int *nfds, int timeout_ms);
+struct uffd_peer_cred {
+	int32_t pid;
+	int32_t uid;
+	int32_t gid;
+};
+/* SO_PEERCRED: the process at the other end (as of connect/listen). */
+UFFD_SHIM_EXPORT int uffd_sock_peer(int sock, struct uffd_peer_cred *out);
+UFFD_SHIM_EXPORT int uffd_sock_shutdown(int sock);
+/* pidfd_send_signal(2) (5.1+). */
+UFFD_SHIM_EXPORT int uffd_pidfd_send_signal(int pidfd, int sig);
+/* tgkill(2): a signal to one thread of a process (a fault message's ptid with THREAD_ID). */
+UFFD_SHIM_EXPORT int uffd_tgkill(int tgid, int tid, int sig);
+/* process_vm_readv of [remote, remote+len) of pid into local. Returns the bytes read (a short count
+ * when part of the range could not be read) or -errno. Never call it on memory registered MISSING or
+ * MINOR with a uffd the caller itself serves: the read would fault on the caller's own loop. */
+UFFD_SHIM_EXPORT int64_t uffd_process_read(int pid, void *local, uint64_t remote, uint64_t len);
+
+/* ============================ uffd_soak.c: soak toucher threads =============================== */
+/*
+ * Native touchers for `uffdnative soak`: page p of every region belongs to thread p % threads; the
+ * owner writes unique stamps into word (p % 512) and verifies whole pages (the other words hold the
+ * region's base content, or zero once legally discarded). Discards go through uffd_soak_advise,
+ * which brackets the madvise with a per-page sequence count; moves (mremap) happen under the
+ * region's write lock (uffd_soak_lock). See the file's header for the exact rules.
+ */
+#define UFFD_SOAK_MAX_REGIONS 8
+#define UFFD_SOAK_MAX_THREADS 64
+
+struct uffd_soak_region_config {
+	uint64_t addr;      /* where the region is mapped now */
+	uint64_t pages;
+	uint64_t seed;      /* base pattern seed (base == UFFD_VERIFY_PATTERN) */
+	int32_t base;       /* UFFD_VERIFY_ZERO or UFFD_VERIFY_PATTERN */
+	int32_t may_remove; /* discards (REMOVE events) may zero a page */
+	int32_t weight;     /* share of the random ops */
+	int32_t write_pct;  /* percentage of random ops that write a stamp */
+};
+
+struct uffd_soak_config {
+	int32_t threads;
+	int32_t regions;
+	uint64_t seed;
+	struct uffd_soak_region_config region[UFFD_SOAK_MAX_REGIONS];
+};
+
+#define UFFD_SOAK_RUNNING 0
+#define UFFD_SOAK_PARKED 1
+#define UFFD_SOAK_DONE 2
+
+#define UFFD_SOAK_SWEEP_READ 0  /* verify every owned page */
+#define UFFD_SOAK_SWEEP_WRITE 1 /* stamp every owned page */
+
+#define UFFD_SOAK_LOST 1
+#define UFFD_SOAK_CORRUPT 2
+
+struct uffd_soak_thread_stats {
+	uint64_t ops;          /* accesses made */
+	uint64_t reads;        /* page reads (including retried ones) */
+	uint64_t writes;       /* stamps written */
+	uint64_t verified;     /* pages whose content was verified */
+	uint64_t inconclusive; /* verifications abandoned because discards kept racing them */
+	uint64_t lost;         /* stamps that vanished with no discard since they were written */
+	uint64_t corrupt;      /* any other content that is not what the rules allow */
+	uint64_t sweep_pages;  /* pages covered by sweeps */
+	int64_t op_start_ns;   /* CLOCK_MONOTONIC start of the access in progress, 0 when none */
+	uint64_t op_addr;      /* its address */
+	int32_t state;         /* UFFD_SOAK_RUNNING / PARKED / DONE */
+	int32_t tid;
+};
+
+struct uffd_soak_failure {
+	int32_t kind;   /* UFFD_SOAK_LOST / UFFD_SOAK_CORRUPT */
+	int32_t region;
+	int32_t thread;
+	int32_t reserved;
+	uint64_t page;
+	uint64_t word;
+	uint64_t got;
+	uint64_t expected;
+};
+
+/* Starts the threads parked; NULL on failure (*err = -errno). */
+UFFD_SHIM_EXPORT void *uffd_soak_start(const struct uffd_soak_config *cfg, int *err);
+/* Lets the threads run (and resumes them after a pause). */
+UFFD_SHIM_EXPORT int uffd_soak_go(void *soak);
+/* Parks every thread between accesses; 0 when all are parked, -ETIMEDOUT otherwise (one is blocked). */
+UFFD_SHIM_EXPORT int uffd_soak_pause(void *soak, int timeout_ms);
+/* Requests a sweep (regions in mask, each with its UFFD_SOAK_SWEEP_* kind) before the threads go on
+ * with random ops; returns its generation. uffd_soak_sweeps_done counts threads that finished it. */
+UFFD_SHIM_EXPORT int uffd_soak_sweep(void *soak, uint32_t mask, const int32_t *kinds);
+UFFD_SHIM_EXPORT int uffd_soak_sweeps_done(void *soak, uint32_t gen);
+/* Stops and joins the threads; -ETIMEDOUT when one is still inside an access. */
+UFFD_SHIM_EXPORT int uffd_soak_stop(void *soak, int timeout_ms);
+UFFD_SHIM_EXPORT int uffd_soak_thread_stats(void *soak, int index, struct uffd_soak_thread_stats *out);
+/* 1 and the thread's first failure, or 0 when it had none. */
+UFFD_SHIM_EXPORT int uffd_soak_failure(void *soak, int index, struct uffd_soak_failure *out);
+UFFD_SHIM_EXPORT int64_t uffd_soak_now_ns(void);
+UFFD_SHIM_EXPORT uint64_t uffd_soak_region_addr(void *soak, int region);
+/* The region's lock: touchers hold it shared around each access; a mover takes it exclusively. */
+UFFD_SHIM_EXPORT int uffd_soak_lock(void *soak, int region, int write);
+UFFD_SHIM_EXPORT int uffd_soak_unlock(void *soak, int region);
+/* After a move (under the exclusive lock): where the region is now. */
+UFFD_SHIM_EXPORT int uffd_soak_set_base(void *soak, int region, uint64_t addr);
+/* madvise(advice) over pages [first, first+count) under the shared lock; with discards != 0 each
+ * page's sequence count is odd for the duration (the content may be zeroed). */
+UFFD_SHIM_EXPORT int uffd_soak_advise(void *soak, int region, uint64_t first, uint64_t count, int advice, int discards);
+/* -EBUSY while a thread runs. */
+UFFD_SHIM_EXPORT int uffd_soak_free(void *soak);
+
 #endif /* UFFD_SHIM_H */

@@ -15,5 +15,7 @@ public static class Verbs
         yield return CompareCommand.Create();
         yield return BenchCommand.Create();
         yield return MatrixCommand.Create();
+        yield return ServeCommand.Create();
+        yield return SoakCommand.Create();
     }
 }

@@ -20,10 +20,11 @@ public static class BenchCommand
         var warmup = new Option<bool>("--warmup") { Description = "Populate and free the memory each run needs just before it (this VM hands freed memory back to its host)." };
         var json = new Option<bool>("--json") { Description = "Write the report as JSON on stdout." };
         var scenario = new Option<string[]>("--scenario") { Description = "Only these scenarios: a name (baseline, missing-copy, missing-zero, wp, wp-snapshot, minor, read-ahead, async) or name/memory (e.g. wp/shmem). Repeatable.", AllowMultipleArgumentsPerToken = true };
+        var external = new Option<bool>("--external") { Description = "Also measure every loop scenario served by an external handler process (uffdnative serve), against the in-process loops of the same run." };
         var readAhead = new Option<int>("--read-ahead") { Description = "read-ahead: pages installed after the faulting one (N).", DefaultValueFactory = _ => 63 };
         var cmd = new Command("bench", "Measure the managed and the native fault loop side by side on the real kernel; every run verifies every page's content and the fault count.")
         {
-            pages, touchers, loop, pin, repeat, warmup, json, scenario, readAhead,
+            pages, touchers, loop, pin, repeat, warmup, json, scenario, readAhead, external,
         };
         cmd.SetAction(pr =>
         {
@@ -59,6 +60,7 @@ public static class BenchCommand
                 Warmup = pr.GetValue(warmup),
                 ReadAhead = pr.GetValue(readAhead),
                 Scenarios = filters,
+                External = pr.GetValue(external),
             };
             var display = new ProgressDisplay();
             var report = new BenchRunner(options, display.Update).Run("uffdnative bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).SkipWhile(a => a == "bench")));
@@ -126,6 +128,8 @@ public static class BenchCommand
                 string ratio = f.Loop == "managed" && s.ManagedNativeRatio is { } x ? x.ToString("F3", CultureInfo.InvariantCulture) : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{id,-24} {s.Pages,7} {f.Loop,-7} {f.Faults,7} {f.FaultsPerSecond,10:F0} {f.PagesPerSecond,10:F0} {f.NsPerFault,9:F0} {f.P50Ns,7:F0} {f.P99Ns,7:F0} {f.P999Ns,8:F0} {f.CpuUsPerFault,8:F2} {f.LoopCpuUsPerFault,9:F2} {f.ContextSwitchesPerFault,6:F2} {f.KernelFaultsPerPage,5:F2} {f.Spread,6:P0} {ratio,6}"));
+                if (f.Loop == "external" && s.ExternalManagedRatio is { } er)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",24} external/managed: {er:F2}x ns/fault, {s.ExternalManagedCpuRatio:F2}x CPU µs/fault (same run)"));
                 if (f.ScanMs is { } ms)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",24} scan of the range: {ms:F2} ms, returned exactly the {f.ScanPages} written pages (and a later subset exactly)"));
             }

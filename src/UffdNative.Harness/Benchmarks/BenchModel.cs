@@ -23,6 +23,8 @@ public sealed record BenchOptions
     public int ReadAhead { get; init; } = 63;
     /// <summary>"scenario" or "scenario/memory" filters; empty: every scenario.</summary>
     public IReadOnlyList<string> Scenarios { get; init; } = [];
+    /// <summary>Also measure each loop scenario served by an external handler process (`uffdnative serve`).</summary>
+    public bool External { get; init; }
 }
 
 /// <summary>One scenario on one memory type. async/anon tracks memory in use (populated, then armed:
@@ -124,6 +126,10 @@ public sealed record ScenarioResult
     public double? CpuRatio { get; init; }
     /// <summary>Median managed p50 touch latency over native.</summary>
     public double? P50Ratio { get; init; }
+    /// <summary>Median external-handler ns/fault over median managed (in-process) ns/fault of the same run.</summary>
+    public double? ExternalManagedRatio { get; init; }
+    /// <summary>The same for CPU µs/fault (the handler's loop thread plus the touchers).</summary>
+    public double? ExternalManagedCpuRatio { get; init; }
     /// <summary>Set when any repetition failed verification: then no figure is reported.</summary>
     public string? Failure { get; init; }
     public List<Measurement> Measurements { get; init; } = [];

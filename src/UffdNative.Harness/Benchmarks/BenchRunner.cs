@@ -19,6 +19,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
     private const ulong BaseSeed = 0x5eed, TouchSeed = 0x70c4;
 
     private int step, steps;
+    private ExternalBenchHost? externalHost;
 
     public IReadOnlyList<BenchCase> SelectedCases() =>
         options.Scenarios.Count == 0 ? BenchCase.All : [.. BenchCase.All.Where(c => options.Scenarios.Any(c.Matches))];
@@ -26,14 +27,14 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
     public BenchReport Run(string commandLine = "")
     {
         var cases = SelectedCases();
-        int loops = options.Loop == BenchLoop.Both ? 2 : 1;
-        steps = cases.Sum(c => c.UsesLoop ? loops : 1) * options.Pages.Count * options.Repeat;
+        steps = cases.Sum(c => LoopsFor(c).Length) * options.Pages.Count * options.Repeat;
         step = 0;
         double loadBefore = LoadAverage();
         var results = new List<ScenarioResult>();
-        foreach (var pages in options.Pages)
-            foreach (var c in cases)
-                results.Add(RunCase(c, pages));
+        using (externalHost = options.External ? new ExternalBenchHost(Cpus().Loop) : null)
+            foreach (var pages in options.Pages)
+                foreach (var c in cases)
+                    results.Add(RunCase(c, pages));
         return new BenchReport
         {
             Kernel = KernelVersion.RunningRelease(),
@@ -60,8 +61,11 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         }
     }
 
-    private string[] LoopsFor(BenchCase c) =>
-        !c.UsesLoop ? ["none"] : options.Loop switch { BenchLoop.Managed => ["managed"], BenchLoop.Native => ["native"], _ => ["managed", "native"] };
+    private string[] LoopsFor(BenchCase c)
+    {
+        string[] loops = !c.UsesLoop ? ["none"] : options.Loop switch { BenchLoop.Managed => ["managed"], BenchLoop.Native => ["native"], _ => ["managed", "native"] };
+        return options.External && ExternalBenchHost.Supports(c) ? [.. loops, "external"] : loops;
+    }
 
     private ScenarioResult RunCase(BenchCase c, long pages)
     {
@@ -85,7 +89,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
             return new ScenarioResult { Scenario = c.Scenario, Memory = c.Memory, Pages = pages, Failure = $"{failed.Loop} rep {failed.Rep}: {failed.Failure}", Measurements = ms };
         var figures = loops.Select(l => Figures(l, [.. ms.Where(m => m.Loop == l)])).ToList();
         double? ratio = null, paired = null, cpu = null, p50 = null;
-        if (loops.Length == 2)
+        if (loops.Contains("managed") && loops.Contains("native"))
         {
             ratio = figures[0].NsPerFault / figures[1].NsPerFault;
             var pairs = Enumerable.Range(0, options.Repeat).Select(rep =>
@@ -94,10 +98,14 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
             cpu = figures[0].CpuUsPerFault / figures[1].CpuUsPerFault;
             p50 = figures[0].P50Ns / figures[1].P50Ns;
         }
+        var managed = figures.FirstOrDefault(f => f.Loop == "managed");
+        var external = figures.FirstOrDefault(f => f.Loop == "external");
         return new ScenarioResult
         {
             Scenario = c.Scenario, Memory = c.Memory, Pages = pages, Loops = figures, ManagedNativeRatio = ratio, PairedRatio = paired,
             CpuRatio = cpu, P50Ratio = p50, Measurements = ms,
+            ExternalManagedRatio = managed is not null && external is not null ? external.NsPerFault / managed.NsPerFault : null,
+            ExternalManagedCpuRatio = managed is not null && external is not null ? external.CpuUsPerFault / managed.CpuUsPerFault : null,
         };
     }
 
@@ -159,9 +167,11 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         public PageSource? PageSource;
         public SnapshotStore? SnapshotStore;
         public AsyncWriteTracking? Tracker;
+        public ExternalBenchLoop? External;
 
         public void Dispose()
         {
+            External?.Dispose();
             Server?.Dispose();
             Native?.Dispose();
             Tracker?.Dispose();
@@ -246,7 +256,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
                 s.Store = (nint)NativeMemory.AlignedAlloc((nuint)len, (nuint)Page);
                 NativeMemory.Clear((void*)s.Store, (nuint)len); // touched now, not while measuring
             }
-            else
+            else if (loop == "managed")
             {
                 s.SnapshotStore = new SnapshotStore(len);
                 NativeMemory.Clear((void*)s.SnapshotStore.Address, (nuint)len);
@@ -274,6 +284,10 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
                 ThreadName = "bench-managed-loop",
             });
             s.Server.Start();
+        }
+        else if (loop == "external")
+        {
+            s.External = ExternalBenchLoop.Start(externalHost!, c, s.Uffd!, s.Map, s.File, BaseSeed, options.ReadAhead);
         }
         else if (loop == "native")
         {
@@ -332,6 +346,12 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
                 return new Measurement { Loop = loop, Rep = rep, Pages = pages, Failure = "the native loop did not stop" };
             st = s.Native.Statistics;
         }
+        else if (s.External is not null)
+        {
+            st = s.External.Stop(30_000, out var stopFailure);
+            if (st is null)
+                return new Measurement { Loop = loop, Rep = rep, Pages = pages, Failure = stopFailure };
+        }
         long? scanNs = null;
         long? scanPages = null;
         bool? scanExact = null;
@@ -369,8 +389,8 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
             P50Ns = latency.Percentile(0.50),
             P99Ns = latency.Percentile(0.99),
             P999Ns = latency.Percentile(0.999),
-            ServiceP50Ns = st?.ServiceTime.Percentile(0.50) ?? 0,
-            ServiceP99Ns = st?.ServiceTime.Percentile(0.99) ?? 0,
+            ServiceP50Ns = s.External?.ServiceP50Ns ?? st?.ServiceTime.Percentile(0.50) ?? 0,
+            ServiceP99Ns = s.External?.ServiceP99Ns ?? st?.ServiceTime.Percentile(0.99) ?? 0,
             Batches = st?.Batches ?? 0,
             ScanNs = scanNs,
             ScanPages = scanPages,
@@ -414,6 +434,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
                     // A toucher stuck in a fault: closing the uffd releases it (then it can be joined).
                     s.Server?.Stop(1000);
                     s.Native?.Stop(1000);
+                    s.External?.Dispose();
                     s.Uffd?.Dispose();
                     foreach (var x in handles)
                         Shim.uffd_toucher_join(x, 10_000, null);
@@ -440,7 +461,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         if (c.Scenario == "wp-snapshot")
         {
             // The store holds every page's content from before its write.
-            var store = s.Store != 0 ? s.Store : s.SnapshotStore!.Address;
+            var store = s.External is { StoreAddress: not 0 } ext ? ext.StoreAddress : s.Store != 0 ? s.Store : s.SnapshotStore!.Address;
             var sspec = new VerifySpec { Addr = (ulong)store, Pages = (ulong)pages, Base = (int)VerifyBase.Pattern, BaseSeed = BaseSeed };
             bad = Shim.uffd_verify_pages(&sspec, &got, &word);
             if (bad >= 0)

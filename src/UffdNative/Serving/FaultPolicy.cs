@@ -121,15 +121,14 @@ public abstract class FaultPolicy
     /// themselves; policies with per-process state return a copy.</summary>
     public virtual FaultPolicy ForForkChild() => this;
 
-    /// <summary>Zero-fills the removed prefix of a missing run (REMOVE events, see <see cref="ServedRange"/>).</summary>
+    /// <summary>Zero-fills the removed prefix of a missing run (REMOVE events, see <see cref="ServedRange"/>).
+    /// The removed marks stay set: the REMOVE event is delivered before the kernel zaps the range, so a
+    /// fault between the read of the event and the zap is zero-filled here and then zapped again — the
+    /// next fault must be zero-filled again, never served from the source (found by the soak).</summary>
     protected static ResolveResult ZeroRemoved(in FaultContext context, ServedRange range, ulong start, ulong len, bool dontWake)
     {
         var r = context.ZeroPage(start, len, dontWake);
-        long pages = r.Bytes / (long)Mapping.PageSize;
-        long first = range.PageIndex(start);
-        for (long i = 0; i < pages; i++)
-            range.SetRemoved(first + i, false);
-        context.CountZeroPages((ulong)pages);
+        context.CountZeroPages((ulong)(r.Bytes / (long)Mapping.PageSize));
         return r;
     }
 }

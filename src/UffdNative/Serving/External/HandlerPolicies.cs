@@ -1,0 +1,261 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using UffdNative.Interop;
+using UffdNative.Memory;
+using UffdNative.Messages;
+using UffdNative.Serving.Policies;
+
+namespace UffdNative.Serving.External;
+
+/// <summary>
+/// Reads the current content of a page of the client's memory from the handler process, for the
+/// snapshot copy: through a read-only view of the region's memfd (shmem; the handler maps it), or with
+/// process_vm_readv from the owner (anonymous memory). A WP-registered page can be read either way
+/// without a uffd fault (a read of a write-protected page never faults, reference §3.2).
+/// </summary>
+internal sealed unsafe class RegionContent : IDisposable
+{
+    private readonly record struct View(ulong Offset, ulong Size, nint Address, ulong MapLength);
+
+    private readonly List<View> views = [];
+    private readonly int ownerPid;
+
+    public RegionContent(IReadOnlyList<HandoffRegion> regions, IReadOnlyList<int> fds, int ownerPid)
+    {
+        this.ownerPid = ownerPid;
+        foreach (var r in regions)
+        {
+            if (r.Memfd is not { } i)
+                continue;
+            void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)(ulong)r.Size, Tmds.Linux.LibC.PROT_READ, Tmds.Linux.LibC.MAP_SHARED, fds[i], (long)r.MemfdOffset);
+            if (p == Tmds.Linux.LibC.MAP_FAILED)
+                throw new UffdException("mmap(memfd view)", Marshal.GetLastPInvokeError(), $"region 0x{r.BaseHostVirtAddr:x} memfd #{i}", "send a memfd that covers the region");
+            views.Add(new View(r.Offset, r.Size, (nint)p, r.Size));
+        }
+    }
+
+    /// <summary>Copies the page at source offset (client address addr) into dst. 0 or -errno.</summary>
+    public int Read(ulong offset, ulong addr, nint dst, ulong len)
+    {
+        foreach (var v in views)
+            if (offset >= v.Offset && offset - v.Offset < v.Size)
+            {
+                Shim.uffd_copy_memory((void*)dst, (void*)(v.Address + (nint)(offset - v.Offset)), len);
+                return 0;
+            }
+        long n = Shim.uffd_process_read(ownerPid, (void*)dst, addr, len);
+        return n < 0 ? (int)n : n == (long)len ? 0 : -Errno.EFAULT;
+    }
+
+    public void Dispose()
+    {
+        foreach (var v in views)
+            Tmds.Linux.LibC.munmap((void*)v.Address, (Tmds.Linux.size_t)v.MapLength);
+        views.Clear();
+    }
+}
+
+/// <summary>
+/// The snapshot store of a handler: <c>Length</c> bytes of page data indexed by source offset, followed
+/// by a bitmap of the pages saved (bit i of byte i/8). It lives in a memfd the client sent (so the
+/// client reads the snapshot after the session, whatever became of the handler) or, without one, in
+/// the handler's own memory.
+/// </summary>
+public sealed unsafe class SharedSnapshotStore : IDisposable
+{
+    private nint address;
+    private readonly ulong mapLength;
+    private readonly bool mapped;
+    private long saved;
+
+    public ulong Length { get; }
+    public long Pages => (long)(Length / Mapping.PageSize);
+    public nint Address => address;
+    public long SavedPages => Interlocked.Read(ref saved);
+    private byte* Bitmap => (byte*)address + Length;
+
+    /// <summary>Bytes a store of length bytes needs (data plus bitmap, rounded to pages).</summary>
+    public static ulong SizeFor(ulong length)
+    {
+        ulong bitmap = (length / Mapping.PageSize + 7) / 8;
+        return (length + bitmap + Mapping.PageSize - 1) / Mapping.PageSize * Mapping.PageSize;
+    }
+
+    private SharedSnapshotStore(nint address, ulong length, ulong mapLength, bool mapped)
+    {
+        this.address = address;
+        Length = length;
+        this.mapLength = mapLength;
+        this.mapped = mapped;
+    }
+
+    /// <summary>Maps a store memfd (read-write, shared). Its size gives the data length.</summary>
+    public static SharedSnapshotStore Map(int fd, ulong length)
+    {
+        ulong size = SizeFor(length);
+        void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)size, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE, Tmds.Linux.LibC.MAP_SHARED, fd, 0);
+        if (p == Tmds.Linux.LibC.MAP_FAILED)
+            throw new UffdException("mmap(snapshot store)", Marshal.GetLastPInvokeError(), $"{size} bytes", "the store memfd must be at least SharedSnapshotStore.SizeFor(length) bytes");
+        var s = new SharedSnapshotStore((nint)p, length, size, mapped: true);
+        long n = 0;
+        for (long i = 0; i < s.Pages; i++)
+            if (s.IsSavedPage(i))
+                n++;
+        s.saved = n;
+        return s;
+    }
+
+    /// <summary>A store in this process's own memory.</summary>
+    public static SharedSnapshotStore Local(ulong length)
+    {
+        ulong size = SizeFor(length);
+        var p = NativeMemory.AlignedAlloc((nuint)size, (nuint)Mapping.PageSize);
+        NativeMemory.Clear(p, (nuint)size);
+        return new SharedSnapshotStore((nint)p, length, size, mapped: false);
+    }
+
+    public nint AddressOf(ulong offset) => address + (nint)offset;
+
+    public bool IsSavedPage(long page) => (Volatile.Read(ref Bitmap[page >> 3]) & (1 << (int)(page & 7))) != 0;
+
+    public bool IsSaved(ulong offset) => IsSavedPage((long)(offset / Mapping.PageSize));
+
+    internal bool TryClaim(ulong offset)
+    {
+        if (offset >= Length)
+            return false;
+        long page = (long)(offset / Mapping.PageSize);
+        if (IsSavedPage(page))
+            return false;
+        Bitmap[page >> 3] |= (byte)(1 << (int)(page & 7));
+        saved++;
+        return true;
+    }
+
+    public void Dispose()
+    {
+        if (address == 0)
+            return;
+        if (mapped)
+            Tmds.Linux.LibC.munmap((void*)address, (Tmds.Linux.size_t)mapLength);
+        else
+            NativeMemory.AlignedFree((void*)address);
+        address = 0;
+    }
+}
+
+/// <summary>
+/// WP faults of another process's memory: before a page may change, its current content is copied
+/// (through <see cref="RegionContent"/>: a memfd view or process_vm_readv) into the store at the page's
+/// source offset, then the page is unprotected. The external twin of <see cref="WpSnapshot"/>, which
+/// copies from an address of its own process.
+/// </summary>
+internal sealed class ExternalWpSnapshot(RegionContent content, SharedSnapshotStore store) : FaultPolicy
+{
+    public override FaultKind Kind => FaultKind.WriteProtect;
+    public override string Name => "wp-snapshot";
+
+    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
+    {
+        if (run.Range is not { } range)
+            return ResolveResult.Fail(Errno.EFAULT);
+        ulong page = Mapping.PageSize, n = 0;
+        for (ulong a = run.Start; a < run.End; a += page)
+        {
+            ulong offset = range.SourceOffsetOf(a);
+            if (offset < store.Length && !store.IsSaved(offset))
+            {
+                int r = content.Read(offset, a, store.AddressOf(offset), page);
+                if (r < 0)
+                    return ResolveResult.Fail(-r); // ESRCH: the owner is gone
+                store.TryClaim(offset);
+                n++;
+            }
+        }
+        context.CountSnapshotPages(n);
+        return context.Unprotect(run.Start, run.Length, dontWake);
+    }
+}
+
+/// <summary>Injected fault: a random delay (bounded) before the resolution of each run, like a slow
+/// content fetch. A retry of the same run (after EAGAIN: an event arrived meanwhile) is not delayed
+/// again — the content is at hand, only the ioctl is repeated — otherwise an event producer faster
+/// than the delay would starve every fault forever (the freeze of Firecracker #4990).</summary>
+internal sealed class InjectedDelay(FaultPolicy inner, int minMs, int maxMs, ulong seed) : FaultPolicy
+{
+    private ulong state = seed | 1;
+    private ulong lastStart = ulong.MaxValue;
+
+    public override FaultKind Kind => inner.Kind;
+    public override string Name => $"{inner.Name}+delay({minMs}..{maxMs} ms)";
+
+    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
+    {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        int ms = minMs + (int)((state * 2685821657736338717UL >> 33) % (ulong)(maxMs - minMs + 1));
+        if (ms > 0 && run.Start != lastStart)
+            Thread.Sleep(ms);
+        lastStart = run.Start;
+        return inner.Resolve(in context, in run, dontWake);
+    }
+}
+
+/// <summary>Injected fault: the policy fails (throws) after a number of resolution steps; the loop then
+/// ends with an error and closes its uffd.</summary>
+internal sealed class InjectedFailure(FaultPolicy inner, long after) : FaultPolicy
+{
+    private long steps;
+
+    public override FaultKind Kind => inner.Kind;
+    public override string Name => $"{inner.Name}+fail-after({after})";
+
+    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
+    {
+        if (++steps > after)
+            throw new InvalidOperationException($"injected handler failure after {after} resolution steps");
+        return inner.Resolve(in context, in run, dontWake);
+    }
+}
+
+/// <summary>A page source whose offsets are source offsets of the handoff regions (Firecracker's
+/// <c>offset</c>): the shim's pattern, zeros, a received descriptor or a file.</summary>
+internal static class HandlerSources
+{
+    public static PageSource Create(SourceSpec? spec, IReadOnlyList<int> fds, ulong length)
+    {
+        spec ??= new SourceSpec();
+        switch (spec.Kind)
+        {
+            case "zero":
+                return PageSource.FromDelegate((_, dest) => dest.Clear(), length);
+            case "pattern":
+                ulong seed = spec.Seed;
+                return PageSource.FromDelegate((offset, dest) => Access.Accessor.PatternFill(dest, seed, offset / 8), length);
+            case "fd":
+                if (spec.Fd is not { } i || i < 0 || i >= fds.Count)
+                    throw new UffdException("handoff", Errno.EINVAL, $"source fd index {spec.Fd} is not among the {fds.Count} descriptors received", "");
+                return PageSource.FromFile(new SafeFileHandle(fds[i], ownsHandle: false), 0, length);
+            case "file":
+                var h = File.OpenHandle(spec.Path ?? throw new UffdException("handoff", Errno.EINVAL, "a file source without a path", ""), FileMode.Open, FileAccess.Read);
+                return new OwningSource(PageSource.FromFile(h, 0, length), h);
+            default:
+                throw new UffdException("handoff", Errno.EINVAL, $"unknown source kind '{spec.Kind}'", "use zero, pattern, fd or file");
+        }
+    }
+
+    private sealed class OwningSource(PageSource inner, IDisposable owned) : PageSource
+    {
+        public override ulong Length => inner.Length;
+        public override nint Prepare(ulong offset, ulong length, out ulong available) => inner.Prepare(offset, length, out available);
+        public override PageSource ForForkChild() => inner.ForForkChild();
+
+        public override void Dispose()
+        {
+            inner.Dispose();
+            owned.Dispose();
+            base.Dispose();
+        }
+    }
+}
