@@ -247,8 +247,12 @@ void *uffd_fork_start(const struct uffd_child_op *ops, int nops, int *err)
 		free(copy);
 		return NULL;
 	}
-	/* With EVENT_FORK this blocks until the uffd's reader has taken the FORK message (§1.6). */
-	pid_t pid = fork();
+	/* With EVENT_FORK this blocks until the uffd's reader has taken the FORK message (§1.6).
+	 * The raw syscall, not glibc's fork(): glibc holds every malloc arena lock (and the stdio list
+	 * lock) across the fork system call, so with EVENT_FORK any thread that mallocs before the FORK
+	 * message is read -- the reader itself, the .NET JIT or GC -- would deadlock with this one. The
+	 * child runs only raw syscalls (no atfork handlers are needed). */
+	pid_t pid = (pid_t)syscall(SYS_fork);
 	if (pid == 0) {
 		close(pfd[0]);
 		close(sv[0]);

@@ -15,6 +15,17 @@ public static class Verbs
             "uffdnative probe --markdown -o probe.md",
             "uffdnative probe --rows <id>,<id>        (only these behaviour rows)",
             "sudo uffdnative probe                    (root: every open path and feature)");
+        yield return CheckCommand.Create().WithExamples(
+            "uffdnative check                               (every named scenario: model vs this kernel)",
+            "uffdnative check --list",
+            "uffdnative check --scenario <name> --memory shmem --verbose",
+            "uffdnative check --profile 6.1 --json > check.json");
+        yield return FuzzCommand.Create().WithExamples(
+            "uffdnative fuzz --seed 1 --count 500",
+            "uffdnative fuzz --seed 7 --seconds 60 --output repro/");
+        yield return ReplayCommand.Create().WithExamples(
+            "uffdnative replay uffdnative-repro/repro.json",
+            "uffdnative replay repro.json --c repro-c/    (also the standalone C reproducer)");
         yield return CompareCommand.Create().WithExamples(
             "uffdnative compare host.json 6.1.json 6.12.json",
             "uffdnative compare --markdown -o matrix.md artifacts/kernel-matrix/*/probe.json");

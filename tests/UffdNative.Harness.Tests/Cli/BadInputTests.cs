@@ -12,6 +12,7 @@ public sealed class BadInputFiles : IDisposable
         File.WriteAllText(Path.Combine(Dir, "array.json"), "[1, 2, 3]");
         File.WriteAllText(Path.Combine(Dir, "empty.json"), "");
         File.WriteAllText(Path.Combine(Dir, "text.json"), "kernel 6.18.44\nopen syscall OK\n");
+        File.WriteAllText(Path.Combine(Dir, "object.json"), "{}");
         Directory.CreateDirectory(Path.Combine(Dir, "adir.json"));
         // A real (small) report, for rows whose input is fine and whose output is not.
         var probe = CliRunner.Run("probe", "--rows", "wp-shmem-markers", "--json", "-o", Path.Combine(Dir, "report.json"));
@@ -79,6 +80,24 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "soak: pages below the minimum", ["soak", "--pages", "100"], 2, "--pages >= 1024 and a multiple of 512" },
         { "soak: zero threads", ["soak", "--threads", "0"], 2, "--threads 1..64" },
         { "soak: seconds not a number", ["soak", "--seconds", "abc"], 2, "Cannot parse argument 'abc' for option '--seconds' as expected type 'System.Int32'" },
+        { "check: unknown scenario", ["check", "--scenario", "nope"], 2, "unknown scenario(s) nope; see 'uffdnative check --list'" },
+        { "check: profile that is not a kernel version", ["check", "--profile", "abc"], 2, "'abc' is not a kernel release (expected e.g. 6.1 or 6.18.44-fc)" },
+        { "check: a behaviour switch that does not exist", ["check", "--profile-set", "nosuch=new"], 2, "unknown profile switch 'nosuch'; known: wp-shmem-markers, " },
+        { "check: switch override without a value", ["check", "--profile-set", "wp-async"], 2, "profile override 'wp-async' must be name=new or name=old" },
+        { "check: unknown memory type", ["check", "--memory", "floppy"], 2, "unknown memory type 'floppy' (anon, shmem, shmem-private, hugetlb, hugetlb-private)" },
+        { "fuzz: no seed", ["fuzz", "--count", "5"], 2, "Option '--seed' is required." },
+        { "fuzz: seed not a number", ["fuzz", "--seed", "x", "--count", "1"], 2, "Cannot parse argument 'x' for option '--seed' as expected type 'System.UInt64'" },
+        { "fuzz: neither a count nor a time", ["fuzz", "--seed", "1"], 2, "fuzz needs exactly one of --count N or --seconds T" },
+        { "fuzz: zero scenarios", ["fuzz", "--seed", "1", "--count", "0"], 2, "--count and --seconds must be positive" },
+        { "fuzz: negative time", ["fuzz", "--seed", "1", "--seconds", "-3"], 2, "--count and --seconds must be positive" },
+        { "fuzz: unknown injected bug", ["fuzz", "--seed", "1", "--count", "1", "--inject-bug", "nope"], 2, "unknown model bug 'nope'" },
+        { "replay: no file", ["replay"], 2, "Required argument missing for command: 'replay'." },
+        { "replay: missing file", ["replay", "{dir}/nope.json"], 2, "cannot replay '{dir}/nope.json': Could not find file" },
+        { "replay: malformed JSON", ["replay", "{dir}/malformed.json"], 2, "cannot replay '{dir}/malformed.json': ',' is an invalid start of a property name." },
+        { "replay: JSON of another shape", ["replay", "{dir}/array.json"], 2, "cannot replay '{dir}/array.json': The JSON value could not be converted to UffdNative.Harness.Conformance.Scenario." },
+        { "replay: an empty JSON object", ["replay", "{dir}/object.json"], 2, "cannot replay '{dir}/object.json': not a scenario (it lacks mappings, uffds, policy or ops" },
+        { "replay: a probe report instead of a scenario", ["replay", "{dir}/report.json"], 2, "cannot replay '{dir}/report.json': not a scenario" },
+        { "replay: an empty file", ["replay", "{dir}/empty.json"], 2, "cannot replay '{dir}/empty.json': " },
     };
 
     [Theory]

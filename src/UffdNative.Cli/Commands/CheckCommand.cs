@@ -1,0 +1,214 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Model;
+
+namespace UffdNative.Cli.Commands;
+
+/// <summary>
+/// <c>uffdnative check</c>: every named scenario × memory type on the model and on this kernel.
+/// The model's profile is the detected one (the probe's detectors) unless <c>--profile</c> forces a
+/// mainline version; <c>--profile-set</c> overrides single switches.
+/// </summary>
+public static class CheckCommand
+{
+    /// <summary>The profile seam: (detected, prior, evidence per switch), from the probe's switch
+    /// detectors (ProfileDetector). Tests may replace it.</summary>
+    public static Func<(KernelProfile Detected, KernelProfile Prior, IReadOnlyDictionary<string, string> Evidence)> DetectProfile { get; set; } = () =>
+    {
+        var d = UffdNative.Harness.Probing.ProfileDetector.Detect();
+        return (d.Profile, d.Prior, d.Evidence.ToDictionary(e => e.Switch, e => e.Evidence));
+    };
+
+    public static Command Create()
+    {
+        var json = new Option<bool>("--json") { Description = "Write the report as JSON." };
+        var profile = new Option<string?>("--profile") { Description = "Use the mainline profile of this version (e.g. 6.1) instead of the detected one." };
+        var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,... (see 'uffdnative check --list-switches')." };
+        var scenario = new Option<string[]>("--scenario") { Description = "Run only these scenarios (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var memory = new Option<string[]>("--memory") { Description = "Run only these memory types (anon, shmem, shmem-private, hugetlb, hugetlb-private).", AllowMultipleArgumentsPerToken = true };
+        var verbose = new Option<bool>("--verbose") { Description = "Print each divergence with the model state before it." };
+        var list = new Option<bool>("--list") { Description = "List the named scenarios and exit." };
+        var trace = new Option<bool>("--trace") { Description = "With a divergence, print the model's and the kernel's full traces." };
+        var cmd = new Command("check", "Run every named scenario on the model and on this kernel; report pass / diverged / not applicable per scenario × memory type.")
+        {
+            json, profile, set, scenario, memory, verbose, list, trace,
+        };
+        cmd.SetAction(pr =>
+        {
+            if (pr.GetValue(list))
+            {
+                foreach (var s in Scenarios.All)
+                    Console.WriteLine($"{s.Name,-30} {s.Section,-28} {string.Join(",", s.Targets.Select(MemoryTypes.Name))}\n{"",-30} {s.Description}");
+                return ExitCodes.Ok;
+            }
+            KernelProfile used, reference;
+            string source;
+            List<SwitchRow> rows;
+            try
+            {
+                (used, reference, source, rows) = ResolveProfile(pr.GetValue(profile), pr.GetValue(set));
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException)
+            {
+                Console.Error.WriteLine($"uffdnative: {e.Message}");
+                return ExitCodes.Usage;
+            }
+            var names = pr.GetValue(scenario) ?? [];
+            var selected = Scenarios.All.Where(s => names.Length == 0 || names.Contains(s.Name)).ToList();
+            var unknown = names.Where(n => Scenarios.Find(n) is null).ToList();
+            if (unknown.Count > 0)
+            {
+                Console.Error.WriteLine($"uffdnative: unknown scenario(s) {string.Join(", ", unknown)}; see 'uffdnative check --list'");
+                return ExitCodes.Usage;
+            }
+            List<MemoryType>? memories;
+            try
+            {
+                var m = pr.GetValue(memory) ?? [];
+                memories = m.Length == 0 ? null : m.Select(MemoryTypes.Parse).ToList();
+            }
+            catch (FormatException e)
+            {
+                Console.Error.WriteLine($"uffdnative: {e.Message}");
+                return ExitCodes.Usage;
+            }
+
+            var env = ConformanceEnvironment.Detect();
+            if (env.OpenError is { } openError)
+            {
+                Console.Error.WriteLine($"uffdnative: this environment cannot run userfaultfd: {openError}");
+                return ExitCodes.Environment;
+            }
+            var runner = new ConformanceRunner(used, reference, env);
+            bool asJson = pr.GetValue(json);
+            if (!asJson)
+                PrintHeader(used, source, env, rows);
+            var cells = new List<CellResult>();
+            foreach (var c in runner.RunAll(selected, memories))
+            {
+                cells.Add(c);
+                if (!asJson && pr.GetValue(trace) && c.Status is CellStatus.Diverged or CellStatus.Error)
+                {
+                    var s = Scenarios.Find(c.Scenario)!.Build(c.Memory);
+                    var (model, kernel, _) = runner.Compare(s);
+                    Console.WriteLine($"---- {c.Scenario} × {MemoryTypes.Name(c.Memory)}\n{s.Describe()}---- model\n{model.Trace.Describe()}\n---- kernel\n{kernel.Describe()}\n");
+                }
+                if (!asJson && pr.GetValue(verbose) && c.Divergence is { } d)
+                    Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
+            }
+            var report = BuildReport(used, source, env, rows, selected, cells);
+            if (asJson)
+                Console.WriteLine(JsonSerializer.Serialize(report, CheckJsonContext.Default.CheckReport));
+            else
+                PrintTable(selected, cells, report);
+            return report.Diverged + report.Errors > 0 ? ExitCodes.Failure : ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    /// <summary>The profile the model uses and the one divergences are attributed against. With
+    /// <c>--profile</c> or <c>--profile-set</c> detection is bypassed: the base is that version's mainline
+    /// profile (or the running kernel's prior), then the overrides.</summary>
+    internal static (KernelProfile Used, KernelProfile Reference, string Source, List<SwitchRow> Rows) ResolveProfile(string? version, string? overrides)
+    {
+        bool forced = version is not null || !string.IsNullOrWhiteSpace(overrides);
+        KernelProfile detected, prior;
+        IReadOnlyDictionary<string, string> evidence;
+        if (forced)
+        {
+            prior = KernelProfile.Mainline(KernelVersion.Running());
+            detected = prior;
+            evidence = new Dictionary<string, string>();
+        }
+        else
+            (detected, prior, evidence) = DetectProfile();
+        var used = (version is null ? detected : KernelProfile.Mainline(version)).WithOverrides(overrides);
+        string source = version is not null ? $"forced: mainline {KernelVersion.Parse(version)}" : forced ? $"forced: {prior.Origin}" : $"detected: {detected.Origin}";
+        if (!string.IsNullOrWhiteSpace(overrides))
+            source += $", overrides {overrides}";
+        var rows = KernelProfile.Switches.Select(sw =>
+        {
+            bool p = prior[sw.Name], d = detected[sw.Name];
+            evidence.TryGetValue(sw.Name, out var ev);
+            string status = forced ? "" : p == d ? (ev is not null && (ev.Contains("not determined", StringComparison.Ordinal) || ev.Contains("no detector", StringComparison.Ordinal)) ? "not detected (prior kept)" : "") : d ? "backported" : "regressed";
+            return new SwitchRow(sw.Name, sw.Section, p, forced ? null : d, used[sw.Name], status, ev ?? "");
+        }).ToList();
+        return (used, detected, source, rows);
+    }
+
+    private static void PrintHeader(KernelProfile used, string source, ConformanceEnvironment env, List<SwitchRow> rows)
+    {
+        Console.WriteLine($"kernel   {KernelVersion.RunningRelease()}");
+        Console.WriteLine($"profile  {source}");
+        Console.WriteLine($"         {env.FaultAroundSource}; THP {env.ThpEnabled ?? "?"}, shmem THP {env.ShmemThpEnabled ?? "?"}, nr_hugepages {env.NrHugepages?.ToString(CultureInfo.InvariantCulture) ?? "?"}");
+        Console.WriteLine();
+        Console.WriteLine($"{"switch",-30} {"prior",-6} {"detected",-9} {"used",-5} status");
+        foreach (var r in rows)
+            Console.WriteLine($"{r.Switch,-30} {Bit(r.Prior),-6} {(r.Detected is { } d ? Bit(d) : "?"),-9} {Bit(r.Used),-5} {r.Status}");
+        Console.WriteLine();
+        _ = used;
+    }
+
+    private static string Bit(bool b) => b ? "new" : "old";
+
+    private static CheckReport BuildReport(KernelProfile used, string source, ConformanceEnvironment env, List<SwitchRow> rows, List<NamedScenario> selected, List<CellResult> cells) => new()
+    {
+        KernelRelease = KernelVersion.RunningRelease(),
+        Profile = used.Origin,
+        ProfileSource = source,
+        FaultAround = env.FaultAroundSource,
+        Switches = rows,
+        Scenarios = selected.Count,
+        Cells = cells.Count(c => c.Status != CellStatus.NotApplicable),
+        Passed = cells.Count(c => c.Status == CellStatus.Pass),
+        Diverged = cells.Count(c => c.Status == CellStatus.Diverged),
+        NotApplicable = cells.Count(c => c.Status == CellStatus.NotApplicable),
+        Errors = cells.Count(c => c.Status == CellStatus.Error),
+        Results = cells.Select(c => new CheckCell(c.Scenario, MemoryTypes.Name(c.Memory), c.Status.ToString().ToLowerInvariant(), c.Reason,
+            c.Divergence is { } d ? (d.Index < 0 ? "setup" : $"{d.Index}: {d.Op}") : null, c.Divergence?.Aspect, c.Divergence?.Expected, c.Divergence?.Actual,
+            c.Divergence?.Switches.ToList(), Math.Round(c.Milliseconds, 1))).ToList(),
+        DivergentSwitches = cells.Where(c => c.Divergence is not null).SelectMany(c => c.Divergence!.Switches).Select(s => s.Replace(" (earlier)", "", StringComparison.Ordinal)).Distinct().Order().ToList(),
+    };
+
+    private static void PrintTable(List<NamedScenario> selected, List<CellResult> cells, CheckReport report)
+    {
+        var mems = MemoryTypes.All;
+        Console.WriteLine($"{"scenario",-28} " + string.Join(" ", mems.Select(m => MemoryTypes.Name(m).PadRight(16))));
+        foreach (var s in selected)
+        {
+            var line = $"{s.Name,-28} ";
+            foreach (var m in mems)
+            {
+                var c = cells.FirstOrDefault(x => x.Scenario == s.Name && x.Memory == m);
+                string v = c is null ? "—" : c.Status switch
+                {
+                    CellStatus.Pass => "pass",
+                    CellStatus.Diverged => "DIVERGED",
+                    CellStatus.NotApplicable => "n/a",
+                    _ => "ERROR",
+                };
+                line += v.PadRight(17);
+            }
+            Console.WriteLine(line.TrimEnd());
+        }
+        var notes = cells.Where(c => c.Status != CellStatus.Pass).ToList();
+        if (notes.Count > 0)
+        {
+            Console.WriteLine();
+            foreach (var c in notes)
+            {
+                var head = $"{c.Scenario} × {MemoryTypes.Name(c.Memory)}";
+                if (c.Divergence is { } d)
+                    Console.WriteLine($"{head}: diverged at {d.Describe().Replace("\n", "\n    ", StringComparison.Ordinal)}");
+                else
+                    Console.WriteLine($"{head}: {c.Status.ToString().ToLowerInvariant()} — {c.Reason}");
+            }
+        }
+        Console.WriteLine();
+        Console.WriteLine($"{report.Scenarios} scenarios, {report.Cells} scenario × memory cells run: {report.Passed} passed, {report.Diverged} diverged, {report.Errors} errors; {report.NotApplicable} not applicable");
+        if (report.DivergentSwitches.Count > 0)
+            Console.WriteLine($"divergences attributed to switches: {string.Join(", ", report.DivergentSwitches)}");
+    }
+}

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using System.Globalization;
+using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Model;
+
+namespace UffdNative.Cli.Commands;
+
+/// <summary><c>uffdnative fuzz --seed S (--count N | --seconds T)</c>: random scenarios on the model and
+/// this kernel; the first divergence is shrunk and written as a reproducer (JSON + C).</summary>
+public static class FuzzCommand
+{
+    public static Command Create()
+    {
+        var seed = new Option<ulong>("--seed") { Description = "Seed: the same seed gives the same scenarios.", Required = true };
+        var count = new Option<int?>("--count") { Description = "Run this many scenarios." };
+        var seconds = new Option<double?>("--seconds") { Description = "Run for this many seconds." };
+        var profile = new Option<string?>("--profile") { Description = "Use the mainline profile of this version instead of the detected one." };
+        var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,..." };
+        var output = new Option<string?>("--output") { Description = "Directory for the reproducer of a divergence (default: ./uffdnative-repro)." };
+        var inject = new Option<string?>("--inject-bug") { Description = $"Deliberately break one model rule (testing the fuzzer): {string.Join(", ", Enum.GetNames<ModelBug>().Skip(1))}." };
+        var cmd = new Command("fuzz", "Run random scenarios (CsCheck, from a seed) on the model and this kernel; shrink a divergence and write a reproducer.")
+        {
+            seed, count, seconds, profile, set, output, inject,
+        };
+        cmd.SetAction(pr =>
+        {
+            int? n = pr.GetValue(count);
+            double? t = pr.GetValue(seconds);
+            if (n is null == t is null)
+            {
+                Console.Error.WriteLine("uffdnative: fuzz needs exactly one of --count N or --seconds T");
+                return ExitCodes.Usage;
+            }
+            if (n <= 0 || t <= 0)
+            {
+                Console.Error.WriteLine("uffdnative: --count and --seconds must be positive");
+                return ExitCodes.Usage;
+            }
+            KernelProfile used, reference;
+            ModelBug bug = ModelBug.None;
+            try
+            {
+                (used, reference, _, _) = CheckCommand.ResolveProfile(pr.GetValue(profile), pr.GetValue(set));
+                if (pr.GetValue(inject) is { } b && !Enum.TryParse(b, ignoreCase: true, out bug))
+                    throw new FormatException($"unknown model bug '{b}'");
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException)
+            {
+                Console.Error.WriteLine($"uffdnative: {e.Message}");
+                return ExitCodes.Usage;
+            }
+            var env = ConformanceEnvironment.Detect();
+            if (env.OpenError is { } openError)
+            {
+                Console.Error.WriteLine($"uffdnative: this environment cannot run userfaultfd: {openError}");
+                return ExitCodes.Environment;
+            }
+            var runner = new ConformanceRunner(used, reference, env, bug);
+            var fuzzer = new Fuzzer(runner);
+            ulong s = pr.GetValue(seed);
+            Console.WriteLine($"fuzz seed {s} on {KernelVersion.RunningRelease()}, profile {used.Origin}{(bug != ModelBug.None ? $", injected model bug {bug}" : "")}");
+            var report = fuzzer.Run(s, n, t is { } sec ? TimeSpan.FromSeconds(sec) : null, msg => Console.WriteLine("  " + msg));
+            Console.WriteLine($"{report.Scenarios} scenarios in {report.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s: {report.ScenariosPerSecond.ToString("F1", CultureInfo.InvariantCulture)} scenarios/s ({report.Skipped} skipped)");
+            if (report.Finding is not { } f)
+            {
+                Console.WriteLine("0 divergences");
+                return ExitCodes.Ok;
+            }
+            Console.WriteLine($"divergence in scenario {f.ScenarioIndex} after {f.TimeToFind.TotalSeconds:F1} s; shrunk from {f.Original.Ops.Count} to {f.Shrunk.Ops.Count} ops in {f.ShrinkSteps} steps ({f.TimeToShrink.TotalSeconds:F1} s)");
+            Console.WriteLine(f.Shrunk.Describe());
+            Console.WriteLine(f.Divergence.Describe());
+            var dir = pr.GetValue(output) ?? Path.Combine(Directory.GetCurrentDirectory(), "uffdnative-repro");
+            var files = Reproducer.Write(f.Shrunk, runner, dir);
+            Console.WriteLine($"reproducer: {files.Json} (uffdnative replay) and {files.C} (gcc -O2 {Path.GetFileName(files.C)} && ./a.out)");
+            return ExitCodes.Failure;
+        });
+        return cmd;
+    }
+}

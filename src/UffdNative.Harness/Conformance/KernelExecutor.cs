@@ -1,0 +1,768 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Tmds.Linux;
+using UffdNative.Access;
+using NativeAccess = UffdNative.Access.Op;
+using UffdNative.Interop;
+using UffdNative.Memory;
+using UffdNative.PageMap;
+using static Tmds.Linux.LibC;
+using E = UffdNative.Errno;
+
+namespace UffdNative.Harness.Conformance;
+
+public sealed record ExecutorOptions
+{
+    /// <summary>How long one op may take before the run is declared hung ("timeout").</summary>
+    public int OpTimeoutMs { get; init; } = 3000;
+}
+
+/// <summary>
+/// Runs a scenario on the real kernel and records the same canonical observations the model produces.
+/// Faulting accesses run on native worker threads (never managed code, ARCHITECTURE.md rule 2);
+/// event-producing calls (madvise, mremap, fork) run on helper threads while this thread reads the uffds
+/// and resolves faults by the scenario's declared policy; SIGBUS-prone accesses only happen in fork
+/// children (<see cref="ScenarioValidator"/>). Every wait is bounded: a hang becomes "timeout", after which
+/// every uffd is closed (the kernel then wakes and resolves every blocked thread) and the run stops.
+/// </summary>
+public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
+{
+    private const ulong Page = 4096;
+    private const ulong SlotSize = 4UL << 20;
+    private const int MaxMremaps = 8;
+    public ExecutorOptions Options { get; } = options ?? new ExecutorOptions();
+
+    public ScenarioTrace Run(Scenario scenario)
+    {
+        if (ScenarioValidator.Validate(scenario) is { } why)
+            return new ScenarioTrace { Error = $"invalid scenario: {why}" };
+        using var run = new Execution(scenario, Options);
+        return run.Execute();
+    }
+
+    private sealed class UffdEntry
+    {
+        public required string Name;
+        public required Userfaultfd Fd;
+        public required UffdFeatures Features;
+        public bool Closed;
+    }
+
+    private sealed class Helper
+    {
+        private readonly Thread thread;
+        public volatile bool Done;
+        public int Result;
+        public Exception? Error;
+        public object? Payload;
+
+        public Helper(string name, Func<Helper, int> body)
+        {
+            thread = new Thread(() =>
+            {
+                try { Result = body(this); }
+                catch (Exception e) { Error = e; }
+                finally { Done = true; }
+            }) { IsBackground = true, Name = name };
+        }
+
+        public Helper Start()
+        {
+            thread.Start();
+            return this;
+        }
+
+        public bool Join(int ms) => thread.Join(ms);
+    }
+
+    private sealed class MapEntry
+    {
+        public required MappingSpec Spec;
+        public ulong Address;
+        public ulong Len => (ulong)Spec.Pages * Page;
+    }
+
+    private sealed class Execution : IDisposable
+    {
+        private readonly Scenario sc;
+        private readonly ExecutorOptions opt;
+        private readonly List<MapEntry> maps = [];
+        private readonly List<UffdEntry> uffds = [];
+        private readonly List<UffdEntry> childUffds = [];
+        private readonly List<Helper> held = [];
+        private readonly List<Helper> helpers = [];
+        private readonly List<NativeWorker> workers = [];
+        private MemfdFile? memfd;
+        private PageMapReader? pagemap;
+        private ulong reservation, reservationLen, slotBase;
+        /// <summary>Ranges of the reservation a successful mremap vacated: free address space from then on,
+        /// which the process may reuse (a new thread's stack lands there), so teardown must not unmap them.</summary>
+        private readonly List<(ulong Start, ulong Len)> vacated = [];
+        private int nextSlot;
+        private List<string> msgs = [];
+        private int faultsThisOp;
+        private bool blocked, timedOut;
+        private void* srcBuf;
+        private ulong srcBufLen;
+
+        public Execution(Scenario sc, ExecutorOptions opt)
+        {
+            this.sc = sc;
+            this.opt = opt;
+        }
+
+        public ScenarioTrace Execute()
+        {
+            var obs = new List<OpObservation>();
+            string setup;
+            try
+            {
+                setup = Setup();
+            }
+            catch (UffdException e)
+            {
+                return new ScenarioTrace { Error = $"setup: {e.Message}" };
+            }
+            obs.Add(new OpObservation { Index = -1, Op = "setup", Result = setup, PageMap = PageMaps() });
+            for (int i = 0; i < sc.Ops.Count; i++)
+            {
+                var op = sc.Ops[i];
+                msgs = [];
+                faultsThisOp = 0;
+                var child = new List<string>();
+                string result;
+                long deadline = Environment.TickCount64 + (op is ForkOp ? opt.OpTimeoutMs * 2 : opt.OpTimeoutMs);
+                try
+                {
+                    result = Exec(op, child, deadline);
+                }
+                catch (TimeoutException)
+                {
+                    timedOut = true;
+                    result = "timeout";
+                }
+                if (blocked || timedOut)
+                {
+                    Abort();
+                    obs.Add(new OpObservation { Index = i, Op = op.Describe(), Result = blocked ? "blocked" : "timeout", Messages = msgs, Child = child });
+                    break;
+                }
+                obs.Add(new OpObservation { Index = i, Op = op.Describe(), Result = result, Messages = msgs, Child = child, PageMap = PageMaps() });
+            }
+            return new ScenarioTrace { Observations = obs };
+        }
+
+        // ---- setup ------------------------------------------------------------------------------
+
+        private string Setup()
+        {
+            int slots = sc.Mappings.Count + MaxMremaps;
+            reservationLen = (ulong)(slots + 1) * SlotSize;
+            void* r = mmap(null, (size_t)reservationLen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (r == MAP_FAILED)
+                throw new UffdException("mmap(reservation)", Marshal.GetLastPInvokeError(), "", "");
+            reservation = (ulong)r;
+            // Mappings start 2 MiB aligned: the page index is the PTE index (fault-around windows, §3.1).
+            slotBase = (reservation + (2UL << 20) - 1) & ~((2UL << 20) - 1);
+
+            bool needFile = sc.FilePages > 0 || sc.Mappings.Any(m => m.Kind != MapKind.Anon) || sc.Ops.Any(o => o is PunchHoleOp or TruncateOp or PwriteOp or PreadOp);
+            if (needFile)
+                memfd = MemfdFile.Create("uffd-conformance", (long)sc.FilePages * (long)Page);
+
+            foreach (var spec in sc.Mappings)
+            {
+                ulong addr = SlotAddress(nextSlot++);
+                void* p = spec.Kind == MapKind.Anon
+                    ? mmap((void*)addr, (size_t)((ulong)spec.Pages * Page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
+                    : mmap((void*)addr, (size_t)((ulong)spec.Pages * Page), PROT_READ | PROT_WRITE, (spec.Kind == MapKind.Shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, memfd!.Fd, (long)((ulong)spec.FileOffset * Page));
+                if (p == MAP_FAILED)
+                    throw new UffdException($"mmap({spec.Name})", Marshal.GetLastPInvokeError(), "", "");
+                // Keep THP out of the way unless the scenario asks for it (model pages are 4 KiB).
+                madvise(p, (size_t)((ulong)spec.Pages * Page), spec.HugePage ? (int)Advice.HugePage : (int)Advice.NoHugePage);
+                maps.Add(new MapEntry { Spec = spec, Address = addr });
+            }
+            pagemap = PageMapReader.Open();
+
+            var parts = new List<string>();
+            foreach (var u in sc.Uffds)
+            {
+                int flags = Uffd.OCloexec | Uffd.ONonblock;
+                int fd = Userfaultfd.OpenRaw(u.UserModeOnly ? UffdOpenPath.SyscallUserModeOnly : UffdOpenPath.Syscall, flags, out _);
+                if (fd < 0)
+                    throw new UffdException("open userfaultfd", -fd, "", "");
+                var uffd = Userfaultfd.Adopt(fd, u.Features);
+                var api = new UffdioApi { Api = (ulong)Uffd.Api, Features = (ulong)u.Features };
+                int rc = uffd.TryApi(ref api);
+                uffds.Add(new UffdEntry { Name = u.Name, Fd = uffd, Features = u.Features });
+                parts.Add($"{u.Name}={(rc == 0 ? "ok" : E.Name(-rc))}");
+            }
+            return parts.Count == 0 ? "ok" : string.Join(" ", parts);
+        }
+
+        private ulong SlotAddress(int slot) => slotBase + (ulong)slot * SlotSize;
+
+        private MapEntry M(string name) => maps.First(m => m.Spec.Name == name);
+        private UffdEntry U(string name) => uffds.First(u => u.Name == name);
+        private ulong Addr(string m, int page) => M(m).Address + (ulong)page * Page;
+
+        private Dictionary<string, string> PageMaps()
+        {
+            var d = new Dictionary<string, string>();
+            foreach (var m in maps)
+            {
+                var entries = pagemap!.Read(m.Address, m.Spec.Pages);
+                d[m.Spec.Name] = new string(entries.Select(e => PageChars.FromRaw(e.Raw)).ToArray());
+            }
+            return d;
+        }
+
+        // ---- ops -------------------------------------------------------------------------------------
+
+        private string Exec(ScenarioOp op, List<string> child, long deadline) => op switch
+        {
+            ReadOp r => Access(NativeAccess.Read64(Addr(r.M, r.Page)), kernel: false, deadline),
+            WriteOp { Mode: AccessMode.Kernel } w => Access(NativeAccess.KernelWrite(Addr(w.M, w.Page), 8, w.Tag), kernel: true, deadline),
+            WriteOp w => Access(NativeAccess.Write64(Addr(w.M, w.Page), w.Tag), kernel: false, deadline),
+            RegisterOp r => Register(r),
+            UnregisterOp u => Errno(RangeIoctl(U(u.U), u.M, u.First, u.Count, unregister: true)),
+            WriteProtectOp w => WriteProtect(U(w.U), w.M, w.First, w.Count, w.Protect, w.DontWake).Text,
+            CopyOp c => Copy(U(c.U), c.M, c.First, c.Count, c.Tag, c.Wp).Text,
+            ZeroPageOp z => ZeroPage(U(z.U), z.M, z.First, z.Count).Text,
+            ContinueOp c => Continue(U(c.U), c.M, c.First, c.Count, c.Wp).Text,
+            PoisonOp p => Poison(U(p.U), p.M, p.First, p.Count).Text,
+            MoveOp mv => Move(U(mv.U), mv.M, mv.First, mv.Src, mv.SrcFirst, mv.Count, mv.AllowSrcHoles).Text,
+            WakeOp w => Errno(RangeIoctl(U(w.U), w.M, w.First, w.Count, unregister: false)),
+            MadviseOp m => Madvise(m, deadline),
+            DrainOp => Drain(deadline),
+            PunchHoleOp p => Errno(memfd!.TryPunchHole((long)((ulong)p.First * Page), (long)((ulong)p.Count * Page))),
+            TruncateOp t => Errno(ftruncate(memfd!.Fd, (long)((ulong)t.Pages * Page)) < 0 ? -Marshal.GetLastPInvokeError() : 0),
+            PwriteOp w => Pwrite(w),
+            PreadOp r => $"ok value=0x{memfd!.ReadU64((long)((ulong)r.Page * Page)):x}",
+            MprotectOp m => Mprotect(m),
+            MremapOp m => Mremap(m, deadline),
+            ForkOp f => Fork(f, child, deadline),
+            CloseOp c => Close(U(c.U)),
+            ApiOp a => Api(a),
+            ScanOp s => Scan(s),
+            _ => throw new InvalidOperationException($"op {op.GetType().Name}"),
+        };
+
+        private static string Errno(int rc) => rc == 0 ? "ok" : E.Name(-rc);
+
+        private string Access(AccessOp op, bool kernel, long deadline)
+        {
+            var w = new NativeWorker([op]);
+            workers.Add(w);
+            Serve(() => w.Join(0), deadline);
+            if (blocked)
+                return "blocked";
+            var r = w.Results[0];
+            if (kernel)
+                return r.Ret >= 0 ? $"ok bytes={r.Ret}" : E.Name((int)-r.Ret);
+            return r.Ret < 0 ? E.Name((int)-r.Ret) : $"ok value=0x{r.Value:x}";
+        }
+
+        private string Register(RegisterOp r)
+        {
+            int rc = U(r.U).Fd.TryRegister(Addr(r.M, r.First), (ulong)r.Count * Page, r.Modes, out var ioctls);
+            if (rc < 0)
+                return E.Name(-rc);
+            return r.ObserveIoctls ? $"ok ioctls=0x{(ulong)ioctls:x}" : "ok";
+        }
+
+        private int RangeIoctl(UffdEntry u, string m, int first, int count, bool unregister)
+        {
+            var range = new UffdioRange(Addr(m, first), (ulong)count * Page);
+            return unregister ? u.Fd.TryUnregister(ref range) : u.Fd.TryWake(ref range);
+        }
+
+        private readonly record struct Io(int Rc, long? Field = null)
+        {
+            public string Text => (Rc == 0 ? "ok" : E.Name(-Rc)) + (Field is { } f ? $" field={f.ToString(CultureInfo.InvariantCulture)}" : "");
+        }
+
+        private Io WriteProtect(UffdEntry u, string m, int first, int count, bool protect, bool dontWake)
+        {
+            var w = new UffdioWriteprotect
+            {
+                Range = new UffdioRange(Addr(m, first), (ulong)count * Page),
+                Mode = (ulong)((protect ? WriteProtectMode.WriteProtect : 0) | (dontWake ? WriteProtectMode.DontWake : 0)),
+            };
+            return new Io(u.Fd.TryWriteProtect(ref w));
+        }
+
+        private void* Source(int count, ulong tag)
+        {
+            ulong len = (ulong)count * Page;
+            if (srcBufLen < len)
+            {
+                if (srcBuf != null)
+                    NativeMemory.AlignedFree(srcBuf);
+                srcBuf = NativeMemory.AlignedAlloc((nuint)len, (nuint)Page);
+                srcBufLen = len;
+            }
+            // An ordinary, never-registered buffer: the page's first word is the tag, the rest zero.
+            NativeMemory.Clear(srcBuf, (nuint)len);
+            for (int i = 0; i < count; i++)
+                *(ulong*)((byte*)srcBuf + (ulong)i * Page) = tag;
+            return srcBuf;
+        }
+
+        private Io Copy(UffdEntry u, string m, int first, int count, ulong tag, bool wp)
+        {
+            var c = new UffdioCopy { Dst = Addr(m, first), Src = (ulong)Source(count, tag), Len = (ulong)count * Page, Mode = wp ? (ulong)CopyMode.WriteProtect : 0, Copy = 1 };
+            int rc = u.Fd.TryCopy(ref c);
+            return new Io(rc, c.Copy);
+        }
+
+        private Io ZeroPage(UffdEntry u, string m, int first, int count)
+        {
+            var z = new UffdioZeropage { Range = new UffdioRange(Addr(m, first), (ulong)count * Page), Zeropage = 1 };
+            int rc = u.Fd.TryZeroPage(ref z);
+            return new Io(rc, z.Zeropage);
+        }
+
+        private Io Continue(UffdEntry u, string m, int first, int count, bool wp)
+        {
+            var c = new UffdioContinue { Range = new UffdioRange(Addr(m, first), (ulong)count * Page), Mode = wp ? (ulong)ContinueMode.WriteProtect : 0, Mapped = 1 };
+            int rc = u.Fd.TryContinue(ref c);
+            return new Io(rc, c.Mapped);
+        }
+
+        private Io Poison(UffdEntry u, string m, int first, int count)
+        {
+            var c = new UffdioPoison { Range = new UffdioRange(Addr(m, first), (ulong)count * Page), Updated = 1 };
+            int rc = u.Fd.TryPoison(ref c);
+            return new Io(rc, c.Updated);
+        }
+
+        private Io Move(UffdEntry u, string m, int first, string src, int srcFirst, int count, bool holes)
+        {
+            var mv = new UffdioMove { Dst = Addr(m, first), Src = Addr(src, srcFirst), Len = (ulong)count * Page, Mode = holes ? (ulong)MoveMode.AllowSrcHoles : 0, Move = 1 };
+            int rc = u.Fd.TryMove(ref mv);
+            return new Io(rc, mv.Move);
+        }
+
+        private string Pwrite(PwriteOp w)
+        {
+            ulong tag = w.Tag;
+            return Errno(memfd!.TryWrite((long)((ulong)w.Page * Page), new ReadOnlySpan<byte>(&tag, 8)));
+        }
+
+        private string Mprotect(MprotectOp op)
+        {
+            void* a = (void*)Addr(op.M, op.First);
+            var len = (size_t)((ulong)op.Count * Page);
+            if (mprotect(a, len, PROT_READ) < 0)
+                return E.Name(Marshal.GetLastPInvokeError());
+            if (mprotect(a, len, PROT_READ | PROT_WRITE) < 0)
+                return E.Name(Marshal.GetLastPInvokeError());
+            return "ok";
+        }
+
+        private string Madvise(MadviseOp op, long deadline)
+        {
+            ulong addr = Addr(op.M, op.First), len = (ulong)op.Count * Page;
+            int advice = op.Advice == MadviseAdvice.DontNeed ? (int)Advice.DontNeed : (int)Advice.Remove;
+            // With EVENT_REMOVE the call blocks until the REMOVE event is read: never on this thread (§1.6).
+            var h = new Helper("madvise", _ => madvise((void*)addr, (size_t)len, advice) < 0 ? -Marshal.GetLastPInvokeError() : 0).Start();
+            helpers.Add(h);
+            if (op.Hold)
+            {
+                // Wait until the event is queued (a uffd is readable) or the call finished without one.
+                while (!h.Done && !AnyReadable(10))
+                    if (Environment.TickCount64 > deadline)
+                        throw new TimeoutException();
+                if (!h.Done)
+                {
+                    held.Add(h);
+                    return "held";
+                }
+            }
+            Serve(() => h.Done, deadline);
+            if (blocked)
+                return "blocked";
+            return Errno(h.Result);
+        }
+
+        private string Drain(long deadline)
+        {
+            Serve(() => held.All(h => h.Done), deadline);
+            var results = held.Select(h => $"madvise={Errno(h.Result)}").ToList();
+            held.Clear();
+            return results.Count == 0 ? "ok" : "ok " + string.Join(" ", results);
+        }
+
+        private string Mremap(MremapOp op, long deadline)
+        {
+            var m = M(op.M);
+            ulong target = SlotAddress(nextSlot++);
+            ulong old = m.Address, len = m.Len;
+            var h = new Helper("mremap", _ =>
+            {
+                void* p = mremap((void*)old, (size_t)len, (size_t)len, 1 /* MREMAP_MAYMOVE */ | 2 /* MREMAP_FIXED */, (void*)target);
+                return p == MAP_FAILED ? -Marshal.GetLastPInvokeError() : 0;
+            }).Start();
+            helpers.Add(h);
+            Serve(() => h.Done, deadline);
+            if (blocked)
+                return "blocked";
+            if (h.Result == 0)
+            {
+                vacated.Add((m.Address, m.Len));
+                m.Address = target;
+            }
+            return Errno(h.Result);
+        }
+
+        private string Fork(ForkOp op, List<string> childObs, long deadline)
+        {
+            var ops = new List<ChildOp>();
+            void PageMapOps()
+            {
+                foreach (var m in maps)
+                    for (int p = 0; p < m.Spec.Pages; p++)
+                        ops.Add(ChildOps.PageMap(m.Address + (ulong)p * Page));
+            }
+            PageMapOps();
+            int firstAccess = ops.Count;
+            foreach (var a in op.Child)
+                ops.Add(a.Write ? ChildOps.Write64(Addr(a.M, a.Page), a.Tag) : ChildOps.Read64(Addr(a.M, a.Page)));
+            if (op.Child.Count > 0)
+                PageMapOps();
+            var opsArray = ops.ToArray();
+            int childTimeout = Math.Max(1000, (int)(deadline - Environment.TickCount64));
+            // With EVENT_FORK, fork() blocks until the FORK message is read (§3.5): a helper thread forks.
+            var h = new Helper("fork", self =>
+            {
+                using var c = ForkedChild.Start(opsArray);
+                int code = c.Finish(childTimeout);
+                self.Payload = c.Results.ToArray();
+                return code;
+            }).Start();
+            helpers.Add(h);
+            Serve(() => h.Done, deadline);
+            foreach (var cu in childUffds)
+                cu.Fd.Dispose();
+            childUffds.Clear();
+            if (blocked)
+                return "blocked";
+            if (h.Error is not null)
+                return $"fork failed: {h.Error.Message}";
+            var results = (ChildResult[])h.Payload!;
+            var byIndex = results.ToDictionary(r => r.Index);
+
+            string ChildMaps(int start)
+            {
+                var parts = new List<string>();
+                int k = start;
+                foreach (var m in maps)
+                {
+                    var chars = new char[m.Spec.Pages];
+                    for (int p = 0; p < m.Spec.Pages; p++, k++)
+                        chars[p] = byIndex.TryGetValue(k, out var r) && r.Ret == 0 ? PageChars.FromRaw(r.Value) : '?';
+                    parts.Add($"{m.Spec.Name}={new string(chars)}");
+                }
+                return "pagemap " + string.Join(" ", parts);
+            }
+            childObs.Add(ChildMaps(0));
+            for (int i = 0; i < op.Child.Count; i++)
+            {
+                var a = op.Child[i];
+                string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
+                    : r.Sigbus > 0 ? "sigbus"
+                    : r.Ret < 0 ? E.Name((int)-r.Ret)
+                    : $"ok value=0x{(a.Write ? 0 : r.Value):x}";
+                childObs.Add($"{a} {res}");
+            }
+            if (op.Child.Count > 0)
+                childObs.Add(ChildMaps(firstAccess + op.Child.Count));
+            return h.Result == 0 ? "ok" : $"child exit {h.Result}";
+        }
+
+        private string Close(UffdEntry u)
+        {
+            u.Fd.Dispose();
+            u.Closed = true;
+            return "ok";
+        }
+
+        private static string Api(ApiOp op)
+        {
+            int flags = Uffd.OCloexec | Uffd.ONonblock;
+            int fd = Userfaultfd.OpenRaw(op.Device ? UffdOpenPath.Device : UffdOpenPath.Syscall, flags, out _);
+            if (fd < 0)
+                return $"open={E.Name(-fd)}";
+            using var u = Userfaultfd.Adopt(fd, UffdFeatures.None);
+            var parts = new List<string> { "open=ok" };
+            for (int i = 0; i < op.Steps.Count; i++)
+            {
+                var api = new UffdioApi { Api = op.Steps[i].Api, Features = op.Steps[i].Features };
+                int rc = u.TryApi(ref api);
+                parts.Add($"api{i}={(rc == 0 ? "ok" : E.Name(-rc))}");
+            }
+            return string.Join(" ", parts);
+        }
+
+        private string Scan(ScanOp op)
+        {
+            var m = M(op.M);
+            var vec = new PageRegion[64];
+            fixed (PageRegion* v = vec)
+            {
+                var arg = new PmScanArg
+                {
+                    Size = (ulong)sizeof(PmScanArg),
+                    Flags = op.WpMatching ? (ulong)(PageMapScanFlags.WpMatching | PageMapScanFlags.CheckWpAsync) : 0,
+                    Start = m.Address,
+                    End = m.Address + m.Len,
+                    Vec = (ulong)v,
+                    VecLen = (ulong)vec.Length,
+                    CategoryMask = (ulong)PageCategory.Written,
+                    ReturnMask = (ulong)(PageCategory.Written | PageCategory.File | PageCategory.Present | PageCategory.Swapped | PageCategory.PfnZero),
+                };
+                int n = pagemap!.TryScan(ref arg);
+                if (n < 0)
+                    return E.Name(-n);
+                var parts = new List<string> { $"ok regions={n}" };
+                for (int i = 0; i < n; i++)
+                    parts.Add($"[{(vec[i].Start - m.Address) / Page},{(vec[i].End - m.Address) / Page}):0x{vec[i].Categories:x}");
+                return string.Join(" ", parts);
+            }
+        }
+
+        // ---- serving the uffds -------------------------------------------------------------------------
+
+        private IEnumerable<UffdEntry> Live => uffds.Where(u => !u.Closed).Concat(childUffds);
+
+        private bool AnyReadable(int timeoutMs)
+        {
+            var live = Live.ToArray();
+            if (live.Length == 0)
+            {
+                Thread.Sleep(Math.Min(timeoutMs, 1));
+                return false;
+            }
+            var fds = stackalloc pollfd[live.Length];
+            for (int i = 0; i < live.Length; i++)
+                fds[i] = new pollfd { fd = live[i].Fd.Fd, events = POLLIN };
+            return poll(fds, (ulong_t)(ulong)live.Length, timeoutMs) > 0;
+        }
+
+        /// <summary>Reads and resolves messages until <paramref name="done"/> holds. Held events are not
+        /// read here unless the op is a drain (Serve is then called with their completion).</summary>
+        private void Serve(Func<bool> done, long deadline)
+        {
+            var buf = new UffdMsg[16];
+            while (true)
+            {
+                bool any = false;
+                foreach (var u in Live.ToList())
+                {
+                    int n;
+                    try
+                    {
+                        n = u.Fd.ReadMessages(buf);
+                    }
+                    catch (UffdException)
+                    {
+                        n = 0;
+                    }
+                    for (int i = 0; i < n; i++)
+                    {
+                        any = true;
+                        Handle(u, buf[i]);
+                        if (blocked)
+                            return;
+                    }
+                }
+                if (done())
+                {
+                    // Whatever the op raised has been read: a finished op cannot raise more.
+                    return;
+                }
+                if (Environment.TickCount64 > deadline)
+                    throw new TimeoutException();
+                if (!any)
+                    AnyReadable(5);
+            }
+        }
+
+        private (string Name, int Page)? Locate(ulong addr)
+        {
+            foreach (var m in maps)
+                if (addr >= m.Address && addr < m.Address + m.Len)
+                    return (m.Spec.Name, (int)((addr - m.Address) / Page));
+            return null;
+        }
+
+        private string Where(ulong addr) => Locate(addr) is { } l ? $"{l.Name}+{l.Page}" : $"0x{addr:x}";
+
+        private void Handle(UffdEntry u, UffdMsg msg)
+        {
+            switch ((UffdEventKind)msg.Event)
+            {
+                case UffdEventKind.PageFault:
+                {
+                    if (++faultsThisOp > Model.KernelModel.MaxFaultsPerOp)
+                    {
+                        // The model's livelock bound: stop resolving, the run ends "blocked".
+                        blocked = true;
+                        return;
+                    }
+                    var loc = Locate(msg.PagefaultAddress);
+                    if (loc is null)
+                    {
+                        msgs.Add($"{u.Name} PF 0x{msg.PagefaultFlags:x} 0x{msg.PagefaultAddress:x} => unknown address");
+                        blocked = true;
+                        return;
+                    }
+                    var (log, resolved) = Resolve(u, loc.Value.Name, loc.Value.Page, (PageFaultFlags)msg.PagefaultFlags);
+                    msgs.Add($"{u.Name} PF 0x{msg.PagefaultFlags:x} {loc.Value.Name}+{loc.Value.Page} => {log}");
+                    if (!resolved)
+                        blocked = true;
+                    return;
+                }
+                case UffdEventKind.Fork:
+                    msgs.Add($"{u.Name} FORK");
+                    childUffds.Add(new UffdEntry { Name = u.Name + "c", Fd = Userfaultfd.Adopt((int)msg.ForkUfd, u.Features), Features = u.Features });
+                    return;
+                case UffdEventKind.Remove:
+                {
+                    var a = Locate(msg.RemoveStart);
+                    msgs.Add(a is { } l ? $"{u.Name} REMOVE {l.Name}+{l.Page}..{l.Page + (int)((msg.RemoveEnd - msg.RemoveStart) / Page)}" : $"{u.Name} REMOVE 0x{msg.RemoveStart:x}..0x{msg.RemoveEnd:x}");
+                    return;
+                }
+                case UffdEventKind.Remap:
+                {
+                    var a = Locate(msg.RemapFrom);
+                    msgs.Add($"{u.Name} REMAP {(a is { } l ? l.Name : $"0x{msg.RemapFrom:x}")}");
+                    return;
+                }
+                default:
+                    msgs.Add($"{u.Name} event 0x{msg.Event:x} 0x{msg.RemoveStart:x}");
+                    return;
+            }
+        }
+
+        /// <summary>The handler policy, exactly as the model's ModelRun.Resolve states it.</summary>
+        private (string, bool) Resolve(UffdEntry u, string m, int p, PageFaultFlags flags)
+        {
+            var log = new List<string>();
+            Io r;
+            int first = p;
+            static string Entry(string name, Io r) => r.Rc == 0 ? name : $"{name}:{E.Name(-r.Rc)}";
+            int mapIndex = sc.MappingIndex(m);
+            if ((flags & PageFaultFlags.WriteProtect) != 0)
+            {
+                r = WriteProtect(u, m, p, 1, protect: false, dontWake: false);
+                log.Add(Entry("unprotect", r));
+            }
+            else if ((flags & PageFaultFlags.Minor) != 0)
+            {
+                if (sc.Policy.ContinueWp)
+                {
+                    r = Continue(u, m, p, 1, wp: true);
+                    log.Add(Entry("continue-wp", r));
+                    if (r.Rc == -E.EINVAL)
+                    {
+                        r = Continue(u, m, p, 1, wp: false);
+                        log.Add(Entry("continue", r));
+                    }
+                }
+                else
+                {
+                    r = Continue(u, m, p, 1, wp: false);
+                    log.Add(Entry("continue", r));
+                }
+            }
+            else
+            {
+                switch (sc.Policy.Missing)
+                {
+                    case MissingPolicy.CopyWp:
+                        r = Copy(u, m, p, 1, HandlerPolicy.CopyTag(mapIndex, p), wp: true);
+                        log.Add(Entry("copy-wp", r));
+                        if (r.Rc == -E.EINVAL)
+                        {
+                            r = Copy(u, m, p, 1, HandlerPolicy.CopyTag(mapIndex, p), wp: false);
+                            log.Add(Entry("copy", r));
+                        }
+                        break;
+                    case MissingPolicy.ZeroPage:
+                        r = ZeroPage(u, m, p, 1);
+                        log.Add(Entry("zeropage", r));
+                        break;
+                    case MissingPolicy.Move:
+                        int chunk = Math.Max(1, sc.Policy.MoveChunk);
+                        first = p - p % chunk;
+                        r = Move(u, m, first, sc.Policy.MoveSource!, first, chunk, holes: true);
+                        log.Add(Entry("move", r));
+                        break;
+                    default:
+                        r = Copy(u, m, p, 1, HandlerPolicy.CopyTag(mapIndex, p), wp: false);
+                        log.Add(Entry("copy", r));
+                        break;
+                }
+            }
+            bool resolved;
+            if (r.Rc == 0)
+                resolved = true;
+            else if (r.Rc == -E.EEXIST)
+            {
+                var range = new UffdioRange(Addr(m, p), Page);
+                u.Fd.TryWake(ref range);
+                log.Add("wake");
+                resolved = true;
+            }
+            else
+                resolved = r.Rc == -E.EAGAIN && r.Field is > 0 && p < first + (int)(r.Field.Value / (long)Page);
+            return (string.Join(" ", log), resolved);
+        }
+
+        // ---- teardown ------------------------------------------------------------------------------------
+
+        /// <summary>After a hang: close every uffd — the kernel wakes all blocked threads, which then resolve
+        /// normally (§1.5 close()) — and let the helpers finish.</summary>
+        private void Abort()
+        {
+            foreach (var u in uffds)
+                if (!u.Closed)
+                {
+                    u.Fd.Dispose();
+                    u.Closed = true;
+                }
+            foreach (var c in childUffds)
+                c.Fd.Dispose();
+            childUffds.Clear();
+            foreach (var w in workers)
+                w.Join(2000);
+            foreach (var h in helpers)
+                h.Join(5000);
+        }
+
+        public void Dispose()
+        {
+            Abort();
+            foreach (var w in workers)
+                w.Dispose();
+            // Unmap the reservation except what mremap vacated (someone else may own it by now).
+            if (reservation != 0)
+            {
+                ulong at = reservation, end = reservation + reservationLen;
+                foreach (var (start, len) in vacated.OrderBy(v => v.Start))
+                {
+                    if (start > at)
+                        munmap((void*)at, (size_t)(start - at));
+                    at = Math.Max(at, start + len);
+                }
+                if (end > at)
+                    munmap((void*)at, (size_t)(end - at));
+            }
+            pagemap?.Dispose();
+            memfd?.Dispose();
+            if (srcBuf != null)
+                NativeMemory.AlignedFree(srcBuf);
+        }
+    }
+}

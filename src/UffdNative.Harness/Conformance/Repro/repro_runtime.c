@@ -1,0 +1,987 @@
+/* ==== runtime: the same executor as UffdNative's KernelExecutor, in plain C (Linux x86-64) ==== */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The UAPI is defined here, not taken from <linux/userfaultfd.h>: distribution headers lag the
+ * kernel (Debian 12 ships 6.1 headers without POISON, MOVE, WP_ASYNC, PAGEMAP_SCAN). */
+struct r_uffdio_api { uint64_t api, features, ioctls; };
+struct r_uffdio_range { uint64_t start, len; };
+struct r_uffdio_register { struct r_uffdio_range range; uint64_t mode, ioctls; };
+struct r_uffdio_copy { uint64_t dst, src, len, mode; int64_t copy; };
+struct r_uffdio_zeropage { struct r_uffdio_range range; uint64_t mode; int64_t zeropage; };
+struct r_uffdio_writeprotect { struct r_uffdio_range range; uint64_t mode; };
+struct r_uffdio_continue { struct r_uffdio_range range; uint64_t mode; int64_t mapped; };
+struct r_uffdio_poison { struct r_uffdio_range range; uint64_t mode; int64_t updated; };
+struct r_uffdio_move { uint64_t dst, src, len, mode; int64_t move; };
+struct r_uffd_msg {
+	uint8_t event, reserved1;
+	uint16_t reserved2;
+	uint32_t reserved3;
+	union {
+		struct { uint64_t flags, address; uint32_t ptid; } __attribute__((packed)) pagefault;
+		struct { uint32_t ufd; } fork;
+		struct { uint64_t from, to, len; } remap;
+		struct { uint64_t start, end; } remove;
+		uint8_t pad[24];
+	} arg;
+} __attribute__((packed));
+struct r_page_region { uint64_t start, end, categories; };
+struct r_pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define R_IOWR(nr, sz) (0xC0000000UL | ((unsigned long)(sz) << 16) | (0xAAUL << 8) | (nr))
+#define R_IOR(nr, sz) (0x80000000UL | ((unsigned long)(sz) << 16) | (0xAAUL << 8) | (nr))
+#define UFFDIO_API_ R_IOWR(0x3F, 24)
+#define UFFDIO_REGISTER_ R_IOWR(0x00, 32)
+#define UFFDIO_UNREGISTER_ R_IOR(0x01, 16)
+#define UFFDIO_WAKE_ R_IOR(0x02, 16)
+#define UFFDIO_COPY_ R_IOWR(0x03, 40)
+#define UFFDIO_ZEROPAGE_ R_IOWR(0x04, 32)
+#define UFFDIO_MOVE_ R_IOWR(0x05, 40)
+#define UFFDIO_WRITEPROTECT_ R_IOWR(0x06, 24)
+#define UFFDIO_CONTINUE_ R_IOWR(0x07, 32)
+#define UFFDIO_POISON_ R_IOWR(0x08, 32)
+#define USERFAULTFD_IOC_NEW_ 0xAA00UL
+#define PAGEMAP_SCAN_ 0xC0606610UL
+#define EV_PAGEFAULT 0x12
+#define EV_FORK 0x13
+#define EV_REMAP 0x14
+#define EV_REMOVE 0x15
+#define PF_WRITE 1
+#define PF_WP 2
+#define PF_MINOR 4
+#define PAGE 4096UL
+#define SLOT (4UL << 20)
+#define MAX_FAULTS_PER_OP 9
+#define MAX_MAPS 8
+#define MAX_UFFDS 8
+
+enum { K_ANON = 0, K_SHARED = 1, K_PRIVATE = 2 };
+enum { P_COPY = 0, P_COPYWP = 1, P_ZERO = 2, P_MOVE = 3 };
+enum {
+	OP_READ = 1, OP_WRITE, OP_KWRITE, OP_REGISTER, OP_UNREGISTER, OP_WP, OP_COPY, OP_ZEROPAGE, OP_CONTINUE, OP_POISON,
+	OP_MOVE, OP_WAKE, OP_MADVISE, OP_DRAIN, OP_PUNCH, OP_TRUNCATE, OP_PWRITE, OP_PREAD, OP_MPROTECT, OP_MREMAP,
+	OP_FORK, OP_CLOSE, OP_API, OP_SCAN,
+};
+struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
+struct uffd_spec { const char *name; uint64_t features; int umo; };
+struct child_acc { int m, page, write; uint64_t tag; };
+struct api_step { uint64_t api, features; };
+/* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1) */
+struct op { int kind, u, m, first, count, modes, flag1, flag2, m2, first2; uint64_t tag; int child_first, child_count; };
+struct policy { int missing, continue_wp, move_src, move_chunk; };
+
+/*@@SCENARIO@@*/
+
+/* ---- state ------------------------------------------------------------------------------------ */
+static uint64_t map_addr[MAX_MAPS];
+static int memfd = -1, pagemap_fd = -1;
+static int uffd_fd[MAX_UFFDS];
+static int uffd_closed[MAX_UFFDS];
+static int child_fd[MAX_UFFDS];
+static char child_name[MAX_UFFDS][32];
+static uint64_t child_features[MAX_UFFDS];
+static int nchild;
+static uint64_t slot_base;
+static int next_slot;
+static int faults_this_op, blocked, timed_out;
+static char msgs[4096];
+static int nmsgs;
+static long op_deadline_ms;
+
+static const char *ename(int e)
+{
+	static char buf[16];
+	switch (e < 0 ? -e : e) {
+	case 0: return "OK";
+	case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case ESRCH: return "ESRCH"; case EINTR: return "EINTR";
+	case EIO: return "EIO"; case ENXIO: return "ENXIO"; case EBADF: return "EBADF"; case ECHILD: return "ECHILD";
+	case EAGAIN: return "EAGAIN"; case ENOMEM: return "ENOMEM"; case EACCES: return "EACCES"; case EFAULT: return "EFAULT";
+	case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST"; case ENODEV: return "ENODEV"; case ENOTDIR: return "ENOTDIR";
+	case EISDIR: return "EISDIR"; case EINVAL: return "EINVAL"; case EMFILE: return "EMFILE"; case ENOTTY: return "ENOTTY";
+	case EFBIG: return "EFBIG"; case ENOSPC: return "ENOSPC"; case ESPIPE: return "ESPIPE"; case EROFS: return "EROFS";
+	case EPIPE: return "EPIPE"; case ERANGE: return "ERANGE"; case ENOSYS: return "ENOSYS"; case EPROTO: return "EPROTO";
+	case EOVERFLOW: return "EOVERFLOW"; case EOPNOTSUPP: return "EOPNOTSUPP"; case ETIMEDOUT: return "ETIMEDOUT";
+	}
+	snprintf(buf, sizeof(buf), "E%d", e < 0 ? -e : e);
+	return buf;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void add_msg(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t len = strlen(msgs);
+	snprintf(msgs + len, sizeof(msgs) - len, "%s%s", nmsgs++ ? " | " : "", line);
+}
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+	do
+		r = ioctl(fd, req, arg);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+static uint64_t addr_of(int m, int page) { return map_addr[m] + (uint64_t)page * PAGE; }
+
+static void pagemap_string(int m, char *out)
+{
+	int n = MAPS[m].pages;
+	uint64_t ents[512];
+	if (pread(pagemap_fd, ents, n * 8, (off_t)(map_addr[m] / PAGE) * 8) != n * 8) {
+		memset(out, '?', n);
+	} else {
+		for (int i = 0; i < n; i++) {
+			uint64_t e = ents[i];
+			int present = (e >> 63) & 1, swap = (e >> 62) & 1, file = (e >> 61) & 1, wp = (e >> 57) & 1;
+			char c;
+			if (!present && !swap) c = wp ? '?' : '.';
+			else if (present) c = file ? (wp ? 'F' : 'f') : (wp ? 'A' : 'a');
+			else c = wp ? 'M' : 'x';
+			out[i] = c;
+		}
+	}
+	out[n] = 0;
+}
+
+static void all_pagemaps(char *out, size_t cap)
+{
+	out[0] = 0;
+	for (int m = 0; m < NMAPS; m++) {
+		char pm[600];
+		pagemap_string(m, pm);
+		size_t len = strlen(out);
+		snprintf(out + len, cap - len, " %s=%s", MAPS[m].name, pm);
+	}
+}
+
+/* ---- helper threads (accesses and blocking syscalls never run on the serving thread) ---------- */
+struct job { pthread_t t; atomic_int done; long ret; uint64_t value; int op_index; };
+
+static int locate(uint64_t a, int *page)
+{
+	for (int m = 0; m < NMAPS; m++)
+		if (a >= map_addr[m] && a < map_addr[m] + MAPS[m].pages * PAGE) {
+			*page = (int)((a - map_addr[m]) / PAGE);
+			return m;
+		}
+	return -1;
+}
+
+/* The scenario's handler: the same ioctls, in the same order, as the C# executor and the model. */
+static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int64_t *field);
+static int do_zero(int fd, int m, int page, int count, int64_t *field);
+static int do_continue(int fd, int m, int page, int count, int wp, int64_t *field);
+static int do_move(int fd, int m, int page, int src, int srcpage, int count, int holes, int64_t *field);
+static int do_wp(int fd, int m, int page, int count, int protect, int dontwake);
+
+static void entry(char *log, size_t cap, const char *name, int rc)
+{
+	size_t len = strlen(log);
+	if (rc == 0)
+		snprintf(log + len, cap - len, "%s%s", len ? " " : "", name);
+	else
+		snprintf(log + len, cap - len, "%s%s:%s", len ? " " : "", name, ename(rc));
+}
+
+static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_msg *msg)
+{
+	int page;
+	if (msg->event == EV_PAGEFAULT) {
+		if (++faults_this_op > MAX_FAULTS_PER_OP) {
+			blocked = 1;
+			return;
+		}
+		uint64_t flags = msg->arg.pagefault.flags;
+		int m = locate(msg->arg.pagefault.address, &page);
+		if (m < 0) {
+			add_msg("%s PF 0x%llx 0x%llx => unknown address", uname, (unsigned long long)flags, (unsigned long long)msg->arg.pagefault.address);
+			blocked = 1;
+			return;
+		}
+		char log[256] = "";
+		int rc, first = page;
+		int64_t field = 0;
+		if (flags & PF_WP) {
+			rc = do_wp(fd, m, page, 1, 0, 0);
+			entry(log, sizeof(log), "unprotect", rc);
+		} else if (flags & PF_MINOR) {
+			if (POLICY.continue_wp) {
+				rc = do_continue(fd, m, page, 1, 1, &field);
+				entry(log, sizeof(log), "continue-wp", rc);
+				if (rc == -EINVAL) {
+					rc = do_continue(fd, m, page, 1, 0, &field);
+					entry(log, sizeof(log), "continue", rc);
+				}
+			} else {
+				rc = do_continue(fd, m, page, 1, 0, &field);
+				entry(log, sizeof(log), "continue", rc);
+			}
+		} else {
+			uint64_t tag = 0xC0000ULL + ((uint64_t)m << 8) + (uint64_t)page;
+			switch (POLICY.missing) {
+			case P_COPYWP:
+				rc = do_copy(fd, m, page, 1, tag, 1, &field);
+				entry(log, sizeof(log), "copy-wp", rc);
+				if (rc == -EINVAL) {
+					rc = do_copy(fd, m, page, 1, tag, 0, &field);
+					entry(log, sizeof(log), "copy", rc);
+				}
+				break;
+			case P_ZERO:
+				rc = do_zero(fd, m, page, 1, &field);
+				entry(log, sizeof(log), "zeropage", rc);
+				break;
+			case P_MOVE: {
+				int chunk = POLICY.move_chunk > 0 ? POLICY.move_chunk : 1;
+				first = page - page % chunk;
+				rc = do_move(fd, m, first, POLICY.move_src, first, chunk, 1, &field);
+				entry(log, sizeof(log), "move", rc);
+				break;
+			}
+			default:
+				rc = do_copy(fd, m, page, 1, tag, 0, &field);
+				entry(log, sizeof(log), "copy", rc);
+			}
+		}
+		int resolved;
+		if (rc == 0)
+			resolved = 1;
+		else if (rc == -EEXIST) {
+			struct r_uffdio_range r = { addr_of(m, page), PAGE };
+			xioctl(fd, UFFDIO_WAKE_, &r);
+			entry(log, sizeof(log), "wake", 0);
+			resolved = 1;
+		} else
+			resolved = rc == -EAGAIN && field > 0 && page < first + (int)(field / (int64_t)PAGE);
+		add_msg("%s PF 0x%llx %s+%d => %s", uname, (unsigned long long)flags, MAPS[m].name, page, log);
+		if (!resolved)
+			blocked = 1;
+	} else if (msg->event == EV_FORK) {
+		add_msg("%s FORK", uname);
+		if (nchild < MAX_UFFDS) {
+			child_fd[nchild] = (int)msg->arg.fork.ufd;
+			snprintf(child_name[nchild], sizeof(child_name[0]), "%sc", uname);
+			child_features[nchild] = features;
+			nchild++;
+		}
+	} else if (msg->event == EV_REMOVE) {
+		int m = locate(msg->arg.remove.start, &page);
+		if (m >= 0)
+			add_msg("%s REMOVE %s+%d..%d", uname, MAPS[m].name, page, page + (int)((msg->arg.remove.end - msg->arg.remove.start) / PAGE));
+		else
+			add_msg("%s REMOVE 0x%llx..0x%llx", uname, (unsigned long long)msg->arg.remove.start, (unsigned long long)msg->arg.remove.end);
+	} else if (msg->event == EV_REMAP) {
+		int m = locate(msg->arg.remap.from, &page);
+		if (m >= 0)
+			add_msg("%s REMAP %s", uname, MAPS[m].name);
+		else
+			add_msg("%s REMAP 0x%llx", uname, (unsigned long long)msg->arg.remap.from);
+	} else {
+		add_msg("%s event 0x%x 0x%llx", uname, msg->event, (unsigned long long)msg->arg.remove.start);
+	}
+}
+
+/* Reads and resolves messages until *done (or a hang: timed_out). */
+static void serve(atomic_int *done)
+{
+	struct r_uffd_msg buf[16];
+	for (;;) {
+		int any = 0;
+		for (int i = 0; i < NUFFDS + nchild; i++) {
+			int fd = i < NUFFDS ? (uffd_closed[i] ? -1 : uffd_fd[i]) : child_fd[i - NUFFDS];
+			if (fd < 0)
+				continue;
+			const char *name = i < NUFFDS ? UFFDS[i].name : child_name[i - NUFFDS];
+			uint64_t features = i < NUFFDS ? UFFDS[i].features : child_features[i - NUFFDS];
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n <= 0)
+				continue;
+			for (int k = 0; k < n / (ssize_t)sizeof(buf[0]); k++) {
+				any = 1;
+				handle(fd, name, features, &buf[k]);
+				if (blocked)
+					return;
+			}
+		}
+		if (done == NULL || atomic_load(done))
+			return;
+		if (now_ms() > op_deadline_ms) {
+			timed_out = 1;
+			return;
+		}
+		if (!any) {
+			struct pollfd p[2 * MAX_UFFDS];
+			int np = 0;
+			for (int i = 0; i < NUFFDS; i++)
+				if (!uffd_closed[i])
+					p[np++] = (struct pollfd){ .fd = uffd_fd[i], .events = POLLIN };
+			for (int i = 0; i < nchild; i++)
+				p[np++] = (struct pollfd){ .fd = child_fd[i], .events = POLLIN };
+			if (np)
+				poll(p, np, 5);
+			else
+				usleep(1000);
+		}
+	}
+}
+
+static int any_readable(int ms)
+{
+	struct pollfd p[MAX_UFFDS];
+	int np = 0;
+	for (int i = 0; i < NUFFDS; i++)
+		if (!uffd_closed[i])
+			p[np++] = (struct pollfd){ .fd = uffd_fd[i], .events = POLLIN };
+	if (!np) {
+		usleep(1000);
+		return 0;
+	}
+	return poll(p, np, ms) > 0;
+}
+
+/* ---- ioctls ----------------------------------------------------------------------------------- */
+static unsigned char *src_buf;
+
+static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int64_t *field)
+{
+	size_t len = (size_t)count * PAGE;
+	if (src_buf)
+		free(src_buf);
+	if (posix_memalign((void **)&src_buf, PAGE, len))
+		return -ENOMEM;
+	memset(src_buf, 0, len);
+	for (int i = 0; i < count; i++)
+		memcpy(src_buf + (size_t)i * PAGE, &tag, 8);
+	struct r_uffdio_copy c = { addr_of(m, page), (uint64_t)(uintptr_t)src_buf, len, wp ? 2 : 0, 1 };
+	int rc = xioctl(fd, UFFDIO_COPY_, &c);
+	*field = c.copy;
+	return rc;
+}
+
+static int do_zero(int fd, int m, int page, int count, int64_t *field)
+{
+	struct r_uffdio_zeropage z = { { addr_of(m, page), (uint64_t)count * PAGE }, 0, 1 };
+	int rc = xioctl(fd, UFFDIO_ZEROPAGE_, &z);
+	*field = z.zeropage;
+	return rc;
+}
+
+static int do_continue(int fd, int m, int page, int count, int wp, int64_t *field)
+{
+	struct r_uffdio_continue c = { { addr_of(m, page), (uint64_t)count * PAGE }, wp ? 2 : 0, 1 };
+	int rc = xioctl(fd, UFFDIO_CONTINUE_, &c);
+	*field = c.mapped;
+	return rc;
+}
+
+static int do_poison(int fd, int m, int page, int count, int64_t *field)
+{
+	struct r_uffdio_poison c = { { addr_of(m, page), (uint64_t)count * PAGE }, 0, 1 };
+	int rc = xioctl(fd, UFFDIO_POISON_, &c);
+	*field = c.updated;
+	return rc;
+}
+
+static int do_move(int fd, int m, int page, int src, int srcpage, int count, int holes, int64_t *field)
+{
+	struct r_uffdio_move mv = { addr_of(m, page), addr_of(src, srcpage), (uint64_t)count * PAGE, holes ? 2 : 0, 1 };
+	int rc = xioctl(fd, UFFDIO_MOVE_, &mv);
+	*field = mv.move;
+	return rc;
+}
+
+static int do_wp(int fd, int m, int page, int count, int protect, int dontwake)
+{
+	struct r_uffdio_writeprotect w = { { addr_of(m, page), (uint64_t)count * PAGE }, (protect ? 1 : 0) | (dontwake ? 2 : 0) };
+	return xioctl(fd, UFFDIO_WRITEPROTECT_, &w);
+}
+
+/* ---- blocking jobs ------------------------------------------------------------------------------ */
+static const struct op *cur_op;
+
+static void *access_job(void *arg)
+{
+	struct job *j = arg;
+	const struct op *o = cur_op;
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)addr_of(o->m, o->first);
+	if (o->kind == OP_READ)
+		j->value = *p;
+	else if (o->kind == OP_WRITE)
+		*p = o->tag;
+	else {
+		/* A kernel-mode store: read(2) from a pipe into the page. */
+		int pp[2];
+		uint64_t v = o->tag;
+		if (pipe(pp) == 0) {
+			if (write(pp[1], &v, 8) == 8) {
+				ssize_t n;
+				do
+					n = read(pp[0], (void *)p, 8);
+				while (n < 0 && errno == EINTR);
+				j->ret = n < 0 ? -errno : n;
+			}
+			close(pp[0]);
+			close(pp[1]);
+		}
+	}
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+static void *madvise_job(void *arg)
+{
+	struct job *j = arg;
+	const struct op *o = &OPS[j->op_index];
+	j->ret = madvise((void *)(uintptr_t)addr_of(o->m, o->first), (size_t)o->count * PAGE, o->flag2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+static uint64_t mremap_target;
+static void *mremap_job(void *arg)
+{
+	struct job *j = arg;
+	const struct op *o = &OPS[j->op_index];
+	void *p = mremap((void *)(uintptr_t)map_addr[o->m], (size_t)MAPS[o->m].pages * PAGE, (size_t)MAPS[o->m].pages * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)mremap_target);
+	j->ret = p == MAP_FAILED ? -errno : 0;
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+/* fork: the child reports its pagemap, runs its accesses (SIGBUS caught), reports again, exits.
+ * Only syscalls and stack buffers in the child: the parent is multi-threaded. */
+struct child_rec { int32_t index, sigbus; int64_t ret; uint64_t value; };
+static sigjmp_buf child_jmp;
+static volatile sig_atomic_t child_sigbus;
+static void child_on_sigbus(int sig) { (void)sig; child_sigbus++; siglongjmp(child_jmp, 1); }
+static int fork_pipe[2];
+static pid_t fork_pid;
+
+static void child_run(const struct op *o)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = child_on_sigbus;
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGBUS, &sa, NULL);
+	int pm = open("/proc/self/pagemap", O_RDONLY); /* reopened in the child: an inherited fd reads the parent */
+	int idx = 0;
+	for (int pass = 0; pass < (o->child_count > 0 ? 2 : 1); pass++) {
+		if (pass == 1) {
+			for (int a = 0; a < o->child_count; a++, idx++) {
+				const struct child_acc *c = &CHILD[o->child_first + a];
+				static struct child_rec r;
+				memset((void *)&r, 0, sizeof(r));
+				r.index = idx;
+				child_sigbus = 0;
+				if (sigsetjmp(child_jmp, 1) == 0) {
+					volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)addr_of(c->m, c->page);
+					if (c->write)
+						*p = c->tag;
+					else
+						r.value = *p;
+				} else
+					r.ret = -EFAULT;
+				r.sigbus = child_sigbus;
+				if (write(fork_pipe[1], (const void *)&r, sizeof(r)) < 0) {}
+			}
+		}
+		for (int m = 0; m < NMAPS; m++)
+			for (int p = 0; p < MAPS[m].pages; p++, idx++) {
+				struct child_rec r = { idx, 0, 0, 0 };
+				if (pread(pm, &r.value, 8, (off_t)(addr_of(m, p) / PAGE) * 8) != 8)
+					r.ret = -EIO;
+				if (write(fork_pipe[1], &r, sizeof(r)) < 0) {}
+			}
+	}
+	_exit(0);
+}
+
+static void *fork_job(void *arg)
+{
+	struct job *j = arg;
+	const struct op *o = &OPS[j->op_index];
+	/* With EVENT_FORK this returns only after the FORK event is read. The raw syscall, not glibc's
+	 * fork(), which holds the malloc locks across it: the serving thread may malloc meanwhile. */
+	pid_t pid = (pid_t)syscall(SYS_fork);
+	if (pid == 0)
+		child_run(o);
+	fork_pid = pid;
+	if (pid < 0) {
+		j->ret = -errno;
+	} else {
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+		j->ret = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	}
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+static struct job held_jobs[4];
+static int nheld;
+
+static void close_all_uffds(void)
+{
+	for (int i = 0; i < NUFFDS; i++)
+		if (!uffd_closed[i]) {
+			close(uffd_fd[i]);
+			uffd_closed[i] = 1;
+		}
+	for (int i = 0; i < nchild; i++)
+		close(child_fd[i]);
+	nchild = 0;
+}
+
+/* ---- one op: its canonical result text ------------------------------------------------------------ */
+static void fill_text(char *res, size_t cap, int rc, int64_t field)
+{
+	snprintf(res, cap, "%s field=%lld", rc == 0 ? "ok" : ename(rc), (long long)field);
+}
+
+static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
+{
+	const struct op *o = &OPS[i];
+	int fd = o->u >= 0 ? uffd_fd[o->u] : -1;
+	int64_t field = 0;
+	int rc;
+	child[0] = 0;
+	switch (o->kind) {
+	case OP_READ:
+	case OP_WRITE:
+	case OP_KWRITE: {
+		static struct job j;
+		memset(&j, 0, sizeof(j));
+		cur_op = o;
+		pthread_create(&j.t, NULL, access_job, &j);
+		serve(&j.done);
+		if (blocked || timed_out)
+			return;
+		pthread_join(j.t, NULL);
+		if (o->kind == OP_KWRITE) {
+			if (j.ret >= 0)
+				snprintf(res, cap, "ok bytes=%ld", j.ret);
+			else
+				snprintf(res, cap, "%s", ename((int)j.ret));
+		} else
+			snprintf(res, cap, "ok value=0x%llx", (unsigned long long)j.value);
+		return;
+	}
+	case OP_REGISTER: {
+		struct r_uffdio_register r = { { addr_of(o->m, o->first), (uint64_t)o->count * PAGE }, (uint64_t)o->modes, 0 };
+		rc = xioctl(fd, UFFDIO_REGISTER_, &r);
+		if (rc)
+			snprintf(res, cap, "%s", ename(rc));
+		else if (o->flag1)
+			snprintf(res, cap, "ok ioctls=0x%llx", (unsigned long long)r.ioctls);
+		else
+			snprintf(res, cap, "ok");
+		return;
+	}
+	case OP_UNREGISTER:
+	case OP_WAKE: {
+		struct r_uffdio_range r = { addr_of(o->m, o->first), (uint64_t)o->count * PAGE };
+		rc = xioctl(fd, o->kind == OP_WAKE ? UFFDIO_WAKE_ : UFFDIO_UNREGISTER_, &r);
+		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
+		return;
+	}
+	case OP_WP:
+		rc = do_wp(fd, o->m, o->first, o->count, o->flag1, o->flag2);
+		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
+		return;
+	case OP_COPY:
+		rc = do_copy(fd, o->m, o->first, o->count, o->tag, o->flag1, &field);
+		fill_text(res, cap, rc, field);
+		return;
+	case OP_ZEROPAGE:
+		rc = do_zero(fd, o->m, o->first, o->count, &field);
+		fill_text(res, cap, rc, field);
+		return;
+	case OP_CONTINUE:
+		rc = do_continue(fd, o->m, o->first, o->count, o->flag1, &field);
+		fill_text(res, cap, rc, field);
+		return;
+	case OP_POISON:
+		rc = do_poison(fd, o->m, o->first, o->count, &field);
+		fill_text(res, cap, rc, field);
+		return;
+	case OP_MOVE:
+		rc = do_move(fd, o->m, o->first, o->m2, o->first2, o->count, o->flag2, &field);
+		fill_text(res, cap, rc, field);
+		return;
+	case OP_MADVISE: {
+		struct job *j = &held_jobs[nheld];
+		memset(j, 0, sizeof(*j));
+		j->op_index = i;
+		pthread_create(&j->t, NULL, madvise_job, j);
+		if (o->flag1) {
+			/* Hold: wait until the event is queued (a uffd readable) or the call returned. */
+			while (!atomic_load(&j->done) && !any_readable(10))
+				if (now_ms() > op_deadline_ms) {
+					timed_out = 1;
+					return;
+				}
+			if (!atomic_load(&j->done)) {
+				nheld++;
+				snprintf(res, cap, "held");
+				return;
+			}
+		}
+		serve(&j->done);
+		if (blocked || timed_out)
+			return;
+		pthread_join(j->t, NULL);
+		snprintf(res, cap, "%s", j->ret ? ename((int)j->ret) : "ok");
+		return;
+	}
+	case OP_DRAIN: {
+		strcpy(res, "ok");
+		for (int h = 0; h < nheld; h++) {
+			serve(&held_jobs[h].done);
+			if (blocked || timed_out)
+				return;
+			pthread_join(held_jobs[h].t, NULL);
+			size_t len = strlen(res);
+			snprintf(res + len, cap - len, " madvise=%s", held_jobs[h].ret ? ename((int)held_jobs[h].ret) : "ok");
+		}
+		nheld = 0;
+		return;
+	}
+	case OP_PUNCH:
+		rc = fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)o->first * PAGE, (off_t)o->count * PAGE) < 0 ? -errno : 0;
+		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
+		return;
+	case OP_TRUNCATE:
+		rc = ftruncate(memfd, (off_t)o->count * PAGE) < 0 ? -errno : 0;
+		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
+		return;
+	case OP_PWRITE: {
+		uint64_t v = o->tag;
+		rc = pwrite(memfd, &v, 8, (off_t)o->first * PAGE) == 8 ? 0 : -errno;
+		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
+		return;
+	}
+	case OP_PREAD: {
+		uint64_t v = 0;
+		if (pread(memfd, &v, 8, (off_t)o->first * PAGE) < 0) {}
+		snprintf(res, cap, "ok value=0x%llx", (unsigned long long)v);
+		return;
+	}
+	case OP_MPROTECT: {
+		void *a = (void *)(uintptr_t)addr_of(o->m, o->first);
+		size_t len = (size_t)o->count * PAGE;
+		rc = mprotect(a, len, PROT_READ) < 0 ? -errno : (mprotect(a, len, PROT_READ | PROT_WRITE) < 0 ? -errno : 0);
+		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
+		return;
+	}
+	case OP_MREMAP: {
+		static struct job j;
+		memset(&j, 0, sizeof(j));
+		j.op_index = i;
+		mremap_target = slot_base + (uint64_t)next_slot++ * SLOT;
+		pthread_create(&j.t, NULL, mremap_job, &j);
+		serve(&j.done);
+		if (blocked || timed_out)
+			return;
+		pthread_join(j.t, NULL);
+		if (j.ret == 0)
+			map_addr[o->m] = mremap_target;
+		snprintf(res, cap, "%s", j.ret ? ename((int)j.ret) : "ok");
+		return;
+	}
+	case OP_FORK: {
+		static struct job j;
+		memset(&j, 0, sizeof(j));
+		j.op_index = i;
+		if (pipe(fork_pipe) < 0) {
+			snprintf(res, cap, "pipe failed");
+			return;
+		}
+		pthread_create(&j.t, NULL, fork_job, &j);
+		serve(&j.done);
+		for (int c = 0; c < nchild; c++)
+			close(child_fd[c]);
+		nchild = 0;
+		if (blocked || timed_out)
+			return;
+		pthread_join(j.t, NULL);
+		close(fork_pipe[1]);
+		static struct child_rec recs[4096];
+		int n = 0;
+		struct child_rec r;
+		while (n < 4096 && read(fork_pipe[0], &r, sizeof(r)) == sizeof(r))
+			recs[n++] = r;
+		close(fork_pipe[0]);
+		int total_pages = 0;
+		for (int m = 0; m < NMAPS; m++)
+			total_pages += MAPS[m].pages;
+		size_t len = 0;
+		for (int pass = 0; pass < (o->child_count > 0 ? 2 : 1); pass++) {
+			int base = pass == 0 ? 0 : total_pages + o->child_count;
+			if (pass == 1) {
+				for (int a = 0; a < o->child_count; a++) {
+					const struct child_acc *c = &CHILD[o->child_first + a];
+					struct child_rec *cr = NULL;
+					for (int k = 0; k < n; k++)
+						if (recs[k].index == total_pages + a)
+							cr = &recs[k];
+					char what[64];
+					if (!cr)
+						snprintf(what, sizeof(what), "missing");
+					else if (cr->sigbus)
+						snprintf(what, sizeof(what), "sigbus");
+					else
+						snprintf(what, sizeof(what), "ok value=0x%llx", (unsigned long long)(c->write ? 0 : cr->value));
+					if (c->write)
+						len += snprintf(child + len, ccap - len, " | w %s+%d 0x%llx %s", MAPS[c->m].name, c->page, (unsigned long long)c->tag, what);
+					else
+						len += snprintf(child + len, ccap - len, " | r %s+%d %s", MAPS[c->m].name, c->page, what);
+				}
+			}
+			len += snprintf(child + len, ccap - len, "%spagemap", len ? " | " : "");
+			int k = base;
+			for (int m = 0; m < NMAPS; m++) {
+				len += snprintf(child + len, ccap - len, " %s=", MAPS[m].name);
+				for (int p = 0; p < MAPS[m].pages; p++, k++) {
+					char ch = '?';
+					for (int q = 0; q < n; q++)
+						if (recs[q].index == k && recs[q].ret == 0) {
+							uint64_t e = recs[q].value;
+							int present = (e >> 63) & 1, swap = (e >> 62) & 1, file = (e >> 61) & 1, wp = (e >> 57) & 1;
+							if (!present && !swap) ch = wp ? '?' : '.';
+							else if (present) ch = file ? (wp ? 'F' : 'f') : (wp ? 'A' : 'a');
+							else ch = wp ? 'M' : 'x';
+						}
+					len += snprintf(child + len, ccap - len, "%c", ch);
+				}
+			}
+		}
+		if (j.ret == 0)
+			snprintf(res, cap, "ok");
+		else
+			snprintf(res, cap, "child exit %ld", j.ret);
+		return;
+	}
+	case OP_CLOSE:
+		close(fd);
+		uffd_closed[o->u] = 1;
+		snprintf(res, cap, "ok");
+		return;
+	case OP_API: {
+		int nfd;
+		if (o->flag1) {
+			int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+			nfd = dev < 0 ? -errno : ioctl(dev, USERFAULTFD_IOC_NEW_, O_CLOEXEC | O_NONBLOCK);
+			if (dev >= 0 && nfd < 0)
+				nfd = -errno;
+			if (dev >= 0)
+				close(dev);
+		} else {
+			nfd = (int)syscall(323, O_CLOEXEC | O_NONBLOCK);
+			if (nfd < 0)
+				nfd = -errno;
+		}
+		if (nfd < 0) {
+			snprintf(res, cap, "open=%s", ename(nfd));
+			return;
+		}
+		size_t len = (size_t)snprintf(res, cap, "open=ok");
+		for (int s = 0; s < o->count; s++) {
+			struct r_uffdio_api a = { API[o->first + s].api, API[o->first + s].features, 0 };
+			rc = xioctl(nfd, UFFDIO_API_, &a);
+			len += snprintf(res + len, cap - len, " api%d=%s", s, rc ? ename(rc) : "ok");
+		}
+		close(nfd);
+		return;
+	}
+	case OP_SCAN: {
+		struct r_page_region vec[64];
+		struct r_pm_scan_arg a = { sizeof(a), o->flag1 ? 3 : 0, map_addr[o->m], map_addr[o->m] + MAPS[o->m].pages * PAGE, 0, (uint64_t)(uintptr_t)vec, 64, 0, 0, 2, 0, 2 | 4 | 8 | 16 | 32 };
+		int n = ioctl(pagemap_fd, PAGEMAP_SCAN_, &a);
+		if (n < 0) {
+			snprintf(res, cap, "%s", ename(errno));
+			return;
+		}
+		size_t len = (size_t)snprintf(res, cap, "ok regions=%d", n);
+		for (int r = 0; r < n; r++)
+			len += snprintf(res + len, cap - len, " [%llu,%llu):0x%llx", (unsigned long long)((vec[r].start - map_addr[o->m]) / PAGE), (unsigned long long)((vec[r].end - map_addr[o->m]) / PAGE), (unsigned long long)vec[r].categories);
+		return;
+	}
+	}
+	snprintf(res, cap, "unknown op");
+}
+
+/* ---- comparison: '*' in a pagemap, "key=?" and "A|B" (alternatives) are unspecified by the model -- */
+static int token_matches(const char *e, size_t el, const char *a, size_t al)
+{
+	if (el == al && memcmp(e, a, el) == 0)
+		return 1;
+	if (el >= 2 && e[el - 1] == '?' && e[el - 2] == '=' && al >= el - 1 && memcmp(e, a, el - 1) == 0)
+		return 1;
+	const char *bar = memchr(e, '|', el);
+	if (bar && !memchr(e, '=', el)) {
+		const char *colon = NULL;
+		for (const char *c = e; c < bar; c++)
+			if (*c == ':')
+				colon = c;
+		size_t plen = colon ? (size_t)(colon - e + 1) : 0;
+		const char *s = e;
+		while (s < e + el) {
+			const char *t = memchr(s, '|', (size_t)(e + el - s));
+			if (!t)
+				t = e + el;
+			size_t sl = (size_t)(t - s);
+			if (s == e) {
+				if (sl == al && memcmp(s, a, al) == 0)
+					return 1;
+			} else if (plen + sl == al && memcmp(e, a, plen) == 0 && memcmp(s, a + plen, sl) == 0)
+				return 1;
+			s = t + 1;
+		}
+		return 0;
+	}
+	const char *eq = memchr(e, '=', el);
+	if (eq && memchr(e, '*', el) && el == al && memcmp(e, a, (size_t)(eq - e + 1)) == 0) {
+		for (size_t i = 0; i < el; i++)
+			if (e[i] != '*' && e[i] != a[i])
+				return 0;
+		return 1;
+	}
+	return 0;
+}
+
+static int line_matches(const char *e, const char *a)
+{
+	while (1) {
+		const char *ee = strchr(e, ' '), *ae = strchr(a, ' ');
+		size_t el = ee ? (size_t)(ee - e) : strlen(e), al = ae ? (size_t)(ae - a) : strlen(a);
+		if (!token_matches(e, el, a, al))
+			return 0;
+		if (!ee || !ae)
+			return !ee && !ae;
+		e = ee + 1;
+		a = ae + 1;
+	}
+}
+
+static int setup(char *res, size_t cap)
+{
+	int slots = NMAPS + 8;
+	size_t rlen = (size_t)(slots + 1) * SLOT;
+	void *r = mmap(NULL, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return -errno;
+	slot_base = ((uint64_t)(uintptr_t)r + (2UL << 20) - 1) & ~((2UL << 20) - 1);
+	if (NEED_FILE) {
+		memfd = (int)syscall(SYS_memfd_create, "uffd-repro", 1 /* MFD_CLOEXEC */);
+		if (memfd < 0 || ftruncate(memfd, (off_t)FILE_PAGES * PAGE) < 0)
+			return -errno;
+	}
+	for (int m = 0; m < NMAPS; m++) {
+		uint64_t a = slot_base + (uint64_t)next_slot++ * SLOT;
+		size_t len = (size_t)MAPS[m].pages * PAGE;
+		void *p = MAPS[m].kind == K_ANON
+			? mmap((void *)(uintptr_t)a, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
+			: mmap((void *)(uintptr_t)a, len, PROT_READ | PROT_WRITE, (MAPS[m].kind == K_SHARED ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, memfd, (off_t)MAPS[m].file_offset * PAGE);
+		if (p == MAP_FAILED)
+			return -errno;
+		madvise(p, len, MAPS[m].hugepage ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+		map_addr[m] = a;
+	}
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	res[0] = 0;
+	for (int u = 0; u < NUFFDS; u++) {
+		int fd = (int)syscall(323, O_CLOEXEC | O_NONBLOCK | (UFFDS[u].umo ? 1 : 0));
+		if (fd < 0)
+			return -errno;
+		struct r_uffdio_api a = { 0xAA, UFFDS[u].features, 0 };
+		int rc = xioctl(fd, UFFDIO_API_, &a);
+		uffd_fd[u] = fd;
+		len += snprintf(res + len, cap - len, "%s%s=%s", len ? " " : "", UFFDS[u].name, rc ? ename(rc) : "ok");
+	}
+	if (NUFFDS == 0)
+		snprintf(res, cap, "ok");
+	return 0;
+}
+
+int main(void)
+{
+	static char res[4096], child[16384], pm[8192], line[32768];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("%s\n", DESCRIPTION);
+	int rc = setup(res, sizeof(res));
+	if (rc < 0) {
+		printf("setup failed: %s (this machine cannot run the scenario)\n", ename(rc));
+		return 2;
+	}
+	int diverged = 0;
+	for (int i = -1; i < NOPS; i++) {
+		msgs[0] = 0;
+		nmsgs = 0;
+		faults_this_op = 0;
+		child[0] = 0;
+		op_deadline_ms = now_ms() + (i >= 0 && OPS[i].kind == OP_FORK ? 6000 : 3000);
+		if (i >= 0)
+			run_op(i, res, sizeof(res), child, sizeof(child));
+		const char *result = res;
+		int stop = 0;
+		if (blocked || timed_out) {
+			result = blocked ? "blocked" : "timeout";
+			close_all_uffds();
+			pm[0] = 0;
+			stop = 1;
+		} else
+			all_pagemaps(pm, sizeof(pm));
+		snprintf(line, sizeof(line), "[%s%d] %s || %s || %s ||%s", i < 0 ? "setup" : "", i < 0 ? 0 : i, result, msgs, child, pm);
+		if (i < 0) /* "[setup]" */
+			snprintf(line, sizeof(line), "[setup] %s || %s || %s ||%s", result, msgs, child, pm);
+		const char *exp = EXPECTED[i + 1];
+		int ok = line_matches(exp, line);
+		printf("%s %s\n", ok ? "  same    " : "  DIFFERS ", i < 0 ? "setup" : OP_TEXT[i]);
+		printf("    expected %s\n    actual   %s\n", exp, line);
+		if (!ok) {
+			diverged = 1;
+			break;
+		}
+		if (stop || i + 1 >= NEXPECTED - 1)
+			break;
+	}
+	close_all_uffds();
+	if (diverged)
+		printf("DIVERGENCE: the kernel does not do what the model expects (exit 1)\n");
+	else
+		printf("no divergence: the kernel behaves as the model expects (exit 0)\n");
+	return diverged;
+}

@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text;
+using UffdNative.Harness.Model;
+
+namespace UffdNative.Harness.Conformance;
+
+/// <summary>
+/// Writes a (shrunk) scenario as a reproducer: the scenario JSON for <c>uffdnative replay</c>, and a
+/// standalone C program (<c>gcc -O2 repro.c</c>) that runs the same scenario the same way as
+/// <see cref="KernelExecutor"/>, prints the model's expected observation and the kernel's actual one op by
+/// op, and exits 1 while the divergence holds (0 once the kernel — or the model — is fixed).
+/// </summary>
+public static class Reproducer
+{
+    public static (string Json, string C) Write(Scenario s, ConformanceRunner runner, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var json = Path.Combine(directory, "repro.json");
+        var c = Path.Combine(directory, "repro.c");
+        File.WriteAllText(json, s.ToJson());
+        var model = runner.Model.Run(s);
+        var kernel = runner.Executor.Run(s);
+        var d = Differ.FirstDivergence(model, kernel, runner.Reference, runner.Profile);
+        File.WriteAllText(c, CProgram(s, model.Trace, runner.Profile, d));
+        return (json, c);
+    }
+
+    private static string Runtime()
+    {
+        using var stream = typeof(Reproducer).Assembly.GetManifestResourceStream("repro_runtime.c")
+            ?? throw new InvalidOperationException("the C runtime resource is missing from the harness assembly");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static string Str(string s)
+    {
+        var sb = new StringBuilder("\"");
+        foreach (char ch in s)
+            sb.Append(ch switch
+            {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\t' => "\\t",
+                _ when ch < 0x20 || ch > 0x7e => "?",
+                _ => ch.ToString(),
+            });
+        return sb.Append('"').ToString();
+    }
+
+    private static string Hex(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture) + "ULL";
+
+    /// <summary>The C source for a scenario and the model's expected trace.</summary>
+    public static string CProgram(Scenario s, ScenarioTrace expected, KernelProfile profile, Divergence? divergence)
+    {
+        int Map(string name) => s.MappingIndex(name);
+        int Uffd(string name) => s.Uffds.Select((u, i) => (u, i)).First(x => x.u.Name == name).i;
+        var child = new List<ChildAccess>();
+        var api = new List<ApiStep>();
+        var ops = new List<string>();
+        foreach (var op in s.Ops)
+        {
+            // kind, u, m, first, count, modes, flag1, flag2, m2, first2, tag, child_first, child_count
+            string E(string kind, int u = -1, int m = 0, int first = 0, int count = 1, int modes = 0, int f1 = 0, int f2 = 0, int m2 = 0, int first2 = 0, ulong tag = 0, int cf = 0, int cc = 0) =>
+                $"\t{{ {kind}, {u}, {m}, {first}, {count}, {modes}, {f1}, {f2}, {m2}, {first2}, {Hex(tag)}, {cf}, {cc} }},";
+            ops.Add(op switch
+            {
+                ReadOp r => E("OP_READ", m: Map(r.M), first: r.Page),
+                WriteOp w => E(w.Mode == AccessMode.Kernel ? "OP_KWRITE" : "OP_WRITE", m: Map(w.M), first: w.Page, tag: w.Tag),
+                RegisterOp r => E("OP_REGISTER", Uffd(r.U), Map(r.M), r.First, r.Count, (int)r.Modes, r.ObserveIoctls ? 1 : 0),
+                UnregisterOp u => E("OP_UNREGISTER", Uffd(u.U), Map(u.M), u.First, u.Count),
+                WakeOp w => E("OP_WAKE", Uffd(w.U), Map(w.M), w.First, w.Count),
+                WriteProtectOp w => E("OP_WP", Uffd(w.U), Map(w.M), w.First, w.Count, f1: w.Protect ? 1 : 0, f2: w.DontWake ? 1 : 0),
+                CopyOp c => E("OP_COPY", Uffd(c.U), Map(c.M), c.First, c.Count, f1: c.Wp ? 1 : 0, tag: c.Tag),
+                ZeroPageOp z => E("OP_ZEROPAGE", Uffd(z.U), Map(z.M), z.First, z.Count),
+                ContinueOp c => E("OP_CONTINUE", Uffd(c.U), Map(c.M), c.First, c.Count, f1: c.Wp ? 1 : 0),
+                PoisonOp p => E("OP_POISON", Uffd(p.U), Map(p.M), p.First, p.Count),
+                MoveOp mv => E("OP_MOVE", Uffd(mv.U), Map(mv.M), mv.First, mv.Count, f2: mv.AllowSrcHoles ? 1 : 0, m2: Map(mv.Src), first2: mv.SrcFirst),
+                MadviseOp m => E("OP_MADVISE", m: Map(m.M), first: m.First, count: m.Count, f1: m.Hold ? 1 : 0, f2: m.Advice == MadviseAdvice.Remove ? 1 : 0),
+                DrainOp => E("OP_DRAIN"),
+                PunchHoleOp p => E("OP_PUNCH", first: p.First, count: p.Count),
+                TruncateOp t => E("OP_TRUNCATE", count: t.Pages),
+                PwriteOp w => E("OP_PWRITE", first: w.Page, tag: w.Tag),
+                PreadOp r => E("OP_PREAD", first: r.Page),
+                MprotectOp m => E("OP_MPROTECT", m: Map(m.M), first: m.First, count: m.Count),
+                MremapOp m => E("OP_MREMAP", m: Map(m.M)),
+                ForkOp f => E("OP_FORK", cf: child.Count, cc: f.Child.Count) is var line && Add(child, f.Child) ? line : line,
+                CloseOp c => E("OP_CLOSE", Uffd(c.U)),
+                ApiOp a => E("OP_API", first: api.Count, count: a.Steps.Count, f1: a.Device ? 1 : 0) is var l2 && Add(api, a.Steps) ? l2 : l2,
+                ScanOp sc => E("OP_SCAN", m: Map(sc.M), f1: sc.WpMatching ? 1 : 0),
+                _ => throw new NotSupportedException(op.GetType().Name),
+            });
+        }
+
+        var header = new StringBuilder();
+        header.AppendLine("/*");
+        header.AppendLine(" * uffdnative reproducer: a userfaultfd scenario where the kernel and the model disagree.");
+        header.AppendLine(" * Build and run (as root, or with vm.unprivileged_userfaultfd=1 / CAP_SYS_PTRACE):");
+        header.AppendLine(" *     gcc -O2 repro.c -o repro -pthread && ./repro");
+        header.AppendLine(" * It prints, op by op, what the model expects and what this kernel does, and exits 1 at the");
+        header.AppendLine(" * first difference (0 when there is none). Observation format: result || uffd messages (with the");
+        header.AppendLine(" * handler's ioctls) || fork child || pagemap per mapping ('.' none, a/A anon page/+wp, f/F file");
+        header.AppendLine(" * page/+wp, M uffd-wp marker, x poison/swap; '*' and '?' are unspecified by the model).");
+        header.AppendLine($" * Model profile: {profile.Origin}");
+        header.AppendLine(" *");
+        foreach (var line in s.Describe().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            header.AppendLine(" * " + line.Replace("*/", "* /", StringComparison.Ordinal));
+        if (divergence is not null)
+        {
+            header.AppendLine(" *");
+            foreach (var line in divergence.Describe().Split('\n'))
+                header.AppendLine(" * " + line.Replace("*/", "* /", StringComparison.Ordinal));
+        }
+        header.AppendLine(" */");
+
+        var data = new StringBuilder();
+        data.AppendLine($"#define NMAPS {s.Mappings.Count}");
+        data.AppendLine($"#define NUFFDS {s.Uffds.Count}");
+        data.AppendLine($"#define NOPS {s.Ops.Count}");
+        data.AppendLine($"#define NEXPECTED {expected.Observations.Count}");
+        data.AppendLine($"#define FILE_PAGES {s.FilePages}");
+        bool needFile = s.FilePages > 0 || s.Mappings.Any(m => m.Kind != MapKind.Anon) || s.Ops.Any(o => o is PunchHoleOp or TruncateOp or PwriteOp or PreadOp);
+        data.AppendLine($"#define NEED_FILE {(needFile ? 1 : 0)}");
+        data.AppendLine("static const struct map_spec MAPS[] = {");
+        foreach (var m in s.Mappings)
+            data.AppendLine($"\t{{ {Str(m.Name)}, {(m.Kind == MapKind.Anon ? "K_ANON" : m.Kind == MapKind.Shared ? "K_SHARED" : "K_PRIVATE")}, {m.Pages}, {m.FileOffset}, {(m.HugePage ? 1 : 0)} }},");
+        data.AppendLine("\t{ 0, 0, 0, 0, 0 } };");
+        data.AppendLine("static const struct uffd_spec UFFDS[] = {");
+        foreach (var u in s.Uffds)
+            data.AppendLine($"\t{{ {Str(u.Name)}, {Hex((ulong)u.Features)}, {(u.UserModeOnly ? 1 : 0)} }},");
+        data.AppendLine("\t{ 0, 0, 0 } };");
+        int moveSrc = s.Policy.MoveSource is { } ms ? Map(ms) : 0;
+        string missing = s.Policy.Missing switch { MissingPolicy.CopyWp => "P_COPYWP", MissingPolicy.ZeroPage => "P_ZERO", MissingPolicy.Move => "P_MOVE", _ => "P_COPY" };
+        data.AppendLine($"static const struct policy POLICY = {{ {missing}, {(s.Policy.ContinueWp ? 1 : 0)}, {moveSrc}, {s.Policy.MoveChunk} }};");
+        data.AppendLine("static const struct child_acc CHILD[] = {");
+        foreach (var a in child)
+            data.AppendLine($"\t{{ {Map(a.M)}, {a.Page}, {(a.Write ? 1 : 0)}, {Hex(a.Tag)} }},");
+        data.AppendLine("\t{ 0, 0, 0, 0 } };");
+        data.AppendLine("static const struct api_step API[] = {");
+        foreach (var a in api)
+            data.AppendLine($"\t{{ {Hex(a.Api)}, {Hex(a.Features)} }},");
+        data.AppendLine("\t{ 0, 0 } };");
+        data.AppendLine("static const struct op OPS[] = {");
+        foreach (var o in ops)
+            data.AppendLine(o);
+        data.AppendLine("\t{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 } };");
+        data.AppendLine("static const char *const OP_TEXT[] = {");
+        foreach (var op in s.Ops)
+            data.AppendLine($"\t{Str(op.Describe())},");
+        data.AppendLine("\t0 };");
+        data.AppendLine("/* The model's observations (setup first). */");
+        data.AppendLine("static const char *const EXPECTED[] = {");
+        foreach (var o in expected.Observations)
+            data.AppendLine($"\t{Str(o.Canonical)},");
+        data.AppendLine("\t0 };");
+        data.AppendLine($"static const char DESCRIPTION[] = {Str(s.Describe() + (divergence is null ? "" : "model vs kernel: " + divergence.Describe()))};");
+
+        return header + Runtime().Replace("/*@@SCENARIO@@*/", data.ToString(), StringComparison.Ordinal);
+    }
+
+    private static bool Add<T>(List<T> list, IEnumerable<T> items)
+    {
+        list.AddRange(items);
+        return true;
+    }
+}

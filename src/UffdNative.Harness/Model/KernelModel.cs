@@ -1,0 +1,71 @@
+using UffdNative.Harness.Conformance;
+
+namespace UffdNative.Harness.Model;
+
+/// <summary>
+/// Rules that a test may deliberately break, to prove the differential check finds a wrong model
+/// (the "injected bug" of issue 4). Never set outside tests and demonstrations.
+/// </summary>
+[Flags]
+public enum ModelBug
+{
+    None = 0,
+    /// <summary>A zap of a write-protected shmem page drops the wp state instead of leaving a marker (§3.2).</summary>
+    ZapDropsFileMarker = 1 << 0,
+    /// <summary>UFFDIO_WRITEPROTECT skips none PTEs of shmem instead of installing markers (§1.4).</summary>
+    WpSkipsNoneShmem = 1 << 1,
+    /// <summary>Fault-around also runs in WP-registered VMAs (§3.1).</summary>
+    FaultAroundInWpVma = 1 << 2,
+    /// <summary>UFFDIO_UNREGISTER keeps wp bits (the pre-6.0 rule, while the profile says otherwise).</summary>
+    UnregisterKeepsWp = 1 << 3,
+    /// <summary>Reading a uffd-wp marker sends a WP message (it must not, §3.2).</summary>
+    MarkerReadFaults = 1 << 4,
+}
+
+/// <summary>Options of a model run that are not kernel-version switches.</summary>
+public sealed record ModelOptions
+{
+    /// <summary>fault_around_bytes / PAGE_SIZE (/sys/kernel/debug/fault_around_bytes; 64 KiB by default, §3.1).</summary>
+    public int FaultAroundPages { get; init; } = 16;
+    public ModelBug Bugs { get; init; }
+
+    /// <summary>Whether PAGEMAP_SCAN's generic path reports a none PTE as written. Not in the reference:
+    /// "fs/proc/task_mmu: fix PAGEMAP_SCAN written state for unpopulated ptes" (mm-hotfixes, July 2026,
+    /// Cc stable; mainline ~7.2) made it so; kernels without the fix report no category. This is
+    /// version-dependent and belongs in <see cref="KernelProfile"/> once a detector exists for it; until
+    /// then the model follows the current mainline source. The named scenarios and the fuzzer never scan
+    /// none PTEs.</summary>
+    public bool ScanNoneWritten { get; init; } = true;
+}
+
+/// <summary>The model's answer for a whole scenario.</summary>
+public sealed record ModelResult
+{
+    public required ScenarioTrace Trace { get; init; }
+    /// <summary>Per observation (setup first), the profile switches the rules consulted to produce it.</summary>
+    public required IReadOnlyList<IReadOnlySet<string>> Consulted { get; init; }
+    /// <summary>Per observation, the model's internal state before it (VMAs, PTEs, file pages).</summary>
+    public required IReadOnlyList<string> StateBefore { get; init; }
+    /// <summary>Set when the scenario leaves the model's scope (the reason); the trace then stops there.</summary>
+    public string? OutOfScope { get; init; }
+    /// <summary>The scenario ended because a faulting thread stayed blocked (its handler action failed).</summary>
+    public bool Blocked { get; init; }
+}
+
+/// <summary>
+/// The executable specification of userfaultfd written from reference/uffd-semantics.md. Every rule
+/// names its section and the kernel versions it holds for; rules that changed between versions read
+/// a <see cref="KernelProfile"/> switch (and record that they did, so a divergence can be attributed).
+/// It does not learn anything from the running kernel.
+/// </summary>
+public sealed class KernelModel(KernelProfile profile, ModelOptions? options = null)
+{
+    /// <summary>How many faults one op may raise before the handler is declared stuck (the executor and the
+    /// C reproducer use the same bound): a handler that wakes without resolving livelocks the thread (§4 I3).</summary>
+    public const int MaxFaultsPerOp = 9;
+
+    public KernelProfile Profile { get; } = profile;
+    public ModelOptions Options { get; } = options ?? new ModelOptions();
+
+    public ModelResult Run(Scenario scenario) => new ModelRun(Profile, Options, scenario).Run();
+}

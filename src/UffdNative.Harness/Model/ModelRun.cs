@@ -1,0 +1,255 @@
+using System.Globalization;
+using System.Text;
+using UffdNative.Harness.Conformance;
+
+namespace UffdNative.Harness.Model;
+
+/// <summary>An ioctl's answer: 0 or an errno, and the result field (copy/zeropage/mapped/updated/move)
+/// where the ioctl has one. <see cref="FieldUntouched"/> is the value the executor pre-sets (the
+/// selftests' "field pre-set to 1"), so "the kernel did not write the field" is observable.</summary>
+internal readonly record struct IoResult(int Errno, long? Field = null, bool FieldUnspecified = false, int AltErrno = 0)
+{
+    public const long FieldUntouched = 1;
+    public bool Ok => Errno == 0;
+
+    public static IoResult Success(long? field = null) => new(0, field);
+    public static IoResult Fail(int errno, long? field = null) => new(errno, field);
+
+    public string Text
+    {
+        get
+        {
+            var head = Errno == 0 ? "ok" : UffdNative.Errno.Name(Errno);
+            if (AltErrno != 0)
+                head += "|" + UffdNative.Errno.Name(AltErrno);
+            if (FieldUnspecified)
+                return $"{head} field=?";
+            return Field is { } f ? $"{head} field={f.ToString(CultureInfo.InvariantCulture)}" : head;
+        }
+    }
+}
+
+internal enum OutcomeKind { Ok, Sigbus, Efault, Blocked }
+
+internal readonly record struct Outcome(OutcomeKind Kind, ulong Value = 0)
+{
+    public static readonly Outcome Blocked = new(OutcomeKind.Blocked);
+}
+
+/// <summary>A madvise whose REMOVE event is left unread (MadviseOp.Hold): the pieces still to do.</summary>
+internal sealed class HeldMadvise
+{
+    public required MapState Map { get; init; }
+    public required MadviseAdvice Advice { get; init; }
+    public required Queue<(int Start, int End)> Pieces { get; init; }
+    public required Ctx EventCtx { get; init; }
+    public required (int Start, int End) PendingPiece { get; init; }
+}
+
+/// <summary>One execution of a scenario by the model. The rules live in the partial files
+/// Rules.*.cs; this file holds state, dispatch and observation.</summary>
+internal sealed partial class ModelRun
+{
+    public const int MaxFaultsPerOp = KernelModel.MaxFaultsPerOp;
+    private int faultsThisOp;
+    private readonly KernelProfile profile;
+    private readonly ModelOptions opt;
+    private readonly Scenario sc;
+    private readonly Mm parent = new("parent");
+    private readonly FileState file;
+    private readonly Dictionary<string, Ctx> ctxs = [];
+    private readonly List<HeldMadvise> held = [];
+    private HashSet<string> consulted = [];
+    private List<string> msgs = [];
+    private int nextAnonVma = 1;
+    private int nextSlot;
+    private readonly Dictionary<MapState, int> slot = [];
+    private bool blocked;
+    private string? outOfScope;
+
+    public ModelRun(KernelProfile profile, ModelOptions opt, Scenario sc)
+    {
+        this.profile = profile;
+        this.opt = opt;
+        this.sc = sc;
+        int capacity = Math.Max(sc.FilePages, 1);
+        foreach (var m in sc.Mappings.Where(m => m.Kind != MapKind.Anon))
+            capacity = Math.Max(capacity, m.FileOffset + m.Pages);
+        foreach (var op in sc.Ops)
+            capacity = Math.Max(capacity, op switch
+            {
+                TruncateOp t => t.Pages,
+                PwriteOp w => w.Page + 1,
+                PreadOp r => r.Page + 1,
+                PunchHoleOp p => p.First + p.Count,
+                _ => 0,
+            });
+        file = new FileState(capacity, sc.FilePages);
+    }
+
+    /// <summary>Reads a profile switch and records that this observation depended on it.</summary>
+    private bool Sw(string name)
+    {
+        consulted.Add(name);
+        return profile[name];
+    }
+
+    private bool Bug(ModelBug b) => (opt.Bugs & b) != 0;
+
+    private MapState M(string name) => parent.Map(name);
+
+    private Ctx C(string name) => ctxs.TryGetValue(name, out var c) ? c : throw new ArgumentException($"no uffd '{name}'");
+
+    public ModelResult Run()
+    {
+        var observations = new List<OpObservation>();
+        var consultedList = new List<IReadOnlySet<string>>();
+        var before = new List<string>();
+
+        for (int i = 0; i < sc.Mappings.Count; i++)
+        {
+            var spec = sc.Mappings[i];
+            var map = new MapState
+            {
+                Name = spec.Name,
+                Index = i,
+                Kind = spec.Kind,
+                FileOffset = spec.FileOffset,
+                Pages = spec.Pages,
+                Ptes = new Pte[spec.Pages],
+                Vmas = [new Vma { Start = 0, End = spec.Pages }],
+            };
+            parent.Maps.Add(map);
+            slot[map] = nextSlot++;
+        }
+
+        // Setup: UFFDIO_API on every uffd (§1.2).
+        before.Add(Dump());
+        var setup = new List<string>();
+        foreach (var u in sc.Uffds)
+        {
+            var features = u.Features;
+            // §1.2 rule 3: WP_ASYNC implies WP_UNPOPULATED (6.7+).
+            if ((features & UffdFeatures.WpAsync) != 0)
+                features |= UffdFeatures.WpUnpopulated;
+            var ctx = new Ctx(u.Name, features, u.UserModeOnly, parent);
+            int e = ApiCall(0xAA, (ulong)u.Features, initialized: false);
+            ctx.Initialized = e == 0;
+            ctxs[u.Name] = ctx;
+            setup.Add($"{u.Name}={(e == 0 ? "ok" : UffdNative.Errno.Name(e))}");
+        }
+        observations.Add(new OpObservation { Index = -1, Op = "setup", Result = setup.Count == 0 ? "ok" : string.Join(" ", setup), PageMap = PageMaps() });
+        consultedList.Add(consulted);
+
+        for (int i = 0; i < sc.Ops.Count; i++)
+        {
+            var op = sc.Ops[i];
+            before.Add(Dump());
+            consulted = [];
+            msgs = [];
+            faultsThisOp = 0;
+            var child = new List<string>();
+            string result;
+            try
+            {
+                result = Exec(op, child);
+            }
+            catch (OutOfScopeException e)
+            {
+                outOfScope = $"op {i} ({op.Describe()}): {e.Message}";
+                before.RemoveAt(before.Count - 1);
+                break;
+            }
+            if (blocked)
+            {
+                // A fork child that stays blocked is killed: what it reported is not kept (the executor cannot
+                // collect it either).
+                observations.Add(new OpObservation { Index = i, Op = op.Describe(), Result = "blocked", Messages = msgs });
+                consultedList.Add(consulted);
+                break;
+            }
+            observations.Add(new OpObservation { Index = i, Op = op.Describe(), Result = result, Messages = msgs, Child = child, PageMap = PageMaps() });
+            consultedList.Add(consulted);
+        }
+        return new ModelResult
+        {
+            Trace = new ScenarioTrace { Observations = observations },
+            Consulted = consultedList,
+            StateBefore = before,
+            OutOfScope = outOfScope,
+            Blocked = blocked,
+        };
+    }
+
+    private Dictionary<string, string> PageMaps() => parent.Maps.ToDictionary(m => m.Name, PageMapOf);
+
+    /// <summary>The pagemap string of a mapping. In a MADV_HUGEPAGE mapping the kernel is free to back an
+    /// untouched page with a THP on a neighbour's fault, and a read with the huge zero page (whose pagemap
+    /// entry carries the file bit), so none and zero-page PTEs there are unspecified (§3.8).</summary>
+    internal string PageMapOf(MapState m)
+    {
+        var chars = m.PageMap.ToCharArray();
+        if (sc.Mappings[m.Index].HugePage)
+            for (int i = 0; i < chars.Length; i++)
+                if (m.Ptes[i].IsNone || (m.Ptes[i].IsPresent && m.Ptes[i].Source == PageSource.Zero))
+                    chars[i] = PageChars.Unspecified;
+        return new string(chars);
+    }
+
+    private string Exec(ScenarioOp op, List<string> child) => op switch
+    {
+        ReadOp r => AccessResultText(Access(parent, M(r.M), r.Page, write: false, 0, kernel: false), kernel: false),
+        WriteOp w => AccessResultText(Access(parent, M(w.M), w.Page, write: true, w.Tag, kernel: w.Mode == AccessMode.Kernel), kernel: w.Mode == AccessMode.Kernel),
+        RegisterOp r => Register(C(r.U), M(r.M), r.First, r.Count, r.Modes, r.ObserveIoctls),
+        UnregisterOp u => Unregister(C(u.U), M(u.M), u.First, u.Count).Text,
+        WriteProtectOp w => WriteProtect(C(w.U), M(w.M), w.First, w.Count, w.Protect, w.DontWake).Text,
+        CopyOp c => Fill(C(c.U), FillKind.Copy, M(c.M), c.First, c.Count, c.Tag, c.Wp).Text,
+        ZeroPageOp z => Fill(C(z.U), FillKind.ZeroPage, M(z.M), z.First, z.Count, 0, false).Text,
+        ContinueOp c => Fill(C(c.U), FillKind.Continue, M(c.M), c.First, c.Count, 0, c.Wp).Text,
+        PoisonOp p => Fill(C(p.U), FillKind.Poison, M(p.M), p.First, p.Count, 0, false).Text,
+        MoveOp mv => Move(C(mv.U), M(mv.M), mv.First, M(mv.Src), mv.SrcFirst, mv.Count, mv.AllowSrcHoles).Text,
+        WakeOp w => Wake(C(w.U)).Text,
+        MadviseOp m => Madvise(m),
+        DrainOp => Drain(),
+        PunchHoleOp p => PunchHole(p.First, p.Count),
+        TruncateOp t => Truncate(t.Pages),
+        PwriteOp w => Pwrite(w.Page, w.Tag),
+        PreadOp r => $"ok value=0x{(r.Page < file.Size && file.Present[r.Page] ? file.Tag[r.Page] : 0):x}",
+        MprotectOp m => Mprotect(M(m.M), m.First, m.Count),
+        MremapOp m => Mremap(M(m.M)),
+        ForkOp f => Fork(f, child),
+        CloseOp c => Close(C(c.U)),
+        ApiOp a => Api(a),
+        ScanOp s => Scan(M(s.M), s.WpMatching),
+        _ => throw new OutOfScopeException($"op {op.GetType().Name} is not modelled"),
+    };
+
+    private static string AccessResultText(Outcome o, bool kernel) => o.Kind switch
+    {
+        OutcomeKind.Ok => kernel ? "ok bytes=8" : $"ok value=0x{o.Value:x}",
+        OutcomeKind.Sigbus => "sigbus",
+        OutcomeKind.Efault => "EFAULT",
+        _ => "blocked",
+    };
+
+    /// <summary>The model's state, for divergence reports.</summary>
+    public string Dump()
+    {
+        var sb = new StringBuilder();
+        sb.Append($"file {file.Describe()}");
+        foreach (var m in parent.Maps)
+        {
+            sb.Append($"\n  {m.Name} ({m.Kind}) vmas {string.Join(" ", m.Vmas)}");
+            sb.Append($"\n    ptes {string.Join(" ", m.Ptes.Select((p, i) => $"{i}:{p}"))}");
+        }
+        foreach (var c in ctxs.Values)
+            sb.Append($"\n  uffd {c.Name}: {(c.Released ? "closed" : c.Initialized ? "ok" : "uninitialised")}{(c.MmapChanging > 0 ? $", {c.MmapChanging} event(s) unread" : "")}");
+        return sb.ToString();
+    }
+
+    private void Block() => blocked = true;
+}
+
+/// <summary>The scenario needs a behaviour the model does not define; the run stops without a verdict
+/// for the rest (never used to hide a disagreement: only where the model has no rule at all).</summary>
+internal sealed class OutOfScopeException(string message) : Exception(message);

@@ -1,0 +1,352 @@
+using UffdNative.Harness.Conformance;
+using E = UffdNative.Errno;
+
+namespace UffdNative.Harness.Model;
+
+/// <summary>Rules of the calls that change mappings or the file behind them: madvise, fallocate,
+/// ftruncate, pwrite, mprotect, mremap, fork, PAGEMAP_SCAN (reference §1.6, §3.2, §3.5, §3.6, §3.7).</summary>
+internal sealed partial class ModelRun
+{
+    // ---- zap ----------------------------------------------------------------------------------------
+
+    /// <summary>zap_pte_range (mm/memory.c) for one PTE. A present page or a zero page goes; on a file VMA
+    /// that is WP-registered a wp PTE leaves a uffd-wp marker behind (zap_install_uffd_wp_if_needed, 5.19+,
+    /// §3.2); anonymous zaps drop everything, markers included (§3.3). A wp marker on a file VMA survives
+    /// every zap except munmap/exit. A poison marker survives only zaps that spare private COWs
+    /// (hole punch).</summary>
+    private void ZapPte(MapState m, Vma v, int p, bool evenCows)
+    {
+        ref var pte = ref m.Ptes[p];
+        switch (pte.Kind)
+        {
+            case PteKind.Present:
+                if (!evenCows && pte.Source == PageSource.Anon)
+                    return; // should_zap_folio: a hole punch keeps private COWed pages
+                bool keepWp = m.IsFile && v.Wp && pte.Wp && !Bug(ModelBug.ZapDropsFileMarker);
+                pte = keepWp ? Pte.Marker : default;
+                return;
+            case PteKind.WpMarker:
+                if (m.IsAnonymous || Bug(ModelBug.ZapDropsFileMarker))
+                    pte = default;
+                return;
+            case PteKind.Poison:
+                if (evenCows)
+                    pte = default;
+                return;
+        }
+    }
+
+    /// <summary>unmap_mapping_range over file pages [first, first+count) in every mapping of the memfd.</summary>
+    private void ZapFileRange(int first, int count, bool evenCows)
+    {
+        foreach (var m in parent.Maps.Where(m => m.IsFile))
+            for (int p = 0; p < m.Pages; p++)
+            {
+                int idx = m.FileOffset + p;
+                if (idx >= first && idx < first + count)
+                    ZapPte(m, m.VmaAt(p), p, evenCows);
+            }
+    }
+
+    // ---- madvise ------------------------------------------------------------------------------------
+
+    private static List<(int Start, int End)> Pieces(MapState m, int first, int count) =>
+        m.VmasIn(first, count).Select(v => (Math.Max(first, v.Start), Math.Min(first + count, v.End))).ToList();
+
+    /// <summary>madvise(DONTNEED | REMOVE) (§1.6, §3.2), VMA by VMA: first userfaultfd_remove (a REMOVE
+    /// event if the VMA's uffd has EVENT_REMOVE, the caller blocked until it is read), then the zap
+    /// (DONTNEED) or the hole punch (REMOVE). MADV_REMOVE needs a shared writable file mapping:
+    /// EINVAL on anonymous memory, EACCES on MAP_PRIVATE.</summary>
+    private string Madvise(MadviseOp op)
+    {
+        var m = M(op.M);
+        if (op.Advice == MadviseAdvice.Remove)
+        {
+            if (m.IsAnonymous)
+                return "EINVAL";
+            if (!m.IsShared)
+                return "EACCES";
+        }
+        var pieces = new Queue<(int, int)>(Pieces(m, op.First, op.Count));
+        while (pieces.Count > 0)
+        {
+            var (s, e) = pieces.Dequeue();
+            var v = m.VmaAt(s);
+            var ev = v.Ctx is { } c && c.HasFeature(UffdFeatures.EventRemove) ? c : null;
+            if (ev is not null)
+            {
+                if (op.Hold)
+                {
+                    ev.MmapChanging++;
+                    held.Add(new HeldMadvise { Map = m, Advice = op.Advice, Pieces = pieces, EventCtx = ev, PendingPiece = (s, e) });
+                    return "held";
+                }
+                msgs.Add($"{ev.Name} REMOVE {m.Name}+{s}..{e}");
+            }
+            MadvisePiece(m, op.Advice, s, e);
+        }
+        return "ok";
+    }
+
+    private void MadvisePiece(MapState m, MadviseAdvice advice, int s, int e)
+    {
+        if (advice == MadviseAdvice.DontNeed)
+        {
+            // zap_page_range_single with no details: private COWs go too.
+            for (int p = s; p < e; p++)
+                ZapPte(m, m.VmaAt(p), p, evenCows: true);
+        }
+        else
+            PunchFile(m.FileOffset + s, e - s);
+    }
+
+    /// <summary>Reads the events held by MadviseOp.Hold; each caller continues with its remaining VMAs.</summary>
+    private string Drain()
+    {
+        var results = new List<string>();
+        foreach (var h in held)
+        {
+            msgs.Add($"{h.EventCtx.Name} REMOVE {h.Map.Name}+{h.PendingPiece.Start}..{h.PendingPiece.End}");
+            h.EventCtx.MmapChanging--;
+            MadvisePiece(h.Map, h.Advice, h.PendingPiece.Start, h.PendingPiece.End);
+            while (h.Pieces.Count > 0)
+            {
+                var (s, e) = h.Pieces.Dequeue();
+                if (h.Map.VmaAt(s).Ctx is { } c && c.HasFeature(UffdFeatures.EventRemove))
+                    msgs.Add($"{c.Name} REMOVE {h.Map.Name}+{s}..{e}");
+                MadvisePiece(h.Map, h.Advice, s, e);
+            }
+            results.Add("madvise=ok");
+        }
+        held.Clear();
+        return results.Count == 0 ? "ok" : "ok " + string.Join(" ", results);
+    }
+
+    // ---- the file -------------------------------------------------------------------------------------
+
+    /// <summary>shmem_fallocate(PUNCH_HOLE): unmap_mapping_range without even_cows (private COWs and
+    /// poison markers stay; wp PTEs leave markers), then the page-cache pages go (§3.2).</summary>
+    private void PunchFile(int first, int count)
+    {
+        ZapFileRange(first, count, evenCows: false);
+        for (int i = first; i < Math.Min(first + count, file.Size); i++)
+        {
+            file.Present[i] = false;
+            file.Tag[i] = 0;
+        }
+    }
+
+    private string PunchHole(int first, int count)
+    {
+        PunchFile(first, count);
+        return "ok";
+    }
+
+    /// <summary>ftruncate (shmem_setattr): shrinking unmaps everything beyond the new end, private COWs
+    /// included (even_cows), then drops the pages; wp markers survive and wp PTEs leave markers (§3.2
+    /// "ftruncate shrink, then regrow"). Growing only moves i_size.</summary>
+    private string Truncate(int pages)
+    {
+        if (pages < file.Size)
+        {
+            ZapFileRange(pages, file.Capacity - pages, evenCows: true);
+            for (int i = pages; i < file.Capacity; i++)
+            {
+                file.Present[i] = false;
+                file.Tag[i] = 0;
+            }
+        }
+        file.Size = pages;
+        return "ok";
+    }
+
+    /// <summary>pwrite(2): into the page cache directly, never through a PTE, so never intercepted
+    /// (§3.2 "Alias and other writers").</summary>
+    private string Pwrite(int page, ulong tag)
+    {
+        file.Present[page] = true;
+        file.Tag[page] = tag;
+        return "ok";
+    }
+
+    /// <summary>mprotect(PROT_READ) then back to read-write (§3.7): change_pte_range keeps the uffd-wp bit
+    /// and markers, the VMA split merges back; nothing a pagemap shows changes.</summary>
+    private static string Mprotect(MapState m, int first, int count)
+    {
+        _ = (m, first, count);
+        return "ok";
+    }
+
+    // ---- mremap ---------------------------------------------------------------------------------------
+
+    /// <summary>mremap of the whole mapping (§3.6): with EVENT_REMAP the registration and the wp state move
+    /// and a REMAP event is delivered; without it the new VMA is unregistered and, since 6.13 (0cef0bb836e3,
+    /// CVE-2025-21696; 6.12.11 stable), its wp bits and markers are cleared (stale before).</summary>
+    private string Mremap(MapState m)
+    {
+        if (m.Vmas.Count > 1)
+            throw new OutOfScopeException("mremap of a mapping split into several VMAs (moving several VMAs at once is allowed only on recent kernels; not modelled)");
+        var v = m.Vmas[0];
+        slot[m] = nextSlot++;
+        if (v.Ctx is { } c)
+        {
+            if (c.HasFeature(UffdFeatures.EventRemap))
+                msgs.Add($"{c.Name} REMAP {m.Name}");
+            else
+            {
+                if (Sw(KernelProfile.MremapClearsWp))
+                    ClearWp(m, 0, m.Pages);
+                v.Ctx = null;
+                v.Modes = RegisterMode.None;
+            }
+        }
+        return "ok";
+    }
+
+    // ---- fork -----------------------------------------------------------------------------------------
+
+    /// <summary>fork (§3.5): dup_userfaultfd gives each VMA of a ctx with EVENT_FORK a new child ctx (one
+    /// FORK event per ctx, in address order) and unregisters the others; copy_page_range runs only when the
+    /// child VMA is WP-registered or the parent VMA has an anon_vma (vma_needs_copy); copied PTEs keep wp
+    /// only in a WP child VMA, uffd-wp markers likewise, poison markers always; shared anon pages lose
+    /// exclusivity in both.</summary>
+    private string Fork(ForkOp op, List<string> childObs)
+    {
+        var child = new Mm("child");
+        var childCtx = new Dictionary<Ctx, Ctx>();
+        var order = parent.Maps.OrderBy(m => slot[m]).ToList();
+        var cloned = new Dictionary<MapState, MapState>();
+        foreach (var pm in order)
+        {
+            var cm = new MapState
+            {
+                Name = pm.Name,
+                Index = pm.Index,
+                Kind = pm.Kind,
+                FileOffset = pm.FileOffset,
+                Pages = pm.Pages,
+                Ptes = new Pte[pm.Pages],
+                Vmas = [],
+            };
+            foreach (var pv in pm.Vmas)
+            {
+                var cv = pv.Clone();
+                if (pv.Ctx is { } pc)
+                {
+                    if (pc.HasFeature(UffdFeatures.EventFork))
+                    {
+                        if (!childCtx.TryGetValue(pc, out var cc))
+                        {
+                            cc = new Ctx(pc.Name + "c", pc.Features, pc.UserModeOnly, child) { Initialized = true };
+                            childCtx[pc] = cc;
+                            msgs.Add($"{pc.Name} FORK");
+                        }
+                        cv.Ctx = cc;
+                    }
+                    else
+                    {
+                        cv.Ctx = null;
+                        cv.Modes = RegisterMode.None;
+                    }
+                }
+                cm.Vmas.Add(cv);
+                bool needsCopy = cv.Wp || pv.AnonVma != 0;
+                if (!needsCopy)
+                    continue;
+                for (int p = pv.Start; p < pv.End; p++)
+                {
+                    ref var src = ref pm.Ptes[p];
+                    switch (src.Kind)
+                    {
+                        case PteKind.Present:
+                            var c = src;
+                            if (!cv.Wp)
+                                c.Wp = false;
+                            if (src.Source == PageSource.Anon)
+                            {
+                                src.Exclusive = false;
+                                c.Exclusive = false;
+                            }
+                            cm.Ptes[p] = c;
+                            break;
+                        case PteKind.WpMarker:
+                            cm.Ptes[p] = cv.Wp ? Pte.Marker : default;
+                            break;
+                        case PteKind.Poison:
+                            cm.Ptes[p] = Pte.PoisonMarker;
+                            break;
+                    }
+                }
+            }
+            cloned[pm] = cm;
+        }
+        foreach (var pm in parent.Maps)
+            child.Maps.Add(cloned[pm]);
+
+        string ChildMaps() => "pagemap " + string.Join(" ", child.Maps.Select(m => $"{m.Name}={PageMapOf(m)}"));
+        childObs.Add(ChildMaps());
+        foreach (var a in op.Child)
+        {
+            var o = Access(child, child.Map(a.M), a.Page, a.Write, a.Tag, kernel: false);
+            childObs.Add($"{a} {AccessResultText(o, kernel: false)}");
+            if (blocked)
+                return "blocked";
+        }
+        if (op.Child.Count > 0)
+            childObs.Add(ChildMaps());
+        child.Alive = false;
+        foreach (var cc in childCtx.Values)
+            cc.Released = true;
+        return "ok";
+    }
+
+    // ---- PAGEMAP_SCAN --------------------------------------------------------------------------------
+
+    private const ulong PageIsWpAllowed = 1, PageIsWritten = 2, PageIsFile = 4, PageIsPresent = 8, PageIsSwapped = 0x10, PageIsPfnZero = 0x20;
+
+    /// <summary>The return mask the scan op asks for.</summary>
+    internal const ulong ScanReturnMask = PageIsWritten | PageIsFile | PageIsPresent | PageIsSwapped | PageIsPfnZero;
+
+    /// <summary>PAGEMAP_SCAN (6.7+, §1.7) with category_mask = PAGE_IS_WRITTEN: pagemap_page_category per
+    /// PTE ("written" = no uffd-wp bit; none PTEs have no category), contiguous equal pages form a
+    /// region. WP_MATCHING|CHECK_WPASYNC also write-protects what matched, and is EPERM on a VMA without
+    /// async WP.</summary>
+    private string Scan(MapState m, bool wpMatching)
+    {
+        if (!Sw(KernelProfile.PagemapScan))
+            return "ENOTTY";
+        if (wpMatching)
+        {
+            if (m.Vmas.Count > 1)
+                throw new OutOfScopeException("PAGEMAP_SCAN with WP_MATCHING over several VMAs is not modelled");
+            var v0 = m.Vmas[0];
+            if (!(IsAsync(v0.Ctx, this) && UseMarkers(m, v0)))
+                return "EPERM";
+            if (m.Ptes.Any(p => p.Kind == PteKind.Poison))
+                throw new OutOfScopeException("PAGEMAP_SCAN WP_MATCHING over a poison marker is not modelled");
+        }
+        var regions = new List<(int Start, int End, ulong Cat)>();
+        for (int p = 0; p < m.Pages; p++)
+        {
+            var pte = m.Ptes[p];
+            ulong cat = pte.Kind switch
+            {
+                PteKind.Present => PageIsPresent | (pte.Wp ? 0 : PageIsWritten) | (pte.Source == PageSource.File ? PageIsFile : 0) | (pte.Source == PageSource.Zero ? PageIsPfnZero : 0),
+                PteKind.WpMarker => PageIsSwapped,
+                PteKind.Poison => PageIsSwapped | PageIsWritten,
+                // A none PTE: written since the 2026 fix (ModelOptions.ScanNoneWritten), no category before.
+                _ => opt.ScanNoneWritten ? PageIsWritten : 0,
+            };
+            if ((cat & PageIsWritten) == 0)
+                continue;
+            cat &= ScanReturnMask;
+            if (regions.Count > 0 && regions[^1].End == p && regions[^1].Cat == cat)
+                regions[^1] = (regions[^1].Start, p + 1, cat);
+            else
+                regions.Add((p, p + 1, cat));
+            if (wpMatching && pte.Kind == PteKind.Present)
+                m.Ptes[p].Wp = true;
+        }
+        return $"ok regions={regions.Count}" + string.Concat(regions.Select(r => $" [{r.Start},{r.End}):0x{r.Cat:x}"));
+    }
+}

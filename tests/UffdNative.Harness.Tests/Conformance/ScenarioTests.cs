@@ -1,0 +1,91 @@
+using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Model;
+
+namespace UffdNative.Harness.Tests.Conformance;
+
+/// <summary>Scenario plumbing without a kernel: JSON, the validator, the differ's wildcards.</summary>
+public class ScenarioTests
+{
+    [Fact]
+    public void EveryNamedScenarioRoundTripsThroughJsonAndIsValid()
+    {
+        foreach (var ns in Scenarios.All)
+            foreach (var m in ns.Targets)
+            {
+                var s = ns.Build(m);
+                var back = Scenario.FromJson(s.ToJson());
+                Assert.Equal(s.ToJson(), back.ToJson());
+                Assert.Equal(s.Ops, back.Ops);
+                Assert.Null(ScenarioValidator.Validate(s));
+            }
+    }
+
+    [Fact]
+    public void TheModelHasARuleForEveryNamedScenario()
+    {
+        var model = new KernelModel(KernelProfile.Mainline("6.18"));
+        foreach (var ns in Scenarios.All)
+            foreach (var m in ns.Targets.Where(t => t is MemoryType.Anon or MemoryType.Shmem or MemoryType.ShmemPrivate))
+            {
+                var r = model.Run(ns.Build(m));
+                Assert.True(r.OutOfScope is null || ns.Name == "minor-collapse", $"{ns.Name} × {m}: {r.OutOfScope}");
+            }
+    }
+
+    [Fact]
+    public void TheValidatorKeepsSigbusProneAccessesOutOfThisProcess()
+    {
+        var baseScenario = new Scenario
+        {
+            Memory = MemoryType.Shmem,
+            FilePages = 4,
+            Mappings = [new("m0", MapKind.Shared, 4)],
+            Uffds = [new UffdSpec("u0", UffdFeatures.None)],
+        };
+        Assert.Null(ScenarioValidator.Validate(baseScenario with { Ops = [new ReadOp("m0", 3)] }));
+        Assert.Contains("beyond the memfd's end", ScenarioValidator.Validate(baseScenario with { Ops = [new TruncateOp(2), new ReadOp("m0", 3)] }));
+        Assert.Null(ScenarioValidator.Validate(baseScenario with { Ops = [new TruncateOp(2), new WriteOp("m0", 3, 1, AccessMode.Kernel)] }));
+        Assert.Contains("POISON", ScenarioValidator.Validate(baseScenario with { Ops = [new PoisonOp("u0", "m0", 0, 1), new ReadOp("m0", 1)] }));
+        Assert.Null(ScenarioValidator.Validate(baseScenario with { Ops = [new PoisonOp("u0", "m0", 0, 1), new ForkOp([new ChildAccess("m0", 0)])] }));
+        Assert.Contains("SIGBUS", ScenarioValidator.Validate(baseScenario with { Uffds = [new UffdSpec("u0", UffdFeatures.Sigbus)], Ops = [new WriteOp("m0", 0, 1)] }));
+        Assert.Contains("after close", ScenarioValidator.Validate(baseScenario with { Ops = [new CloseOp("u0"), new WakeOp("u0", "m0", 0, 1)] }));
+        Assert.Contains("drain first", ScenarioValidator.Validate(baseScenario with { Ops = [new MadviseOp("m0", 0, 1, MadviseAdvice.Remove, Hold: true), new ReadOp("m0", 1)] }));
+        Assert.Contains("EVENT_UNMAP", ScenarioValidator.Validate(baseScenario with { Uffds = [new UffdSpec("u0", UffdFeatures.EventUnmap)] }));
+    }
+
+    [Fact]
+    public void TheDifferAcceptsExactlyWhatTheModelLeavesUnspecified()
+    {
+        Assert.True(Differ.Matches("EAGAIN field=?", "EAGAIN field=-11"));
+        Assert.False(Differ.Matches("EAGAIN field=?", "EEXIST field=-11"));
+        Assert.True(Differ.Matches("EEXIST|ENOENT field=?", "ENOENT field=-2"));
+        Assert.False(Differ.Matches("EEXIST|ENOENT field=?", "EBUSY field=-16"));
+        Assert.True(Differ.Matches("u0 PF 0x0 m0+0 => move:EEXIST|ENOENT", "u0 PF 0x0 m0+0 => move:ENOENT"));
+        Assert.True(Differ.PageMapMatches("a**.", "aaf."));
+        Assert.False(Differ.PageMapMatches("a**.", "aafa"));
+        Assert.True(Differ.Matches("pagemap m0=a*.", "pagemap m0=af."));
+        Assert.False(Differ.Matches("ok value=0x1", "ok value=0x2"));
+    }
+
+    [Fact]
+    public void TheFirstDivergenceCarriesTheStateBeforeAndTheSwitches()
+    {
+        var s = new Scenario
+        {
+            Memory = MemoryType.Shmem,
+            FilePages = 2,
+            Mappings = [new("m0", MapKind.Shared, 2)],
+            Uffds = [new UffdSpec("u0", UffdFeatures.None)],
+            Ops = [new RegisterOp("u0", "m0", 0, 2, RegisterMode.WriteProtect), new WriteOp("m0", 0, 1), new WriteProtectOp("u0", "m0", 0, 2, true), new CloseOp("u0")],
+        };
+        var now = new KernelModel(KernelProfile.Mainline("6.18")).Run(s);
+        var old = new KernelModel(KernelProfile.Mainline("6.1")).Run(s);
+        // The 6.18 model's trace stands in for the kernel here.
+        var d = Differ.FirstDivergence(old, now.Trace, KernelProfile.Mainline("6.18"), KernelProfile.Mainline("6.1"));
+        Assert.NotNull(d);
+        Assert.Equal(3, d.Index);
+        Assert.Equal("pagemap m0", d.Aspect);
+        Assert.Equal(["close-clears-wp"], d.Switches);
+        Assert.Contains("wp-marker", d.StateBefore);
+    }
+}

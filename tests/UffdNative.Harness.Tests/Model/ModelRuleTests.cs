@@ -1,0 +1,391 @@
+using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Model;
+using F = UffdNative.UffdFeatures;
+using R = UffdNative.RegisterMode;
+
+namespace UffdNative.Harness.Tests.Model;
+
+/// <summary>
+/// The model's rules, one at a time, without a kernel: each test states what reference §N says and checks
+/// the model's observation. A rule that reads a profile switch is checked on both sides of it.
+/// </summary>
+public class ModelRuleTests
+{
+    private static readonly KernelProfile P618 = KernelProfile.Mainline("6.18");
+    private static readonly KernelProfile P61 = KernelProfile.Mainline("6.1");
+
+    private static Scenario New(MemoryType mem, F features = F.None, int pages = 4, bool alias = false, MissingPolicy missing = MissingPolicy.Copy, params ScenarioOp[] ops)
+    {
+        var kind = MemoryTypes.PrimaryKind(mem);
+        var maps = new List<MappingSpec> { new("m0", kind, pages) };
+        if (alias)
+            maps.Add(new MappingSpec("al", MapKind.Shared, pages));
+        return new Scenario
+        {
+            Memory = mem,
+            FilePages = mem == MemoryType.Anon ? 0 : pages,
+            Mappings = maps,
+            Uffds = [new UffdSpec("u0", features)],
+            Policy = new HandlerPolicy { Missing = missing },
+            Ops = ops,
+        };
+    }
+
+    private static ModelResult Run(Scenario s, KernelProfile? p = null, ModelBug bugs = ModelBug.None) =>
+        new KernelModel(p ?? P618, new ModelOptions { Bugs = bugs }).Run(s);
+
+    /// <summary>The observation of op i (setup is -1).</summary>
+    private static OpObservation Obs(ModelResult r, int op) => r.Trace.Observations[op + 1];
+
+    private static string Pm(ModelResult r, int op, string m = "m0") => Obs(r, op).PageMap[m];
+
+    private static RegisterOp Reg(R modes, int first = 0, int count = 4, string m = "m0", string u = "u0") => new(u, m, first, count, modes);
+    private static WriteOp Wr(int p, ulong tag, string m = "m0") => new(m, p, tag);
+    private static ReadOp Rd(int p, string m = "m0") => new(m, p);
+    private static WriteProtectOp Wp(int first, int count = 1, bool protect = true) => new("u0", "m0", first, count, protect);
+
+    [Fact]
+    public void WpOnShmemInstallsMarkersOnNonePtesAndWpBitsOnPresentOnes()
+    {
+        // §1.4 WRITEPROTECT "Unpopulated pages": shmem none PTEs get a marker (5.19+); present PTEs get the bit.
+        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 0x11), Wp(0, 2)]));
+        Assert.Equal("FM..", Pm(r, 2));
+    }
+
+    [Fact]
+    public void AnonWpSkipsNonePtesUnlessWpUnpopulated()
+    {
+        // §3.3: without WP_UNPOPULATED anon WP skips none PTEs; with it (6.4+) they get markers.
+        Assert.Equal("....", Pm(Run(New(MemoryType.Anon, F.PageFaultFlagWp, ops: [Reg(R.WriteProtect), Wp(0, 2)])), 1));
+        Assert.Equal("MM..", Pm(Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wp(0, 2)])), 1));
+        Assert.Equal("....", Pm(Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wp(0, 2)]), P61), 1));
+    }
+
+    [Theory]
+    [InlineData("dontneed")]
+    [InlineData("punch")]
+    [InlineData("remove")]
+    [InlineData("truncate")]
+    public void ShmemMarkersSurviveZaps(string zap)
+    {
+        // §3.2 table: DONTNEED, PUNCH_HOLE, MADV_REMOVE and truncate keep the wp state as markers; the next
+        // write faults WRITE|WP (0x3).
+        ScenarioOp[] z = zap switch
+        {
+            "dontneed" => [new MadviseOp("m0", 0, 2, MadviseAdvice.DontNeed)],
+            "punch" => [new PunchHoleOp(0, 2)],
+            "remove" => [new MadviseOp("m0", 0, 2, MadviseAdvice.Remove)],
+            _ => [new TruncateOp(0), new TruncateOp(4)],
+        };
+        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 0x21), Wp(0, 2), .. z, Wr(0, 0x22)]);
+        var r = Run(s);
+        Assert.Equal("MM..", Pm(r, 2 + z.Length));
+        var write = Obs(r, 3 + z.Length);
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], write.Messages);
+        Assert.Equal("fM..", write.PageMap["m0"]);
+    }
+
+    [Fact]
+    public void AnonZapDropsWpAndMarkers()
+    {
+        // §3.2 "Anonymous zaps always drop", §3.3 "MADV_DONTNEED drops the wp (anon zap)".
+        var r = Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wr(0, 0x31), Wp(0, 2), new MadviseOp("m0", 0, 2, MadviseAdvice.DontNeed)]));
+        Assert.Equal("AM..", Pm(r, 2));
+        Assert.Equal("....", Pm(r, 3));
+    }
+
+    [Fact]
+    public void ReadingAMarkerMapsReadOnlyWithWpAndSendsNoMessage()
+    {
+        // §3.2 "Read of a marker": no message, RO + wp; §0.2 then a write faults 0x3.
+        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wp(0), Rd(0), Wr(0, 0x41)]));
+        Assert.Empty(Obs(r, 2).Messages);
+        Assert.Equal("F...", Pm(r, 2));
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(r, 3).Messages);
+    }
+
+    [Fact]
+    public void MarkerReadBugIsVisibleToTheModel()
+    {
+        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wp(0), Rd(0)]), bugs: ModelBug.MarkerReadFaults);
+        Assert.Single(Obs(r, 2).Messages);
+    }
+
+    [Fact]
+    public void FaultAroundMapsTheAlignedWindowExceptInWpAndMinorVmas()
+    {
+        // §3.1: none/MISSING fault around (16 pages = the 64 KiB window), WP/MINOR map one page.
+        ScenarioOp[] fill = Enumerable.Range(0, 32).Select(p => (ScenarioOp)new PwriteOp(p, 0x100 + (ulong)p)).ToArray();
+        foreach (var (modes, expect) in new[] { (R.None, 16), (R.Missing, 16), (R.WriteProtect, 1), (R.Missing | R.WriteProtect, 1) })
+        {
+            ScenarioOp[] reg = modes == R.None ? [] : [Reg(modes, 0, 32)];
+            var r = Run(New(MemoryType.Shmem, F.MinorShmem, pages: 32, ops: [.. fill, .. reg, Rd(0)]));
+            Assert.Equal(expect, Pm(r, fill.Length + reg.Length).Count(c => c == 'f' || c == 'F'));
+        }
+        // A read in the second window maps that window only.
+        var r2 = Run(New(MemoryType.Shmem, pages: 32, ops: [.. fill, Rd(21)]));
+        Assert.Equal(new string('.', 16) + new string('f', 16), Pm(r2, fill.Length));
+        // With the rule of 5.14/5.19 switched off, WP registrations fault around too.
+        var old = P618.With(KernelProfile.FaultAroundOffWp, false);
+        Assert.Equal(16, Pm(Run(New(MemoryType.Shmem, pages: 32, ops: [.. fill, Reg(R.WriteProtect, 0, 32), Rd(0)]), old), fill.Length + 1).Count(c => c == 'f'));
+    }
+
+    [Fact]
+    public void AliasWritesAndPwriteAreNeverIntercepted()
+    {
+        // §3.2 "Alias and other writers": wp belongs to the (mapping, page) PTE, not to the file page.
+        var r = Run(New(MemoryType.Shmem, alias: true, ops: [Reg(R.WriteProtect), Wr(0, 0x51), Wp(0), Wr(0, 0x52, "al"), new PwriteOp(0, 0x53), Rd(0)]));
+        Assert.Empty(Obs(r, 3).Messages);
+        Assert.Equal("F...", Pm(r, 4));
+        Assert.Equal("ok value=0x53", Obs(r, 5).Result);
+    }
+
+    [Fact]
+    public void KernelModeWriteIsInterceptedUnlessUserModeOnly()
+    {
+        // §1.5: a kernel write faults like a user write; on a USER_MODE_ONLY uffd it is EFAULT, no message.
+        var s = New(MemoryType.Anon, ops: [Reg(R.Missing), new WriteOp("m0", 0, 0x61, AccessMode.Kernel)]);
+        var r = Run(s);
+        Assert.Equal("ok bytes=8", Obs(r, 1).Result);
+        Assert.Equal(["u0 PF 0x1 m0+0 => copy"], Obs(r, 1).Messages);
+        var umo = Run(s with { Uffds = [new UffdSpec("u0", F.None, UserModeOnly: true)] });
+        Assert.Equal("EFAULT", Obs(umo, 1).Result);
+        Assert.Empty(Obs(umo, 1).Messages);
+    }
+
+    [Fact]
+    public void MissingWpOnAMarkerFaultsMissingThenWp()
+    {
+        // §3.2 MISSING|WP table: no page cache → 0x1 then, after COPY(MODE_WP), 0x3.
+        var r = Run(New(MemoryType.Shmem, missing: MissingPolicy.CopyWp, ops: [Reg(R.Missing | R.WriteProtect), Wp(0), Wr(0, 0x71)]));
+        Assert.Equal(["u0 PF 0x1 m0+0 => copy-wp", "u0 PF 0x3 m0+0 => unprotect"], Obs(r, 2).Messages);
+        // With page cache: one WP fault.
+        var r2 = Run(New(MemoryType.Shmem, missing: MissingPolicy.CopyWp, ops: [new PwriteOp(0, 1), Reg(R.Missing | R.WriteProtect), Wp(0), Wr(0, 0x72)]));
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(r2, 3).Messages);
+    }
+
+    [Fact]
+    public void ReRegisteringReplacesTheModesUnlessTheyAreASubset()
+    {
+        // §0.9: MISSING then WP gives WP only (a hole then reads without a MISSING fault); a subset is a no-op.
+        var r = Run(New(MemoryType.Anon, ops: [Reg(R.Missing), Reg(R.WriteProtect), Rd(0), Reg(R.Missing | R.WriteProtect), Reg(R.WriteProtect), Rd(1)]));
+        Assert.Empty(Obs(r, 2).Messages);
+        Assert.Equal(["u0 PF 0x0 m0+1 => copy"], Obs(r, 5).Messages);
+    }
+
+    [Fact]
+    public void FillIoctlsCheckRegistrationNotMode()
+    {
+        // §0.8: COPY into a WP-only VMA works; MODE_WP needs WP (EINVAL, -22); unregistered is ENOENT.
+        var r = Run(New(MemoryType.Anon, ops: [Reg(R.WriteProtect, 0, 2), new CopyOp("u0", "m0", 0, 1, 0x81), new CopyOp("u0", "m0", 2, 1, 0x82), Reg(R.Missing, 2, 2), new CopyOp("u0", "m0", 2, 1, 0x83, Wp: true)]));
+        Assert.Equal("ok field=4096", Obs(r, 1).Result);
+        Assert.Equal("ENOENT field=-2", Obs(r, 2).Result);
+        Assert.Equal("EINVAL field=-22", Obs(r, 4).Result);
+    }
+
+    [Fact]
+    public void CopyAcrossTwoVmasIsEnoent()
+    {
+        // find_dst_vma: the range must lie in one VMA, even when both are registered.
+        var r = Run(New(MemoryType.Anon, ops: [Reg(R.Missing, 0, 2), Reg(R.WriteProtect, 2, 2), new CopyOp("u0", "m0", 1, 2, 0x91)]));
+        Assert.Equal("ENOENT field=-2", Obs(r, 2).Result);
+    }
+
+    [Fact]
+    public void UnregisterClearsWpSince60()
+    {
+        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new UnregisterOp("u0", "m0", 0, 4)]);
+        Assert.Equal("f...", Pm(Run(s), 3));
+        var r = Run(s, P618.With(KernelProfile.UnregisterClearsWp, false));
+        Assert.Equal("FM..", Pm(r, 3));
+        Assert.Contains(KernelProfile.UnregisterClearsWp, r.Consulted[4]);
+    }
+
+    [Fact]
+    public void CloseClearsWpSince69()
+    {
+        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new CloseOp("u0"), Wr(0, 2)]);
+        Assert.Equal("f...", Pm(Run(s), 3));
+        var old = Run(s, P61);
+        Assert.Equal("FM..", Pm(old, 3));
+        // The stale bit no longer faults: the VMA is unregistered.
+        Assert.Empty(Obs(old, 4).Messages);
+    }
+
+    [Fact]
+    public void MremapWithoutEventRemapUnregistersAndClearsWpSince613()
+    {
+        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new MremapOp("m0"), Wr(0, 2)]);
+        var r = Run(s);
+        Assert.Equal("f...", Pm(r, 3));
+        Assert.Empty(Obs(r, 4).Messages);
+        Assert.Equal("FM..", Pm(Run(s, KernelProfile.Mainline("6.12")), 3));
+        // With EVENT_REMAP: a REMAP event, registration and wp move along.
+        var ev = Run(s with { Uffds = [new UffdSpec("u0", F.EventRemap)] });
+        Assert.Equal(["u0 REMAP m0"], Obs(ev, 3).Messages);
+        Assert.Equal("FM..", Pm(ev, 3));
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(ev, 4).Messages);
+    }
+
+    [Fact]
+    public void ForkWithoutEventForkDropsWpAndSkipsSharedPtes()
+    {
+        // §3.5 table, row "no EVENT_FORK".
+        var shmem = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new ForkOp()]));
+        Assert.Equal(["pagemap m0=...."], Obs(shmem, 3).Child);
+        var anon = Run(New(MemoryType.Anon, F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new ForkOp()]));
+        Assert.Equal(["pagemap m0=a..."], Obs(anon, 3).Child);
+        Assert.Empty(Obs(anon, 3).Messages);
+    }
+
+    [Fact]
+    public void ForkWithEventForkKeepsWpAndMarkersAndServesTheChild()
+    {
+        // §3.5 row "EVENT_FORK": the child's VMA is registered to a new uffd and keeps wp bits and markers;
+        // its write faults arrive on the child's uffd.
+        var r = Run(New(MemoryType.Shmem, F.EventFork, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new ForkOp([new ChildAccess("m0", 1, true, 0xa1)])]));
+        var fork = Obs(r, 3);
+        Assert.Equal(["u0 FORK", "u0c PF 0x3 m0+1 => unprotect"], fork.Messages);
+        Assert.Equal("pagemap m0=FM..", fork.Child[0]);
+        Assert.Equal("pagemap m0=Ff..", fork.Child[^1]);
+        Assert.Equal("FM..", fork.PageMap["m0"]);
+    }
+
+    [Fact]
+    public void FeatureSigbusTurnsChildFaultsIntoSigbus()
+    {
+        // §4.5: with SIGBUS|EVENT_FORK every fault of the child is a SIGBUS, no message.
+        var r = Run(New(MemoryType.Anon, F.Sigbus | F.EventFork, ops: [Reg(R.Missing), new ForkOp([new ChildAccess("m0", 0)])]));
+        Assert.Equal(["u0 FORK"], Obs(r, 1).Messages);
+        Assert.Equal("r m0+0 sigbus", Obs(r, 1).Child[1]);
+    }
+
+    [Fact]
+    public void MmapChangingMakesFillsEagainAndTheFieldIsMinusEagainSince615()
+    {
+        var s = New(MemoryType.Shmem, F.EventRemove, ops: [Reg(R.Missing), new MadviseOp("m0", 0, 1, MadviseAdvice.Remove, Hold: true), new CopyOp("u0", "m0", 2, 1, 5), new WakeOp("u0", "m0", 0, 4), new DrainOp(), new CopyOp("u0", "m0", 2, 1, 6)]);
+        var r = Run(s);
+        Assert.Equal("held", Obs(r, 1).Result);
+        Assert.Equal("EAGAIN field=-11", Obs(r, 2).Result);
+        Assert.Equal("ok", Obs(r, 3).Result);
+        Assert.Equal(["u0 REMOVE m0+0..1"], Obs(r, 4).Messages);
+        Assert.Equal("ok field=4096", Obs(r, 5).Result);
+        Assert.Equal("EAGAIN field=1", Obs(Run(s, P61), 2).Result);
+    }
+
+    [Fact]
+    public void UnregisterThroughAnotherUffdIsEinvalSince617()
+    {
+        var s = New(MemoryType.Anon, ops: [Reg(R.Missing), new UnregisterOp("u1", "m0", 0, 4), new RegisterOp("u1", "m0", 0, 4, R.Missing)]) with
+        {
+            Uffds = [new UffdSpec("u0", F.None), new UffdSpec("u1", F.None)],
+        };
+        var r = Run(s);
+        Assert.Equal("EINVAL", Obs(r, 1).Result);
+        Assert.Equal("EBUSY", Obs(r, 2).Result);
+        var old = Run(s, KernelProfile.Mainline("6.12"));
+        Assert.Equal("ok", Obs(old, 1).Result);
+        Assert.Equal("ok", Obs(old, 2).Result);
+    }
+
+    [Fact]
+    public void RegisterIoctlMaskFollowsTheMeasuredValues()
+    {
+        // §1.4 "Returned ioctls": MISSING 0x13c, WP 0x17c, MINOR 0x1bc; before 6.8 0x1c/0x5c/0x9c (§0a).
+        foreach (var (modes, now, then) in new[] { (R.Missing, "0x13c", "0x1c"), (R.WriteProtect, "0x17c", "0x5c"), (R.Minor, "0x1bc", "0x9c"), (R.WriteProtect | R.Minor, "0x1fc", "0xdc") })
+        {
+            var s = New(MemoryType.Shmem, ops: [new RegisterOp("u0", "m0", 0, 1, modes, ObserveIoctls: true)]);
+            Assert.Equal($"ok ioctls={now}", Obs(Run(s), 0).Result);
+            Assert.Equal($"ok ioctls={then}", Obs(Run(s, P61), 0).Result);
+        }
+        Assert.Equal("EINVAL", Obs(Run(New(MemoryType.Anon, ops: [Reg(R.Minor)])), 0).Result);
+    }
+
+    [Fact]
+    public void ApiRejectsWrongApiAndUnknownFeaturesOutsideThe914eedcbWindow()
+    {
+        var s = New(MemoryType.Anon, ops: [new ApiOp(false, [new(0xAB, 0), new(0xAA, 1UL << 63), new(0xAA, 0), new(0xAA, 1)])]) with { Uffds = [] };
+        Assert.Equal("open=ok api0=EINVAL api1=EINVAL api2=ok api3=EINVAL", Obs(Run(s), 0).Result);
+        Assert.Equal("open=ok api0=ok api1=EINVAL api2=EINVAL api3=EINVAL", Obs(Run(s, KernelProfile.Mainline("6.2")), 0).Result);
+    }
+
+    [Fact]
+    public void MoveNeedsAnExclusiveAnonPage()
+    {
+        // §1.4 MOVE: a page shared with a fork child is EBUSY; a write after the child is gone makes it
+        // exclusive again; src afterwards is none and dst a fresh page without wp.
+        var s = New(MemoryType.Anon, F.Move, ops:
+        [
+            Wr(0, 0xb1, "src"), new ForkOp(), Reg(R.Missing),
+            new MoveOp("u0", "m0", 0, "src", 0, 1), Wr(0, 0xb2, "src"), new MoveOp("u0", "m0", 0, "src", 0, 1), Rd(0),
+        ]) with { Mappings = [new("m0", MapKind.Anon, 4), new("src", MapKind.Anon, 4)] };
+        var r = Run(s);
+        Assert.Equal("EBUSY field=-16", Obs(r, 3).Result);
+        Assert.Equal("ok field=4096", Obs(r, 5).Result);
+        Assert.Equal("a...", Pm(r, 5));
+        Assert.Equal("....", Pm(r, 5, "src"));
+        Assert.Equal("ok value=0xb2", Obs(r, 6).Result);
+    }
+
+    [Fact]
+    public void PoisonRefusesMarkersAndCopyOverwritesPoison()
+    {
+        // §3.10: POISON is EEXIST on a WP marker; COPY may overwrite a poison marker.
+        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.Missing | R.WriteProtect), Wp(0), new PoisonOp("u0", "m0", 0, 1), new PoisonOp("u0", "m0", 1, 1), new CopyOp("u0", "m0", 1, 1, 0xc1)]));
+        Assert.Equal("EEXIST field=-17", Obs(r, 2).Result);
+        Assert.Equal("Mx..", Pm(r, 3));
+        Assert.Equal("ok field=4096", Obs(r, 4).Result);
+        Assert.Equal("Mf..", Pm(r, 4));
+    }
+
+    [Fact]
+    public void MultiVmaWriteProtectIsPartialOnEnoentAndWholeBefore64()
+    {
+        var s = New(MemoryType.Anon, pages: 6, ops: [Wr(0, 1), Wr(2, 2), Wr(4, 3), Reg(R.WriteProtect, 0, 2), Reg(R.Missing | R.WriteProtect, 2, 2), Reg(R.Missing, 4, 2), Wp(0, 6)]);
+        var r = Run(s);
+        Assert.Equal("ENOENT", Obs(r, 6).Result);
+        Assert.Equal("A.A.a.", Pm(r, 6));
+        var old = Run(s, P61);
+        Assert.Equal("ENOENT", Obs(old, 6).Result);
+        Assert.Equal("a.a.a.", Pm(old, 6));
+    }
+
+    [Fact]
+    public void AttributionNamesOnlyTheSwitchesARuleRead()
+    {
+        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), new CloseOp("u0")]));
+        Assert.Contains(KernelProfile.CloseClearsWp, r.Consulted[3]);
+        Assert.DoesNotContain(KernelProfile.CloseClearsWp, r.Consulted[2]);
+    }
+
+    [Fact]
+    public void AHandlerThatCannotResolveBlocksTheScenario()
+    {
+        // ZEROPAGE refuses an anon marker (pte_none only): the thread re-faults until the livelock bound.
+        var r = Run(New(MemoryType.Anon, F.WpUnpopulated, missing: MissingPolicy.ZeroPage, ops: [Reg(R.Missing | R.WriteProtect), Wp(0), Wr(0, 1), Rd(1)]));
+        Assert.True(r.Blocked);
+        Assert.Equal("blocked", r.Trace.Observations[^1].Result);
+        Assert.Equal(KernelModel.MaxFaultsPerOp, r.Trace.Observations[^1].Messages.Count);
+    }
+
+    [Fact]
+    public void AWriteFaultOnAPrivateMappingPreparesTheAnonVmaEvenWhenItBecomesAUffdFault()
+    {
+        // do_cow_fault / do_anonymous_page call vmf_anon_prepare before the registration is consulted; with
+        // an anon_vma, fork copies the VMA's PTEs (vma_needs_copy, §3.5), so the child sees the read page.
+        var s = new Scenario
+        {
+            Memory = MemoryType.ShmemPrivate,
+            FilePages = 4,
+            Mappings = [new("m0", MapKind.Private, 4), new("al", MapKind.Shared, 4)],
+            Uffds = [new UffdSpec("u0", F.None, UserModeOnly: true)],
+            Ops = [Reg(R.Minor), Wr(2, 1, "al"), Rd(3), new WriteOp("m0", 2, 2, AccessMode.Kernel), new ForkOp()],
+        };
+        var r = Run(s);
+        Assert.Equal("EFAULT", Obs(r, 3).Result);
+        Assert.Equal("pagemap m0=...f al=....", Obs(r, 4).Child[0]);
+        // Without the failed write there is no anon_vma and the private file PTE is not copied.
+        var r2 = Run(s with { Ops = [Reg(R.Minor), Wr(2, 1, "al"), Rd(3), new ForkOp()] });
+        Assert.Equal("pagemap m0=.... al=....", Obs(r2, 3).Child[0]);
+    }
+}
