@@ -18,6 +18,11 @@ public static class Scenarios
 
     private static F WpFeatures(MemoryType m) => S.IsFile(m) ? WpShmemFeatures : F.PageFaultFlagWp;
 
+    // WP on a none PTE leaves a marker: always on shmem (5.19, §3.2), on anonymous memory only with
+    // WP_UNPOPULATED (6.4, §3.3). Asking for WP_UNPOPULATED on shmem would gain nothing and make the
+    // scenario inapplicable on kernels before 6.4 — where the marker rules matter most.
+    private static F MarkerFeatures(MemoryType m) => S.IsFile(m) ? WpShmemFeatures : F.PageFaultFlagWp | F.WpUnpopulated;
+
     private static string? NeedsThp(ConformanceEnvironment e) =>
         e.ThpEnabled == "never" ? "needs transparent huge pages: /sys/kernel/mm/transparent_hugepage/enabled = never" : null;
 
@@ -153,7 +158,7 @@ public static class Scenarios
             });
 
         Scenario MarkerSurvives(string name, MemoryType m, params ScenarioOp[] zap) =>
-            S.New(name, m, WpFeatures(m) | F.WpUnpopulated, alias: true)
+            S.New(name, m, MarkerFeatures(m), alias: true)
                 .With(S.Reg(R.WriteProtect), S.Wr(0, 0x201), S.Wp(0, 2))
                 .With(zap)
                 .With(S.Wr(0, 0x202), S.Wr(1, 0x203), S.Rd(0), S.Rd(1));
@@ -169,7 +174,7 @@ public static class Scenarios
             S.Modelled, m => MarkerSurvives("marker-survives-mprotect", m, new MprotectOp("m0", 0, 1), new MprotectOp("m0", 0, 4)));
 
         Add("marker-read", "§3.2, §3.3", "reading a marker maps the page read-only with wp and sends no message; writing it then faults WRITE|WP once",
-            S.Modelled, m => S.New("marker-read", m, WpFeatures(m) | F.WpUnpopulated)
+            S.Modelled, m => S.New("marker-read", m, MarkerFeatures(m))
                 .With(S.Reg(R.WriteProtect), S.Wp(0, 4), S.Rd(0), S.Rd(1), S.Wr(1, 0x301), S.Wr(2, 0x302), S.Rd(2)));
 
         Add("alias-writes", "§3.2 alias and other writers", "writes through an unregistered alias mapping and pwrite(2) are never intercepted; the registered mapping's PTE stays RO + wp and its next write faults",
@@ -185,34 +190,34 @@ public static class Scenarios
                 .With(S.Reg(R.Missing | R.WriteProtect), S.KWr(0, 0x511), S.Wr(0, 0x512), S.Wp(0), S.KWr(0, 0x513), S.Rd(0), S.Copy(1, 0x514), S.KWr(1, 0x515), S.Rd(1)));
 
         Add("fork-marker-event-write", "§3.5, §3.2", "a marker kept by a zap, then fork with EVENT_FORK: the child has the marker and a registered VMA; its write faults WP on the child's uffd, is resolved there, and the parent keeps its markers",
-            S.Modelled, m => S.New("fork-marker-event-write", m, WpFeatures(m) | F.WpUnpopulated | F.EventFork)
+            S.Modelled, m => S.New("fork-marker-event-write", m, MarkerFeatures(m) | F.EventFork)
                 .With(S.Reg(R.WriteProtect), S.Wr(0, 0x601), S.Wp(0, 2), S.DontNeed(0), S.Fork(S.CW(0, 0x602), S.CR(1), S.CW(1, 0x603)))
                 .With(S.IsFile(m) ? [new PreadOp(0), new PreadOp(1)] : [])
                 .With(S.Rd(0), S.Rd(1)));
         Add("fork-no-event", "§3.5", "fork without EVENT_FORK: the child's VMA is unregistered, its anon pages lose wp, shared shmem PTEs are not copied at all, markers are gone",
-            S.Modelled, m => S.New("fork-no-event", m, WpFeatures(m) | F.WpUnpopulated)
+            S.Modelled, m => S.New("fork-no-event", m, MarkerFeatures(m))
                 .With(S.Reg(R.WriteProtect), S.Wr(0, 0x611), S.Rd(1), S.Wp(0, 3), S.Fork(S.CR(0), S.CW(1, 0x612), S.CW(2, 0x613)), S.Rd(1)));
 
         Add("mremap-no-event", "§3.6", "mremap without EVENT_REMAP: the moved VMA is unregistered and its wp bits and markers are cleared (6.13+, CVE-2025-21696); writes no longer fault",
-            S.Modelled, m => S.New("mremap-no-event", m, WpFeatures(m) | F.WpUnpopulated)
+            S.Modelled, m => S.New("mremap-no-event", m, MarkerFeatures(m))
                 .With(S.Reg(R.WriteProtect), S.Wr(0, 0x701), S.Wp(0, 2), new MremapOp("m0"), S.Wr(0, 0x702), S.Wr(1, 0x703), S.Rd(0)));
         Add("mremap-event", "§3.6", "mremap with EVENT_REMAP: a REMAP event, and the registration and wp state (markers included) move with the VMA",
-            S.Modelled, m => S.New("mremap-event", m, WpFeatures(m) | F.WpUnpopulated | F.EventRemap)
+            S.Modelled, m => S.New("mremap-event", m, MarkerFeatures(m) | F.EventRemap)
                 .With(S.Reg(R.WriteProtect), S.Wr(0, 0x711), S.Wp(0, 2), new MremapOp("m0"), S.Wr(0, 0x712), S.Wr(1, 0x713), S.Rd(0)));
 
         Add("unregister-clears-wp", "§1.4 UNREGISTER", "UNREGISTER clears wp bits and markers (~6.0); a partial unregister splits the VMA",
-            S.Modelled, m => S.New("unregister-clears-wp", m, WpFeatures(m) | F.WpUnpopulated)
+            S.Modelled, m => S.New("unregister-clears-wp", m, MarkerFeatures(m))
                 .With(S.Reg(R.WriteProtect), S.Wr(0, 0x801), S.Wp(0, 4), S.Unreg(0, 2), S.Wr(0, 0x802), S.Wr(2, 0x803), S.Unreg(), S.Rd(3)));
         Add("unregister-other-uffd", "§1.4 UNREGISTER, §0.8", "a second uffd of the same mm: REGISTER over the first's VMA is EBUSY, COPY and WRITEPROTECT into it work, UNREGISTER through it is EINVAL (~6.17)",
             S.Modelled, m => S.New("unregister-other-uffd", m, WpFeatures(m))
                 .Uffd(new UffdSpec("u1", WpFeatures(m)))
                 .With(S.Reg(R.Missing | R.WriteProtect), S.Reg(R.Missing, u: "u1"), S.Copy(0, 0x811, u: "u1"), S.Wp(0, u: "u1"), S.Unreg(0, 4, u: "u1"), S.Wr(0, 0x812), S.Rd(1)));
         Add("close-clears-wp", "§1.5 close()", "close(uffd) unregisters and clears wp bits and markers (6.9+, CVE-2024-36881); writes then proceed without messages",
-            S.Modelled, m => S.New("close-clears-wp", m, WpFeatures(m) | F.WpUnpopulated)
+            S.Modelled, m => S.New("close-clears-wp", m, MarkerFeatures(m))
                 .With(S.Reg(R.WriteProtect), S.Wr(0, 0x901), S.Wp(0, 2), new CloseOp("u0"), S.Wr(0, 0x902), S.Wr(1, 0x903)));
 
         Add("missing-wp-ordering", "§3.2 MISSING|WP", "MISSING|WP with COPY(MODE_WP): a write to a marker with no page cache faults MISSING then WP; with page cache only WP; COPY without MODE_WP onto a marker drops the wp bit",
-            S.Modelled, m => S.New("missing-wp-ordering", m, WpFeatures(m) | F.WpUnpopulated)
+            S.Modelled, m => S.New("missing-wp-ordering", m, MarkerFeatures(m))
                 .With(S.IsFile(m) ? [new PwriteOp(1, 0xa01)] : [])
                 .With(S.Reg(R.Missing | R.WriteProtect), S.Wp(0, 3), S.Wr(0, 0xa02), S.Wr(1, 0xa03), S.Copy(2, 0xa04), S.Wr(2, 0xa05))
                 .Policy(MissingPolicy.CopyWp));
@@ -243,7 +248,7 @@ public static class Scenarios
                       new ScanOp("m0", WpMatching: true), S.Wr(1, 0xf06), S.Rd(1)));
 
         Add("pagemap-scan", "§1.7 PAGEMAP_SCAN", "PAGEMAP_SCAN (6.7+) for written (not wp) pages: categories present/file/pfn-zero/swapped per region",
-            S.Modelled, m => S.New("pagemap-scan", m, WpFeatures(m) | F.WpUnpopulated, pages: 6)
+            S.Modelled, m => S.New("pagemap-scan", m, MarkerFeatures(m), pages: 6)
                 .With(S.Reg(R.WriteProtect, 0, 6), S.Wr(0, 0xf11), S.Rd(1), S.Wr(2, 0xf12), S.Wp(2, 4), new ScanOp("m0"), S.Unwp(2, 2), S.Wr(3, 0xf13), S.Wp(2), new ScanOp("m0")));
 
         Add("eagain-result-field", "§1.6, §4.7 (~6.15)", "with a REMOVE event unread, COPY/ZEROPAGE/CONTINUE fail EAGAIN and write -EAGAIN into their result field (left untouched before ~6.15)",
@@ -251,7 +256,7 @@ public static class Scenarios
                 .With(S.Reg(R.Missing), S.DontNeed(0, 2, hold: true), S.Copy(2, 0x1001), S.Zero(3), S.Cont(3), new DrainOp(), S.Copy(2, 0x1002), S.Rd(2)));
 
         Add("poison-vs-markers", "§3.10", "POISON refuses a WP marker (EEXIST) and a present page; COPY overwrites a poison marker",
-            S.Modelled, m => S.New("poison-vs-markers", m, F.Poison | WpFeatures(m) | F.WpUnpopulated)
+            S.Modelled, m => S.New("poison-vs-markers", m, F.Poison | MarkerFeatures(m))
                 .With(S.Reg(R.Missing | R.WriteProtect), S.Wp(0), S.Poison(0), S.Poison(1), S.Copy(1, 0x1101), S.Copy(2, 0x1102), S.Poison(2), S.KWr(0, 0x1103), S.Fork(S.CR(1), S.CR(2))));
 
         return list;
