@@ -163,6 +163,14 @@ static __attribute__((noreturn)) void child_main(const struct uffd_child_op *ops
 		}
 		case UFFD_CHILD_UFFD_OPEN: {
 			long fd = syscall(__NR_userfaultfd, op->arg);
+			if (fd < 0 && (errno == EPERM || errno == ENOSYS)) {
+				/* The same fallback as the binding's Auto path: where the syscall is refused
+				 * (sysctl, missing CAP_SYS_PTRACE, a seccomp filter) the device may be allowed. */
+				int first = errno, stage;
+				int dfd = uffd_open_device(NULL, op->arg, &stage);
+				fd = dfd;
+				errno = dfd < 0 ? first : 0;
+			}
 			if (fd < 0) {
 				r.ret = -errno;
 				break;

@@ -48,7 +48,11 @@ public class MemoryTests
         Assert.Equal("r--p", VmaInfo.Find(m.Address)!.Perms);
         m.Protect(Protection.ReadWrite, 0, Region.Page);
         ulong old = m.Address;
-        ulong moved = m.Remap(8 * Region.Page, Mapping.FindFreeRange(8 * Region.Page));
+        var reservation = Mapping.Reserve(8 * Region.Page);
+        ulong target = reservation.Address;
+        ulong moved = m.Remap(8 * Region.Page, reservation);
+        Assert.Equal(target, moved);
+        Assert.True(reservation.IsUnmapped);
         Assert.NotEqual(old, moved);
         Assert.Null(VmaInfo.Find(old));
         Assert.Equal(Accessor.PatternWord(3, 0), Accessor.ReadU64(moved));

@@ -125,8 +125,9 @@ public class MessageTests
         Hard.Within(() =>
         {
             ulong old = r.Addr, len = r.Len;
-            ulong target = Mapping.FindFreeRange(len);
-            var remap = Task.Run(() => r.Map.TryRemap(len, target));
+            var reservation = Mapping.Reserve(len);
+            ulong target = reservation.Address;
+            var remap = Task.Run(() => r.Map.TryRemap(len, reservation));
             var ev = Assert.IsType<RemapEvent>(Assert.Single(r.Uffd.WaitMessages(5000)));
             Assert.Equal((old, target, len), (ev.From, ev.To, ev.Length));
             // A moving mremap also unmaps the old range: with EVENT_UNMAP enabled that is a second

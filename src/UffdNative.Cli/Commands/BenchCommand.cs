@@ -8,6 +8,8 @@ namespace UffdNative.Cli.Commands;
 
 public static class BenchCommand
 {
+    public const long MaxPages = 1L << 20;
+
     public static Command Create()
     {
         var pages = new Option<string>("--pages") { Description = "Pages per run; a comma-separated list runs each size (e.g. 4096,65536,262144).", DefaultValueFactory = _ => "65536" };
@@ -35,6 +37,12 @@ public static class BenchCommand
                 if (!long.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) || p < 1)
                 {
                     Console.Error.WriteLine($"uffdnative: --pages: '{part}' is not a positive page count");
+                    return ExitCodes.Usage;
+                }
+                if (p > MaxPages)
+                {
+                    // A run maps the region and its source (and a snapshot store) at once.
+                    Console.Error.WriteLine($"uffdnative: --pages: {p} is above the limit of {MaxPages} pages (4 GiB per region)");
                     return ExitCodes.Usage;
                 }
                 sizes.Add(p);

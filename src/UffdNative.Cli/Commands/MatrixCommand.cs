@@ -5,7 +5,7 @@ namespace UffdNative.Cli.Commands;
 
 /// <summary>
 /// <c>uffdnative matrix</c>: runs scripts/kernel-matrix.sh (host + Debian kernels under qemu) and
-/// passes its exit status through. The script does the work; this verb finds it, hands it this
+/// maps its exit status onto the documented codes (MapExitCode). The script does the work; this verb finds it, hands it this
 /// CLI's own directory (so it does not rebuild) and the options.
 /// </summary>
 public static class MatrixCommand
@@ -52,7 +52,7 @@ public static class MatrixCommand
 
         var cmd = new Command("matrix",
             "Probe userfaultfd on the host and on Debian 6.1 and 6.12 kernels booted under qemu (TCG, or KVM where hardware KVM exists), then write the comparison matrix. " +
-            "Runs scripts/kernel-matrix.sh and exits with its status: 0 all agreed, 1 a step failed or a kernel logged WARN/BUG/Oops, 2 usage, 3 setup failed, 4 a kernel gave no result (timeout, panic).")
+            "Runs scripts/kernel-matrix.sh. Exit codes: 0 all agreed; 1 a step failed, a kernel logged WARN/BUG/Oops, or a kernel gave no result (timeout, panic; the script itself says 4); 2 usage; 3 setup failed (packages or kernels could not be fetched).")
         {
             kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose,
         };
@@ -130,6 +130,17 @@ public static class MatrixCommand
         return File.Exists(Path.Combine(dir, "UffdNative.Cli.dll")) ? dir.TrimEnd('/') : null;
     }
 
+    /// <summary>The script's finer statuses onto the CLI's documented codes: 0, 2 (usage) and 3 (setup:
+    /// the tools or kernels could not be had here) keep their meaning; everything else — a failed step,
+    /// a WARN/BUG/Oops, and the script's 4 "a kernel gave no result" — is a failure found (1).</summary>
+    public static int MapExitCode(int script) => script switch
+    {
+        0 => ExitCodes.Ok,
+        2 => ExitCodes.Usage,
+        3 => ExitCodes.Environment,
+        _ => ExitCodes.Failure,
+    };
+
     private static int Run(string scriptPath, List<string> args)
     {
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
@@ -140,7 +151,7 @@ public static class MatrixCommand
         {
             using var p = Process.Start(psi)!;
             p.WaitForExit();
-            return p.ExitCode;
+            return MapExitCode(p.ExitCode);
         }
         catch (System.ComponentModel.Win32Exception e)
         {

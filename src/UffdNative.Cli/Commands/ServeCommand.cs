@@ -77,7 +77,13 @@ public static class ServeCommand
         if (s.StartsWith("pattern:", StringComparison.Ordinal) && ulong.TryParse(s[8..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed))
             return new SourceSpec { Kind = "pattern", Seed = seed };
         if (s.StartsWith("file:", StringComparison.Ordinal) && s.Length > 5)
-            return new SourceSpec { Kind = "file", Path = Path.GetFullPath(s[5..]) };
+        {
+            var path = Path.GetFullPath(s[5..]);
+            // Refuse now: a handler that starts listening and fails at its first fault loses the client's memory.
+            if (!File.Exists(path))
+                throw new FormatException($"--source: the file {path} does not exist");
+            return new SourceSpec { Kind = "file", Path = path };
+        }
         throw new FormatException($"'{s}' is not zero, pattern:SEED or file:PATH");
     }
 

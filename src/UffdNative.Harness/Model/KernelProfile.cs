@@ -73,7 +73,7 @@ public sealed record KernelProfile
     ];
 
     public static ProfileSwitch Describe(string name) =>
-        Switches.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"unknown profile switch '{name}'; known: {string.Join(", ", Switches.Select(s => s.Name))}", nameof(name));
+        Switches.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"unknown profile switch '{name}'; known: {string.Join(", ", Switches.Select(s => s.Name))}");
 
     /// <summary>Where this profile came from: "mainline 6.1", "detected on 6.18.44-fc-v669", ...</summary>
     public string Origin { get; init; } = "";

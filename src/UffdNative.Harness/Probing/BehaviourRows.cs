@@ -490,9 +490,9 @@ public static class BehaviourRows
         var u = s.Uffd(UffdFeatures.EventRemap);
         u.Register(m.Address, P, RegisterMode.WriteProtect);
         u.WriteProtect(m.Address, P, protect: true);
-        var dest = Mapping.Anonymous(P, Protection.None); // replaced by MREMAP_FIXED
+        var dest = Mapping.Reserve(P); // consumed by the move
         int rr = int.MinValue;
-        var t = new Thread(() => rr = m.TryRemap(P, dest.Address)) { IsBackground = true, Name = "probe mremap" };
+        var t = new Thread(() => rr = m.TryRemap(P, dest)) { IsBackground = true, Name = "probe mremap" };
         t.Start();
         RemapEvent? ev1 = null;
         if (u.Poll(Lab.WaitMs) != PollEvents.None)

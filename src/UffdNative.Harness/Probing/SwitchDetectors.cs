@@ -159,8 +159,8 @@ public static class SwitchDetectors
                 break;
             default:
                 // Reserve a destination and move over it (MREMAP_FIXED replaces the reservation).
-                var dest = Mapping.Anonymous(P, Protection.None);
-                int r = m.TryRemap(P, dest.Address);
+                var dest = Mapping.Reserve(P);
+                int r = m.TryRemap(P, dest);
                 if (r < 0)
                     return Finding.Failed($"mremap: {Errno.Name(r)}");
                 var vma = VmaInfo.Find(m.Address);

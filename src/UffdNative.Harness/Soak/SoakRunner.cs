@@ -322,8 +322,8 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         try
         {
             // A fresh reservation, replaced by the move; the old range is simply unmapped.
-            var reservation = Mapping.Anonymous(a.Len, Protection.None);
-            int r = a.Map.TryRemap(a.Len, reservation.Address);
+            var reservation = Mapping.Reserve(a.Len);
+            int r = a.Map.TryRemap(a.Len, reservation);
             if (r < 0)
             {
                 reservation.Dispose();

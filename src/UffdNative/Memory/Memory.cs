@@ -275,8 +275,9 @@ public sealed unsafe class Mapping : IDisposable
             throw new UffdException($"mprotect({prot})", -r, "", "");
     }
 
-    /// <summary>mremap (MAYMOVE, and FIXED when an address is given). With EVENT_REMAP registered it
-    /// blocks until the REMAP event is read. Returns 0 or -errno; the mapping follows the move.</summary>
+    /// <summary>mremap (MAYMOVE, and FIXED when an address is given — it must be a range the caller
+    /// owns, see <see cref="Reserve"/>). With EVENT_REMAP registered it blocks until the REMAP event is
+    /// read. Returns 0 or -errno; the mapping follows the move.</summary>
     public int TryRemap(ulong newLength, ulong fixedAddress = 0)
     {
         const int MremapMaymove = 1, MremapFixed = 2;
@@ -307,12 +308,40 @@ public sealed unsafe class Mapping : IDisposable
         return r;
     }
 
-    /// <summary>Reserves an address range of the given size and releases it: a free spot to mremap
-    /// to, or to place an alias at (the range is free until something else maps there).</summary>
-    public static ulong FindFreeRange(ulong length)
+    /// <summary>Reserves address space (PROT_NONE) for a later move: MREMAP_FIXED silently replaces
+    /// whatever is mapped at its target, so the target must stay ours until the move — a range that
+    /// was reserved and released can meanwhile hold another thread's stack or the GC's heap.</summary>
+    public static Mapping Reserve(ulong length) => Anonymous(length, Protection.None);
+
+    /// <summary>mremap onto a reservation made by <see cref="Reserve"/>, which the move consumes (on
+    /// success it no longer owns any memory). 0 or -errno. With EVENT_REMAP registered it blocks
+    /// until the REMAP event is read (and with EVENT_UNMAP also until the old range's UNMAP is).</summary>
+    public int TryRemap(ulong newLength, Mapping reservation)
     {
-        using var m = Anonymous(length, Protection.None);
-        return m.Address;
+        if (reservation.IsUnmapped || reservation.Length < newLength)
+            throw new ArgumentException($"the reservation must be mapped and at least {newLength} bytes", nameof(reservation));
+        int r = TryRemap(newLength, reservation.Address);
+        if (r == 0)
+            reservation.Consumed(newLength);
+        return r;
+    }
+
+    public ulong Remap(ulong newLength, Mapping reservation)
+    {
+        int r = TryRemap(newLength, reservation);
+        if (r < 0)
+            throw new UffdException("mremap", -r, "", "");
+        return Address;
+    }
+
+    // The front of the reservation now belongs to the moved mapping; only a tail it did not cover is
+    // still ours to unmap.
+    private void Consumed(ulong used)
+    {
+        if (used < Length)
+            munmap((void*)(Address + used), Sys.Size(Length - used));
+        Address = 0;
+        Length = 0;
     }
 
     public void Dispose() => Unmap();

@@ -63,6 +63,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "bench: pages not a number", ["bench", "--pages", "abc"], 2, "--pages: 'abc' is not a positive page count" },
         { "bench: zero pages", ["bench", "--pages", "4096,0"], 2, "--pages: '0' is not a positive page count" },
         { "bench: negative pages", ["bench", "--pages", "-5"], 2, "--pages: '-5' is not a positive page count" },
+        { "bench: pages out of range", ["bench", "--pages", "4096,99999999"], 2, "--pages: 99999999 is above the limit of 1048576 pages (4 GiB per region)" },
         { "bench: toucher count out of range", ["bench", "--touchers", "3"], 2, "Argument '3' not recognized. Must be one of: '1' '2'" },
         { "bench: repeat not a number", ["bench", "--repeat", "x"], 2, "Cannot parse argument 'x' for option '--repeat' as expected type 'System.Int32'" },
         { "bench: repeat zero", ["bench", "--repeat", "0"], 2, "--repeat must be >= 1" },
@@ -74,6 +75,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "matrix: missing script", ["matrix", "--script", "{dir}/no-such-kernel-matrix.sh"], 2, "scripts/kernel-matrix.sh not found" },
         { "serve: no socket given", ["serve"], 2, "Option '--socket' is required." },
         { "serve: socket in a missing directory", ["serve", "--socket", "{dir}/missing/uffd.sock"], 2, "--socket: listen failed: ENOENT (No such file or directory) — socket {dir}/missing/uffd.sock" },
+        { "serve: a source file that does not exist", ["serve", "--socket", "{dir}/uffd.sock", "--source", "file:{dir}/missing.img"], 2, "--source: the file {dir}/missing.img does not exist" },
         { "serve: unknown policy", ["serve", "--socket", "{dir}/uffd.sock", "--policy", "nope"], 2, "--policy: unknown 'nope' (one of missing-copy, " },
         { "serve: injected delay not a number", ["serve", "--socket", "{dir}/uffd.sock", "--inject-delay-ms", "abc"], 2, "--inject-delay-ms: 'abc' is not MAX or MIN..MAX milliseconds" },
         { "serve: sessions not a number", ["serve", "--socket", "{dir}/uffd.sock", "--sessions", "x"], 2, "Cannot parse argument 'x' for option '--sessions' as expected type 'System.Int32'" },
@@ -112,6 +114,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         Assert.Contains(expected, line, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter '", r.Stderr, StringComparison.Ordinal); // ArgumentException's suffix is for programmers
         Assert.Equal("", r.Stdout);
     }
 

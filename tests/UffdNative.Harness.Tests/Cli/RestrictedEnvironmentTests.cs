@@ -20,13 +20,6 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
     /// <summary>Root without CAP_SYS_PTRACE is what a container's root is (Docker does not grant it).</summary>
     private static readonly string[] RootWithoutPtrace = ["setpriv", "--bounding-set", "-sys_ptrace", "--"];
 
-    /// <summary>
-    /// Where the device serves but the plain syscall is refused, the probe is limited to one behaviour
-    /// row: the row esrch-after-exit opens its uffd in a forked child through the syscall only
-    /// (native/uffd_fork.c UFFD_CHILD_UFFD_OPEN) and errors there, which is not what these tests are about.
-    /// </summary>
-    private static readonly string[] OneRow = ["--rows", "wp-shmem-markers"];
-
     private static string[] Launch(params string[] options) => [CliRunner.Launcher, .. options, "--"];
 
     private CliResult Probe(string[] prefix, params string[] args) => CliRunner.RunIn(cli.Directory, prefix, ["probe", .. args]);
@@ -73,7 +66,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
     [Fact]
     public void SeccompRefusalAsRootIsNamedAndTheDeviceStillServes()
     {
-        var r = Probe(Launch("--deny-userfaultfd"), [.. OneRow, "--json"]);
+        var r = Probe(Launch("--deny-userfaultfd"), ["--json"]);
         Assert.True(r.ExitCode == 0, r.ToString());
         var paths = OpenPaths(r);
         Assert.Equal(("EPERM", false), (paths["syscall"].Errno, paths["syscall"].Ok));
@@ -86,7 +79,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         Assert.Equal(2, Root(r).GetProperty("environment").GetProperty("seccompMode").GetInt32());
         Assert.Equal(JsonValueKind.Null, Root(r).GetProperty("features").GetProperty("error").ValueKind);
 
-        var text = Probe(Launch("--deny-userfaultfd"), OneRow);
+        var text = Probe(Launch("--deny-userfaultfd"));
         Assert.True(text.ExitCode == 0, text.ToString());
         var lines = text.Stdout.Split('\n');
         Assert.Contains("  syscall              EPERM — the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; " + SeccompCause, lines);
@@ -212,7 +205,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
     {
         int? sysctl = HostFacts.UnprivilegedUserfaultfd;
         // --device /dev/userfaultfd under a profile that allows userfaultfd: the device serves.
-        var r = Probe(RootWithoutPtrace, [.. OneRow, "--json"]);
+        var r = Probe(RootWithoutPtrace, ["--json"]);
         Assert.True(r.ExitCode == 0, r.ToString());
         var paths = OpenPaths(r);
         Assert.True(paths["user-mode-only"].Ok);

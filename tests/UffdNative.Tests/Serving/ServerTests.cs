@@ -261,8 +261,9 @@ public class ServerTests
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
-            ulong to = Memory.Mapping.FindFreeRange(r.Len);
-            Assert.Equal(0, r.Map.TryRemap(r.Len, to)); // blocks until the loop reads REMAP
+            var reservation = Memory.Mapping.Reserve(r.Len);
+            ulong to = reservation.Address;
+            Assert.Equal(0, r.Map.TryRemap(r.Len, reservation)); // blocks until the loop reads REMAP
             // mremap returns once the event is read; the loop applies it right after.
             S.Until(() => server.Ranges is [var moved] && moved.Start == to, "the range moved");
             using var w = S.ReadPages(r, 0, 8);
