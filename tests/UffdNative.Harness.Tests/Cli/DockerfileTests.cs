@@ -150,6 +150,7 @@ public sealed class DockerfileTests
     {
         var command = PublishCommand();
         Assert.Contains(command, Repo.Read("docs/containers.md"), StringComparison.Ordinal);
+        Assert.Contains(command, Repo.Read("README.md"), StringComparison.Ordinal);
         var words = Repo.ShellWords(command);
         int o = words.IndexOf("-o");
         Assert.True(o > 0 && o + 1 < words.Count, command);
