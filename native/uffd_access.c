@@ -5,6 +5,7 @@
  * message, fdinfo "pending") without blocking itself. */
 
 #include "uffd_shim.h"
+#include "uffd_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -267,17 +268,8 @@ int uffd_worker_progress(void *worker) { return atomic_load(&((struct uffd_worke
 int uffd_worker_join(void *worker, int timeout_ms, struct uffd_access_result *results)
 {
 	struct uffd_worker *w = worker;
-	struct timespec dl;
+	struct timespec dl = uffd_deadline_after(CLOCK_MONOTONIC, timeout_ms < 0 ? 0 : timeout_ms);
 	int rc = 0;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	if (timeout_ms >= 0) {
-		dl.tv_sec += timeout_ms / 1000;
-		dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-	}
 	pthread_mutex_lock(&w->lock);
 	while (!w->done && rc == 0)
 		rc = timeout_ms < 0 ? pthread_cond_wait(&w->cond, &w->lock) : pthread_cond_timedwait(&w->cond, &w->lock, &dl);

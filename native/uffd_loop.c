@@ -6,6 +6,7 @@
  * compares two implementations of one design, not two designs. */
 
 #include "uffd_shim.h"
+#include "uffd_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -654,17 +655,8 @@ uint64_t uffd_toucher_progress(void *toucher) { return atomic_load(&((struct uff
 int uffd_toucher_join(void *toucher, int timeout_ms, struct uffd_touch_result *out)
 {
 	struct uffd_toucher *t = toucher;
-	struct timespec dl;
+	struct timespec dl = uffd_deadline_after(CLOCK_MONOTONIC, timeout_ms < 0 ? 0 : timeout_ms);
 	int rc = 0;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	if (timeout_ms >= 0) {
-		dl.tv_sec += timeout_ms / 1000;
-		dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-	}
 	pthread_mutex_lock(&t->lock);
 	while (!t->done && rc == 0)
 		rc = timeout_ms < 0 ? pthread_cond_wait(&t->cond, &t->lock) : pthread_cond_timedwait(&t->cond, &t->lock, &dl);

@@ -16,6 +16,7 @@
  * access), so no access ever uses a stale address. */
 
 #include "uffd_shim.h"
+#include "uffd_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -396,15 +397,8 @@ int uffd_soak_go(void *soak)
 int uffd_soak_pause(void *soak, int timeout_ms)
 {
 	struct uffd_soak *s = soak;
-	struct timespec dl;
+	struct timespec dl = uffd_deadline_after(CLOCK_REALTIME, timeout_ms);
 	int rc = 0;
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&s->mu);
 	s->pause = 1;
 	while (s->parked < s->cfg.threads && rc == 0)

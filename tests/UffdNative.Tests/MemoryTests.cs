@@ -54,11 +54,13 @@ public class MemoryTests
         Assert.Equal(target, moved);
         Assert.True(reservation.IsUnmapped);
         Assert.NotEqual(old, moved);
-        Assert.Null(VmaInfo.Find(old));
+        // Nothing is asserted about the vacated range: it is free address space, and the runtime may
+        // map something there at any moment (seen: its W^X double mapping).
+        Assert.Equal(VmaKind.Anonymous, VmaInfo.Find(moved)!.Kind);
         Assert.Equal(Accessor.PatternWord(3, 0), Accessor.ReadU64(moved));
         Assert.Equal(Errno.EINVAL, Assert.Throws<UffdException>(() => m.Advise((Advice)12345)).Errno);
         Assert.Equal(0, m.Unmap());
         Assert.True(m.IsUnmapped);
-        Assert.Null(VmaInfo.Find(moved));
+        Assert.Equal(0, m.Unmap()); // idempotent: the second call does not unmap whatever lives there now
     }
 }

@@ -75,12 +75,8 @@ public static class CheckCommand
                 return ExitCodes.Usage;
             }
 
-            var env = ConformanceEnvironment.Detect();
-            if (env.OpenError is { } openError)
-            {
-                Console.Error.WriteLine($"uffdnative: this environment cannot run userfaultfd: {openError}");
+            if (ConformanceCli.DetectOrReport() is not { } env)
                 return ExitCodes.Environment;
-            }
             var runner = new ConformanceRunner(used, reference, env);
             bool asJson = pr.GetValue(json);
             if (!asJson)

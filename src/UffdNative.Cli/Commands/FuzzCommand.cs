@@ -49,12 +49,8 @@ public static class FuzzCommand
                 Console.Error.WriteLine($"uffdnative: {e.Message}");
                 return ExitCodes.Usage;
             }
-            var env = ConformanceEnvironment.Detect();
-            if (env.OpenError is { } openError)
-            {
-                Console.Error.WriteLine($"uffdnative: this environment cannot run userfaultfd: {openError}");
+            if (ConformanceCli.DetectOrReport() is not { } env)
                 return ExitCodes.Environment;
-            }
             var runner = new ConformanceRunner(used, reference, env, bug);
             var fuzzer = new Fuzzer(runner);
             ulong s = pr.GetValue(seed);

@@ -52,7 +52,7 @@ public static class MatrixCommand
 
         var cmd = new Command("matrix",
             "Probe userfaultfd on the host and on Debian 6.1 and 6.12 kernels booted under qemu (TCG, or KVM where hardware KVM exists), then write the comparison matrix. " +
-            "Runs scripts/kernel-matrix.sh. Exit codes: 0 all agreed; 1 a step failed, a kernel logged WARN/BUG/Oops, or a kernel gave no result (timeout, panic; the script itself says 4); 2 usage; 3 setup failed (packages or kernels could not be fetched).")
+            "Runs scripts/kernel-matrix.sh and exits 0 when all agreed; 1 a step failed, a kernel logged WARN/BUG/Oops, or a kernel gave no result (timeout, panic; the script itself says 4); 2 usage; 3 setup failed (packages or kernels could not be fetched).")
         {
             kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose,
         };

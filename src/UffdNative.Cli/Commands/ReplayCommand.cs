@@ -44,12 +44,8 @@ public static class ReplayCommand
                 Console.Error.WriteLine($"uffdnative: '{path}' is not a runnable scenario: {why}");
                 return ExitCodes.Usage;
             }
-            var env = ConformanceEnvironment.Detect();
-            if (env.OpenError is { } openError)
-            {
-                Console.Error.WriteLine($"uffdnative: this environment cannot run userfaultfd: {openError}");
+            if (ConformanceCli.DetectOrReport() is not { } env)
                 return ExitCodes.Environment;
-            }
             var runner = new ConformanceRunner(used, reference, env);
             var (model, kernel, d) = runner.Compare(s);
             Console.WriteLine(s.Describe());

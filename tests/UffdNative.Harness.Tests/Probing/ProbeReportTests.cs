@@ -6,7 +6,7 @@ namespace UffdNative.Harness.Tests.Probing;
 /// <summary>One full probe of this host, shared by the tests of this process.</summary>
 public static class HostReport
 {
-    public static readonly Lazy<ProbeReport> Lazy = new(() => ProbeTimeout.Within(ProbeTimeout.Default, () => ProbeRunner.Run()));
+    public static readonly Lazy<ProbeReport> Lazy = new(() => Hard.Within(Hard.Probe, () => ProbeRunner.Run()));
 }
 
 public class ProbeReportTests

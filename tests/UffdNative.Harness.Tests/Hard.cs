@@ -1,9 +1,12 @@
-namespace UffdNative.Harness.Tests.Conformance;
+namespace UffdNative.Harness.Tests;
 
 /// <summary>Hard timeouts for kernel-touching tests (the pattern of UffdNative.Tests): a hang fails the
 /// test instead of stalling the run. The executor bounds every op itself; this bounds the whole test.</summary>
 public static class Hard
 {
+    /// <summary>A bound for a whole probe run (every experiment bounds its own waits too).</summary>
+    public const int Probe = 60_000;
+
     public static T Within<T>(int timeoutMs, Func<T> body)
     {
         T? result = default;
