@@ -11,7 +11,7 @@ public class ErrorPathTests
     public void CopyOntoAPopulatedPageIsEexistAndWakeStillReleasesTheWaiter()
     {
         using var r = Region.Shmem(2, RegisterMode.Missing);
-        var src = new PinnedPages(1, 3);
+        var src = new PageBuffer(1 * Region.Page, 3);
         Hard.Within(() =>
         {
             using var w = NativeWorker.Start(Op.Read64(r.PageAt(0)));
@@ -43,7 +43,7 @@ public class ErrorPathTests
     public void UnalignedRangesAreEinvalForEveryRangeIoctlAndLeaveTheFieldUntouched()
     {
         using var r = Region.Anon(2, RegisterMode.Missing | RegisterMode.WriteProtect);
-        var src = new PinnedPages(1, 1);
+        var src = new PageBuffer(1 * Region.Page, 1);
         var c = new UffdioCopy { Dst = r.Addr + 16, Src = src.Address, Len = Region.Page, Copy = 99 };
         Assert.Equal(-Errno.EINVAL, r.Uffd.TryCopy(ref c));
         Assert.Equal(99, c.Copy);
@@ -63,7 +63,7 @@ public class ErrorPathTests
     public void CopyAfterMunmapIsEnoent()
     {
         using var r = Region.Anon(2, RegisterMode.Missing);
-        var src = new PinnedPages(1, 1);
+        var src = new PageBuffer(1 * Region.Page, 1);
         ulong addr = r.Addr;
         Assert.Equal(0, r.Map.Unmap());
         var res = r.Uffd.Copy(addr, src.Address, Region.Page);
@@ -100,7 +100,7 @@ public class ErrorPathTests
         var (fd, addr) = child.ReceiveUffd(10_000);
         Assert.Equal(0, child.Finish(10_000));
         using var u = Userfaultfd.Adopt(fd, UffdFeatures.PageFaultFlagWp);
-        var src = new PinnedPages(1, 1);
+        var src = new PageBuffer(1 * Region.Page, 1);
         Hard.Within(() =>
         {
             // §1.8 "mm exited" row.

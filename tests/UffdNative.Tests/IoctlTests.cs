@@ -15,7 +15,7 @@ public class IoctlTests
     public void CopyFillsAMissingPageAndWakesTheReader()
     {
         using var r = Region.Anon(4, RegisterMode.Missing);
-        var src = new PinnedPages(1, Seed);
+        var src = new PageBuffer(1 * Region.Page, Seed);
         Hard.Within(() =>
         {
             using var w = NativeWorker.Start(Op.Verify(r.PageAt(2), Region.Page, Seed));
@@ -33,7 +33,7 @@ public class IoctlTests
     public void CopyWithDontWakeLeavesTheReaderBlockedUntilWake()
     {
         using var r = Region.Anon(2, RegisterMode.Missing);
-        var src = new PinnedPages(1, Seed);
+        var src = new PageBuffer(1 * Region.Page, Seed);
         Hard.Within(() =>
         {
             using var w = NativeWorker.Start(Op.Verify(r.PageAt(0), Region.Page, Seed));
@@ -53,7 +53,7 @@ public class IoctlTests
     public void CopyWithModeWpMapsReadOnlyWithTheWpBit()
     {
         using var r = Region.Shmem(2, RegisterMode.Missing | RegisterMode.WriteProtect);
-        var src = new PinnedPages(1, Seed);
+        var src = new PageBuffer(1 * Region.Page, Seed);
         using var pm = PageMapReader.Open();
         Assert.Equal(FillStatus.Complete, r.Uffd.Copy(r.PageAt(1), src.Address, Region.Page, CopyMode.WriteProtect).Status);
         var e = pm.Read(r.PageAt(1));
@@ -172,7 +172,7 @@ public class IoctlTests
     public void WakeReleasesAnUnresolvedWaiterWhichRefaultsWithANewMessage()
     {
         using var r = Region.Anon(1, RegisterMode.Missing);
-        var src = new PinnedPages(1, Seed);
+        var src = new PageBuffer(1 * Region.Page, Seed);
         Hard.Within(() =>
         {
             using var w = NativeWorker.Start(Op.Read64(r.PageAt(0)));

@@ -100,7 +100,7 @@ public class MessageTests
     public void ForkWithEventForkDeliversTheChildsUffdWhoseFaultsArriveThere()
     {
         using var r = Region.Anon(2, RegisterMode.Missing, UffdFeatures.EventFork);
-        var src = new PinnedPages(1, 9);
+        var src = new PageBuffer(1 * Region.Page, 9);
         Hard.Within(() =>
         {
             // fork() blocks until FORK is read, so it runs on another thread (§1.6).
@@ -154,7 +154,7 @@ public class MessageTests
     public void WhileAnEventIsUnreadFillIoctlsAreEagainWithTheFieldSetAndWakeAndRegisterWork()
     {
         using var r = Region.Shmem(4, RegisterMode.Missing, UffdFeatures.EventRemove);
-        var src = new PinnedPages(1, 1);
+        var src = new PageBuffer(1 * Region.Page, 1);
         Hard.Within(() =>
         {
             var remove = Task.Run(() => r.Map.TryAdvise(Advice.Remove, 0, Region.Page));

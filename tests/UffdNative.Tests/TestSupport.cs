@@ -86,26 +86,6 @@ public sealed class Region : IDisposable
     }
 }
 
-/// <summary>Ordinary (never registered) page buffers for COPY sources, pinned for the kernel.</summary>
-public sealed unsafe class PinnedPages
-{
-    public byte[] Bytes { get; }
-    public ulong Address { get; }
-
-    public PinnedPages(long pages, ulong seed)
-    {
-        Bytes = GC.AllocateArray<byte>((int)(pages * (long)Region.Page) + (int)Region.Page, pinned: true);
-        fixed (byte* p = Bytes)
-        {
-            // Page-align inside the array so a COPY source never straddles an extra page.
-            ulong a = (ulong)p;
-            Address = (a + Region.Page - 1) & ~(Region.Page - 1);
-        }
-        var span = new Span<byte>((void*)Address, (int)(pages * (long)Region.Page));
-        Access.Accessor.PatternFill(span, seed);
-    }
-}
-
 public static class Observe
 {
     /// <summary>Waits (bounded) until a condition read from the kernel holds, e.g. fdinfo "pending"

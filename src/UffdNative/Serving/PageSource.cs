@@ -31,6 +31,9 @@ public abstract class PageSource : IDisposable
     /// <summary>Ordinary memory at address (never registered), length bytes. Not owned.</summary>
     public static PageSource FromBuffer(nint address, ulong length) => new BufferPageSource(address, length, null);
 
+    /// <summary>Pages from a <see cref="Access.PageBuffer"/> (which must outlive the source).</summary>
+    public static PageSource FromBuffer(Access.PageBuffer buffer) => FromBuffer((nint)buffer.Address, buffer.Length);
+
     /// <summary>A managed array, pinned for the source's lifetime.</summary>
     public static PageSource FromArray(byte[] data)
     {

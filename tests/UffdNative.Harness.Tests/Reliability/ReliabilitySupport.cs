@@ -91,25 +91,4 @@ public static unsafe class R
         ulong got, word;
         return Shim.uffd_verify_pages(&spec, &got, &word);
     }
-
-    /// <summary>An ordinary page-aligned native buffer holding pattern(seed).</summary>
-    public sealed class Buffer : IDisposable
-    {
-        public nint Address { get; private set; }
-        public ulong Length { get; }
-
-        public Buffer(ulong length, ulong seed)
-        {
-            Length = length;
-            Address = (nint)NativeMemory.AlignedAlloc((nuint)length, (nuint)Page);
-            Shim.uffd_pattern_fill((void*)Address, length, seed, 0);
-        }
-
-        public void Dispose()
-        {
-            if (Address != 0)
-                NativeMemory.AlignedFree((void*)Address);
-            Address = 0;
-        }
-    }
 }

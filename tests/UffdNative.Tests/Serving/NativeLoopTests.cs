@@ -1,3 +1,4 @@
+using UffdNative.Access;
 using UffdNative.Interop;
 using UffdNative.Serving;
 
@@ -47,15 +48,15 @@ public class NativeLoopTests
             r.Uffd.Register(r.Addr, r.Len, RegisterMode.WriteProtect);
             Assert.True(r.Uffd.WriteProtect(r.Addr, r.Len, protect: true));
         }
-        using var src = new S.Buffer(r.Len, Seed);
-        using var store = new S.Buffer(r.Len, 0);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var store = new PageBuffer(r.Len, 0);
         using var loop = NativeFaultLoop.Start(r.Uffd, new NativeLoopOptions
         {
             Policy = policy,
             RangeStart = r.Addr,
             RangeLength = r.Len,
-            Source = src.Address,
-            Snapshot = store.Address,
+            Source = (nint)src.Address,
+            Snapshot = (nint)store.Address,
             ReadAheadPages = 7,
         });
         Hard.Within(() =>

@@ -1,3 +1,4 @@
+using UffdNative.Access;
 using Microsoft.Win32.SafeHandles;
 using UffdNative.Interop;
 using UffdNative.Serving;
@@ -18,8 +19,8 @@ public class PolicyTests
     public void MissingCopyFromBuffer(bool shmem)
     {
         using var r = shmem ? Region.Shmem(Pages, RegisterMode.Missing, UffdFeatures.MissingShmem) : Region.Anon(Pages, RegisterMode.Missing);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
@@ -177,8 +178,8 @@ public class PolicyTests
     public void ReadAheadInstallsTheFollowingPagesInOneCopy()
     {
         using var r = Region.Anon(Pages, RegisterMode.Missing);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         using var server = S.Serve(r, new ReadAhead(source, 7));
         Hard.Within(() =>
         {

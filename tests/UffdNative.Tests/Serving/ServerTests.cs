@@ -17,8 +17,8 @@ public class ServerTests
     public void ConcurrentFaultsOnAdjacentPagesAreCoalescedIntoOneRun()
     {
         using var r = Region.Anon(16, RegisterMode.Missing);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         Hard.Within(() =>
         {
             var workers = Enumerable.Range(0, 8).Select(i => S.ReadPages(r, i, 1)).ToArray();
@@ -68,8 +68,8 @@ public class ServerTests
     public void TwoThreadsOnOnePageAreResolvedByOneIoctl()
     {
         using var r = Region.Anon(4, RegisterMode.Missing);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         Hard.Within(() =>
         {
             using var a = S.ReadPages(r, 2, 1);
@@ -114,8 +114,8 @@ public class ServerTests
     public void RemovePendingWhileResolvingIsEagainThenRetriedWithoutDeadlock()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventRemove);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         Hard.Within(() =>
         {
             using var faulter = S.ReadPages(r, 0, 1);
@@ -222,8 +222,8 @@ public class ServerTests
     public void ForkChildIsServedWithTheSameContent()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventFork);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], OnFork = ForkBehavior.Serve });
         Hard.Within(() =>
         {
@@ -238,8 +238,8 @@ public class ServerTests
     public void ForkChildUffdIsClosedByDefault()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventFork);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
@@ -256,8 +256,8 @@ public class ServerTests
     public void RemapMovesTheServedRangeAndUnmapForgetsIt()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventRemap | UffdFeatures.EventUnmap);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
@@ -310,8 +310,8 @@ public class ServerTests
     public void StopWithoutClosingServesWhatIsPending()
     {
         using var r = Region.Anon(16, RegisterMode.Missing);
-        using var src = new S.Buffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(r.Len, Seed);
+        using var source = PageSource.FromBuffer(src);
         Hard.Within(() =>
         {
             var workers = Enumerable.Range(0, 4).Select(i => S.ReadPages(r, i * 3, 1)).ToArray();
@@ -380,8 +380,8 @@ public class ServerTests
     public void RangesTrackedWhileRunningAreServedFromTheirSourceOffset()
     {
         using var r = Region.Anon(8, RegisterMode.Missing);
-        using var src = new S.Buffer(16 * S.Page, Seed);
-        using var source = PageSource.FromBuffer(src.Address, src.Length);
+        using var src = new PageBuffer(16 * S.Page, Seed);
+        using var source = PageSource.FromBuffer(src);
         // Start with the first half only; the second half is added while running, at source offset 8 pages.
         using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], Ranges = [new ServedRange(r.Addr, 4 * S.Page)] });
         Hard.Within(() =>

@@ -11,29 +11,6 @@ public static unsafe class S
 {
     public static readonly ulong Page = Region.Page;
 
-    /// <summary>An ordinary page-aligned native buffer filled with pattern(seed).</summary>
-    public sealed class Buffer : IDisposable
-    {
-        public nint Address { get; private set; }
-        public ulong Length { get; }
-
-        public Buffer(ulong length, ulong seed)
-        {
-            Length = length;
-            Address = (nint)NativeMemory.AlignedAlloc((nuint)length, (nuint)Page);
-            Shim.uffd_pattern_fill((void*)Address, length, seed, 0);
-        }
-
-        public void Dispose()
-        {
-            if (Address != 0)
-            {
-                NativeMemory.AlignedFree((void*)Address);
-                Address = 0;
-            }
-        }
-    }
-
     /// <summary>Verifies pages [0, pages) at addr (after the uffd is closed or every page resolved):
     /// -1 when all match.</summary>
     public static long Verify(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched = false, ulong touchSeed = 0)
