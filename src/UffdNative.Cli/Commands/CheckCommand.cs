@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Probing;
 
 namespace UffdNative.Cli.Commands;
 
@@ -13,14 +14,6 @@ namespace UffdNative.Cli.Commands;
 /// </summary>
 public static class CheckCommand
 {
-    /// <summary>The profile seam: (detected, prior, evidence per switch), from the probe's switch
-    /// detectors (ProfileDetector). Tests may replace it.</summary>
-    public static Func<(KernelProfile Detected, KernelProfile Prior, IReadOnlyDictionary<string, string> Evidence)> DetectProfile { get; set; } = () =>
-    {
-        var d = UffdNative.Harness.Probing.ProfileDetector.Detect();
-        return (d.Profile, d.Prior, d.Evidence.ToDictionary(e => e.Switch, e => e.Evidence));
-    };
-
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "Write the report as JSON." };
@@ -43,12 +36,10 @@ public static class CheckCommand
                     Console.WriteLine($"{s.Name,-30} {s.Section,-28} {string.Join(",", s.Targets.Select(MemoryTypes.Name))}\n{"",-30} {s.Description}");
                 return ExitCodes.Ok;
             }
-            KernelProfile used, reference;
-            string source;
-            List<SwitchRow> rows;
+            ResolvedProfile resolved;
             try
             {
-                (used, reference, source, rows) = ResolveProfile(pr.GetValue(profile), pr.GetValue(set));
+                resolved = ProfileResolver.Resolve(pr.GetValue(profile), pr.GetValue(set));
             }
             catch (Exception e) when (e is FormatException or ArgumentException)
             {
@@ -77,10 +68,10 @@ public static class CheckCommand
 
             if (ConformanceCli.DetectOrReport() is not { } env)
                 return ExitCodes.Environment;
-            var runner = new ConformanceRunner(used, reference, env);
+            var runner = new ConformanceRunner(resolved.Used, resolved.Reference, env);
             bool asJson = pr.GetValue(json);
             if (!asJson)
-                PrintHeader(used, source, env, rows);
+                PrintHeader(resolved);
             var cells = new List<CellResult>();
             foreach (var c in runner.RunAll(selected, memories))
             {
@@ -94,7 +85,7 @@ public static class CheckCommand
                 if (!asJson && pr.GetValue(verbose) && c.Divergence is { } d)
                     Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
             }
-            var report = BuildReport(used, source, env, rows, selected, cells);
+            var report = BuildReport(resolved, selected, cells);
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(report, CheckJsonContext.Default.CheckReport));
             else
@@ -104,58 +95,38 @@ public static class CheckCommand
         return cmd;
     }
 
-    /// <summary>The profile the model uses and the one divergences are attributed against. With
-    /// <c>--profile</c> or <c>--profile-set</c> detection is bypassed: the base is that version's mainline
-    /// profile (or the running kernel's prior), then the overrides.</summary>
-    internal static (KernelProfile Used, KernelProfile Reference, string Source, List<SwitchRow> Rows) ResolveProfile(string? version, string? overrides)
-    {
-        bool forced = version is not null || !string.IsNullOrWhiteSpace(overrides);
-        KernelProfile detected, prior;
-        IReadOnlyDictionary<string, string> evidence;
-        if (forced)
-        {
-            prior = KernelProfile.Mainline(KernelVersion.Running());
-            detected = prior;
-            evidence = new Dictionary<string, string>();
-        }
-        else
-            (detected, prior, evidence) = DetectProfile();
-        var used = (version is null ? detected : KernelProfile.Mainline(version)).WithOverrides(overrides);
-        string source = version is not null ? $"forced: mainline {KernelVersion.Parse(version)}" : forced ? $"forced: {prior.Origin}" : $"detected: {detected.Origin}";
-        if (!string.IsNullOrWhiteSpace(overrides))
-            source += $", overrides {overrides}";
-        var rows = KernelProfile.Switches.Select(sw =>
-        {
-            bool p = prior[sw.Name], d = detected[sw.Name];
-            evidence.TryGetValue(sw.Name, out var ev);
-            string status = forced ? "" : p == d ? (ev is not null && (ev.Contains("not determined", StringComparison.Ordinal) || ev.Contains("no detector", StringComparison.Ordinal)) ? "not detected (prior kept)" : "") : d ? "backported" : "regressed";
-            return new SwitchRow(sw.Name, sw.Section, p, forced ? null : d, used[sw.Name], status, ev ?? "");
-        }).ToList();
-        return (used, detected, source, rows);
-    }
-
-    private static void PrintHeader(KernelProfile used, string source, ConformanceEnvironment env, List<SwitchRow> rows)
+    private static void PrintHeader(ResolvedProfile p)
     {
         Console.WriteLine($"kernel   {KernelVersion.RunningRelease()}");
-        Console.WriteLine($"profile  {source}");
-        Console.WriteLine($"         {env.FaultAroundSource}; THP {env.ThpEnabled ?? "?"}, shmem THP {env.ShmemThpEnabled ?? "?"}, nr_hugepages {env.NrHugepages?.ToString(CultureInfo.InvariantCulture) ?? "?"}");
+        Console.WriteLine($"profile  {p.Source}");
         Console.WriteLine();
         Console.WriteLine($"{"switch",-30} {"prior",-6} {"detected",-9} {"used",-5} status");
-        foreach (var r in rows)
-            Console.WriteLine($"{r.Switch,-30} {Bit(r.Prior),-6} {(r.Detected is { } d ? Bit(d) : "?"),-9} {Bit(r.Used),-5} {r.Status}");
+        foreach (var r in p.Switches)
+            Console.WriteLine($"{r.Switch,-30} {Bit(r.Prior),-6} {(r.Detected is { } d ? Bit(d) : "?"),-9} {Bit(r.Used),-5} {StatusText(r.Status)}");
         Console.WriteLine();
-        _ = used;
+        Console.WriteLine($"{"environment fact",-30} {"mainline",-9} {"detected",-24} {"used",-24} cause");
+        foreach (var f in p.Facts)
+            Console.WriteLine($"{f.Fact,-30} {f.Mainline ?? "-",-9} {f.Detected ?? "?",-24} {f.Used,-24} {f.Cause}");
+        Console.WriteLine();
     }
+
+    private static string StatusText(SwitchStatus s) => s switch
+    {
+        SwitchStatus.Backported => "backported",
+        SwitchStatus.Regressed => "regressed",
+        SwitchStatus.NotDetected => "not detected (prior kept)",
+        _ => "",
+    };
 
     private static string Bit(bool b) => b ? "new" : "old";
 
-    private static CheckReport BuildReport(KernelProfile used, string source, ConformanceEnvironment env, List<SwitchRow> rows, List<NamedScenario> selected, List<CellResult> cells) => new()
+    private static CheckReport BuildReport(ResolvedProfile p, List<NamedScenario> selected, List<CellResult> cells) => new()
     {
         KernelRelease = KernelVersion.RunningRelease(),
-        Profile = used.Origin,
-        ProfileSource = source,
-        FaultAround = env.FaultAroundSource,
-        Switches = rows,
+        Profile = p.Used.Origin,
+        ProfileSource = p.Source,
+        Switches = [.. p.Switches],
+        Facts = [.. p.Facts],
         Scenarios = selected.Count,
         Cells = cells.Count(c => c.Status != CellStatus.NotApplicable),
         Passed = cells.Count(c => c.Status == CellStatus.Pass),

@@ -40,7 +40,7 @@ public static class FuzzCommand
             ModelBug bug = ModelBug.None;
             try
             {
-                (used, reference, _, _) = CheckCommand.ResolveProfile(pr.GetValue(profile), pr.GetValue(set));
+                (used, reference, _, _, _) = UffdNative.Harness.Probing.ProfileResolver.Resolve(pr.GetValue(profile), pr.GetValue(set));
                 if (pr.GetValue(inject) is { } b && !Enum.TryParse(b, ignoreCase: true, out bug))
                     throw new FormatException($"unknown model bug '{b}'");
             }

@@ -8,7 +8,7 @@ public static class ProbeCommand
 {
     public static Command Create()
     {
-        var json = new Option<bool>("--json") { Description = "Write the report as JSON (schema: docs/probe.md, schemaVersion 2)." };
+        var json = new Option<bool>("--json") { Description = "Write the report as JSON (schema: docs/probe.md, schemaVersion 3)." };
         var markdown = new Option<bool>("--markdown") { Description = "Write the report as Markdown." };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the report to this file instead of standard output." };
         var allow = new Option<bool>("--allow-host-changes") { Description = "Allow reserving huge pages for the hugetlbfs rows (vm.nr_hugepages, restored afterwards). Use inside a throwaway guest, or on a host on purpose." };

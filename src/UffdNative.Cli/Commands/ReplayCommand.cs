@@ -27,7 +27,7 @@ public static class ReplayCommand
             try
             {
                 s = Scenario.FromJson(File.ReadAllText(path));
-                (used, reference, _, _) = CheckCommand.ResolveProfile(pr.GetValue(profile), pr.GetValue(set));
+                (used, reference, _, _, _) = UffdNative.Harness.Probing.ProfileResolver.Resolve(pr.GetValue(profile), pr.GetValue(set));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or FormatException or ArgumentException or NotSupportedException)
             {

@@ -3,9 +3,33 @@ using UffdNative.Harness.Model;
 
 namespace UffdNative.Harness.Conformance;
 
+/// <summary>How a switch's value was decided for a conformance run.</summary>
+public enum SwitchStatus
+{
+    /// <summary>Detected, and the same as mainline of this version.</summary>
+    [JsonStringEnumMemberName("as-prior")]
+    AsPrior,
+    /// <summary>Detected with the new behaviour on a version whose mainline has the old one.</summary>
+    [JsonStringEnumMemberName("backported")]
+    Backported,
+    /// <summary>Detected with the old behaviour on a version whose mainline has the new one.</summary>
+    [JsonStringEnumMemberName("regressed")]
+    Regressed,
+    /// <summary>The detector could not decide here: the prior is used.</summary>
+    [JsonStringEnumMemberName("not-detected")]
+    NotDetected,
+    /// <summary>Detection was bypassed (--profile, --profile-set).</summary>
+    [JsonStringEnumMemberName("forced")]
+    Forced,
+}
+
 /// <summary>One profile switch as the check used it: the mainline prior for uname -r, the value the
 /// detectors found (or the prior, when no detector ran), the value the model used.</summary>
-public sealed record SwitchRow(string Switch, string Section, bool Prior, bool? Detected, bool Used, string Status, string Evidence);
+public sealed record SwitchRow(string Switch, string Section, bool Prior, bool? Detected, bool Used, SwitchStatus Status, string Evidence);
+
+/// <summary>One environment fact as the check used it: mainline's default, what was detected (null: not
+/// determined), the value the model used, and the evidence and cause.</summary>
+public sealed record FactRow(string Fact, string? Mainline, string? Detected, string Used, string Evidence, string? Cause);
 
 /// <summary>The JSON form of <c>uffdnative check --json</c>.</summary>
 public sealed record CheckReport
@@ -14,8 +38,8 @@ public sealed record CheckReport
     public string KernelRelease { get; init; } = "";
     public string Profile { get; init; } = "";
     public string ProfileSource { get; init; } = "";
-    public string FaultAround { get; init; } = "";
     public List<SwitchRow> Switches { get; init; } = [];
+    public List<FactRow> Facts { get; init; } = [];
     public int Scenarios { get; init; }
     public int Cells { get; init; }
     public int Passed { get; init; }
@@ -29,6 +53,6 @@ public sealed record CheckReport
 
 public sealed record CheckCell(string Scenario, string Memory, string Status, string? Reason, string? DivergenceOp, string? Aspect, string? Expected, string? Actual, List<string>? Switches, double Milliseconds);
 
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(CheckReport))]
 public sealed partial class CheckJsonContext : JsonSerializerContext;

@@ -32,8 +32,8 @@ public sealed class ConformanceRunner
     {
         Profile = profile;
         Reference = reference;
-        Environment = environment;
-        ModelOptions = new ModelOptions { FaultAroundPages = environment.FaultAroundPages, Bugs = bugs };
+        Environment = environment with { Facts = profile.Facts };
+        ModelOptions = new ModelOptions { Bugs = bugs };
         Executor = new KernelExecutor(executor);
     }
 

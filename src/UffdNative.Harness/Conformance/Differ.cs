@@ -14,8 +14,8 @@ public sealed record Divergence
     public required string Actual { get; init; }
     /// <summary>The model's state before the op (VMAs, PTEs, file) and the kernel's last pagemap.</summary>
     public string StateBefore { get; init; } = "";
-    /// <summary>Profile switches whose rules produced the diverging observation and whose value differs
-    /// from the reference profile (the kernel's detected one): the behaviours that explain it.</summary>
+    /// <summary>Profile switches and environment facts whose rules produced the diverging observation and
+    /// whose value differs from the reference profile (the kernel's detected one): what explains it.</summary>
     public IReadOnlyList<string> Switches { get; init; } = [];
 
     public string Describe() =>
@@ -73,7 +73,7 @@ public static class Differ
     {
         if (reference is null || used is null || i < 0 || model.Consulted.Count == 0)
             return [];
-        var differing = used.Differences(reference).Select(s => s.Name).ToHashSet();
+        var differing = used.DifferingNames(reference).ToHashSet();
         var here = model.Consulted[Math.Min(i, model.Consulted.Count - 1)].Where(differing.Contains).Order().ToList();
         if (here.Count > 0)
             return here;

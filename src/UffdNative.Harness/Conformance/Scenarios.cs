@@ -1,4 +1,5 @@
 using UffdNative.Harness.Conformance.Build;
+using UffdNative.Harness.Model;
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;
 
@@ -9,7 +10,7 @@ namespace UffdNative.Harness.Conformance;
 public sealed record NamedScenario(string Name, string Section, string Description, MemoryType[] Targets, Func<MemoryType, Scenario> Build)
 {
     /// <summary>An extra environment condition (THP, shmem THP …): null when met, else the reason.</summary>
-    public Func<ConformanceEnvironment, string?>? Requires { get; init; }
+    public Func<EnvironmentFacts, string?>? Requires { get; init; }
 }
 
 public static class Scenarios
@@ -23,12 +24,12 @@ public static class Scenarios
     // scenario inapplicable on kernels before 6.4 — where the marker rules matter most.
     private static F MarkerFeatures(MemoryType m) => S.IsFile(m) ? WpShmemFeatures : F.PageFaultFlagWp | F.WpUnpopulated;
 
-    private static string? NeedsThp(ConformanceEnvironment e) =>
-        e.ThpEnabled == "never" ? "needs transparent huge pages: /sys/kernel/mm/transparent_hugepage/enabled = never" : null;
+    private static string? NeedsThp(EnvironmentFacts e) =>
+        e.ThpAnon is "never" or "absent" ? $"needs transparent huge pages: /sys/kernel/mm/transparent_hugepage/enabled = {e.ThpAnon}" : null;
 
-    private static string? NeedsShmemThp(ConformanceEnvironment e) =>
-        e.ShmemThpEnabled is "never" or "deny" or null
-            ? $"needs shmem THP for MADV_COLLAPSE: /sys/kernel/mm/transparent_hugepage/shmem_enabled = {e.ShmemThpEnabled ?? "absent"}"
+    private static string? NeedsShmemThp(EnvironmentFacts e) =>
+        e.ThpShmem is "never" or "deny" or "absent" or null
+            ? $"needs shmem THP for MADV_COLLAPSE: /sys/kernel/mm/transparent_hugepage/shmem_enabled = {e.ThpShmem ?? "absent"}"
             : "MADV_COLLAPSE of shmem into a PMD mapping is not modelled (4 KiB pages only)";
 
     public static IReadOnlyList<NamedScenario> All { get; } = Build();
@@ -38,7 +39,7 @@ public static class Scenarios
     private static IReadOnlyList<NamedScenario> Build()
     {
         var list = new List<NamedScenario>();
-        void Add(string name, string section, string desc, MemoryType[] targets, Func<MemoryType, Scenario> build, Func<ConformanceEnvironment, string?>? requires = null) =>
+        void Add(string name, string section, string desc, MemoryType[] targets, Func<MemoryType, Scenario> build, Func<EnvironmentFacts, string?>? requires = null) =>
             list.Add(new NamedScenario(name, section, desc, targets, m => build(m) with { Name = name, Description = desc }) { Requires = requires });
 
         // ================= §2.1 uffd-unit-tests.c =================

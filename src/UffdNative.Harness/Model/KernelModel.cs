@@ -25,8 +25,6 @@ public enum ModelBug
 /// <summary>Options of a model run that are not kernel-version switches.</summary>
 public sealed record ModelOptions
 {
-    /// <summary>fault_around_bytes / PAGE_SIZE (/sys/kernel/debug/fault_around_bytes; 64 KiB by default, §3.1).</summary>
-    public int FaultAroundPages { get; init; } = 16;
     public ModelBug Bugs { get; init; }
 
     /// <summary>Whether PAGEMAP_SCAN's generic path reports a none PTE as written. Not in the reference:

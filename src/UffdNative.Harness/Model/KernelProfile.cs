@@ -84,6 +84,10 @@ public sealed record KernelProfile
     /// <summary>Switch values; a switch absent from the map is false.</summary>
     public ImmutableDictionary<string, bool> Values { get; init; } = ImmutableDictionary<string, bool>.Empty;
 
+    /// <summary>Facts of this kernel's build, boot and configuration (zero page, fault-around, ...): detected,
+    /// never implied by the version. A mainline profile carries mainline's defaults.</summary>
+    public EnvironmentFacts Facts { get; init; } = EnvironmentFacts.Mainline;
+
     public bool this[string name] => Values.TryGetValue(name, out var v) && v;
 
     public bool Has(string name) => this[name];
@@ -107,7 +111,15 @@ public sealed record KernelProfile
         return this with { Values = Values.SetItem(name, value), Origin = Origin + $" +{name}={(value ? "new" : "old")}" };
     }
 
-    /// <summary>Applies "name=new|old|true|false" overrides (comma separated).</summary>
+    /// <summary>This profile with other environment facts (and their difference from mainline in its origin).</summary>
+    public KernelProfile WithFacts(EnvironmentFacts facts)
+    {
+        var diff = facts.DifferenceText();
+        return this with { Facts = facts, Origin = diff.Length == 0 ? Origin : $"{Origin} + {diff}" };
+    }
+
+    /// <summary>Applies "name=new|old|true|false" switch overrides and "fact=value" environment-fact
+    /// overrides (comma separated; e.g. anon-read-zero-page=off, fault-around-pages=1).</summary>
     public KernelProfile WithOverrides(string? spec)
     {
         var p = this;
@@ -118,6 +130,11 @@ public sealed record KernelProfile
             var kv = part.Split('=', 2);
             if (kv.Length != 2)
                 throw new FormatException($"profile override '{part}' must be name=new or name=old");
+            if (EnvironmentFacts.IsFact(kv[0]))
+            {
+                p = p with { Facts = p.Facts.With(kv[0], kv[1]), Origin = p.Origin + $" +{kv[0]}={kv[1]}" };
+                continue;
+            }
             bool value = kv[1] switch
             {
                 "new" or "true" or "1" or "yes" => true,
@@ -131,4 +148,9 @@ public sealed record KernelProfile
 
     /// <summary>Switches whose values differ between two profiles.</summary>
     public IEnumerable<ProfileSwitch> Differences(KernelProfile other) => Switches.Where(s => this[s.Name] != other[s.Name]);
+
+    /// <summary>Names of the switches and the predictive environment facts that differ between two profiles
+    /// (what a divergence can be attributed to).</summary>
+    public IEnumerable<string> DifferingNames(KernelProfile other) =>
+        Differences(other).Select(s => s.Name).Concat(Facts.PredictiveDifferences(other.Facts).Select(f => f.Name));
 }

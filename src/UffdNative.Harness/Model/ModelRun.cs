@@ -94,6 +94,11 @@ internal sealed partial class ModelRun
         return profile[name];
     }
 
+    /// <summary>The profile's environment facts; <see cref="ConsultFact"/> records that an observation depended on one.</summary>
+    private EnvironmentFacts Facts => profile.Facts;
+
+    private void ConsultFact(string name) => consulted.Add(name);
+
     private bool Bug(ModelBug b) => (opt.Bugs & b) != 0;
 
     private MapState M(string name) => parent.Map(name);

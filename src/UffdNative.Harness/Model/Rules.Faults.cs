@@ -91,6 +91,13 @@ internal sealed partial class ModelRun
         }
     }
 
+    /// <summary>The environment fact "an anonymous read fault maps the shared zero page" (§0b).</summary>
+    private bool ReadMapsZeroPage()
+    {
+        ConsultFact(EnvironmentFacts.AnonReadZeroPageName);
+        return Facts.AnonReadZeroPage;
+    }
+
     private ulong Value(MapState m, int p)
     {
         var pte = m.Ptes[p];
@@ -112,15 +119,25 @@ internal sealed partial class ModelRun
         if (m.IsAnonymous)
         {
             // do_anonymous_page (§1.5, §3.3). A write prepares the anon_vma (vmf_anon_prepare) before it
-            // looks at the MISSING registration, so even a write that becomes a uffd fault leaves one.
-            if (write)
+            // looks at the MISSING registration, so even a write that becomes a uffd fault leaves one. Where
+            // the zero page is off (§0b) a read takes the same allocation path.
+            if (write || !ReadMapsZeroPage())
                 AnonVmaPrepare(m, vma);
             if (vma.Has(RegisterMode.Missing))
                 return UserFault(vma, Reason.Missing, m, p, write, kernel);
             if (!write)
             {
-                // The zero page; over a marker it keeps the wp bit (§3.3 "a read maps the zero page with wp").
-                pte = Pte.ZeroPage(uffdWp);
+                if (ReadMapsZeroPage())
+                {
+                    // The zero page; over a marker it keeps the wp bit (§3.3 "a read maps the zero page with wp").
+                    pte = Pte.ZeroPage(uffdWp);
+                    return new Outcome(OutcomeKind.Ok, 0);
+                }
+                // §0b, zero page off (a build or boot option): do_anonymous_page takes its allocation path for
+                // the read — vmf_anon_prepare, a private exclusive zeroed page, writable unless the marker's wp
+                // bit is carried over (then read-only with wp, and no message for the read itself).
+                AnonVmaPrepare(m, vma);
+                pte = Pte.AnonPage(0, wp: uffdWp);
                 return new Outcome(OutcomeKind.Ok, 0);
             }
             if (uffdWp)
@@ -215,7 +232,8 @@ internal sealed partial class ModelRun
     /// PTE index.</summary>
     private void FaultAround(MapState m, int p, Vma vma)
     {
-        int w = opt.FaultAroundPages;
+        ConsultFact(EnvironmentFacts.FaultAroundPagesName);
+        int w = Facts.FaultAroundPages;
         if (w <= 1)
             return;
         int from = Math.Max(p - p % w, vma.Start);

@@ -62,7 +62,7 @@ public static class BehaviourRows
             new("marker-write-faults", "§3.2 (5.19)", "write to a shmem wp marker", V(5, 19), "one message, flags 0x3 (WRITE|WP)", "other", MarkerWriteFaults),
             new("missing-wp-marker-order", "§3.2 (5.19)", "MISSING|WP shmem: write to a marker with no page cache", V(5, 19), "MISSING 0x1 first, then WP 0x3 after COPY(MODE_WP)", "other", MissingWpMarkerOrder),
             new("alias-writes-not-intercepted", "§0.4, §3.2 (5.19)", "writes through an unregistered alias and pwrite(2)", V(5, 19), "never intercepted; the registered PTE keeps wp", "intercepted", AliasWrites),
-            new("wp-unpopulated-read", "§3.3 (6.4)", "read of an anon WP_UNPOPULATED marker", V(6, 4), "no message; zero page mapped with wp", "other", WpUnpopulatedRead),
+            new("wp-unpopulated-read", "§3.3 (6.4)", "read of an anon WP_UNPOPULATED marker", V(6, 4), "no message; mapped read-only with wp (the zero page, or a private page where the zero page is off)", "other", WpUnpopulatedRead),
             new("async-remove-keeps-marker", "§3.4", "MADV_REMOVE on a WP_ASYNC shmem page (the doc says 'dirtied')", null, "marker kept (reads clean)", "wp dropped (reads written)", AsyncRemoveKeepsMarker),
             new("fork-drops-wp", "§3.5, §3 (~5.14 fix)", "fork without EVENT_FORK: the child's copy of a WP'd page", V(5, 14), "anon wp=0 in the child, shmem not copied", "stale wp=1 in the child", ForkDropsWp),
             new("fork-event-keeps-wp", "§3.5 (5.19)", "fork with EVENT_FORK: the child's WP'd pages", V(5, 19), "anon and shmem wp=1 in the child", "wp lost", ForkEventKeepsWp),
@@ -373,10 +373,16 @@ public static class BehaviourRows
         u.WriteProtect(m.Address, P, protect: true);
         var o = s.Run(u, [Op.Read64(m.Address)]);
         var e = lab.Pm(m.Address);
-        string ev = $"read of an anon marker: {o.FaultText}; then {Lab.Bits(e)}";
-        return o.Finished && o.Faults.Count == 0 && e.Present && e.UffdWp
-            ? Finding.Of(true, "no message, zero page with wp", ev)
-            : Finding.Of(false, $"{o.FaultText}, {Lab.Bits(e)}", ev);
+        // Which page the read mapped follows the zero-page environment fact (§0b): the shared zero page is
+        // never exclusively mapped, a private zeroed page is.
+        bool zeroPage = lab.Facts.Facts.AnonReadZeroPage;
+        string page = e.Exclusive ? "a private zeroed page" : "the zero page";
+        string ev = $"read of an anon marker: {o.FaultText}; then {Lab.Bits(e)} exclusive={(e.Exclusive ? 1 : 0)} ({page}; the {EnvironmentFacts.AnonReadZeroPageName} fact says {(zeroPage ? "the zero page" : "a private page")})";
+        if (!(o.Finished && o.Faults.Count == 0 && e.Present && e.UffdWp))
+            return Finding.Of(false, $"{o.FaultText}, {Lab.Bits(e)}", ev);
+        return e.Exclusive != zeroPage
+            ? Finding.Of(true, $"no message, {page} with wp", ev)
+            : Finding.Failed($"no message, {page} with wp — but a plain read maps {(zeroPage ? "the zero page" : "a private page")} here", ev);
     }
 
     private static Finding AsyncRemoveKeepsMarker(Lab lab)
@@ -644,22 +650,5 @@ public static class BehaviourRows
     }
 
     /// <summary>AnonHugePages (kB) of the VMA containing addr, from /proc/self/smaps.</summary>
-    internal static long AnonHugeKb(ulong addr)
-    {
-        bool inside = false;
-        foreach (var line in File.ReadLines("/proc/self/smaps"))
-        {
-            int dash = line.IndexOf('-');
-            int sp = line.IndexOf(' ');
-            if (dash > 0 && sp > dash && ulong.TryParse(line.AsSpan(0, dash), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var st) &&
-                ulong.TryParse(line.AsSpan(dash + 1, sp - dash - 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var en))
-            {
-                inside = addr >= st && addr < en;
-                continue;
-            }
-            if (inside && line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-        }
-        return 0;
-    }
+    internal static long AnonHugeKb(ulong addr) => FactDetectors.SmapsField(addr, "AnonHugePages:");
 }

@@ -64,6 +64,11 @@ public sealed class Lab : IDisposable
 
     public PageMapReader PageMap => pagemap ??= PageMapReader.Open();
 
+    private (Harness.Model.EnvironmentFacts, IReadOnlyList<FactFinding>)? facts;
+
+    /// <summary>The environment facts of this machine (detected once per lab, by experiment).</summary>
+    public (Harness.Model.EnvironmentFacts Facts, IReadOnlyList<FactFinding> Findings) Facts => facts ??= FactDetectors.DetectAll(this);
+
     public PageMapEntry Pm(ulong addr) => PageMap.Read(addr);
 
     public PageMapEntry[] Pm(ulong addr, long pages) => PageMap.Read(addr, pages);

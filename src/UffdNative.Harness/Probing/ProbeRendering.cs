@@ -92,9 +92,21 @@ public static class ProbeRendering
             else if (b.Evidence.Length > 0 && v is Verdict.Undetermined or Verdict.Error)
                 sb.AppendLine($"  {"".PadRight(idw)}  {"",-20}              ({b.Evidence})");
         }
+        if (r.Facts.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Environment facts (detected by experiment; the model follows them)");
+            int fw = r.Facts.Max(f => f.Id.Length);
+            foreach (var f in r.Facts)
+            {
+                string mark = f.DiffersFromMainline ? $"  (mainline: {f.Mainline}){(f.Cause is { } c ? $" — cause: {c}" : "")}" : "";
+                sb.AppendLine($"  {f.Id.PadRight(fw)}  {f.Value ?? "not determined"}{mark}");
+                if (f.Value is null || f.DiffersFromMainline)
+                    sb.AppendLine($"  {"".PadRight(fw)}  ({f.Evidence})");
+            }
+        }
         sb.AppendLine();
-        var diff = r.Profile.Detected.Where(kv => r.Profile.Mainline.TryGetValue(kv.Key, out var m) && m != kv.Value).Select(kv => $"{kv.Key}={(kv.Value ? "new" : "old")}").ToList();
-        sb.AppendLine($"Detected profile     {(diff.Count == 0 ? $"same as {r.Profile.Prior}" : $"differs from {r.Profile.Prior}: {string.Join(", ", diff)}")}");
+        sb.AppendLine($"Detected profile     {(r.Profile.Description.Length > 0 ? r.Profile.Description : r.Profile.Prior)}");
         var s = r.Summary;
         sb.AppendLine($"Summary              {s.AsExpected} as expected, {s.Backported} backported, {s.Regressed} regressed/unexpected, {s.Undetermined} not determined, {s.Informational} informational, {s.Errors} errors; {s.DurationMs} ms");
         return sb.ToString();
@@ -179,6 +191,18 @@ public static class ProbeRendering
             string meaning = b.Meaning.Length > 0 ? b.Meaning : b.Evidence;
             sb.AppendLine($"| `{b.Id}` | {Md(b.Section)} | {Md(b.Observed)} | {Md(meaning)} | {Md(b.Mainline switch { true => "new", false => "old", _ => "—" })} | {MdVerdict(v)} |");
         }
+        if (r.Facts.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Environment facts");
+            sb.AppendLine();
+            sb.AppendLine("| Fact | Value | Mainline | Cause | Evidence |");
+            sb.AppendLine("|---|---|---|---|---|");
+            foreach (var f in r.Facts)
+                sb.AppendLine($"| `{f.Id}` | {Md(f.Value ?? "not determined")} | {Md(f.Mainline ?? "—")} | {Md(f.Cause ?? "")} | {Md(f.Evidence)} |");
+        }
+        sb.AppendLine();
+        sb.AppendLine($"**Detected profile:** {Md(r.Profile.Description.Length > 0 ? r.Profile.Description : r.Profile.Prior)}");
         sb.AppendLine();
         var s = r.Summary;
         sb.AppendLine($"**Summary:** {s.AsExpected} as expected, {s.Backported} backported, {s.Regressed} regressed/unexpected, {s.Undetermined} not determined, {s.Informational} informational, {s.Errors} errors.");

@@ -81,10 +81,28 @@ public sealed record BehaviourResult
     public long DurationMs { get; init; }
 }
 
+/// <summary>One environment fact (reference §0b): what this machine showed, mainline's default, the
+/// evidence, and the setting that explains a difference.</summary>
+public sealed record FactResult
+{
+    public string Id { get; init; } = "";
+    public string Title { get; init; } = "";
+    /// <summary>predicts | applicability: whether the model's predictions depend on it.</summary>
+    public string Use { get; init; } = "";
+    /// <summary>The detected value; null when the experiment could not decide (the profile keeps mainline's).</summary>
+    public string? Value { get; init; }
+    public string? Mainline { get; init; }
+    public bool DiffersFromMainline { get; init; }
+    public string Evidence { get; init; } = "";
+    public string? Cause { get; init; }
+}
+
 public sealed record ProfileSummary
 {
     public string Origin { get; init; } = "";
     public string Prior { get; init; } = "";
+    /// <summary>"mainline 6.18 + zero page off (pvm_no_zero_page=1)": the detected profile in words.</summary>
+    public string Description { get; init; } = "";
     public SortedDictionary<string, bool> Detected { get; init; } = [];
     public SortedDictionary<string, bool> Mainline { get; init; } = [];
 }
@@ -106,7 +124,7 @@ public sealed record ProbeSummary
 /// </summary>
 public sealed record ProbeReport
 {
-    public const int CurrentSchema = 2;
+    public const int CurrentSchema = 3;
 
     public int SchemaVersion { get; init; } = CurrentSchema;
     public string Tool { get; init; } = "uffdnative";
@@ -126,6 +144,8 @@ public sealed record ProbeReport
     public List<RegisterMaskResult> RegisterMasks { get; init; } = [];
     public string HugetlbNote { get; init; } = "";
     public List<BehaviourResult> Behaviours { get; init; } = [];
+    /// <summary>The environment facts the model depends on, each detected (schema 3).</summary>
+    public List<FactResult> Facts { get; init; } = [];
     public ProfileSummary Profile { get; init; } = new();
     public ProbeSummary Summary { get; init; } = new();
 

@@ -106,6 +106,7 @@ public static class ProbeRunner
         {
             Origin = detected.Profile.Origin,
             Prior = detected.Prior.Origin,
+            Description = detected.Summary,
             Detected = new SortedDictionary<string, bool>(detected.Profile.Values.ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal),
             Mainline = new SortedDictionary<string, bool>(detected.Prior.Values.ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal),
         };
@@ -113,6 +114,7 @@ public static class ProbeRunner
         return report with
         {
             Behaviours = rows,
+            Facts = detected.Facts.Select(ToResult).ToList(),
             Profile = profile,
             Summary = new ProbeSummary
             {
@@ -126,6 +128,18 @@ public static class ProbeRunner
             },
         };
     }
+
+    public static FactResult ToResult(FactFinding f) => new()
+    {
+        Id = f.Name,
+        Title = f.Spec.Title,
+        Use = f.Spec.Use == FactUse.Predicts ? "predicts" : "applicability",
+        Value = f.Value,
+        Mainline = f.Spec.Mainline,
+        DiffersFromMainline = f.DiffersFromMainline,
+        Evidence = f.Evidence,
+        Cause = f.Cause,
+    };
 
     public static BehaviourResult ToResult(RowSpec row, Finding f, KernelVersion now, long ms)
     {

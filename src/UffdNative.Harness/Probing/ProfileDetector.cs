@@ -8,9 +8,34 @@ namespace UffdNative.Harness.Probing;
 /// detected profile uses instead.</summary>
 public sealed record DetectorResult(string Switch, bool? Value, string Evidence);
 
-/// <summary>The profile this kernel really has (<see cref="Profile"/>), the mainline profile of its
-/// version number (<see cref="Prior"/>), and the evidence for every switch.</summary>
-public sealed record DetectedProfile(KernelProfile Profile, KernelProfile Prior, IReadOnlyList<DetectorResult> Evidence);
+/// <summary>The profile this kernel really has (<see cref="Profile"/>: switches and environment facts), the
+/// mainline profile of its version number (<see cref="Prior"/>), and the evidence for every switch and fact.</summary>
+public sealed record DetectedProfile(KernelProfile Profile, KernelProfile Prior, IReadOnlyList<DetectorResult> Evidence)
+{
+    public IReadOnlyList<FactFinding> Facts { get; init; } = [];
+
+    /// <summary>What a person reads: "mainline 6.18", "mainline 6.1 + close-clears-wp, mremap-clears-wp
+    /// (backported)", "mainline 6.18 + zero page off (pvm_no_zero_page=1)".</summary>
+    public string Summary => Describe(Profile, Prior, Facts);
+
+    public static string Describe(KernelProfile profile, KernelProfile prior, IReadOnlyList<FactFinding> facts)
+    {
+        var parts = new List<string> { prior.Origin };
+        var newer = profile.Differences(prior).Where(s => profile[s.Name]).Select(s => s.Name).ToList();
+        var older = profile.Differences(prior).Where(s => !profile[s.Name]).Select(s => s.Name).ToList();
+        if (newer.Count > 0)
+            parts.Add($"{string.Join(", ", newer)} (backported)");
+        if (older.Count > 0)
+            parts.Add($"{string.Join(", ", older)} (old behaviour)");
+        foreach (var f in profile.Facts.PredictiveDifferences(prior.Facts))
+        {
+            var text = new EnvironmentFacts().With(f.Name, profile.Facts.Value(f.Name)).DifferenceText();
+            var cause = facts.FirstOrDefault(x => x.Name == f.Name)?.Cause;
+            parts.Add(cause is null ? text : $"{text} ({cause})");
+        }
+        return string.Join(" + ", parts);
+    }
+}
 
 /// <summary>
 /// Detects every <see cref="KernelProfile"/> switch on the running kernel with the experiments of
@@ -24,6 +49,14 @@ public static class ProfileDetector
     {
         using var lab = new Lab();
         return FromFindings(lab, RunAll(lab));
+    }
+
+    /// <summary>Only the environment facts (no switch experiments): what a forced profile
+    /// (<c>--profile 6.1</c>) still takes from the machine, since facts are not dated.</summary>
+    public static (EnvironmentFacts Facts, IReadOnlyList<FactFinding> Findings) DetectFacts()
+    {
+        using var lab = new Lab();
+        return lab.Facts;
     }
 
     /// <summary>Runs every switch detector once (in <see cref="KernelProfile.Switches"/> order).</summary>
@@ -71,7 +104,8 @@ public static class ProfileDetector
                     break;
             }
         }
-        var profile = new KernelProfile { Origin = $"detected on {lab.Release}", Version = lab.Kernel, Values = values.ToImmutable() };
-        return new DetectedProfile(profile, prior, evidence);
+        var (facts, factFindings) = lab.Facts;
+        var profile = new KernelProfile { Origin = $"detected on {lab.Release}", Version = lab.Kernel, Values = values.ToImmutable() }.WithFacts(facts);
+        return new DetectedProfile(profile, prior, evidence) { Facts = factFindings };
     }
 }

@@ -58,6 +58,11 @@ public static class ReportComparer
             Add("behaviour", id, r => r.Behaviours.FirstOrDefault(b => b.Id == id) is { } b ? Cell(b) : "not run",
                 r => r.Behaviours.FirstOrDefault(b => b.Id == id) is { } b ? Note(b.Verdict) : "");
 
+        foreach (var id in reports.SelectMany(r => r.Facts.Select(f => f.Id)).Distinct())
+            Add("fact", id, r => r.Facts.FirstOrDefault(f => f.Id == id) is { } f ? f.Value ?? "n/d" : "not run",
+                r => r.Facts.FirstOrDefault(f => f.Id == id) is { DiffersFromMainline: true } f ? $"mainline {f.Mainline}" : "");
+        Add("profile", "detected", r => r.Profile.Description);
+
         Add("summary", "verdicts", r => $"{r.Summary.AsExpected} ok, {r.Summary.Backported} backported, {r.Summary.Regressed} regressed, {r.Summary.Undetermined} n/d, {r.Summary.Errors} errors");
 
         var flagged = new List<string>();

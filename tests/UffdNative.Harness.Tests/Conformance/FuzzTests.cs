@@ -8,7 +8,7 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// shrinks it, and the C reproducer it writes compiles and reproduces the divergence.</summary>
 public class FuzzTests
 {
-    private static readonly KernelProfile Running = KernelProfile.Mainline(KernelVersion.Running());
+    private static KernelProfile Running => Detected.Profile;
 
     private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Running, Running, ConformanceEnvironment.Detect(), bugs);
 

@@ -327,6 +327,65 @@ public class ModelRuleTests
         Assert.Equal("ok value=0xb2", Obs(r, 6).Result);
     }
 
+    private static readonly KernelProfile NoZeroPage = P618.WithFacts(P618.Facts with { AnonReadZeroPage = false });
+
+    [Fact]
+    public void AReadFaultFollowsTheZeroPageFact()
+    {
+        // §0b: with the zero page a read maps it (PAGE_IS_PFNZERO, no anon_vma: a fork child has nothing);
+        // without it, a private exclusive zeroed page (anon_vma prepared: the child inherits it).
+        ScenarioOp[] ops = [Rd(2), new ScanOp("m0"), new ForkOp()];
+        var on = Run(New(MemoryType.Anon, ops: ops));
+        var off = Run(New(MemoryType.Anon, ops: ops), NoZeroPage);
+        Assert.Equal("ok value=0x0", Obs(on, 0).Result);
+        Assert.Equal("ok value=0x0", Obs(off, 0).Result);
+        Assert.Equal("..a.", Pm(on, 0));
+        Assert.Equal("..a.", Pm(off, 0));
+        Assert.Equal("ok regions=3 [0,2):0x2 [2,3):0x2a [3,4):0x2", Obs(on, 1).Result);
+        Assert.Equal("ok regions=3 [0,2):0x2 [2,3):0xa [3,4):0x2", Obs(off, 1).Result);
+        Assert.Equal(["pagemap m0=...."], Obs(on, 2).Child);
+        Assert.Equal(["pagemap m0=..a."], Obs(off, 2).Child);
+    }
+
+    [Fact]
+    public void MoveOfAReadPageAfterForkFollowsTheZeroPageFact()
+    {
+        // §1.4 MOVE: a zero-page source moves (the zero page is mapped at dst); a private page a fork shares
+        // is EBUSY (the divergence found on a pvm_no_zero_page=1 host).
+        var s = New(MemoryType.Anon, F.Move, ops:
+        [
+            Rd(0, "src"), new ForkOp(), Reg(R.Missing), new MoveOp("u0", "m0", 0, "src", 0, 1),
+        ]) with { Mappings = [new("m0", MapKind.Anon, 4), new("src", MapKind.Anon, 4)] };
+        Assert.Equal("ok field=4096", Obs(Run(s), 3).Result);
+        Assert.Equal("EBUSY field=-16", Obs(Run(s, NoZeroPage), 3).Result);
+    }
+
+    [Fact]
+    public void AReadOfAnAnonMarkerKeepsWpOnWhicheverPageItMaps()
+    {
+        // §3.3: a read of a WP_UNPOPULATED marker sends no message and maps read-only with wp — the zero
+        // page, or (zero page off) a private page; the next write is a WP fault either way.
+        ScenarioOp[] ops = [Reg(R.WriteProtect), Wp(0), Rd(0), Wr(0, 0x31)];
+        foreach (var p in new[] { P618, NoZeroPage })
+        {
+            var r = Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: ops), p);
+            Assert.Empty(Obs(r, 2).Messages);
+            Assert.Equal("A...", Pm(r, 2));
+            Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(r, 3).Messages);
+            Assert.Equal("a...", Pm(r, 3));
+        }
+    }
+
+    [Fact]
+    public void FaultAroundFollowsTheDetectedWindow()
+    {
+        // §3.1: the window is fault_around_bytes / PAGE_SIZE; one page means no fault-around at all.
+        var s = New(MemoryType.Shmem, pages: 16, ops: [new PwriteOp(0, 1), new PwriteOp(1, 2), new PwriteOp(5, 3), Rd(0)]);
+        Assert.Equal("ff...f..........", Pm(Run(s), 3));
+        Assert.Equal("ff..............", Pm(Run(s, P618.WithFacts(P618.Facts with { FaultAroundPages = 4 })), 3));
+        Assert.Equal("f...............", Pm(Run(s, P618.WithFacts(P618.Facts with { FaultAroundPages = 1 })), 3));
+    }
+
     [Fact]
     public void PoisonRefusesMarkersAndCopyOverwritesPoison()
     {

@@ -1,3 +1,4 @@
+using UffdNative.Harness.Model;
 using UffdNative.Harness.Probing;
 
 namespace UffdNative.Harness.Tests.Probing;
@@ -21,14 +22,18 @@ public class CliTests
     {
         var md = CliRunner.Run(["probe", "--markdown", "--rows", "fault-around-off-wp,pagemap-scan"]);
         Assert.Equal(0, md.ExitCode);
-        Assert.Contains("| `fault-around-off-wp` | §3.1 | WP: 1 of 16 pages mapped (unregistered: 16) |", md.Stdout);
+        Assert.Matches(@"\| `fault-around-off-wp` \| §3\.1 \| WP: \d+ of 16 pages mapped", md.Stdout);
+        Assert.Contains($"**Detected profile:** {Detected.Result.Summary}", md.Stdout);
+        Assert.Contains("| `anon-read-zero-page` | " + Detected.Profile.Facts.Value(EnvironmentFacts.AnonReadZeroPageName) + " | on |", md.Stdout);
         Assert.Contains("| `pagemap-scan` |", md.Stdout);
         Assert.DoesNotContain("`wp-async`", md.Stdout);
         var table = CliRunner.Run(["probe"]);
         Assert.Equal(0, table.ExitCode);
         foreach (var row in BehaviourRows.All)
             Assert.Contains("  " + row.Id + " ", table.Stdout);
-        Assert.Contains("Detected profile     same as mainline 6.18", table.Stdout);
+        Assert.Contains($"Detected profile     {Detected.Result.Summary}", table.Stdout);
+        foreach (var fact in EnvironmentFacts.Specs)
+            Assert.Contains("  " + fact.Name + " ", table.Stdout);
         var bad = CliRunner.Run(["probe", "--rows", "no-such-row"]);
         Assert.Equal(2, bad.ExitCode);
         Assert.StartsWith("uffdnative: unknown row(s) no-such-row; known: ", bad.Stderr);

@@ -134,7 +134,7 @@ public class CompareTests
             var old = Write("old.json", "{\"schemaVersion\": 1, \"tool\": \"uffdnative\", \"kernelRelease\": \"6.1\"}");
             var r3 = CliRunner.Run(["compare", old]);
             Assert.Equal(2, r3.ExitCode);
-            Assert.Equal($"uffdnative: {old}: probe report schema version 1 is not supported (this uffdnative reads version 2)\n", r3.Stderr);
+            Assert.Equal($"uffdnative: {old}: probe report schema version 1 is not supported (this uffdnative reads version 3)\n", r3.Stderr);
 
             var regressed = Write("regressed.json", (a with { Behaviours = [.. a.Behaviours.Select(x => x with { Verdict = "regressed" })] }).ToJson());
             var r4 = CliRunner.Run(["compare", pa, regressed, "-o", Path.Combine(dir, "m.md"), "--markdown"]);

@@ -87,7 +87,7 @@ public class ProbeReportTests
         var back = ProbeReport.FromJson(json, "round trip");
         Assert.Equal(json, back.ToJson());
         Assert.Equal(Host.Value.Behaviours.Count, back.Behaviours.Count);
-        Assert.Contains("\"schemaVersion\": 2", json);
+        Assert.Contains("\"schemaVersion\": 3", json);
         Assert.Contains("\"verdict\": \"as-expected\"", json);
     }
 
@@ -98,7 +98,7 @@ public class ProbeReportTests
         Assert.StartsWith("a.json: not a probe report (malformed JSON", e1.Message);
         Assert.DoesNotContain('\n', e1.Message);
         var e2 = Assert.Throws<FormatException>(() => ProbeReport.FromJson("{\"schemaVersion\": 1, \"tool\": \"uffdnative\", \"kernelRelease\": \"6.1\"}", "b.json"));
-        Assert.Equal("b.json: probe report schema version 1 is not supported (this uffdnative reads version 2)", e2.Message);
+        Assert.Equal("b.json: probe report schema version 1 is not supported (this uffdnative reads version 3)", e2.Message);
         var e3 = Assert.Throws<FormatException>(() => ProbeReport.FromJson("{\"tool\": \"other\"}", "c.json"));
         Assert.Equal("c.json: not a uffdnative probe report (tool 'other')", e3.Message);
         var e4 = Assert.Throws<FormatException>(() => ProbeReport.FromJson("[1,2]", "d.json"));

@@ -1,0 +1,143 @@
+using System.Collections.Immutable;
+using System.Globalization;
+
+namespace UffdNative.Harness.Model;
+
+/// <summary>How the model uses a fact: it changes what the model predicts, or only which cells can run.</summary>
+public enum FactUse { Predicts, Applicability }
+
+/// <summary>One environment fact (reference §0b): a property of this kernel's build, boot options or
+/// configuration — not of its version — that the model depends on. <see cref="Mainline"/> is what a
+/// mainline kernel with default settings shows (null where there is no such default, e.g. the huge page
+/// pool).</summary>
+public sealed record FactSpec(string Name, string Title, string? Mainline, FactUse Use, string ModelUse);
+
+/// <summary>
+/// The environment facts a <see cref="KernelProfile"/> carries beside its dated switches. Each is
+/// detected by an experiment or read from /proc and /sys (Probing.FactDetectors, shared with
+/// <c>uffdnative probe</c>); the defaults are mainline's, so a profile built from a version number alone
+/// (<see cref="KernelProfile.Mainline(KernelVersion)"/>) predicts a stock kernel.
+/// </summary>
+public sealed record EnvironmentFacts
+{
+    public const string AnonReadZeroPageName = "anon-read-zero-page";
+    public const string HugeZeroPageName = "huge-zero-page";
+    public const string FaultAroundPagesName = "fault-around-pages";
+    public const string PageSizeName = "page-size";
+    public const string ThpAnonName = "thp-anon";
+    public const string ThpShmemName = "thp-shmem";
+    public const string HugePagesName = "hugetlb-pool";
+    public const string SwapName = "swap";
+    public const string MemoryLimitName = "memory-cgroup";
+
+    public static readonly ImmutableArray<FactSpec> Specs =
+    [
+        new(AnonReadZeroPageName, "an anonymous read fault maps the shared zero page", "on", FactUse.Predicts,
+            "anon read faults: the zero page (no anon_vma, fork does not copy it, PAGE_IS_PFNZERO) or a private exclusive zeroed page (anon_vma prepared, fork copies it, MOVE after fork is EBUSY)"),
+        new(HugeZeroPageName, "a THP read fault maps the huge zero page", "on", FactUse.Predicts,
+            "reads in MADV_HUGEPAGE mappings (their pages are unspecified either way: §3.8)"),
+        new(FaultAroundPagesName, "fault-around window (fault_around_bytes / page size)", "16", FactUse.Predicts,
+            "how many cached neighbours a read fault maps in unregistered and MISSING-only file VMAs (§3.1)"),
+        new(PageSizeName, "base page size", "4096", FactUse.Applicability, "the model's pages are 4 KiB: other sizes make every cell n/a"),
+        new(ThpAnonName, "THP for anonymous memory (transparent_hugepage/enabled)", null, FactUse.Applicability,
+            "scenarios pin MADV_NOHUGEPAGE; the THP scenarios need it not 'never'"),
+        new(ThpShmemName, "THP for shmem (transparent_hugepage/shmem_enabled)", null, FactUse.Applicability,
+            "'force' overrides MADV_NOHUGEPAGE, so shmem cells cannot pin 4 KiB pages; minor-collapse needs it enabled"),
+        new(HugePagesName, "2 MiB huge page pool (vm.nr_hugepages)", null, FactUse.Applicability, "hugetlb cells need free 2 MiB pages"),
+        new(SwapName, "swap", null, FactUse.Applicability, "swap-out rows need a swap device"),
+        new(MemoryLimitName, "memory cgroup limit of this process", null, FactUse.Applicability, "reported; a tight limit can fail large cells"),
+    ];
+
+    public static FactSpec Describe(string name) =>
+        Specs.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"unknown environment fact '{name}'; known: {string.Join(", ", Specs.Select(s => s.Name))}");
+
+    public static bool IsFact(string name) => Specs.Any(s => s.Name == name);
+
+    /// <summary>Mainline defaults: the zero page and the huge zero page on, 64 KiB fault-around, 4 KiB pages;
+    /// configuration-only facts unknown.</summary>
+    public static EnvironmentFacts Mainline { get; } = new();
+
+    /// <summary>do_anonymous_page maps the shared zero page for a read (mainline). False where a build or
+    /// boot option (e.g. the vendor parameter pvm_no_zero_page=1) makes it allocate a private zeroed page.</summary>
+    public bool AnonReadZeroPage { get; init; } = true;
+
+    /// <summary>do_huge_pmd_anonymous_page maps the huge zero page for a read (use_zero_page=1, mainline).</summary>
+    public bool HugeZeroPage { get; init; } = true;
+
+    /// <summary>fault_around_bytes / PAGE_SIZE (64 KiB by default, §3.1).</summary>
+    public int FaultAroundPages { get; init; } = 16;
+
+    public int PageSize { get; init; } = 4096;
+
+    /// <summary>transparent_hugepage/enabled: always | madvise | never; null when unknown (no THP in the kernel: "absent").</summary>
+    public string? ThpAnon { get; init; }
+
+    /// <summary>transparent_hugepage/shmem_enabled: always | within_size | advise | never | deny | force.</summary>
+    public string? ThpShmem { get; init; }
+
+    /// <summary>Free 2 MiB huge pages (null: unknown).</summary>
+    public long? HugePagesFree { get; init; }
+
+    public long? HugePagesTotal { get; init; }
+
+    public bool? Swap { get; init; }
+
+    /// <summary>The memory cgroup limit ("max", or bytes), null when unknown.</summary>
+    public string? MemoryLimit { get; init; }
+
+    /// <summary>The value of a fact as text (the form probe and check show and --profile-set takes).</summary>
+    public string Value(string name) => name switch
+    {
+        AnonReadZeroPageName => OnOff(AnonReadZeroPage),
+        HugeZeroPageName => OnOff(HugeZeroPage),
+        FaultAroundPagesName => FaultAroundPages.ToString(CultureInfo.InvariantCulture),
+        PageSizeName => PageSize.ToString(CultureInfo.InvariantCulture),
+        ThpAnonName => ThpAnon ?? "unknown",
+        ThpShmemName => ThpShmem ?? "unknown",
+        HugePagesName => HugePagesTotal is { } t ? $"{t.ToString(CultureInfo.InvariantCulture)} reserved, {(HugePagesFree ?? 0).ToString(CultureInfo.InvariantCulture)} free" : "unknown",
+        SwapName => Swap is { } s ? OnOff(s) : "unknown",
+        MemoryLimitName => MemoryLimit ?? "unknown",
+        _ => throw new ArgumentException($"unknown environment fact '{name}'"),
+    };
+
+    private static string OnOff(bool v) => v ? "on" : "off";
+
+    /// <summary>Facts that change the model's predictions and differ from mainline's defaults.</summary>
+    public IEnumerable<FactSpec> PredictiveDifferences(EnvironmentFacts other) =>
+        Specs.Where(s => s.Use == FactUse.Predicts && Value(s.Name) != other.Value(s.Name));
+
+    /// <summary>Sets one fact from text: on/off (true/false, yes/no) for the boolean facts, a positive number
+    /// for fault-around-pages. Configuration-only facts are read, never set.</summary>
+    public EnvironmentFacts With(string name, string value)
+    {
+        bool Bool() => value.ToLowerInvariant() switch
+        {
+            "on" or "true" or "yes" or "1" or "new" => true,
+            "off" or "false" or "no" or "0" or "old" => false,
+            _ => throw new FormatException($"fact '{name}': value must be on or off, not '{value}'"),
+        };
+        return name switch
+        {
+            AnonReadZeroPageName => this with { AnonReadZeroPage = Bool() },
+            HugeZeroPageName => this with { HugeZeroPage = Bool() },
+            FaultAroundPagesName => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 512
+                ? this with { FaultAroundPages = n }
+                : throw new FormatException($"fact '{name}': value must be a page count 1..512, not '{value}'"),
+            _ when IsFact(name) => throw new FormatException($"fact '{name}' is read from the machine and cannot be set"),
+            _ => throw new ArgumentException($"unknown environment fact '{name}'"),
+        };
+    }
+
+    /// <summary>"zero page off, fault-around 1 page" — the facts that differ from mainline, for profile names.</summary>
+    public string DifferenceText(EnvironmentFacts? from = null)
+    {
+        from ??= Mainline;
+        return string.Join(", ", PredictiveDifferences(from).Select(s => s.Name switch
+        {
+            AnonReadZeroPageName => $"zero page {Value(s.Name)}",
+            HugeZeroPageName => $"huge zero page {Value(s.Name)}",
+            FaultAroundPagesName => $"fault-around {FaultAroundPages} page{(FaultAroundPages == 1 ? "" : "s")}",
+            _ => $"{s.Name} {Value(s.Name)}",
+        }));
+    }
+}
