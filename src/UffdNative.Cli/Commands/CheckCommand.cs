@@ -32,7 +32,7 @@ public static class CheckCommand
         {
             if (pr.GetValue(list))
             {
-                foreach (var s in Scenarios.All)
+                foreach (var s in NamedScenarios.All)
                     Console.WriteLine($"{s.Name,-30} {s.Section,-28} {string.Join(",", s.Targets.Select(MemoryTypes.Name))}\n{"",-30} {s.Description}");
                 return ExitCodes.Ok;
             }
@@ -47,8 +47,8 @@ public static class CheckCommand
                 return ExitCodes.Usage;
             }
             var names = pr.GetValue(scenario) ?? [];
-            var selected = Scenarios.All.Where(s => names.Length == 0 || names.Contains(s.Name)).ToList();
-            var unknown = names.Where(n => Scenarios.Find(n) is null).ToList();
+            var selected = NamedScenarios.All.Where(s => names.Length == 0 || names.Contains(s.Name)).ToList();
+            var unknown = names.Where(n => NamedScenarios.Find(n) is null).ToList();
             if (unknown.Count > 0)
             {
                 Console.Error.WriteLine($"uffdnative: unknown scenario(s) {string.Join(", ", unknown)}; see 'uffdnative check --list'");
@@ -78,7 +78,7 @@ public static class CheckCommand
                 cells.Add(c);
                 if (!asJson && pr.GetValue(trace) && c.Status is CellStatus.Diverged or CellStatus.Error)
                 {
-                    var s = Scenarios.Find(c.Scenario)!.Build(c.Memory);
+                    var s = NamedScenarios.Find(c.Scenario)!.Build(c.Memory);
                     var (model, kernel, _) = runner.Compare(s);
                     Console.WriteLine($"---- {c.Scenario} × {MemoryTypes.Name(c.Memory)}\n{s.Describe()}---- model\n{model.Trace.Describe()}\n---- kernel\n{kernel.Describe()}\n");
                 }

@@ -9,7 +9,7 @@ public class CheckTests
     private static KernelProfile Running => Detected.Profile;
 
     private static List<CellResult> RunAll(KernelProfile used) =>
-        Hard.Within(240_000, () => new ConformanceRunner(used, Running, ConformanceEnvironment.Detect()).RunAll(Scenarios.All).ToList());
+        Hard.Within(240_000, () => new ConformanceRunner(used, Running, ConformanceEnvironment.Detect()).RunAll(NamedScenarios.All).ToList());
 
     private static string Report(IEnumerable<CellResult> cells) =>
         string.Join("\n", cells.Where(c => c.Status is CellStatus.Diverged or CellStatus.Error)
@@ -57,7 +57,7 @@ public class CheckTests
         bool zero = Running.Facts.AnonReadZeroPage;
         var flipped = Running.WithOverrides($"{EnvironmentFacts.AnonReadZeroPageName}={(zero ? "off" : "on")}");
         var cells = Hard.Within(240_000, () => new ConformanceRunner(flipped, Running, ConformanceEnvironment.Detect())
-            .RunAll(Scenarios.All, [MemoryType.Anon]).ToList());
+            .RunAll(NamedScenarios.All, [MemoryType.Anon]).ToList());
         var diverged = cells.Where(c => c.Status == CellStatus.Diverged).ToList();
         Assert.NotEmpty(diverged);
         Assert.All(diverged, c => Assert.Contains(c.Divergence!.Switches, s => s.StartsWith(EnvironmentFacts.AnonReadZeroPageName, StringComparison.Ordinal)));

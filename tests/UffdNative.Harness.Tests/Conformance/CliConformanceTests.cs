@@ -14,7 +14,7 @@ public class CliConformanceTests
         var r = CliRunner.Run(["check", "--json"], timeoutMs: 240_000);
         Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
         var report = JsonSerializer.Deserialize(r.Stdout, CheckJsonContext.Default.CheckReport)!;
-        Assert.Equal(Scenarios.All.Count, report.Scenarios);
+        Assert.Equal(NamedScenarios.All.Count, report.Scenarios);
         Assert.Equal(0, report.Diverged);
         Assert.Equal(0, report.Errors);
         Assert.True(report.Cells >= 100);

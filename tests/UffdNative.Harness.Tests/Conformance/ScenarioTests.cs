@@ -9,7 +9,7 @@ public class ScenarioTests
     [Fact]
     public void EveryNamedScenarioRoundTripsThroughJsonAndIsValid()
     {
-        foreach (var ns in Scenarios.All)
+        foreach (var ns in NamedScenarios.All)
             foreach (var m in ns.Targets)
             {
                 var s = ns.Build(m);
@@ -24,7 +24,7 @@ public class ScenarioTests
     public void TheModelHasARuleForEveryNamedScenario()
     {
         var model = new KernelModel(KernelProfile.Mainline("6.18"));
-        foreach (var ns in Scenarios.All)
+        foreach (var ns in NamedScenarios.All)
             foreach (var m in ns.Targets.Where(t => t is MemoryType.Anon or MemoryType.Shmem or MemoryType.ShmemPrivate))
             {
                 var r = model.Run(ns.Build(m));

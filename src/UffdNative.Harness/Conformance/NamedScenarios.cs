@@ -13,7 +13,7 @@ public sealed record NamedScenario(string Name, string Section, string Descripti
     public Func<EnvironmentFacts, string?>? Requires { get; init; }
 }
 
-public static class Scenarios
+public static class NamedScenarios
 {
     private const F WpShmemFeatures = F.PageFaultFlagWp | F.WpHugetlbfsShmem;
 
