@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 using UffdNative.Harness.Probing;
 
 namespace UffdNative.Cli.Commands;

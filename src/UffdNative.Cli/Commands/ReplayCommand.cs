@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Cli.Commands;
 

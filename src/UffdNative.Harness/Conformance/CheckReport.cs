@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Conformance;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Conformance;
 

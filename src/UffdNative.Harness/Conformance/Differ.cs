@@ -1,4 +1,5 @@
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Conformance;
 

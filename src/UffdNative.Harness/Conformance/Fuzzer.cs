@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CsCheck;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;
 

@@ -6,6 +6,7 @@ using NativeAccess = UffdNative.Access.Op;
 using UffdNative.Interop;
 using UffdNative.Memory;
 using UffdNative.PageMap;
+using UffdNative.Harness.Scenarios;
 using static Tmds.Linux.LibC;
 using E = UffdNative.Errno;
 

@@ -1,4 +1,4 @@
-using UffdNative.Harness.Conformance.Build;
+using UffdNative.Harness.Scenarios;
 using UffdNative.Harness.Model;
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Conformance;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Model;
 

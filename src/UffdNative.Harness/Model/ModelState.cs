@@ -1,4 +1,4 @@
-using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Model;
 
@@ -99,7 +99,7 @@ public sealed class Vma
     public bool Has(RegisterMode m) => Ctx is not null && (Modes & m) == m;
     public bool Wp => Has(RegisterMode.WriteProtect);
     public Vma Clone() => (Vma)MemberwiseClone();
-    public override string ToString() => $"[{Start},{End}){(Ctx is null ? "" : $" {Ctx.Name}:{Conformance.RegisterOp.ModeText(Modes)}")}{(AnonVma != 0 ? $" av{AnonVma}" : "")}";
+    public override string ToString() => $"[{Start},{End}){(Ctx is null ? "" : $" {Ctx.Name}:{RegisterOp.ModeText(Modes)}")}{(AnonVma != 0 ? $" av{AnonVma}" : "")}";
 }
 
 /// <summary>A mapping of the scenario inside one mm: its PTEs and VMAs (which may be split by

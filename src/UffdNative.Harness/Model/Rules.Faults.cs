@@ -1,4 +1,4 @@
-using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Model;
 

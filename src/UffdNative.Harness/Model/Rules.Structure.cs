@@ -1,4 +1,4 @@
-using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Scenarios;
 using E = UffdNative.Errno;
 
 namespace UffdNative.Harness.Model;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Tests.Conformance;
 

@@ -1,5 +1,6 @@
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Tests.Conformance;
 

@@ -1,5 +1,5 @@
-using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Scenarios;
 using UffdNative.Harness.Tests.Cli;
 
 namespace UffdNative.Harness.Tests.Scenarios;

@@ -1,4 +1,4 @@
-namespace UffdNative.Harness.Conformance;
+namespace UffdNative.Harness.Scenarios;
 
 /// <summary>
 /// What the executor needs to run a scenario *safely* on the real kernel, decided from the scenario text

@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
-
-namespace UffdNative.Harness.Conformance;
+namespace UffdNative.Harness.Scenarios;
 
 /// <summary>
 /// What one op showed, in canonical text so the model, the executor and the C reproducer produce
@@ -43,49 +41,3 @@ public sealed record OpObservation
         return sb.ToString();
     }
 }
-
-/// <summary>The canonical one-character form of a pagemap entry (bits 63 present, 62 swap, 61 file,
-/// 57 uffd-wp; reference §1.7).</summary>
-public static class PageChars
-{
-    public const char None = '.';
-    /// <summary>Present, not a file page (anonymous page or the zero page).</summary>
-    public const char Anon = 'a';
-    public const char AnonWp = 'A';
-    /// <summary>Present page-cache page.</summary>
-    public const char File = 'f';
-    public const char FileWp = 'F';
-    /// <summary>uffd-wp PTE marker: not present, swap + uffd-wp.</summary>
-    public const char WpMarker = 'M';
-    /// <summary>Poison marker (or any swap entry without wp): not present, swap.</summary>
-    public const char Swap = 'x';
-    public const char Unspecified = '*';
-
-    public static char From(bool present, bool swap, bool file, bool wp) => (present, swap, file, wp) switch
-    {
-        (false, false, _, false) => None,
-        (true, _, false, false) => Anon,
-        (true, _, false, true) => AnonWp,
-        (true, _, true, false) => File,
-        (true, _, true, true) => FileWp,
-        (false, true, _, true) => WpMarker,
-        (false, true, _, false) => Swap,
-        (false, false, _, true) => '?',
-    };
-
-    public static char FromRaw(ulong raw) => From((raw & (1UL << 63)) != 0, (raw & (1UL << 62)) != 0, (raw & (1UL << 61)) != 0, (raw & (1UL << 57)) != 0);
-}
-
-/// <summary>The observations of one run (model or kernel) of a scenario.</summary>
-public sealed record ScenarioTrace
-{
-    public IReadOnlyList<OpObservation> Observations { get; init; } = [];
-    /// <summary>Set when the run could not be done: the reason (environment, invalid scenario).</summary>
-    public string? Error { get; init; }
-
-    public string Describe() => string.Join("\n", Observations.Select(o => o.Describe())) + (Error is null ? "" : $"\n  error: {Error}");
-}
-
-[JsonSourceGenerationOptions(WriteIndented = true)]
-[JsonSerializable(typeof(ScenarioTrace))]
-public sealed partial class TraceJsonContext : JsonSerializerContext;

@@ -1,7 +1,7 @@
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;
 
-namespace UffdNative.Harness.Conformance.Build;
+namespace UffdNative.Harness.Scenarios;
 
 /// <summary>Terse builders for the named scenarios.</summary>
 internal static class S

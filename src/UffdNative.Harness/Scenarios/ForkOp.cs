@@ -1,0 +1,20 @@
+namespace UffdNative.Harness.Scenarios;
+
+/// <summary>What a forked child does: a load or a store (native code only; SIGBUS is caught and counted).</summary>
+public sealed record ChildAccess(string M, int Page, bool Write = false, ulong Tag = 0)
+{
+    public override string ToString() => Write ? $"w {M}+{Page} 0x{Tag:x}" : $"r {M}+{Page}";
+}
+
+/// <summary>fork(); the child reports its own pagemap, runs the accesses, reports its pagemap again and
+/// exits. With EVENT_FORK the parent blocks until the FORK event is read and the child's faults arrive
+/// on the new uffd, which the executor serves with the scenario's policy.</summary>
+public sealed record ForkOp(IReadOnlyList<ChildAccess> Child) : ScenarioOp
+{
+    public ForkOp() : this(Array.Empty<ChildAccess>()) { }
+
+    public override string Describe() => Child.Count == 0 ? "fork" : $"fork [{string.Join(", ", Child)}]";
+
+    public bool Equals(ForkOp? other) => other is not null && Child.SequenceEqual(other.Child);
+    public override int GetHashCode() => Child.Count;
+}

@@ -1,0 +1,36 @@
+namespace UffdNative.Harness.Scenarios;
+
+public enum MadviseAdvice { DontNeed, Remove }
+
+/// <summary>madvise over a page range. With <see cref="Hold"/> the REMOVE event it raises is left unread
+/// (the caller stays blocked in D state, and every fill/WP ioctl of that uffd sees mmap_changing, §1.6)
+/// until a <see cref="DrainOp"/>.</summary>
+public sealed record MadviseOp(string M, int First, int Count, MadviseAdvice Advice, bool Hold = false) : ScenarioOp
+{
+    public override string Describe() => $"madvise {Range(M, First, Count)} {(Advice == MadviseAdvice.DontNeed ? "DONTNEED" : "REMOVE")}{(Hold ? " (event held)" : "")}";
+}
+
+/// <summary>Reads every pending event and lets held callers finish.</summary>
+public sealed record DrainOp : ScenarioOp
+{
+    public override string Describe() => "drain";
+}
+
+/// <summary>mprotect(PROT_READ) then mprotect(PROT_READ|PROT_WRITE) over the range.</summary>
+public sealed record MprotectOp(string M, int First, int Count) : ScenarioOp
+{
+    public override string Describe() => $"mprotect-roundtrip {Range(M, First, Count)}";
+}
+
+/// <summary>mremap(MAYMOVE|FIXED) of the whole mapping to a free place; the mapping keeps its name.</summary>
+public sealed record MremapOp(string M) : ScenarioOp
+{
+    public override string Describe() => $"mremap {M}";
+}
+
+/// <summary>PAGEMAP_SCAN over the mapping for written pages (category_mask = PAGE_IS_WRITTEN), optionally
+/// write-protecting them atomically (WP_MATCHING|CHECK_WPASYNC).</summary>
+public sealed record ScanOp(string M, bool WpMatching = false) : ScenarioOp
+{
+    public override string Describe() => $"pagemap-scan {M}{(WpMatching ? " WP_MATCHING|CHECK_WPASYNC" : "")}";
+}

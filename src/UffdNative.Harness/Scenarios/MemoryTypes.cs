@@ -1,0 +1,41 @@
+namespace UffdNative.Harness.Scenarios;
+
+/// <summary>The memory types of the kernel's uffd-unit-tests (reference §2.1 "Framework").</summary>
+public enum MemoryType { Anon, Shmem, ShmemPrivate, Hugetlb, HugetlbPrivate }
+
+/// <summary>How a mapping of the scenario is made: private anonymous, or MAP_SHARED / MAP_PRIVATE of the
+/// scenario's memfd.</summary>
+public enum MapKind { Anon, Shared, Private }
+
+public static class MemoryTypes
+{
+    public static string Name(MemoryType t) => t switch
+    {
+        MemoryType.Anon => "anon",
+        MemoryType.Shmem => "shmem",
+        MemoryType.ShmemPrivate => "shmem-private",
+        MemoryType.Hugetlb => "hugetlb",
+        MemoryType.HugetlbPrivate => "hugetlb-private",
+        _ => t.ToString(),
+    };
+
+    public static MemoryType Parse(string s) => s switch
+    {
+        "anon" => MemoryType.Anon,
+        "shmem" => MemoryType.Shmem,
+        "shmem-private" => MemoryType.ShmemPrivate,
+        "hugetlb" => MemoryType.Hugetlb,
+        "hugetlb-private" => MemoryType.HugetlbPrivate,
+        _ => throw new FormatException($"unknown memory type '{s}' (anon, shmem, shmem-private, hugetlb, hugetlb-private)"),
+    };
+
+    /// <summary>The kind of the primary mapping for a memory type.</summary>
+    public static MapKind PrimaryKind(MemoryType t) => t switch
+    {
+        MemoryType.Anon => MapKind.Anon,
+        MemoryType.Shmem or MemoryType.Hugetlb => MapKind.Shared,
+        _ => MapKind.Private,
+    };
+
+    public static readonly MemoryType[] All = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate, MemoryType.Hugetlb, MemoryType.HugetlbPrivate];
+}
