@@ -203,7 +203,7 @@ public sealed class ScenarioGen(KernelModel? model) : Gen<Scenario>
         T Pick<T>(IReadOnlyList<T> xs) => xs[Next(xs.Count)];
 
         var memory = Pick(new[] { MemoryType.Anon, MemoryType.Shmem, MemoryType.Shmem, MemoryType.ShmemPrivate });
-        bool file = memory != MemoryType.Anon;
+        bool file = MemoryTypes.IsFileBacked(memory);
         int pages = 2 + Next(5);
         var maps = new List<MappingSpec> { new("m0", MemoryTypes.PrimaryKind(memory), pages) };
         if (file && Chance(50))

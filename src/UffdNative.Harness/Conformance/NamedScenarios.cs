@@ -1,5 +1,6 @@
-using UffdNative.Harness.Scenarios;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
+using static UffdNative.Harness.Scenarios.ScenarioBuilder;
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;
 
@@ -17,12 +18,12 @@ public static class NamedScenarios
 {
     private const F WpShmemFeatures = F.PageFaultFlagWp | F.WpHugetlbfsShmem;
 
-    private static F WpFeatures(MemoryType m) => S.IsFile(m) ? WpShmemFeatures : F.PageFaultFlagWp;
+    private static F WpFeatures(MemoryType m) => MemoryTypes.IsFileBacked(m) ? WpShmemFeatures : F.PageFaultFlagWp;
 
     // WP on a none PTE leaves a marker: always on shmem (5.19, §3.2), on anonymous memory only with
     // WP_UNPOPULATED (6.4, §3.3). Asking for WP_UNPOPULATED on shmem would gain nothing and make the
     // scenario inapplicable on kernels before 6.4 — where the marker rules matter most.
-    private static F MarkerFeatures(MemoryType m) => S.IsFile(m) ? WpShmemFeatures : F.PageFaultFlagWp | F.WpUnpopulated;
+    private static F MarkerFeatures(MemoryType m) => MemoryTypes.IsFileBacked(m) ? WpShmemFeatures : F.PageFaultFlagWp | F.WpUnpopulated;
 
     private static string? NeedsThp(EnvironmentFacts e) =>
         e.ThpAnon is "never" or "absent" ? $"needs transparent huge pages: /sys/kernel/mm/transparent_hugepage/enabled = {e.ThpAnon}" : null;
@@ -45,7 +46,7 @@ public static class NamedScenarios
         // ================= §2.1 uffd-unit-tests.c =================
 
         Add("api", "§2.1 #0, §1.2", "UFFDIO_API: api=0xAB and an unknown feature fail, features=0 succeeds, a second API on the fd fails; through the syscall and /dev/userfaultfd",
-            S.Anon, m => S.New("api", m) with
+            [MemoryType.Anon], m => NewScenario("api", m) with
             {
                 Uffds = [],
                 Ops =
@@ -56,93 +57,93 @@ public static class NamedScenarios
             });
 
         Add("register-ioctls", "§2.1 #1, §1.4", "every combination of MISSING/WP/MINOR on one page: none is EINVAL, MINOR on anon is EINVAL, otherwise the returned ioctl mask (exact, §1.4 measured values), then unregister",
-            S.All, m =>
+            MemoryTypes.All, m =>
             {
-                var s = S.New("register-ioctls", m, F.MissingHugetlbfs | F.MissingShmem | F.PageFaultFlagWp | F.WpHugetlbfsShmem | F.MinorHugetlbfs | F.MinorShmem);
+                var s = NewScenario("register-ioctls", m, F.MissingHugetlbfs | F.MissingShmem | F.PageFaultFlagWp | F.WpHugetlbfsShmem | F.MinorHugetlbfs | F.MinorShmem);
                 for (int mode = 0; mode < 8; mode++)
-                    s = s.With(S.Reg((R)mode, 0, 1, ioctls: true), S.Unreg(0, 1));
+                    s = s.Then(Register((R)mode, 0, 1, observeIoctls: true), Unregister(0, 1));
                 return s;
             });
 
         Add("zeropage", "§2.1 #2, §1.4 ZEROPAGE", "register MISSING, UFFDIO_ZEROPAGE one page (field = page size), read 0; a second ZEROPAGE through the alias (registered too) answers per memory type",
-            S.All, m => S.New("zeropage", m, alias: true)
-                .With(S.Reg(R.Missing))
-                .With(S.IsFile(m) ? [S.Reg(R.Missing, m: "al")] : [])
-                .With(S.Zero(0), S.Rd(0), S.Zero(0))
-                .With(S.IsFile(m) ? [S.Zero(0, m: "al"), S.Rd(0, "al")] : []));
+            MemoryTypes.All, m => NewScenario("zeropage", m, alias: true)
+                .Then(Register(R.Missing))
+                .Then(MemoryTypes.IsFileBacked(m) ? [Register(R.Missing, mapping: "al")] : [])
+                .Then(ZeroPage(0), Read(0), ZeroPage(0))
+                .Then(MemoryTypes.IsFileBacked(m) ? [ZeroPage(0, mapping: "al"), Read(0, "al")] : []));
 
         Add("move", "§2.1 #3, §1.4 MOVE", "each dst page is read; the MISSING fault is resolved by UFFDIO_MOVE of the same page of src; src reads 0 afterwards",
-            S.Anon, m => S.New("move", m, F.Move)
-                .Map(new MappingSpec("src", MapKind.Anon, 4))
-                .With(S.Wr(0, 0x51, "src"), S.Wr(1, 0x52, "src"), S.Wr(2, 0x53, "src"), S.Wr(3, 0x54, "src"), S.Reg(R.Missing))
-                .With(S.Rd(0), S.Rd(1), S.Rd(2), S.Rd(3), S.Rd(0, "src"), S.Rd(3, "src"))
-                .Policy(MissingPolicy.Move) with { Policy = new HandlerPolicy { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 1 } });
+            [MemoryType.Anon], m => NewScenario("move", m, F.Move)
+                .AddMapping(new MappingSpec("src", MapKind.Anon, 4))
+                .Then(Write(0, 0x51, "src"), Write(1, 0x52, "src"), Write(2, 0x53, "src"), Write(3, 0x54, "src"), Register(R.Missing))
+                .Then(Read(0), Read(1), Read(2), Read(3), Read(0, "src"), Read(3, "src"))
+                .WithPolicy(MissingPolicy.Move) with { Policy = new HandlerPolicy { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 1 } });
 
         Add("move-pmd", "§2.1 #4, §1.4 MOVE, §3.8", "THP (MADV_HUGEPAGE) src and dst of 2 MiB: one MISSING fault moves the whole aligned 2 MiB chunk; dst reads the src tags, src reads 0. Untouched pages are unspecified (THP may populate them)",
-            S.Anon, m => (S.New("move-pmd", m, F.Move, pages: 512) with
+            [MemoryType.Anon], m => (NewScenario("move-pmd", m, F.Move, pages: 512) with
             {
                 Mappings = [new MappingSpec("m0", MapKind.Anon, 512) { HugePage = true }, new MappingSpec("src", MapKind.Anon, 512) { HugePage = true }],
                 Policy = new HandlerPolicy { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 512 },
-            }).With(S.Wr(0, 0x61, "src"), S.Wr(1, 0x62, "src"), S.Wr(300, 0x63, "src"), S.Wr(511, 0x64, "src"), S.Reg(R.Missing, 0, 512),
-                    S.Rd(0), S.Rd(1), S.Rd(300), S.Rd(511), S.Rd(0, "src")),
+            }).Then(Write(0, 0x61, "src"), Write(1, 0x62, "src"), Write(300, 0x63, "src"), Write(511, 0x64, "src"), Register(R.Missing, 0, 512),
+                    Read(0), Read(1), Read(300), Read(511), Read(0, "src")),
             NeedsThp);
 
-        Scenario WpFork(MemoryType m, bool evfork) => S.New(evfork ? "wp-fork-with-event" : "wp-fork", m, WpFeatures(m) | (evfork ? F.EventFork : 0))
-            .With(S.Reg(R.WriteProtect), S.Wr(0, 0x71), S.Wp(0), S.Fork(), m == MemoryType.Shmem ? S.DontNeed(0) : S.Rd(0), S.Fork(), S.Unwp(0), S.Wr(0, 0x72), S.Fork());
+        Scenario WpFork(MemoryType m, bool evfork) => NewScenario(evfork ? "wp-fork-with-event" : "wp-fork", m, WpFeatures(m) | (evfork ? F.EventFork : 0))
+            .Then(Register(R.WriteProtect), Write(0, 0x71), WriteProtect(0), Fork(), m == MemoryType.Shmem ? DontNeed(0) : Read(0), Fork(), Unprotect(0), Write(0, 0x72), Fork());
         Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (shared) and fork again: the parent keeps wp, the child never has it; un-protect and write",
-            S.All, m => WpFork(m, false));
+            MemoryTypes.All, m => WpFork(m, false));
         Add("wp-fork-with-event", "§2.1 #7, §3.5", "as wp-fork with EVENT_FORK: the child keeps the wp bit on present and zapped (marker) PTEs",
-            S.All, m => WpFork(m, true));
+            MemoryTypes.All, m => WpFork(m, true));
 
         Add("wp-unpopulated", "§2.1 #10, §3.3", "never-touched anon page: WP installs a marker; un-WP clears it; WP then DONTNEED drops it (anon zap); WP then write faults WP; WP then read maps the zero page with wp",
-            S.Anon, m => S.New("wp-unpopulated", m, F.PageFaultFlagWp | F.WpUnpopulated)
-                .With(S.Reg(R.WriteProtect), S.Wp(0), S.Unwp(0), S.Wp(0), S.DontNeed(0), S.Wp(0), S.Wr(0, 0x81), S.DontNeed(0), S.Wp(0), S.Rd(0), S.DontNeed(0)));
+            [MemoryType.Anon], m => NewScenario("wp-unpopulated", m, F.PageFaultFlagWp | F.WpUnpopulated)
+                .Then(Register(R.WriteProtect), WriteProtect(0), Unprotect(0), WriteProtect(0), DontNeed(0), WriteProtect(0), Write(0, 0x81), DontNeed(0), WriteProtect(0), Read(0), DontNeed(0)));
 
         Add("minor", "§2.1 #11, §3.10", "fill the file through the unregistered alias (no fault); reading the MINOR-registered mapping faults MINOR once per page, resolved by CONTINUE; a repeated CONTINUE is EEXIST",
-            S.Shmem, m => S.New("minor", m, F.MinorShmem | F.MinorHugetlbfs, alias: true)
-                .With(S.Wr(0, 0x91, "al"), S.Wr(1, 0x92, "al"), S.Wr(2, 0x93, "al"), S.Wr(3, 0x94, "al"), S.Reg(R.Minor),
-                      S.Rd(0), S.Rd(1), S.Rd(2), S.Rd(3), S.Cont(0)));
+            [MemoryType.Shmem], m => NewScenario("minor", m, F.MinorShmem | F.MinorHugetlbfs, alias: true)
+                .Then(Write(0, 0x91, "al"), Write(1, 0x92, "al"), Write(2, 0x93, "al"), Write(3, 0x94, "al"), Register(R.Minor),
+                      Read(0), Read(1), Read(2), Read(3), Continue(0)));
 
         Add("minor-wp", "§2.1 #12, §1.4 CONTINUE MODE_WP", "as minor with MINOR|WP and CONTINUE(MODE_WP): pages are mapped read-only with wp; a write then faults WP",
-            S.Shmem, m => S.New("minor-wp", m, F.MinorShmem | F.MinorHugetlbfs | WpShmemFeatures, alias: true)
-                .With(S.Wr(0, 0xa1, "al"), S.Wr(1, 0xa2, "al"), S.Reg(R.Minor | R.WriteProtect), S.Rd(0), S.Rd(1), S.Wr(0, 0xa3))
-                .Policy(MissingPolicy.Copy, continueWp: true));
+            [MemoryType.Shmem], m => NewScenario("minor-wp", m, F.MinorShmem | F.MinorHugetlbfs | WpShmemFeatures, alias: true)
+                .Then(Write(0, 0xa1, "al"), Write(1, 0xa2, "al"), Register(R.Minor | R.WriteProtect), Read(0), Read(1), Write(0, 0xa3))
+                .WithPolicy(MissingPolicy.Copy, continueWp: true));
 
         Add("minor-collapse", "§2.1 #13", "MADV_COLLAPSE of a MINOR-resolved shmem range into a PMD mapping",
-            S.Shmem, m => S.New("minor-collapse", m, F.MinorShmem), NeedsShmemThp);
+            [MemoryType.Shmem], m => NewScenario("minor-collapse", m, F.MinorShmem), NeedsShmemThp);
 
         Add("sigbus", "§2.1 #14, §4.5", "FEATURE_SIGBUS with EVENT_FORK: every access of a fork child to a missing page raises SIGBUS (no message); after COPY the child reads the pages",
-            S.All, m => S.New("sigbus", m, F.Sigbus | F.EventFork)
-                .With(S.Reg(R.Missing), S.Fork(S.CR(0), S.CR(1), S.CW(2, 0xb1), S.CR(3)), S.Copy(0, 0xb2, 2), S.Fork(S.CR(0), S.CR(1), S.CR(2))));
+            MemoryTypes.All, m => NewScenario("sigbus", m, F.Sigbus | F.EventFork)
+                .Then(Register(R.Missing), Fork(ChildRead(0), ChildRead(1), ChildWrite(2, 0xb1), ChildRead(3)), Copy(0, 0xb2, 2), Fork(ChildRead(0), ChildRead(1), ChildRead(2))));
 
         Add("sigbus-wp", "§2.1 #15", "as sigbus with MISSING|WP: the first SIGBUS is MISSING; after COPY(MODE_WP) a write raises the second (WP) SIGBUS; a read does not",
-            S.All, m => S.New("sigbus-wp", m, F.Sigbus | F.EventFork | WpFeatures(m))
-                .With(S.Reg(R.Missing | R.WriteProtect), S.Fork(S.CR(0), S.CW(1, 0xc1)), S.Copy(0, 0xc2, 2, wp: true), S.Fork(S.CR(0), S.CW(0, 0xc3), S.CW(1, 0xc4)), S.Unwp(1), S.Fork(S.CW(1, 0xc5))));
+            MemoryTypes.All, m => NewScenario("sigbus-wp", m, F.Sigbus | F.EventFork | WpFeatures(m))
+                .Then(Register(R.Missing | R.WriteProtect), Fork(ChildRead(0), ChildWrite(1, 0xc1)), Copy(0, 0xc2, 2, wp: true), Fork(ChildRead(0), ChildWrite(0, 0xc3), ChildWrite(1, 0xc4)), Unprotect(1), Fork(ChildWrite(1, 0xc5))));
 
-        Scenario Events(MemoryType m, bool wp) => S.New(wp ? "events-wp" : "events", m, F.EventFork | F.EventRemap | F.EventRemove | (wp ? WpFeatures(m) : 0))
-            .With(S.Reg(wp ? R.Missing | R.WriteProtect : R.Missing))
-            .With(S.Fork(S.CR(0), S.CW(0, 0xd1), S.CR(1), S.CW(1, 0xd2)), new MremapOp("m0"), S.Rd(2), S.Wr(2, 0xd3), S.Rd(3), S.Wr(3, 0xd4),
-                  S.Release(m, 0, 4), S.Unreg(), S.Rd(0), S.Rd(2))
-            .Policy(wp ? MissingPolicy.CopyWp : MissingPolicy.Copy);
+        Scenario Events(MemoryType m, bool wp) => NewScenario(wp ? "events-wp" : "events", m, F.EventFork | F.EventRemap | F.EventRemove | (wp ? WpFeatures(m) : 0))
+            .Then(Register(wp ? R.Missing | R.WriteProtect : R.Missing))
+            .Then(Fork(ChildRead(0), ChildWrite(0, 0xd1), ChildRead(1), ChildWrite(1, 0xd2)), new MremapOp("m0"), Read(2), Write(2, 0xd3), Read(3), Write(3, 0xd4),
+                  Release(m, 0, 4), Unregister(), Read(0), Read(2))
+            .WithPolicy(wp ? MissingPolicy.CopyWp : MissingPolicy.Copy);
         Add("events", "§2.1 #16, §4.6", "FORK (the child's faults arrive on the new uffd), REMAP (mremap of the registered range), REMOVE (release), then unregister and read zeros",
-            S.All, m => Events(m, false));
+            MemoryTypes.All, m => Events(m, false));
         Add("events-wp", "§2.1 #17", "as events with MISSING|WP and COPY(MODE_WP): the writes back raise WP faults",
-            S.All, m => Events(m, true));
+            MemoryTypes.All, m => Events(m, true));
 
         Add("poison", "§2.1 #18, §3.10", "register MISSING, POISON even pages and ZEROPAGE odd ones; a kernel-mode write to a poisoned page is EFAULT; a fork child reading all pages counts the SIGBUS it gets (the child only has the markers where fork copies the PTEs)",
-            S.All, m => S.New("poison", m, F.Poison)
-                .With(S.Reg(R.Missing, ioctls: true), S.Poison(0), S.Zero(1), S.Poison(2), S.Copy(3, 0xe1), S.KWr(0, 0xe2), S.KWr(1, 0xe3),
-                      S.Fork(S.CR(0), S.CR(1), S.CR(2), S.CR(3))));
+            MemoryTypes.All, m => NewScenario("poison", m, F.Poison)
+                .Then(Register(R.Missing, observeIoctls: true), Poison(0), ZeroPage(1), Poison(2), Copy(3, 0xe1), KernelWrite(0, 0xe2), KernelWrite(1, 0xe3),
+                      Fork(ChildRead(0), ChildRead(1), ChildRead(2), ChildRead(3))));
 
         Add("mmap-changing", "§2.1 #19, §1.6, §4.7", "while a REMOVE event is unread (the madvise blocked), COPY/ZEROPAGE/MOVE/POISON/CONTINUE are EAGAIN with -EAGAIN in the field, WRITEPROTECT EAGAIN, WAKE ok; after reading it COPY works",
-            S.Shmem, m => S.New("mmap-changing", m, F.EventRemove | F.Move | F.Poison | F.MinorShmem)
-                .With(S.Reg(R.Missing), S.Remove(0, 2, hold: true), S.Copy(2, 0xf1), S.Zero(2), new MoveOp("u0", "m0", 2, "m0", 3, 1), S.Poison(2), S.Cont(2), S.Wp(2),
-                      new WakeOp("u0", "m0", 0, 4), new DrainOp(), S.Copy(2, 0xf2)));
+            [MemoryType.Shmem], m => NewScenario("mmap-changing", m, F.EventRemove | F.Move | F.Poison | F.MinorShmem)
+                .Then(Register(R.Missing), Remove(0, 2, hold: true), Copy(2, 0xf1), ZeroPage(2), new MoveOp("u0", "m0", 2, "m0", 3, 1), Poison(2), Continue(2), WriteProtect(2),
+                      new WakeOp("u0", "m0", 0, 4), new DrainOp(), Copy(2, 0xf2)));
 
         // ================= §3 behaviours =================
 
         Add("fault-around", "§3.1", "a read maps up to 16 cached neighbours (the aligned 64 KiB window) in unregistered and MISSING-only VMAs, only the faulting page in WP, MISSING|WP and MINOR VMAs",
-            S.Files, m =>
+            MemoryTypes.AllShmem, m =>
             {
                 var kind = MemoryTypes.PrimaryKind(m);
                 var s = new Scenario
@@ -153,112 +154,112 @@ public static class NamedScenarios
                     Uffds = [new UffdSpec("u0", WpShmemFeatures | F.MinorShmem)],
                 };
                 for (int p = 0; p < 32; p++)
-                    s = s.With(new PwriteOp(p, 0x100 + (ulong)p));
-                return s.With(S.Reg(R.Missing, 0, 32, "miss"), S.Reg(R.WriteProtect, 0, 32, "wp"), S.Reg(R.Missing | R.WriteProtect, 0, 32, "misswp"), S.Reg(R.Minor, 0, 32, "minor"),
-                    S.Rd(0, "none"), S.Rd(0, "miss"), S.Rd(0, "wp"), S.Rd(0, "misswp"), S.Rd(0, "minor"), S.Rd(21, "none"), S.Rd(21, "wp"));
+                    s = s.Then(new PwriteOp(p, 0x100 + (ulong)p));
+                return s.Then(Register(R.Missing, 0, 32, "miss"), Register(R.WriteProtect, 0, 32, "wp"), Register(R.Missing | R.WriteProtect, 0, 32, "misswp"), Register(R.Minor, 0, 32, "minor"),
+                    Read(0, "none"), Read(0, "miss"), Read(0, "wp"), Read(0, "misswp"), Read(0, "minor"), Read(21, "none"), Read(21, "wp"));
             });
 
         Scenario MarkerSurvives(string name, MemoryType m, params ScenarioOp[] zap) =>
-            S.New(name, m, MarkerFeatures(m), alias: true)
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x201), S.Wp(0, 2))
-                .With(zap)
-                .With(S.Wr(0, 0x202), S.Wr(1, 0x203), S.Rd(0), S.Rd(1));
+            NewScenario(name, m, MarkerFeatures(m), alias: true)
+                .Then(Register(R.WriteProtect), Write(0, 0x201), WriteProtect(0, 2))
+                .Then(zap)
+                .Then(Write(0, 0x202), Write(1, 0x203), Read(0), Read(1));
         Add("marker-survives-dontneed", "§3.2", "a WP'd page and a never-touched WP'd page keep their wp state (markers) across MADV_DONTNEED on shmem; anon zaps drop them; later writes fault WRITE|WP",
-            S.Modelled, m => MarkerSurvives("marker-survives-dontneed", m, S.DontNeed(0, 2)));
+            MemoryTypes.Modelled, m => MarkerSurvives("marker-survives-dontneed", m, DontNeed(0, 2)));
         Add("marker-survives-punch", "§3.2", "markers survive fallocate(PUNCH_HOLE); a read refills the hole with a zero page mapped RO + wp without a message",
-            S.Files, m => MarkerSurvives("marker-survives-punch", m, new PunchHoleOp(0, 2), S.Rd(0)));
+            MemoryTypes.AllShmem, m => MarkerSurvives("marker-survives-punch", m, new PunchHoleOp(0, 2), Read(0)));
         Add("marker-survives-remove", "§3.2", "markers survive MADV_REMOVE (shared mappings; MAP_PRIVATE is EACCES)",
-            S.Files, m => MarkerSurvives("marker-survives-remove", m, S.Remove(0, 2)));
+            MemoryTypes.AllShmem, m => MarkerSurvives("marker-survives-remove", m, Remove(0, 2)));
         Add("marker-survives-truncate", "§3.2", "markers survive ftruncate shrink and regrow",
-            S.Files, m => MarkerSurvives("marker-survives-truncate", m, new TruncateOp(1), new TruncateOp(0), new TruncateOp(4)));
+            MemoryTypes.AllShmem, m => MarkerSurvives("marker-survives-truncate", m, new TruncateOp(1), new TruncateOp(0), new TruncateOp(4)));
         Add("marker-survives-mprotect", "§3.2, §3.7", "wp bits and markers survive an mprotect(PROT_READ)/mprotect(RW) round trip",
-            S.Modelled, m => MarkerSurvives("marker-survives-mprotect", m, new MprotectOp("m0", 0, 1), new MprotectOp("m0", 0, 4)));
+            MemoryTypes.Modelled, m => MarkerSurvives("marker-survives-mprotect", m, new MprotectOp("m0", 0, 1), new MprotectOp("m0", 0, 4)));
 
         Add("marker-read", "§3.2, §3.3", "reading a marker maps the page read-only with wp and sends no message; writing it then faults WRITE|WP once",
-            S.Modelled, m => S.New("marker-read", m, MarkerFeatures(m))
-                .With(S.Reg(R.WriteProtect), S.Wp(0, 4), S.Rd(0), S.Rd(1), S.Wr(1, 0x301), S.Wr(2, 0x302), S.Rd(2)));
+            MemoryTypes.Modelled, m => NewScenario("marker-read", m, MarkerFeatures(m))
+                .Then(Register(R.WriteProtect), WriteProtect(0, 4), Read(0), Read(1), Write(1, 0x301), Write(2, 0x302), Read(2)));
 
         Add("alias-writes", "§3.2 alias and other writers", "writes through an unregistered alias mapping and pwrite(2) are never intercepted; the registered mapping's PTE stays RO + wp and its next write faults",
-            S.Files, m => S.New("alias-writes", m, WpShmemFeatures, alias: true)
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x401), S.Rd(1), S.Wp(0, 3), S.Wr(0, 0x402, "al"), new PwriteOp(1, 0x403), S.Wr(2, 0x404, "al"),
-                      new PreadOp(0), S.Rd(0), S.Rd(1), S.Rd(2), S.Wr(0, 0x405), new PreadOp(0)));
+            MemoryTypes.AllShmem, m => NewScenario("alias-writes", m, WpShmemFeatures, alias: true)
+                .Then(Register(R.WriteProtect), Write(0, 0x401), Read(1), WriteProtect(0, 3), Write(0, 0x402, "al"), new PwriteOp(1, 0x403), Write(2, 0x404, "al"),
+                      new PreadOp(0), Read(0), Read(1), Read(2), Write(0, 0x405), new PreadOp(0)));
 
         Add("kernel-write", "§1.5, §0.4", "a kernel-mode write (read(2) into the page) is intercepted like a user write: MISSING 0x1, WP 0x3",
-            S.Modelled, m => S.New("kernel-write", m, WpFeatures(m))
-                .With(S.Reg(R.Missing | R.WriteProtect), S.KWr(0, 0x501), S.Wp(0), S.KWr(0, 0x502), S.Rd(0)));
+            MemoryTypes.Modelled, m => NewScenario("kernel-write", m, WpFeatures(m))
+                .Then(Register(R.Missing | R.WriteProtect), KernelWrite(0, 0x501), WriteProtect(0), KernelWrite(0, 0x502), Read(0)));
         Add("kernel-write-user-mode-only", "§1.1, §1.5", "with UFFD_USER_MODE_ONLY a kernel-mode write that would fault fails with EFAULT and no message; user-mode writes still fault",
-            S.Modelled, m => S.New("kernel-write-user-mode-only", m, WpFeatures(m), umo: true)
-                .With(S.Reg(R.Missing | R.WriteProtect), S.KWr(0, 0x511), S.Wr(0, 0x512), S.Wp(0), S.KWr(0, 0x513), S.Rd(0), S.Copy(1, 0x514), S.KWr(1, 0x515), S.Rd(1)));
+            MemoryTypes.Modelled, m => NewScenario("kernel-write-user-mode-only", m, WpFeatures(m), userModeOnly: true)
+                .Then(Register(R.Missing | R.WriteProtect), KernelWrite(0, 0x511), Write(0, 0x512), WriteProtect(0), KernelWrite(0, 0x513), Read(0), Copy(1, 0x514), KernelWrite(1, 0x515), Read(1)));
 
         Add("fork-marker-event-write", "§3.5, §3.2", "a marker kept by a zap, then fork with EVENT_FORK: the child has the marker and a registered VMA; its write faults WP on the child's uffd, is resolved there, and the parent keeps its markers",
-            S.Modelled, m => S.New("fork-marker-event-write", m, MarkerFeatures(m) | F.EventFork)
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x601), S.Wp(0, 2), S.DontNeed(0), S.Fork(S.CW(0, 0x602), S.CR(1), S.CW(1, 0x603)))
-                .With(S.IsFile(m) ? [new PreadOp(0), new PreadOp(1)] : [])
-                .With(S.Rd(0), S.Rd(1)));
+            MemoryTypes.Modelled, m => NewScenario("fork-marker-event-write", m, MarkerFeatures(m) | F.EventFork)
+                .Then(Register(R.WriteProtect), Write(0, 0x601), WriteProtect(0, 2), DontNeed(0), Fork(ChildWrite(0, 0x602), ChildRead(1), ChildWrite(1, 0x603)))
+                .Then(MemoryTypes.IsFileBacked(m) ? [new PreadOp(0), new PreadOp(1)] : [])
+                .Then(Read(0), Read(1)));
         Add("fork-no-event", "§3.5", "fork without EVENT_FORK: the child's VMA is unregistered, its anon pages lose wp, shared shmem PTEs are not copied at all, markers are gone",
-            S.Modelled, m => S.New("fork-no-event", m, MarkerFeatures(m))
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x611), S.Rd(1), S.Wp(0, 3), S.Fork(S.CR(0), S.CW(1, 0x612), S.CW(2, 0x613)), S.Rd(1)));
+            MemoryTypes.Modelled, m => NewScenario("fork-no-event", m, MarkerFeatures(m))
+                .Then(Register(R.WriteProtect), Write(0, 0x611), Read(1), WriteProtect(0, 3), Fork(ChildRead(0), ChildWrite(1, 0x612), ChildWrite(2, 0x613)), Read(1)));
 
         Add("mremap-no-event", "§3.6", "mremap without EVENT_REMAP: the moved VMA is unregistered and its wp bits and markers are cleared (6.13+, CVE-2025-21696); writes no longer fault",
-            S.Modelled, m => S.New("mremap-no-event", m, MarkerFeatures(m))
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x701), S.Wp(0, 2), new MremapOp("m0"), S.Wr(0, 0x702), S.Wr(1, 0x703), S.Rd(0)));
+            MemoryTypes.Modelled, m => NewScenario("mremap-no-event", m, MarkerFeatures(m))
+                .Then(Register(R.WriteProtect), Write(0, 0x701), WriteProtect(0, 2), new MremapOp("m0"), Write(0, 0x702), Write(1, 0x703), Read(0)));
         Add("mremap-event", "§3.6", "mremap with EVENT_REMAP: a REMAP event, and the registration and wp state (markers included) move with the VMA",
-            S.Modelled, m => S.New("mremap-event", m, MarkerFeatures(m) | F.EventRemap)
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x711), S.Wp(0, 2), new MremapOp("m0"), S.Wr(0, 0x712), S.Wr(1, 0x713), S.Rd(0)));
+            MemoryTypes.Modelled, m => NewScenario("mremap-event", m, MarkerFeatures(m) | F.EventRemap)
+                .Then(Register(R.WriteProtect), Write(0, 0x711), WriteProtect(0, 2), new MremapOp("m0"), Write(0, 0x712), Write(1, 0x713), Read(0)));
 
         Add("unregister-clears-wp", "§1.4 UNREGISTER", "UNREGISTER clears wp bits and markers (~6.0); a partial unregister splits the VMA",
-            S.Modelled, m => S.New("unregister-clears-wp", m, MarkerFeatures(m))
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x801), S.Wp(0, 4), S.Unreg(0, 2), S.Wr(0, 0x802), S.Wr(2, 0x803), S.Unreg(), S.Rd(3)));
+            MemoryTypes.Modelled, m => NewScenario("unregister-clears-wp", m, MarkerFeatures(m))
+                .Then(Register(R.WriteProtect), Write(0, 0x801), WriteProtect(0, 4), Unregister(0, 2), Write(0, 0x802), Write(2, 0x803), Unregister(), Read(3)));
         Add("unregister-other-uffd", "§1.4 UNREGISTER, §0.8", "a second uffd of the same mm: REGISTER over the first's VMA is EBUSY, COPY and WRITEPROTECT into it work, UNREGISTER through it is EINVAL (~6.17)",
-            S.Modelled, m => S.New("unregister-other-uffd", m, WpFeatures(m))
-                .Uffd(new UffdSpec("u1", WpFeatures(m)))
-                .With(S.Reg(R.Missing | R.WriteProtect), S.Reg(R.Missing, u: "u1"), S.Copy(0, 0x811, u: "u1"), S.Wp(0, u: "u1"), S.Unreg(0, 4, u: "u1"), S.Wr(0, 0x812), S.Rd(1)));
+            MemoryTypes.Modelled, m => NewScenario("unregister-other-uffd", m, WpFeatures(m))
+                .AddUffd(new UffdSpec("u1", WpFeatures(m)))
+                .Then(Register(R.Missing | R.WriteProtect), Register(R.Missing, uffd: "u1"), Copy(0, 0x811, uffd: "u1"), WriteProtect(0, uffd: "u1"), Unregister(0, 4, uffd: "u1"), Write(0, 0x812), Read(1)));
         Add("close-clears-wp", "§1.5 close()", "close(uffd) unregisters and clears wp bits and markers (6.9+, CVE-2024-36881); writes then proceed without messages",
-            S.Modelled, m => S.New("close-clears-wp", m, MarkerFeatures(m))
-                .With(S.Reg(R.WriteProtect), S.Wr(0, 0x901), S.Wp(0, 2), new CloseOp("u0"), S.Wr(0, 0x902), S.Wr(1, 0x903)));
+            MemoryTypes.Modelled, m => NewScenario("close-clears-wp", m, MarkerFeatures(m))
+                .Then(Register(R.WriteProtect), Write(0, 0x901), WriteProtect(0, 2), new CloseOp("u0"), Write(0, 0x902), Write(1, 0x903)));
 
         Add("missing-wp-ordering", "§3.2 MISSING|WP", "MISSING|WP with COPY(MODE_WP): a write to a marker with no page cache faults MISSING then WP; with page cache only WP; COPY without MODE_WP onto a marker drops the wp bit",
-            S.Modelled, m => S.New("missing-wp-ordering", m, MarkerFeatures(m))
-                .With(S.IsFile(m) ? [new PwriteOp(1, 0xa01)] : [])
-                .With(S.Reg(R.Missing | R.WriteProtect), S.Wp(0, 3), S.Wr(0, 0xa02), S.Wr(1, 0xa03), S.Copy(2, 0xa04), S.Wr(2, 0xa05))
-                .Policy(MissingPolicy.CopyWp));
+            MemoryTypes.Modelled, m => NewScenario("missing-wp-ordering", m, MarkerFeatures(m))
+                .Then(MemoryTypes.IsFileBacked(m) ? [new PwriteOp(1, 0xa01)] : [])
+                .Then(Register(R.Missing | R.WriteProtect), WriteProtect(0, 3), Write(0, 0xa02), Write(1, 0xa03), Copy(2, 0xa04), Write(2, 0xa05))
+                .WithPolicy(MissingPolicy.CopyWp));
 
         Add("reregister-replaces-modes", "§0.9, §1.4 REGISTER", "re-registering with other modes replaces them (MISSING then WP gives WP only); a subset is a no-op",
-            S.Modelled, m => S.New("reregister-replaces-modes", m, WpFeatures(m))
-                .With(S.Reg(R.Missing), S.Reg(R.WriteProtect), S.Rd(0), S.Reg(R.Missing | R.WriteProtect), S.Reg(R.WriteProtect), S.Rd(1), S.Wp(1), S.Wr(1, 0xb01)));
+            MemoryTypes.Modelled, m => NewScenario("reregister-replaces-modes", m, WpFeatures(m))
+                .Then(Register(R.Missing), Register(R.WriteProtect), Read(0), Register(R.Missing | R.WriteProtect), Register(R.WriteProtect), Read(1), WriteProtect(1), Write(1, 0xb01)));
 
         Add("fill-checks-registration", "§0.8, §1.4", "the fill ioctls check only that the VMA is registered, not the mode: COPY/ZEROPAGE into a WP-only VMA, CONTINUE into a MISSING-only one work; MODE_WP needs WP (EINVAL); an unregistered range is ENOENT; WRITEPROTECT needs WP (ENOENT)",
-            S.Modelled, m => S.New("fill-checks-registration", m, WpFeatures(m), alias: true)
-                .With(S.Reg(R.WriteProtect, 0, 2), S.Reg(R.Missing, 2, 2), S.Copy(0, 0xc01), S.Zero(1), S.Copy(2, 0xc02, wp: true), S.Wp(2), S.Copy(3, 0xc03, 1, m: S.IsFile(m) ? "al" : "m0"))
-                .With(S.IsFile(m) ? [S.Wr(3, 0xc04, "al"), S.Cont(3)] : [S.Cont(3)])
-                .With(S.Rd(0), S.Rd(1), S.Rd(2), S.Rd(3)));
+            MemoryTypes.Modelled, m => NewScenario("fill-checks-registration", m, WpFeatures(m), alias: true)
+                .Then(Register(R.WriteProtect, 0, 2), Register(R.Missing, 2, 2), Copy(0, 0xc01), ZeroPage(1), Copy(2, 0xc02, wp: true), WriteProtect(2), Copy(3, 0xc03, 1, mapping: MemoryTypes.IsFileBacked(m) ? "al" : "m0"))
+                .Then(MemoryTypes.IsFileBacked(m) ? [Write(3, 0xc04, "al"), Continue(3)] : [Continue(3)])
+                .Then(Read(0), Read(1), Read(2), Read(3)));
 
         Add("multi-vma-writeprotect", "§1.4 WRITEPROTECT", "WRITEPROTECT over two WP-registered VMAs (~6.4); over a WP VMA and a non-WP one it is ENOENT with the first VMA already protected",
-            S.Modelled, m => S.New("multi-vma-writeprotect", m, WpFeatures(m), pages: 6)
-                .With(S.Wr(0, 0xd01), S.Wr(2, 0xd02), S.Wr(4, 0xd03), S.Reg(R.Missing | R.WriteProtect, 0, 2), S.Reg(R.WriteProtect, 2, 2), S.Reg(R.Missing, 4, 2),
-                      S.Wp(0, 4), S.Unwp(0, 4), S.Wp(2, 4), S.Rd(2)));
+            MemoryTypes.Modelled, m => NewScenario("multi-vma-writeprotect", m, WpFeatures(m), pages: 6)
+                .Then(Write(0, 0xd01), Write(2, 0xd02), Write(4, 0xd03), Register(R.Missing | R.WriteProtect, 0, 2), Register(R.WriteProtect, 2, 2), Register(R.Missing, 4, 2),
+                      WriteProtect(0, 4), Unprotect(0, 4), WriteProtect(2, 4), Read(2)));
 
         Add("continue-mode-wp", "§1.4 CONTINUE", "UFFDIO_CONTINUE with MODE_WP (6.4+) maps the cached page read-only with wp; without WP registration it is EINVAL",
-            S.Files, m => S.New("continue-mode-wp", m, F.MinorShmem | WpShmemFeatures)
-                .With(new PwriteOp(0, 0xe01), new PwriteOp(1, 0xe02), new PwriteOp(2, 0xe03), S.Reg(R.Minor | R.WriteProtect, 0, 2), S.Reg(R.Minor, 2, 2),
-                      S.Cont(0, wp: true), S.Cont(1), S.Cont(2, wp: true), S.Rd(0), S.Wr(0, 0xe04), S.Rd(1)));
+            MemoryTypes.AllShmem, m => NewScenario("continue-mode-wp", m, F.MinorShmem | WpShmemFeatures)
+                .Then(new PwriteOp(0, 0xe01), new PwriteOp(1, 0xe02), new PwriteOp(2, 0xe03), Register(R.Minor | R.WriteProtect, 0, 2), Register(R.Minor, 2, 2),
+                      Continue(0, wp: true), Continue(1), Continue(2, wp: true), Read(0), Write(0, 0xe04), Read(1)));
 
         Add("wp-async", "§3.4", "WP_ASYNC (6.7+): writes to protected pages drop the wp bit without a message; PAGEMAP_SCAN(WP_MATCHING) reports the written pages and re-protects them",
-            S.Modelled, m => S.New("wp-async", m, F.WpAsync | WpFeatures(m))
-                .With(S.Wr(0, 0xf01), S.Wr(1, 0xf02), S.Wr(2, 0xf03), S.Reg(R.WriteProtect), S.Wp(0, 3), S.Wr(1, 0xf04), S.Wr(3, 0xf05),
-                      new ScanOp("m0", WpMatching: true), S.Wr(1, 0xf06), S.Rd(1)));
+            MemoryTypes.Modelled, m => NewScenario("wp-async", m, F.WpAsync | WpFeatures(m))
+                .Then(Write(0, 0xf01), Write(1, 0xf02), Write(2, 0xf03), Register(R.WriteProtect), WriteProtect(0, 3), Write(1, 0xf04), Write(3, 0xf05),
+                      new ScanOp("m0", WpMatching: true), Write(1, 0xf06), Read(1)));
 
         Add("pagemap-scan", "§1.7 PAGEMAP_SCAN", "PAGEMAP_SCAN (6.7+) for written (not wp) pages: categories present/file/pfn-zero/swapped per region",
-            S.Modelled, m => S.New("pagemap-scan", m, MarkerFeatures(m), pages: 6)
-                .With(S.Reg(R.WriteProtect, 0, 6), S.Wr(0, 0xf11), S.Rd(1), S.Wr(2, 0xf12), S.Wp(2, 4), new ScanOp("m0"), S.Unwp(2, 2), S.Wr(3, 0xf13), S.Wp(2), new ScanOp("m0")));
+            MemoryTypes.Modelled, m => NewScenario("pagemap-scan", m, MarkerFeatures(m), pages: 6)
+                .Then(Register(R.WriteProtect, 0, 6), Write(0, 0xf11), Read(1), Write(2, 0xf12), WriteProtect(2, 4), new ScanOp("m0"), Unprotect(2, 2), Write(3, 0xf13), WriteProtect(2), new ScanOp("m0")));
 
         Add("eagain-result-field", "§1.6, §4.7 (~6.15)", "with a REMOVE event unread, COPY/ZEROPAGE/CONTINUE fail EAGAIN and write -EAGAIN into their result field (left untouched before ~6.15)",
-            S.Modelled, m => S.New("eagain-result-field", m, F.EventRemove | F.MinorShmem)
-                .With(S.Reg(R.Missing), S.DontNeed(0, 2, hold: true), S.Copy(2, 0x1001), S.Zero(3), S.Cont(3), new DrainOp(), S.Copy(2, 0x1002), S.Rd(2)));
+            MemoryTypes.Modelled, m => NewScenario("eagain-result-field", m, F.EventRemove | F.MinorShmem)
+                .Then(Register(R.Missing), DontNeed(0, 2, hold: true), Copy(2, 0x1001), ZeroPage(3), Continue(3), new DrainOp(), Copy(2, 0x1002), Read(2)));
 
         Add("poison-vs-markers", "§3.10", "POISON refuses a WP marker (EEXIST) and a present page; COPY overwrites a poison marker",
-            S.Modelled, m => S.New("poison-vs-markers", m, F.Poison | MarkerFeatures(m))
-                .With(S.Reg(R.Missing | R.WriteProtect), S.Wp(0), S.Poison(0), S.Poison(1), S.Copy(1, 0x1101), S.Copy(2, 0x1102), S.Poison(2), S.KWr(0, 0x1103), S.Fork(S.CR(1), S.CR(2))));
+            MemoryTypes.Modelled, m => NewScenario("poison-vs-markers", m, F.Poison | MarkerFeatures(m))
+                .Then(Register(R.Missing | R.WriteProtect), WriteProtect(0), Poison(0), Poison(1), Copy(1, 0x1101), Copy(2, 0x1102), Poison(2), KernelWrite(0, 0x1103), Fork(ChildRead(1), ChildRead(2))));
 
         return list;
     }

@@ -7,6 +7,7 @@ public enum MemoryType { Anon, Shmem, ShmemPrivate, Hugetlb, HugetlbPrivate }
 /// scenario's memfd.</summary>
 public enum MapKind { Anon, Shared, Private }
 
+/// <summary>Names, parsing and the usual sets of <see cref="MemoryType"/>.</summary>
 public static class MemoryTypes
 {
     public static string Name(MemoryType t) => t switch
@@ -38,4 +39,13 @@ public static class MemoryTypes
     };
 
     public static readonly MemoryType[] All = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate, MemoryType.Hugetlb, MemoryType.HugetlbPrivate];
+
+    /// <summary>The memory types the model covers (4 KiB pages: no hugetlb).</summary>
+    public static readonly MemoryType[] Modelled = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate];
+
+    /// <summary>Shared and private mappings of a memfd (shmem).</summary>
+    public static readonly MemoryType[] AllShmem = [MemoryType.Shmem, MemoryType.ShmemPrivate];
+
+    /// <summary>Whether the scenario's mappings of this type map a memfd (so the scenario has a file).</summary>
+    public static bool IsFileBacked(MemoryType t) => t != MemoryType.Anon;
 }

@@ -3,55 +3,52 @@ using R = UffdNative.RegisterMode;
 
 namespace UffdNative.Harness.Scenarios;
 
-/// <summary>Terse builders for the named scenarios.</summary>
-internal static class S
+/// <summary>Builds scenarios and their ops with the defaults most scenarios share: the primary mapping
+/// "m0", the uffd "u0", ranges from page 0. Meant for <c>using static</c>, so a scenario reads as its ops:
+/// <c>NewScenario("marker-read", m, features).Then(Register(R.WriteProtect), WriteProtect(0, 4), Read(0))</c>.</summary>
+public static class ScenarioBuilder
 {
-    public static readonly MemoryType[] All = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate, MemoryType.Hugetlb, MemoryType.HugetlbPrivate];
-    public static readonly MemoryType[] Files = [MemoryType.Shmem, MemoryType.ShmemPrivate];
-    public static readonly MemoryType[] Shmem = [MemoryType.Shmem];
-    public static readonly MemoryType[] Anon = [MemoryType.Anon];
-    public static readonly MemoryType[] Modelled = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate];
-
-    public static bool IsFile(MemoryType m) => m != MemoryType.Anon;
-
     /// <summary>m0 of the memory type (pages), the memfd (when file-backed) of the same size, one uffd u0,
     /// and optionally an unregistered MAP_SHARED alias "al" of the same file.</summary>
-    public static Scenario New(string name, MemoryType mem, F features = F.None, int pages = 4, bool alias = false, bool umo = false)
+    public static Scenario NewScenario(string name, MemoryType memory, F features = F.None, int pages = 4, bool alias = false, bool userModeOnly = false)
     {
-        var maps = new List<MappingSpec> { new("m0", MemoryTypes.PrimaryKind(mem), pages) };
-        if (alias && IsFile(mem))
+        bool fileBacked = MemoryTypes.IsFileBacked(memory);
+        var maps = new List<MappingSpec> { new("m0", MemoryTypes.PrimaryKind(memory), pages) };
+        if (alias && fileBacked)
             maps.Add(new MappingSpec("al", MapKind.Shared, pages));
         return new Scenario
         {
             Name = name,
-            Memory = mem,
-            FilePages = IsFile(mem) ? pages : 0,
+            Memory = memory,
+            FilePages = fileBacked ? pages : 0,
             Mappings = maps,
-            Uffds = [new UffdSpec("u0", features, umo)],
+            Uffds = [new UffdSpec("u0", features, userModeOnly)],
         };
     }
 
-    public static Scenario With(this Scenario s, params ScenarioOp[] ops) => s with { Ops = [.. s.Ops, .. ops] };
-    public static Scenario Policy(this Scenario s, MissingPolicy missing, bool continueWp = false) => s with { Policy = s.Policy with { Missing = missing, ContinueWp = continueWp } };
-    public static Scenario Map(this Scenario s, MappingSpec m) => s with { Mappings = [.. s.Mappings, m] };
-    public static Scenario Uffd(this Scenario s, UffdSpec u) => s with { Uffds = [.. s.Uffds, u] };
+    /// <summary>The scenario with these ops appended.</summary>
+    public static Scenario Then(this Scenario s, params ScenarioOp[] ops) => s with { Ops = [.. s.Ops, .. ops] };
+    public static Scenario WithPolicy(this Scenario s, MissingPolicy missing, bool continueWp = false) => s with { Policy = s.Policy with { Missing = missing, ContinueWp = continueWp } };
+    public static Scenario AddMapping(this Scenario s, MappingSpec mapping) => s with { Mappings = [.. s.Mappings, mapping] };
+    public static Scenario AddUffd(this Scenario s, UffdSpec uffd) => s with { Uffds = [.. s.Uffds, uffd] };
 
-    public static RegisterOp Reg(R modes, int first = 0, int count = 4, string m = "m0", string u = "u0", bool ioctls = false) => new(u, m, first, count, modes, ioctls);
-    public static UnregisterOp Unreg(int first = 0, int count = 4, string m = "m0", string u = "u0") => new(u, m, first, count);
-    public static ReadOp Rd(int p, string m = "m0") => new(m, p);
-    public static WriteOp Wr(int p, ulong tag, string m = "m0") => new(m, p, tag);
-    public static WriteOp KWr(int p, ulong tag, string m = "m0") => new(m, p, tag, AccessMode.Kernel);
-    public static WriteProtectOp Wp(int first, int count = 1, string m = "m0", string u = "u0") => new(u, m, first, count, true);
-    public static WriteProtectOp Unwp(int first, int count = 1, string m = "m0", string u = "u0") => new(u, m, first, count, false);
-    public static CopyOp Copy(int first, ulong tag, int count = 1, bool wp = false, string m = "m0", string u = "u0") => new(u, m, first, count, tag, wp);
-    public static ZeroPageOp Zero(int first, int count = 1, string m = "m0", string u = "u0") => new(u, m, first, count);
-    public static ContinueOp Cont(int first, int count = 1, bool wp = false, string m = "m0", string u = "u0") => new(u, m, first, count, wp);
-    public static PoisonOp Poison(int first, int count = 1, string m = "m0", string u = "u0") => new(u, m, first, count);
-    public static MadviseOp DontNeed(int first, int count = 1, string m = "m0", bool hold = false) => new(m, first, count, MadviseAdvice.DontNeed, hold);
-    public static MadviseOp Remove(int first, int count = 1, string m = "m0", bool hold = false) => new(m, first, count, MadviseAdvice.Remove, hold);
+    public static RegisterOp Register(R modes, int first = 0, int count = 4, string mapping = "m0", string uffd = "u0", bool observeIoctls = false) => new(uffd, mapping, first, count, modes, observeIoctls);
+    public static UnregisterOp Unregister(int first = 0, int count = 4, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count);
+    public static ReadOp Read(int page, string mapping = "m0") => new(mapping, page);
+    public static WriteOp Write(int page, ulong tag, string mapping = "m0") => new(mapping, page, tag);
+    /// <summary>A kernel-mode store: read(2) from a pipe into the page.</summary>
+    public static WriteOp KernelWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, tag, AccessMode.Kernel);
+    public static WriteProtectOp WriteProtect(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, true);
+    public static WriteProtectOp Unprotect(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, false);
+    public static CopyOp Copy(int first, ulong tag, int count = 1, bool wp = false, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, tag, wp);
+    public static ZeroPageOp ZeroPage(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count);
+    public static ContinueOp Continue(int first, int count = 1, bool wp = false, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, wp);
+    public static PoisonOp Poison(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count);
+    public static MadviseOp DontNeed(int first, int count = 1, string mapping = "m0", bool hold = false) => new(mapping, first, count, MadviseAdvice.DontNeed, hold);
+    public static MadviseOp Remove(int first, int count = 1, string mapping = "m0", bool hold = false) => new(mapping, first, count, MadviseAdvice.Remove, hold);
     /// <summary>"Release the pages" the way the selftests do: MADV_DONTNEED for private memory, MADV_REMOVE for shared.</summary>
-    public static MadviseOp Release(MemoryType mem, int first, int count, string m = "m0") => mem == MemoryType.Shmem ? Remove(first, count, m) : DontNeed(first, count, m);
+    public static MadviseOp Release(MemoryType memory, int first, int count, string mapping = "m0") => memory == MemoryType.Shmem ? Remove(first, count, mapping) : DontNeed(first, count, mapping);
     public static ForkOp Fork(params ChildAccess[] child) => new(child);
-    public static ChildAccess CR(int p, string m = "m0") => new(m, p);
-    public static ChildAccess CW(int p, ulong tag, string m = "m0") => new(m, p, true, tag);
+    public static ChildAccess ChildRead(int page, string mapping = "m0") => new(mapping, page);
+    public static ChildAccess ChildWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, true, tag);
 }

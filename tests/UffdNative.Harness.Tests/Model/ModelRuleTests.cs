@@ -1,5 +1,6 @@
 using UffdNative.Harness.Model;
 using UffdNative.Harness.Scenarios;
+using static UffdNative.Harness.Scenarios.ScenarioBuilder;
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;
 
@@ -11,54 +12,35 @@ namespace UffdNative.Harness.Tests.Model;
 /// </summary>
 public class ModelRuleTests
 {
-    private static readonly KernelProfile P618 = KernelProfile.Mainline("6.18");
-    private static readonly KernelProfile P61 = KernelProfile.Mainline("6.1");
+    private static readonly KernelProfile Mainline618 = KernelProfile.Mainline("6.18");
+    private static readonly KernelProfile Mainline61 = KernelProfile.Mainline("6.1");
 
-    private static Scenario New(MemoryType mem, F features = F.None, int pages = 4, bool alias = false, MissingPolicy missing = MissingPolicy.Copy, params ScenarioOp[] ops)
-    {
-        var kind = MemoryTypes.PrimaryKind(mem);
-        var maps = new List<MappingSpec> { new("m0", kind, pages) };
-        if (alias)
-            maps.Add(new MappingSpec("al", MapKind.Shared, pages));
-        return new Scenario
-        {
-            Memory = mem,
-            FilePages = mem == MemoryType.Anon ? 0 : pages,
-            Mappings = maps,
-            Uffds = [new UffdSpec("u0", features)],
-            Policy = new HandlerPolicy { Missing = missing },
-            Ops = ops,
-        };
-    }
+    private static Scenario ScenarioOf(MemoryType mem, F features = F.None, int pages = 4, bool alias = false, MissingPolicy missing = MissingPolicy.Copy, params ScenarioOp[] ops) =>
+        NewScenario("scenario", mem, features, pages, alias).WithPolicy(missing).Then(ops);
 
     private static ModelResult Run(Scenario s, KernelProfile? p = null, ModelBug bugs = ModelBug.None) =>
-        new KernelModel(p ?? P618, new ModelOptions { Bugs = bugs }).Run(s);
+        new KernelModel(p ?? Mainline618, new ModelOptions { Bugs = bugs }).Run(s);
 
     /// <summary>The observation of op i (setup is -1).</summary>
-    private static OpObservation Obs(ModelResult r, int op) => r.Trace.Observations[op + 1];
+    private static OpObservation ObservationOf(ModelResult r, int op) => r.Trace.Observations[op + 1];
 
-    private static string Pm(ModelResult r, int op, string m = "m0") => Obs(r, op).PageMap[m];
-
-    private static RegisterOp Reg(R modes, int first = 0, int count = 4, string m = "m0", string u = "u0") => new(u, m, first, count, modes);
-    private static WriteOp Wr(int p, ulong tag, string m = "m0") => new(m, p, tag);
-    private static ReadOp Rd(int p, string m = "m0") => new(m, p);
-    private static WriteProtectOp Wp(int first, int count = 1, bool protect = true) => new("u0", "m0", first, count, protect);
+    private static string PageMapAfter(ModelResult r, int op, string mapping = "m0") => ObservationOf(r, op).PageMap[mapping];
 
     [Fact]
     public void WpOnShmemInstallsMarkersOnNonePtesAndWpBitsOnPresentOnes()
     {
         // §1.4 WRITEPROTECT "Unpopulated pages": shmem none PTEs get a marker (5.19+); present PTEs get the bit.
-        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 0x11), Wp(0, 2)]));
-        Assert.Equal("FM..", Pm(r, 2));
+        var r = Run(ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), Write(0, 0x11), WriteProtect(0, 2)]));
+        Assert.Equal("FM..", PageMapAfter(r, 2));
     }
 
     [Fact]
     public void AnonWpSkipsNonePtesUnlessWpUnpopulated()
     {
         // §3.3: without WP_UNPOPULATED anon WP skips none PTEs; with it (6.4+) they get markers.
-        Assert.Equal("....", Pm(Run(New(MemoryType.Anon, F.PageFaultFlagWp, ops: [Reg(R.WriteProtect), Wp(0, 2)])), 1));
-        Assert.Equal("MM..", Pm(Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wp(0, 2)])), 1));
-        Assert.Equal("....", Pm(Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wp(0, 2)]), P61), 1));
+        Assert.Equal("....", PageMapAfter(Run(ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp, ops: [Register(R.WriteProtect), WriteProtect(0, 2)])), 1));
+        Assert.Equal("MM..", PageMapAfter(Run(ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Register(R.WriteProtect), WriteProtect(0, 2)])), 1));
+        Assert.Equal("....", PageMapAfter(Run(ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Register(R.WriteProtect), WriteProtect(0, 2)]), Mainline61), 1));
     }
 
     [Theory]
@@ -77,10 +59,10 @@ public class ModelRuleTests
             "remove" => [new MadviseOp("m0", 0, 2, MadviseAdvice.Remove)],
             _ => [new TruncateOp(0), new TruncateOp(4)],
         };
-        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 0x21), Wp(0, 2), .. z, Wr(0, 0x22)]);
+        var s = ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), Write(0, 0x21), WriteProtect(0, 2), .. z, Write(0, 0x22)]);
         var r = Run(s);
-        Assert.Equal("MM..", Pm(r, 2 + z.Length));
-        var write = Obs(r, 3 + z.Length);
+        Assert.Equal("MM..", PageMapAfter(r, 2 + z.Length));
+        var write = ObservationOf(r, 3 + z.Length);
         Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], write.Messages);
         Assert.Equal("fM..", write.PageMap["m0"]);
     }
@@ -89,26 +71,26 @@ public class ModelRuleTests
     public void AnonZapDropsWpAndMarkers()
     {
         // §3.2 "Anonymous zaps always drop", §3.3 "MADV_DONTNEED drops the wp (anon zap)".
-        var r = Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wr(0, 0x31), Wp(0, 2), new MadviseOp("m0", 0, 2, MadviseAdvice.DontNeed)]));
-        Assert.Equal("AM..", Pm(r, 2));
-        Assert.Equal("....", Pm(r, 3));
+        var r = Run(ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: [Register(R.WriteProtect), Write(0, 0x31), WriteProtect(0, 2), new MadviseOp("m0", 0, 2, MadviseAdvice.DontNeed)]));
+        Assert.Equal("AM..", PageMapAfter(r, 2));
+        Assert.Equal("....", PageMapAfter(r, 3));
     }
 
     [Fact]
     public void ReadingAMarkerMapsReadOnlyWithWpAndSendsNoMessage()
     {
         // §3.2 "Read of a marker": no message, RO + wp; §0.2 then a write faults 0x3.
-        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wp(0), Rd(0), Wr(0, 0x41)]));
-        Assert.Empty(Obs(r, 2).Messages);
-        Assert.Equal("F...", Pm(r, 2));
-        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(r, 3).Messages);
+        var r = Run(ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), WriteProtect(0), Read(0), Write(0, 0x41)]));
+        Assert.Empty(ObservationOf(r, 2).Messages);
+        Assert.Equal("F...", PageMapAfter(r, 2));
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(r, 3).Messages);
     }
 
     [Fact]
     public void MarkerReadBugIsVisibleToTheModel()
     {
-        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wp(0), Rd(0)]), bugs: ModelBug.MarkerReadFaults);
-        Assert.Single(Obs(r, 2).Messages);
+        var r = Run(ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), WriteProtect(0), Read(0)]), bugs: ModelBug.MarkerReadFaults);
+        Assert.Single(ObservationOf(r, 2).Messages);
     }
 
     [Fact]
@@ -118,124 +100,124 @@ public class ModelRuleTests
         ScenarioOp[] fill = Enumerable.Range(0, 32).Select(p => (ScenarioOp)new PwriteOp(p, 0x100 + (ulong)p)).ToArray();
         foreach (var (modes, expect) in new[] { (R.None, 16), (R.Missing, 16), (R.WriteProtect, 1), (R.Missing | R.WriteProtect, 1) })
         {
-            ScenarioOp[] reg = modes == R.None ? [] : [Reg(modes, 0, 32)];
-            var r = Run(New(MemoryType.Shmem, F.MinorShmem, pages: 32, ops: [.. fill, .. reg, Rd(0)]));
-            Assert.Equal(expect, Pm(r, fill.Length + reg.Length).Count(c => c == 'f' || c == 'F'));
+            ScenarioOp[] reg = modes == R.None ? [] : [Register(modes, 0, 32)];
+            var r = Run(ScenarioOf(MemoryType.Shmem, F.MinorShmem, pages: 32, ops: [.. fill, .. reg, Read(0)]));
+            Assert.Equal(expect, PageMapAfter(r, fill.Length + reg.Length).Count(c => c == 'f' || c == 'F'));
         }
         // A read in the second window maps that window only.
-        var r2 = Run(New(MemoryType.Shmem, pages: 32, ops: [.. fill, Rd(21)]));
-        Assert.Equal(new string('.', 16) + new string('f', 16), Pm(r2, fill.Length));
+        var r2 = Run(ScenarioOf(MemoryType.Shmem, pages: 32, ops: [.. fill, Read(21)]));
+        Assert.Equal(new string('.', 16) + new string('f', 16), PageMapAfter(r2, fill.Length));
         // With the rule of 5.14/5.19 switched off, WP registrations fault around too.
-        var old = P618.With(KernelProfile.FaultAroundOffWp, false);
-        Assert.Equal(16, Pm(Run(New(MemoryType.Shmem, pages: 32, ops: [.. fill, Reg(R.WriteProtect, 0, 32), Rd(0)]), old), fill.Length + 1).Count(c => c == 'f'));
+        var old = Mainline618.With(KernelProfile.FaultAroundOffWp, false);
+        Assert.Equal(16, PageMapAfter(Run(ScenarioOf(MemoryType.Shmem, pages: 32, ops: [.. fill, Register(R.WriteProtect, 0, 32), Read(0)]), old), fill.Length + 1).Count(c => c == 'f'));
     }
 
     [Fact]
     public void AliasWritesAndPwriteAreNeverIntercepted()
     {
         // §3.2 "Alias and other writers": wp belongs to the (mapping, page) PTE, not to the file page.
-        var r = Run(New(MemoryType.Shmem, alias: true, ops: [Reg(R.WriteProtect), Wr(0, 0x51), Wp(0), Wr(0, 0x52, "al"), new PwriteOp(0, 0x53), Rd(0)]));
-        Assert.Empty(Obs(r, 3).Messages);
-        Assert.Equal("F...", Pm(r, 4));
-        Assert.Equal("ok value=0x53", Obs(r, 5).Result);
+        var r = Run(ScenarioOf(MemoryType.Shmem, alias: true, ops: [Register(R.WriteProtect), Write(0, 0x51), WriteProtect(0), Write(0, 0x52, "al"), new PwriteOp(0, 0x53), Read(0)]));
+        Assert.Empty(ObservationOf(r, 3).Messages);
+        Assert.Equal("F...", PageMapAfter(r, 4));
+        Assert.Equal("ok value=0x53", ObservationOf(r, 5).Result);
     }
 
     [Fact]
     public void KernelModeWriteIsInterceptedUnlessUserModeOnly()
     {
         // §1.5: a kernel write faults like a user write; on a USER_MODE_ONLY uffd it is EFAULT, no message.
-        var s = New(MemoryType.Anon, ops: [Reg(R.Missing), new WriteOp("m0", 0, 0x61, AccessMode.Kernel)]);
+        var s = ScenarioOf(MemoryType.Anon, ops: [Register(R.Missing), new WriteOp("m0", 0, 0x61, AccessMode.Kernel)]);
         var r = Run(s);
-        Assert.Equal("ok bytes=8", Obs(r, 1).Result);
-        Assert.Equal(["u0 PF 0x1 m0+0 => copy"], Obs(r, 1).Messages);
+        Assert.Equal("ok bytes=8", ObservationOf(r, 1).Result);
+        Assert.Equal(["u0 PF 0x1 m0+0 => copy"], ObservationOf(r, 1).Messages);
         var umo = Run(s with { Uffds = [new UffdSpec("u0", F.None, UserModeOnly: true)] });
-        Assert.Equal("EFAULT", Obs(umo, 1).Result);
-        Assert.Empty(Obs(umo, 1).Messages);
+        Assert.Equal("EFAULT", ObservationOf(umo, 1).Result);
+        Assert.Empty(ObservationOf(umo, 1).Messages);
     }
 
     [Fact]
     public void MissingWpOnAMarkerFaultsMissingThenWp()
     {
         // §3.2 MISSING|WP table: no page cache → 0x1 then, after COPY(MODE_WP), 0x3.
-        var r = Run(New(MemoryType.Shmem, missing: MissingPolicy.CopyWp, ops: [Reg(R.Missing | R.WriteProtect), Wp(0), Wr(0, 0x71)]));
-        Assert.Equal(["u0 PF 0x1 m0+0 => copy-wp", "u0 PF 0x3 m0+0 => unprotect"], Obs(r, 2).Messages);
+        var r = Run(ScenarioOf(MemoryType.Shmem, missing: MissingPolicy.CopyWp, ops: [Register(R.Missing | R.WriteProtect), WriteProtect(0), Write(0, 0x71)]));
+        Assert.Equal(["u0 PF 0x1 m0+0 => copy-wp", "u0 PF 0x3 m0+0 => unprotect"], ObservationOf(r, 2).Messages);
         // With page cache: one WP fault.
-        var r2 = Run(New(MemoryType.Shmem, missing: MissingPolicy.CopyWp, ops: [new PwriteOp(0, 1), Reg(R.Missing | R.WriteProtect), Wp(0), Wr(0, 0x72)]));
-        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(r2, 3).Messages);
+        var r2 = Run(ScenarioOf(MemoryType.Shmem, missing: MissingPolicy.CopyWp, ops: [new PwriteOp(0, 1), Register(R.Missing | R.WriteProtect), WriteProtect(0), Write(0, 0x72)]));
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(r2, 3).Messages);
     }
 
     [Fact]
     public void ReRegisteringReplacesTheModesUnlessTheyAreASubset()
     {
         // §0.9: MISSING then WP gives WP only (a hole then reads without a MISSING fault); a subset is a no-op.
-        var r = Run(New(MemoryType.Anon, ops: [Reg(R.Missing), Reg(R.WriteProtect), Rd(0), Reg(R.Missing | R.WriteProtect), Reg(R.WriteProtect), Rd(1)]));
-        Assert.Empty(Obs(r, 2).Messages);
-        Assert.Equal(["u0 PF 0x0 m0+1 => copy"], Obs(r, 5).Messages);
+        var r = Run(ScenarioOf(MemoryType.Anon, ops: [Register(R.Missing), Register(R.WriteProtect), Read(0), Register(R.Missing | R.WriteProtect), Register(R.WriteProtect), Read(1)]));
+        Assert.Empty(ObservationOf(r, 2).Messages);
+        Assert.Equal(["u0 PF 0x0 m0+1 => copy"], ObservationOf(r, 5).Messages);
     }
 
     [Fact]
     public void FillIoctlsCheckRegistrationNotMode()
     {
         // §0.8: COPY into a WP-only VMA works; MODE_WP needs WP (EINVAL, -22); unregistered is ENOENT.
-        var r = Run(New(MemoryType.Anon, ops: [Reg(R.WriteProtect, 0, 2), new CopyOp("u0", "m0", 0, 1, 0x81), new CopyOp("u0", "m0", 2, 1, 0x82), Reg(R.Missing, 2, 2), new CopyOp("u0", "m0", 2, 1, 0x83, Wp: true)]));
-        Assert.Equal("ok field=4096", Obs(r, 1).Result);
-        Assert.Equal("ENOENT field=-2", Obs(r, 2).Result);
-        Assert.Equal("EINVAL field=-22", Obs(r, 4).Result);
+        var r = Run(ScenarioOf(MemoryType.Anon, ops: [Register(R.WriteProtect, 0, 2), new CopyOp("u0", "m0", 0, 1, 0x81), new CopyOp("u0", "m0", 2, 1, 0x82), Register(R.Missing, 2, 2), new CopyOp("u0", "m0", 2, 1, 0x83, Wp: true)]));
+        Assert.Equal("ok field=4096", ObservationOf(r, 1).Result);
+        Assert.Equal("ENOENT field=-2", ObservationOf(r, 2).Result);
+        Assert.Equal("EINVAL field=-22", ObservationOf(r, 4).Result);
     }
 
     [Fact]
     public void CopyAcrossTwoVmasIsEnoent()
     {
         // find_dst_vma: the range must lie in one VMA, even when both are registered.
-        var r = Run(New(MemoryType.Anon, ops: [Reg(R.Missing, 0, 2), Reg(R.WriteProtect, 2, 2), new CopyOp("u0", "m0", 1, 2, 0x91)]));
-        Assert.Equal("ENOENT field=-2", Obs(r, 2).Result);
+        var r = Run(ScenarioOf(MemoryType.Anon, ops: [Register(R.Missing, 0, 2), Register(R.WriteProtect, 2, 2), new CopyOp("u0", "m0", 1, 2, 0x91)]));
+        Assert.Equal("ENOENT field=-2", ObservationOf(r, 2).Result);
     }
 
     [Fact]
     public void UnregisterClearsWpSince60()
     {
-        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new UnregisterOp("u0", "m0", 0, 4)]);
-        Assert.Equal("f...", Pm(Run(s), 3));
-        var r = Run(s, P618.With(KernelProfile.UnregisterClearsWp, false));
-        Assert.Equal("FM..", Pm(r, 3));
+        var s = ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0, 2), new UnregisterOp("u0", "m0", 0, 4)]);
+        Assert.Equal("f...", PageMapAfter(Run(s), 3));
+        var r = Run(s, Mainline618.With(KernelProfile.UnregisterClearsWp, false));
+        Assert.Equal("FM..", PageMapAfter(r, 3));
         Assert.Contains(KernelProfile.UnregisterClearsWp, r.Consulted[4]);
     }
 
     [Fact]
     public void CloseClearsWpSince69()
     {
-        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new CloseOp("u0"), Wr(0, 2)]);
-        Assert.Equal("f...", Pm(Run(s), 3));
-        var old = Run(s, P61);
-        Assert.Equal("FM..", Pm(old, 3));
+        var s = ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0, 2), new CloseOp("u0"), Write(0, 2)]);
+        Assert.Equal("f...", PageMapAfter(Run(s), 3));
+        var old = Run(s, Mainline61);
+        Assert.Equal("FM..", PageMapAfter(old, 3));
         // The stale bit no longer faults: the VMA is unregistered.
-        Assert.Empty(Obs(old, 4).Messages);
+        Assert.Empty(ObservationOf(old, 4).Messages);
     }
 
     [Fact]
     public void MremapWithoutEventRemapUnregistersAndClearsWpSince613()
     {
-        var s = New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new MremapOp("m0"), Wr(0, 2)]);
+        var s = ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0, 2), new MremapOp("m0"), Write(0, 2)]);
         var r = Run(s);
-        Assert.Equal("f...", Pm(r, 3));
-        Assert.Empty(Obs(r, 4).Messages);
-        Assert.Equal("FM..", Pm(Run(s, KernelProfile.Mainline("6.12")), 3));
+        Assert.Equal("f...", PageMapAfter(r, 3));
+        Assert.Empty(ObservationOf(r, 4).Messages);
+        Assert.Equal("FM..", PageMapAfter(Run(s, KernelProfile.Mainline("6.12")), 3));
         // With EVENT_REMAP: a REMAP event, registration and wp move along.
         var ev = Run(s with { Uffds = [new UffdSpec("u0", F.EventRemap)] });
-        Assert.Equal(["u0 REMAP m0"], Obs(ev, 3).Messages);
-        Assert.Equal("FM..", Pm(ev, 3));
-        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(ev, 4).Messages);
+        Assert.Equal(["u0 REMAP m0"], ObservationOf(ev, 3).Messages);
+        Assert.Equal("FM..", PageMapAfter(ev, 3));
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(ev, 4).Messages);
     }
 
     [Fact]
     public void ForkWithoutEventForkDropsWpAndSkipsSharedPtes()
     {
         // §3.5 table, row "no EVENT_FORK".
-        var shmem = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new ForkOp()]));
-        Assert.Equal(["pagemap m0=...."], Obs(shmem, 3).Child);
-        var anon = Run(New(MemoryType.Anon, F.WpUnpopulated, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new ForkOp()]));
-        Assert.Equal(["pagemap m0=a..."], Obs(anon, 3).Child);
-        Assert.Empty(Obs(anon, 3).Messages);
+        var shmem = Run(ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0, 2), new ForkOp()]));
+        Assert.Equal(["pagemap m0=...."], ObservationOf(shmem, 3).Child);
+        var anon = Run(ScenarioOf(MemoryType.Anon, F.WpUnpopulated, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0, 2), new ForkOp()]));
+        Assert.Equal(["pagemap m0=a..."], ObservationOf(anon, 3).Child);
+        Assert.Empty(ObservationOf(anon, 3).Messages);
     }
 
     [Fact]
@@ -243,8 +225,8 @@ public class ModelRuleTests
     {
         // §3.5 row "EVENT_FORK": the child's VMA is registered to a new uffd and keeps wp bits and markers;
         // its write faults arrive on the child's uffd.
-        var r = Run(New(MemoryType.Shmem, F.EventFork, ops: [Reg(R.WriteProtect), Wr(0, 1), Wp(0, 2), new ForkOp([new ChildAccess("m0", 1, true, 0xa1)])]));
-        var fork = Obs(r, 3);
+        var r = Run(ScenarioOf(MemoryType.Shmem, F.EventFork, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0, 2), new ForkOp([new ChildAccess("m0", 1, true, 0xa1)])]));
+        var fork = ObservationOf(r, 3);
         Assert.Equal(["u0 FORK", "u0c PF 0x3 m0+1 => unprotect"], fork.Messages);
         Assert.Equal("pagemap m0=FM..", fork.Child[0]);
         Assert.Equal("pagemap m0=Ff..", fork.Child[^1]);
@@ -255,37 +237,37 @@ public class ModelRuleTests
     public void FeatureSigbusTurnsChildFaultsIntoSigbus()
     {
         // §4.5: with SIGBUS|EVENT_FORK every fault of the child is a SIGBUS, no message.
-        var r = Run(New(MemoryType.Anon, F.Sigbus | F.EventFork, ops: [Reg(R.Missing), new ForkOp([new ChildAccess("m0", 0)])]));
-        Assert.Equal(["u0 FORK"], Obs(r, 1).Messages);
-        Assert.Equal("r m0+0 sigbus", Obs(r, 1).Child[1]);
+        var r = Run(ScenarioOf(MemoryType.Anon, F.Sigbus | F.EventFork, ops: [Register(R.Missing), new ForkOp([new ChildAccess("m0", 0)])]));
+        Assert.Equal(["u0 FORK"], ObservationOf(r, 1).Messages);
+        Assert.Equal("r m0+0 sigbus", ObservationOf(r, 1).Child[1]);
     }
 
     [Fact]
     public void MmapChangingMakesFillsEagainAndTheFieldIsMinusEagainSince615()
     {
-        var s = New(MemoryType.Shmem, F.EventRemove, ops: [Reg(R.Missing), new MadviseOp("m0", 0, 1, MadviseAdvice.Remove, Hold: true), new CopyOp("u0", "m0", 2, 1, 5), new WakeOp("u0", "m0", 0, 4), new DrainOp(), new CopyOp("u0", "m0", 2, 1, 6)]);
+        var s = ScenarioOf(MemoryType.Shmem, F.EventRemove, ops: [Register(R.Missing), new MadviseOp("m0", 0, 1, MadviseAdvice.Remove, Hold: true), new CopyOp("u0", "m0", 2, 1, 5), new WakeOp("u0", "m0", 0, 4), new DrainOp(), new CopyOp("u0", "m0", 2, 1, 6)]);
         var r = Run(s);
-        Assert.Equal("held", Obs(r, 1).Result);
-        Assert.Equal("EAGAIN field=-11", Obs(r, 2).Result);
-        Assert.Equal("ok", Obs(r, 3).Result);
-        Assert.Equal(["u0 REMOVE m0+0..1"], Obs(r, 4).Messages);
-        Assert.Equal("ok field=4096", Obs(r, 5).Result);
-        Assert.Equal("EAGAIN field=1", Obs(Run(s, P61), 2).Result);
+        Assert.Equal("held", ObservationOf(r, 1).Result);
+        Assert.Equal("EAGAIN field=-11", ObservationOf(r, 2).Result);
+        Assert.Equal("ok", ObservationOf(r, 3).Result);
+        Assert.Equal(["u0 REMOVE m0+0..1"], ObservationOf(r, 4).Messages);
+        Assert.Equal("ok field=4096", ObservationOf(r, 5).Result);
+        Assert.Equal("EAGAIN field=1", ObservationOf(Run(s, Mainline61), 2).Result);
     }
 
     [Fact]
     public void UnregisterThroughAnotherUffdIsEinvalSince617()
     {
-        var s = New(MemoryType.Anon, ops: [Reg(R.Missing), new UnregisterOp("u1", "m0", 0, 4), new RegisterOp("u1", "m0", 0, 4, R.Missing)]) with
+        var s = ScenarioOf(MemoryType.Anon, ops: [Register(R.Missing), new UnregisterOp("u1", "m0", 0, 4), new RegisterOp("u1", "m0", 0, 4, R.Missing)]) with
         {
             Uffds = [new UffdSpec("u0", F.None), new UffdSpec("u1", F.None)],
         };
         var r = Run(s);
-        Assert.Equal("EINVAL", Obs(r, 1).Result);
-        Assert.Equal("EBUSY", Obs(r, 2).Result);
+        Assert.Equal("EINVAL", ObservationOf(r, 1).Result);
+        Assert.Equal("EBUSY", ObservationOf(r, 2).Result);
         var old = Run(s, KernelProfile.Mainline("6.12"));
-        Assert.Equal("ok", Obs(old, 1).Result);
-        Assert.Equal("ok", Obs(old, 2).Result);
+        Assert.Equal("ok", ObservationOf(old, 1).Result);
+        Assert.Equal("ok", ObservationOf(old, 2).Result);
     }
 
     [Fact]
@@ -294,19 +276,19 @@ public class ModelRuleTests
         // §1.4 "Returned ioctls": MISSING 0x13c, WP 0x17c, MINOR 0x1bc; before 6.8 0x1c/0x5c/0x9c (§0a).
         foreach (var (modes, now, then) in new[] { (R.Missing, "0x13c", "0x1c"), (R.WriteProtect, "0x17c", "0x5c"), (R.Minor, "0x1bc", "0x9c"), (R.WriteProtect | R.Minor, "0x1fc", "0xdc") })
         {
-            var s = New(MemoryType.Shmem, ops: [new RegisterOp("u0", "m0", 0, 1, modes, ObserveIoctls: true)]);
-            Assert.Equal($"ok ioctls={now}", Obs(Run(s), 0).Result);
-            Assert.Equal($"ok ioctls={then}", Obs(Run(s, P61), 0).Result);
+            var s = ScenarioOf(MemoryType.Shmem, ops: [new RegisterOp("u0", "m0", 0, 1, modes, ObserveIoctls: true)]);
+            Assert.Equal($"ok ioctls={now}", ObservationOf(Run(s), 0).Result);
+            Assert.Equal($"ok ioctls={then}", ObservationOf(Run(s, Mainline61), 0).Result);
         }
-        Assert.Equal("EINVAL", Obs(Run(New(MemoryType.Anon, ops: [Reg(R.Minor)])), 0).Result);
+        Assert.Equal("EINVAL", ObservationOf(Run(ScenarioOf(MemoryType.Anon, ops: [Register(R.Minor)])), 0).Result);
     }
 
     [Fact]
     public void ApiRejectsWrongApiAndUnknownFeaturesOutsideThe914eedcbWindow()
     {
-        var s = New(MemoryType.Anon, ops: [new ApiOp(false, [new(0xAB, 0), new(0xAA, 1UL << 63), new(0xAA, 0), new(0xAA, 1)])]) with { Uffds = [] };
-        Assert.Equal("open=ok api0=EINVAL api1=EINVAL api2=ok api3=EINVAL", Obs(Run(s), 0).Result);
-        Assert.Equal("open=ok api0=ok api1=EINVAL api2=EINVAL api3=EINVAL", Obs(Run(s, KernelProfile.Mainline("6.2")), 0).Result);
+        var s = ScenarioOf(MemoryType.Anon, ops: [new ApiOp(false, [new(0xAB, 0), new(0xAA, 1UL << 63), new(0xAA, 0), new(0xAA, 1)])]) with { Uffds = [] };
+        Assert.Equal("open=ok api0=EINVAL api1=EINVAL api2=ok api3=EINVAL", ObservationOf(Run(s), 0).Result);
+        Assert.Equal("open=ok api0=ok api1=EINVAL api2=EINVAL api3=EINVAL", ObservationOf(Run(s, KernelProfile.Mainline("6.2")), 0).Result);
     }
 
     [Fact]
@@ -314,37 +296,37 @@ public class ModelRuleTests
     {
         // §1.4 MOVE: a page shared with a fork child is EBUSY; a write after the child is gone makes it
         // exclusive again; src afterwards is none and dst a fresh page without wp.
-        var s = New(MemoryType.Anon, F.Move, ops:
+        var s = ScenarioOf(MemoryType.Anon, F.Move, ops:
         [
-            Wr(0, 0xb1, "src"), new ForkOp(), Reg(R.Missing),
-            new MoveOp("u0", "m0", 0, "src", 0, 1), Wr(0, 0xb2, "src"), new MoveOp("u0", "m0", 0, "src", 0, 1), Rd(0),
+            Write(0, 0xb1, "src"), new ForkOp(), Register(R.Missing),
+            new MoveOp("u0", "m0", 0, "src", 0, 1), Write(0, 0xb2, "src"), new MoveOp("u0", "m0", 0, "src", 0, 1), Read(0),
         ]) with { Mappings = [new("m0", MapKind.Anon, 4), new("src", MapKind.Anon, 4)] };
         var r = Run(s);
-        Assert.Equal("EBUSY field=-16", Obs(r, 3).Result);
-        Assert.Equal("ok field=4096", Obs(r, 5).Result);
-        Assert.Equal("a...", Pm(r, 5));
-        Assert.Equal("....", Pm(r, 5, "src"));
-        Assert.Equal("ok value=0xb2", Obs(r, 6).Result);
+        Assert.Equal("EBUSY field=-16", ObservationOf(r, 3).Result);
+        Assert.Equal("ok field=4096", ObservationOf(r, 5).Result);
+        Assert.Equal("a...", PageMapAfter(r, 5));
+        Assert.Equal("....", PageMapAfter(r, 5, "src"));
+        Assert.Equal("ok value=0xb2", ObservationOf(r, 6).Result);
     }
 
-    private static readonly KernelProfile NoZeroPage = P618.WithFacts(P618.Facts with { AnonReadZeroPage = false });
+    private static readonly KernelProfile NoZeroPage = Mainline618.WithFacts(Mainline618.Facts with { AnonReadZeroPage = false });
 
     [Fact]
     public void AReadFaultFollowsTheZeroPageFact()
     {
         // §0b: with the zero page a read maps it (PAGE_IS_PFNZERO, no anon_vma: a fork child has nothing);
         // without it, a private exclusive zeroed page (anon_vma prepared: the child inherits it).
-        ScenarioOp[] ops = [Rd(2), new ScanOp("m0"), new ForkOp()];
-        var on = Run(New(MemoryType.Anon, ops: ops));
-        var off = Run(New(MemoryType.Anon, ops: ops), NoZeroPage);
-        Assert.Equal("ok value=0x0", Obs(on, 0).Result);
-        Assert.Equal("ok value=0x0", Obs(off, 0).Result);
-        Assert.Equal("..a.", Pm(on, 0));
-        Assert.Equal("..a.", Pm(off, 0));
-        Assert.Equal("ok regions=3 [0,2):0x2 [2,3):0x2a [3,4):0x2", Obs(on, 1).Result);
-        Assert.Equal("ok regions=3 [0,2):0x2 [2,3):0xa [3,4):0x2", Obs(off, 1).Result);
-        Assert.Equal(["pagemap m0=...."], Obs(on, 2).Child);
-        Assert.Equal(["pagemap m0=..a."], Obs(off, 2).Child);
+        ScenarioOp[] ops = [Read(2), new ScanOp("m0"), new ForkOp()];
+        var on = Run(ScenarioOf(MemoryType.Anon, ops: ops));
+        var off = Run(ScenarioOf(MemoryType.Anon, ops: ops), NoZeroPage);
+        Assert.Equal("ok value=0x0", ObservationOf(on, 0).Result);
+        Assert.Equal("ok value=0x0", ObservationOf(off, 0).Result);
+        Assert.Equal("..a.", PageMapAfter(on, 0));
+        Assert.Equal("..a.", PageMapAfter(off, 0));
+        Assert.Equal("ok regions=3 [0,2):0x2 [2,3):0x2a [3,4):0x2", ObservationOf(on, 1).Result);
+        Assert.Equal("ok regions=3 [0,2):0x2 [2,3):0xa [3,4):0x2", ObservationOf(off, 1).Result);
+        Assert.Equal(["pagemap m0=...."], ObservationOf(on, 2).Child);
+        Assert.Equal(["pagemap m0=..a."], ObservationOf(off, 2).Child);
     }
 
     [Fact]
@@ -352,12 +334,12 @@ public class ModelRuleTests
     {
         // §1.4 MOVE: a zero-page source moves (the zero page is mapped at dst); a private page a fork shares
         // is EBUSY (the divergence found on a pvm_no_zero_page=1 host).
-        var s = New(MemoryType.Anon, F.Move, ops:
+        var s = ScenarioOf(MemoryType.Anon, F.Move, ops:
         [
-            Rd(0, "src"), new ForkOp(), Reg(R.Missing), new MoveOp("u0", "m0", 0, "src", 0, 1),
+            Read(0, "src"), new ForkOp(), Register(R.Missing), new MoveOp("u0", "m0", 0, "src", 0, 1),
         ]) with { Mappings = [new("m0", MapKind.Anon, 4), new("src", MapKind.Anon, 4)] };
-        Assert.Equal("ok field=4096", Obs(Run(s), 3).Result);
-        Assert.Equal("EBUSY field=-16", Obs(Run(s, NoZeroPage), 3).Result);
+        Assert.Equal("ok field=4096", ObservationOf(Run(s), 3).Result);
+        Assert.Equal("EBUSY field=-16", ObservationOf(Run(s, NoZeroPage), 3).Result);
     }
 
     [Fact]
@@ -365,14 +347,14 @@ public class ModelRuleTests
     {
         // §3.3: a read of a WP_UNPOPULATED marker sends no message and maps read-only with wp — the zero
         // page, or (zero page off) a private page; the next write is a WP fault either way.
-        ScenarioOp[] ops = [Reg(R.WriteProtect), Wp(0), Rd(0), Wr(0, 0x31)];
-        foreach (var p in new[] { P618, NoZeroPage })
+        ScenarioOp[] ops = [Register(R.WriteProtect), WriteProtect(0), Read(0), Write(0, 0x31)];
+        foreach (var p in new[] { Mainline618, NoZeroPage })
         {
-            var r = Run(New(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: ops), p);
-            Assert.Empty(Obs(r, 2).Messages);
-            Assert.Equal("A...", Pm(r, 2));
-            Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], Obs(r, 3).Messages);
-            Assert.Equal("a...", Pm(r, 3));
+            var r = Run(ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp | F.WpUnpopulated, ops: ops), p);
+            Assert.Empty(ObservationOf(r, 2).Messages);
+            Assert.Equal("A...", PageMapAfter(r, 2));
+            Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(r, 3).Messages);
+            Assert.Equal("a...", PageMapAfter(r, 3));
         }
     }
 
@@ -380,39 +362,39 @@ public class ModelRuleTests
     public void FaultAroundFollowsTheDetectedWindow()
     {
         // §3.1: the window is fault_around_bytes / PAGE_SIZE; one page means no fault-around at all.
-        var s = New(MemoryType.Shmem, pages: 16, ops: [new PwriteOp(0, 1), new PwriteOp(1, 2), new PwriteOp(5, 3), Rd(0)]);
-        Assert.Equal("ff...f..........", Pm(Run(s), 3));
-        Assert.Equal("ff..............", Pm(Run(s, P618.WithFacts(P618.Facts with { FaultAroundPages = 4 })), 3));
-        Assert.Equal("f...............", Pm(Run(s, P618.WithFacts(P618.Facts with { FaultAroundPages = 1 })), 3));
+        var s = ScenarioOf(MemoryType.Shmem, pages: 16, ops: [new PwriteOp(0, 1), new PwriteOp(1, 2), new PwriteOp(5, 3), Read(0)]);
+        Assert.Equal("ff...f..........", PageMapAfter(Run(s), 3));
+        Assert.Equal("ff..............", PageMapAfter(Run(s, Mainline618.WithFacts(Mainline618.Facts with { FaultAroundPages = 4 })), 3));
+        Assert.Equal("f...............", PageMapAfter(Run(s, Mainline618.WithFacts(Mainline618.Facts with { FaultAroundPages = 1 })), 3));
     }
 
     [Fact]
     public void PoisonRefusesMarkersAndCopyOverwritesPoison()
     {
         // §3.10: POISON is EEXIST on a WP marker; COPY may overwrite a poison marker.
-        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.Missing | R.WriteProtect), Wp(0), new PoisonOp("u0", "m0", 0, 1), new PoisonOp("u0", "m0", 1, 1), new CopyOp("u0", "m0", 1, 1, 0xc1)]));
-        Assert.Equal("EEXIST field=-17", Obs(r, 2).Result);
-        Assert.Equal("Mx..", Pm(r, 3));
-        Assert.Equal("ok field=4096", Obs(r, 4).Result);
-        Assert.Equal("Mf..", Pm(r, 4));
+        var r = Run(ScenarioOf(MemoryType.Shmem, ops: [Register(R.Missing | R.WriteProtect), WriteProtect(0), new PoisonOp("u0", "m0", 0, 1), new PoisonOp("u0", "m0", 1, 1), new CopyOp("u0", "m0", 1, 1, 0xc1)]));
+        Assert.Equal("EEXIST field=-17", ObservationOf(r, 2).Result);
+        Assert.Equal("Mx..", PageMapAfter(r, 3));
+        Assert.Equal("ok field=4096", ObservationOf(r, 4).Result);
+        Assert.Equal("Mf..", PageMapAfter(r, 4));
     }
 
     [Fact]
     public void MultiVmaWriteProtectIsPartialOnEnoentAndWholeBefore64()
     {
-        var s = New(MemoryType.Anon, pages: 6, ops: [Wr(0, 1), Wr(2, 2), Wr(4, 3), Reg(R.WriteProtect, 0, 2), Reg(R.Missing | R.WriteProtect, 2, 2), Reg(R.Missing, 4, 2), Wp(0, 6)]);
+        var s = ScenarioOf(MemoryType.Anon, pages: 6, ops: [Write(0, 1), Write(2, 2), Write(4, 3), Register(R.WriteProtect, 0, 2), Register(R.Missing | R.WriteProtect, 2, 2), Register(R.Missing, 4, 2), WriteProtect(0, 6)]);
         var r = Run(s);
-        Assert.Equal("ENOENT", Obs(r, 6).Result);
-        Assert.Equal("A.A.a.", Pm(r, 6));
-        var old = Run(s, P61);
-        Assert.Equal("ENOENT", Obs(old, 6).Result);
-        Assert.Equal("a.a.a.", Pm(old, 6));
+        Assert.Equal("ENOENT", ObservationOf(r, 6).Result);
+        Assert.Equal("A.A.a.", PageMapAfter(r, 6));
+        var old = Run(s, Mainline61);
+        Assert.Equal("ENOENT", ObservationOf(old, 6).Result);
+        Assert.Equal("a.a.a.", PageMapAfter(old, 6));
     }
 
     [Fact]
     public void AttributionNamesOnlyTheSwitchesARuleRead()
     {
-        var r = Run(New(MemoryType.Shmem, ops: [Reg(R.WriteProtect), Wr(0, 1), new CloseOp("u0")]));
+        var r = Run(ScenarioOf(MemoryType.Shmem, ops: [Register(R.WriteProtect), Write(0, 1), new CloseOp("u0")]));
         Assert.Contains(KernelProfile.CloseClearsWp, r.Consulted[3]);
         Assert.DoesNotContain(KernelProfile.CloseClearsWp, r.Consulted[2]);
     }
@@ -421,7 +403,7 @@ public class ModelRuleTests
     public void AHandlerThatCannotResolveBlocksTheScenario()
     {
         // ZEROPAGE refuses an anon marker (pte_none only): the thread re-faults until the livelock bound.
-        var r = Run(New(MemoryType.Anon, F.WpUnpopulated, missing: MissingPolicy.ZeroPage, ops: [Reg(R.Missing | R.WriteProtect), Wp(0), Wr(0, 1), Rd(1)]));
+        var r = Run(ScenarioOf(MemoryType.Anon, F.WpUnpopulated, missing: MissingPolicy.ZeroPage, ops: [Register(R.Missing | R.WriteProtect), WriteProtect(0), Write(0, 1), Read(1)]));
         Assert.True(r.Blocked);
         Assert.Equal("blocked", r.Trace.Observations[^1].Result);
         Assert.Equal(KernelModel.MaxFaultsPerOp, r.Trace.Observations[^1].Messages.Count);
@@ -438,13 +420,13 @@ public class ModelRuleTests
             FilePages = 4,
             Mappings = [new("m0", MapKind.Private, 4), new("al", MapKind.Shared, 4)],
             Uffds = [new UffdSpec("u0", F.None, UserModeOnly: true)],
-            Ops = [Reg(R.Minor), Wr(2, 1, "al"), Rd(3), new WriteOp("m0", 2, 2, AccessMode.Kernel), new ForkOp()],
+            Ops = [Register(R.Minor), Write(2, 1, "al"), Read(3), new WriteOp("m0", 2, 2, AccessMode.Kernel), new ForkOp()],
         };
         var r = Run(s);
-        Assert.Equal("EFAULT", Obs(r, 3).Result);
-        Assert.Equal("pagemap m0=...f al=....", Obs(r, 4).Child[0]);
+        Assert.Equal("EFAULT", ObservationOf(r, 3).Result);
+        Assert.Equal("pagemap m0=...f al=....", ObservationOf(r, 4).Child[0]);
         // Without the failed write there is no anon_vma and the private file PTE is not copied.
-        var r2 = Run(s with { Ops = [Reg(R.Minor), Wr(2, 1, "al"), Rd(3), new ForkOp()] });
-        Assert.Equal("pagemap m0=.... al=....", Obs(r2, 3).Child[0]);
+        var r2 = Run(s with { Ops = [Register(R.Minor), Write(2, 1, "al"), Read(3), new ForkOp()] });
+        Assert.Equal("pagemap m0=.... al=....", ObservationOf(r2, 3).Child[0]);
     }
 }
