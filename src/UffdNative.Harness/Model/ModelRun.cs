@@ -196,7 +196,7 @@ internal sealed partial class ModelRun
         var chars = m.PageMap.ToCharArray();
         if (sc.Mappings[m.Index].HugePage)
             for (int i = 0; i < chars.Length; i++)
-                if (m.Ptes[i].IsNone || (m.Ptes[i].IsPresent && m.Ptes[i].Source == PageSource.Zero))
+                if (m.Ptes[i].IsNone || (m.Ptes[i].IsPresent && m.Ptes[i].Mapped == MappedPage.Zero))
                     chars[i] = PageChars.Unspecified;
         return new string(chars);
     }

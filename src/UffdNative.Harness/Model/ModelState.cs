@@ -14,8 +14,9 @@ public enum PteKind : byte
     Poison,
 }
 
-/// <summary>What a present PTE maps.</summary>
-public enum PageSource : byte
+/// <summary>What a present PTE maps: the zero page, a page-cache page or a private anonymous page (not to be
+/// confused with <c>UffdNative.Serving.PageSource</c>, where a MISSING policy's bytes come from).</summary>
+public enum MappedPage : byte
 {
     /// <summary>The shared zero page (anonymous read fault, UFFDIO_ZEROPAGE on a private mapping).</summary>
     Zero,
@@ -30,7 +31,7 @@ public enum PageSource : byte
 public struct Pte
 {
     public PteKind Kind;
-    public PageSource Source;
+    public MappedPage Mapped;
     /// <summary>First word of a private anonymous page.</summary>
     public ulong Tag;
     public bool Wp;
@@ -40,9 +41,9 @@ public struct Pte
 
     public static Pte Marker => new() { Kind = PteKind.WpMarker };
     public static Pte PoisonMarker => new() { Kind = PteKind.Poison };
-    public static Pte ZeroPage(bool wp) => new() { Kind = PteKind.Present, Source = PageSource.Zero, Wp = wp };
-    public static Pte FilePage(bool wp) => new() { Kind = PteKind.Present, Source = PageSource.File, Wp = wp };
-    public static Pte AnonPage(ulong tag, bool wp) => new() { Kind = PteKind.Present, Source = PageSource.Anon, Tag = tag, Wp = wp, Exclusive = true };
+    public static Pte ZeroPage(bool wp) => new() { Kind = PteKind.Present, Mapped = MappedPage.Zero, Wp = wp };
+    public static Pte FilePage(bool wp) => new() { Kind = PteKind.Present, Mapped = MappedPage.File, Wp = wp };
+    public static Pte AnonPage(ulong tag, bool wp) => new() { Kind = PteKind.Present, Mapped = MappedPage.Anon, Tag = tag, Wp = wp, Exclusive = true };
 
     public readonly bool IsNone => Kind == PteKind.None;
     public readonly bool IsPresent => Kind == PteKind.Present;
@@ -56,7 +57,7 @@ public struct Pte
         PteKind.None => PageChars.None,
         PteKind.WpMarker => PageChars.WpMarker,
         PteKind.Poison => PageChars.Swap,
-        _ => Source == PageSource.File ? (Wp ? PageChars.FileWp : PageChars.File) : (Wp ? PageChars.AnonWp : PageChars.Anon),
+        _ => Mapped == MappedPage.File ? (Wp ? PageChars.FileWp : PageChars.File) : (Wp ? PageChars.AnonWp : PageChars.Anon),
     };
 
     public override readonly string ToString() => Kind switch
@@ -64,7 +65,7 @@ public struct Pte
         PteKind.None => "none",
         PteKind.WpMarker => "wp-marker",
         PteKind.Poison => "poison",
-        _ => $"{Source.ToString().ToLowerInvariant()}{(Source == PageSource.Anon ? $"(0x{Tag:x}{(Exclusive ? "" : ",shared")})" : "")}{(Wp ? "+wp" : "")}",
+        _ => $"{Mapped.ToString().ToLowerInvariant()}{(Mapped == MappedPage.Anon ? $"(0x{Tag:x}{(Exclusive ? "" : ",shared")})" : "")}{(Wp ? "+wp" : "")}",
     };
 }
 

@@ -75,7 +75,7 @@ internal sealed partial class ModelRun
                 file.Tag[idx] = tag;
                 return new Outcome(OutcomeKind.Ok);
             }
-            if (pte.Source == PageSource.Anon)
+            if (pte.Mapped == MappedPage.Anon)
             {
                 // do_wp_page reuses the exclusive anon page (after a fork child has gone, it becomes
                 // exclusive again); the PTE keeps its bits.
@@ -102,10 +102,10 @@ internal sealed partial class ModelRun
     {
         var pte = m.Ptes[p];
         int idx = m.FileOffset + p;
-        return pte.Source switch
+        return pte.Mapped switch
         {
-            PageSource.Zero => 0,
-            PageSource.Anon => pte.Tag,
+            MappedPage.Zero => 0,
+            MappedPage.Anon => pte.Tag,
             _ => file.Present[idx] ? file.Tag[idx] : 0,
         };
     }

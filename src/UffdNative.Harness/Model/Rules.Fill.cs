@@ -176,7 +176,7 @@ internal sealed partial class ModelRun
                 err = E.EFAULT;
                 break;
             }
-            if (s.Source == PageSource.Zero)
+            if (s.Mapped == MappedPage.Zero)
             {
                 d = Pte.ZeroPage(false);
                 s = default;

@@ -20,7 +20,7 @@ internal sealed partial class ModelRun
         switch (pte.Kind)
         {
             case PteKind.Present:
-                if (!evenCows && pte.Source == PageSource.Anon)
+                if (!evenCows && pte.Mapped == MappedPage.Anon)
                     return; // should_zap_folio: a hole punch keeps private COWed pages
                 bool keepWp = m.IsFile && v.Wp && pte.Wp && !Bug(ModelBug.ZapDropsFileMarker);
                 pte = keepWp ? Pte.Marker : default;
@@ -262,7 +262,7 @@ internal sealed partial class ModelRun
                             var c = src;
                             if (!cv.Wp)
                                 c.Wp = false;
-                            if (src.Source == PageSource.Anon)
+                            if (src.Mapped == MappedPage.Anon)
                             {
                                 src.Exclusive = false;
                                 c.Exclusive = false;
@@ -331,7 +331,7 @@ internal sealed partial class ModelRun
             var pte = m.Ptes[p];
             ulong cat = pte.Kind switch
             {
-                PteKind.Present => PageIsPresent | (pte.Wp ? 0 : PageIsWritten) | (pte.Source == PageSource.File ? PageIsFile : 0) | (pte.Source == PageSource.Zero ? PageIsPfnZero : 0),
+                PteKind.Present => PageIsPresent | (pte.Wp ? 0 : PageIsWritten) | (pte.Mapped == MappedPage.File ? PageIsFile : 0) | (pte.Mapped == MappedPage.Zero ? PageIsPfnZero : 0),
                 PteKind.WpMarker => PageIsSwapped,
                 PteKind.Poison => PageIsSwapped | PageIsWritten,
                 // A none PTE: written since the 2026 fix (ModelOptions.ScanNoneWritten), no category before.
