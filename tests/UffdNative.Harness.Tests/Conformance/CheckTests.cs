@@ -7,10 +7,8 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// <summary>The named scenarios against this kernel (real kernel, no mocks).</summary>
 public class CheckTests
 {
-    private static KernelProfile Running => Detected.Profile;
-
     private static List<CellResult> RunAll(KernelProfile used) =>
-        Hard.Within(240_000, () => new ConformanceRunner(used, Running, ConformanceEnvironment.Detect()).RunAll(NamedScenarios.All).ToList());
+        Hard.Within(240_000, () => new ConformanceRunner(used, Detected.Profile, ConformanceEnvironment.Detect()).RunAll(NamedScenarios.All).ToList());
 
     private static string Report(IEnumerable<CellResult> cells) =>
         string.Join("\n", cells.Where(c => c.Status is CellStatus.Diverged or CellStatus.Error)
@@ -19,7 +17,7 @@ public class CheckTests
     [Fact]
     public void EveryNamedScenarioPassesOnThisKernel()
     {
-        var cells = RunAll(Running);
+        var cells = RunAll(Detected.Profile);
         var bad = cells.Where(c => c.Status is CellStatus.Diverged or CellStatus.Error).ToList();
         Assert.True(bad.Count == 0, $"profile {Detected.Result.Summary}\n{Report(bad)}");
         Assert.True(cells.Count(c => c.Status == CellStatus.Pass) >= 100, $"only {cells.Count(c => c.Status == CellStatus.Pass)} cells ran");
@@ -31,7 +29,7 @@ public class CheckTests
     [Fact]
     public void TheMainline61ProfileDivergesExactlyOnTheSwitchesWhereItDiffersFromThisKernel()
     {
-        var p61 = KernelProfile.Mainline("6.1").WithFacts(Running.Facts);
+        var p61 = KernelProfile.Mainline("6.1").WithFacts(Detected.Profile.Facts);
         var cells = RunAll(p61);
         var diverged = cells.Where(c => c.Status == CellStatus.Diverged).ToList();
         Assert.DoesNotContain(cells, c => c.Status == CellStatus.Error);
@@ -40,7 +38,7 @@ public class CheckTests
         var found = diverged.SelectMany(c => c.Divergence!.Switches).Select(s => s.Replace(" (earlier)", "")).ToHashSet();
         // The switches where mainline 6.1 and this kernel (as detected) differ, and only those, show in the
         // kernel's answers; each one whose detector could observe it here must show.
-        var expected = p61.Differences(Running).Select(s => s.Name).ToHashSet();
+        var expected = p61.Differences(Detected.Profile).Select(s => s.Name).ToHashSet();
         var observable = expected.Where(sw => Detected.Result.Evidence.Any(e => e.Switch == sw && e.Value is not null)).ToHashSet();
         Assert.Subset(expected, found);
         Assert.True(observable.IsSubsetOf(found), $"switches differing but never observed: {string.Join(", ", observable.Except(found))}");
@@ -55,9 +53,9 @@ public class CheckTests
     [Fact]
     public void TheOppositeZeroPageFactDivergesAndIsNamed()
     {
-        bool zero = Running.Facts.AnonReadZeroPage;
-        var flipped = Running.WithOverrides($"{EnvironmentFacts.AnonReadZeroPageName}={(zero ? "off" : "on")}");
-        var cells = Hard.Within(240_000, () => new ConformanceRunner(flipped, Running, ConformanceEnvironment.Detect())
+        bool zero = Detected.Profile.Facts.AnonReadZeroPage;
+        var flipped = Detected.Profile.WithOverrides($"{EnvironmentFacts.AnonReadZeroPageName}={(zero ? "off" : "on")}");
+        var cells = Hard.Within(240_000, () => new ConformanceRunner(flipped, Detected.Profile, ConformanceEnvironment.Detect())
             .RunAll(NamedScenarios.All, [MemoryType.Anon]).ToList());
         var diverged = cells.Where(c => c.Status == CellStatus.Diverged).ToList();
         Assert.NotEmpty(diverged);

@@ -9,9 +9,7 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// shrinks it, and the C reproducer it writes compiles and reproduces the divergence.</summary>
 public class FuzzTests
 {
-    private static KernelProfile Running => Detected.Profile;
-
-    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Running, Running, ConformanceEnvironment.Detect(), bugs);
+    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
 
     [Theory]
     [InlineData(1UL)]

@@ -1,6 +1,7 @@
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
 using UffdNative.Harness.Scenarios;
+using static UffdNative.Harness.Scenarios.ScenarioBuilder;
 
 namespace UffdNative.Harness.Tests.Conformance;
 
@@ -50,14 +51,8 @@ public class ScenarioTests
     [Fact]
     public void TheFirstDivergenceCarriesTheStateBeforeAndTheSwitches()
     {
-        var s = new Scenario
-        {
-            Memory = MemoryType.Shmem,
-            FilePages = 2,
-            Mappings = [new("m0", MapKind.Shared, 2)],
-            Uffds = [new UffdSpec("u0", UffdFeatures.None)],
-            Ops = [new RegisterOp("u0", "m0", 0, 2, RegisterMode.WriteProtect), new WriteOp("m0", 0, 1), new WriteProtectOp("u0", "m0", 0, 2, true), new CloseOp("u0")],
-        };
+        var s = NewScenario("scenario", MemoryType.Shmem, pages: 2)
+            .Then(new RegisterOp("u0", "m0", 0, 2, RegisterMode.WriteProtect), new WriteOp("m0", 0, 1), new WriteProtectOp("u0", "m0", 0, 2, true), new CloseOp("u0"));
         var now = new KernelModel(KernelProfile.Mainline("6.18")).Run(s);
         var old = new KernelModel(KernelProfile.Mainline("6.1")).Run(s);
         // The 6.18 model's trace stands in for the kernel here.

@@ -1,4 +1,5 @@
 using UffdNative.Harness.Scenarios;
+using static UffdNative.Harness.Scenarios.ScenarioBuilder;
 
 namespace UffdNative.Harness.Tests.Scenarios;
 
@@ -8,13 +9,7 @@ public class ScenarioValidatorTests
     [Fact]
     public void TheValidatorKeepsSigbusProneAccessesOutOfThisProcess()
     {
-        var baseScenario = new Scenario
-        {
-            Memory = MemoryType.Shmem,
-            FilePages = 4,
-            Mappings = [new("m0", MapKind.Shared, 4)],
-            Uffds = [new UffdSpec("u0", UffdFeatures.None)],
-        };
+        var baseScenario = NewScenario("scenario", MemoryType.Shmem);
         Assert.Null(ScenarioValidator.Validate(baseScenario with { Ops = [new ReadOp("m0", 3)] }));
         Assert.Contains("beyond the memfd's end", ScenarioValidator.Validate(baseScenario with { Ops = [new TruncateOp(2), new ReadOp("m0", 3)] }));
         Assert.Null(ScenarioValidator.Validate(baseScenario with { Ops = [new TruncateOp(2), new WriteOp("m0", 3, 1, AccessMode.Kernel)] }));
