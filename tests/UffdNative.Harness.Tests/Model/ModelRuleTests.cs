@@ -300,7 +300,7 @@ public class ModelRuleTests
         [
             Write(0, 0xb1, "src"), new ForkOp(), Register(R.Missing),
             new MoveOp("u0", "m0", 0, "src", 0, 1), Write(0, 0xb2, "src"), new MoveOp("u0", "m0", 0, "src", 0, 1), Read(0),
-        ]) with { Mappings = [new("m0", MapKind.Anon, 4), new("src", MapKind.Anon, 4)] };
+        ]).AddMapping(new MappingSpec("src", MapKind.Anon, 4));
         var r = Run(s);
         Assert.Equal("EBUSY field=-16", ObservationOf(r, 3).Result);
         Assert.Equal("ok field=4096", ObservationOf(r, 5).Result);
@@ -337,7 +337,7 @@ public class ModelRuleTests
         var s = ScenarioOf(MemoryType.Anon, F.Move, ops:
         [
             Read(0, "src"), new ForkOp(), Register(R.Missing), new MoveOp("u0", "m0", 0, "src", 0, 1),
-        ]) with { Mappings = [new("m0", MapKind.Anon, 4), new("src", MapKind.Anon, 4)] };
+        ]).AddMapping(new MappingSpec("src", MapKind.Anon, 4));
         Assert.Equal("ok field=4096", ObservationOf(Run(s), 3).Result);
         Assert.Equal("EBUSY field=-16", ObservationOf(Run(s, NoZeroPage), 3).Result);
     }
@@ -414,14 +414,8 @@ public class ModelRuleTests
     {
         // do_cow_fault / do_anonymous_page call vmf_anon_prepare before the registration is consulted; with
         // an anon_vma, fork copies the VMA's PTEs (vma_needs_copy, §3.5), so the child sees the read page.
-        var s = new Scenario
-        {
-            Memory = MemoryType.ShmemPrivate,
-            FilePages = 4,
-            Mappings = [new("m0", MapKind.Private, 4), new("al", MapKind.Shared, 4)],
-            Uffds = [new UffdSpec("u0", F.None, UserModeOnly: true)],
-            Ops = [Register(R.Minor), Write(2, 1, "al"), Read(3), new WriteOp("m0", 2, 2, AccessMode.Kernel), new ForkOp()],
-        };
+        var s = NewScenario("scenario", MemoryType.ShmemPrivate, alias: true, userModeOnly: true)
+            .Then(Register(R.Minor), Write(2, 1, "al"), Read(3), new WriteOp("m0", 2, 2, AccessMode.Kernel), new ForkOp());
         var r = Run(s);
         Assert.Equal("EFAULT", ObservationOf(r, 3).Result);
         Assert.Equal("pagemap m0=...f al=....", ObservationOf(r, 4).Child[0]);
