@@ -96,7 +96,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "replay: no file", ["replay"], 2, "Required argument missing for command: 'replay'." },
         { "replay: missing file", ["replay", "{dir}/nope.json"], 2, "cannot replay '{dir}/nope.json': Could not find file" },
         { "replay: malformed JSON", ["replay", "{dir}/malformed.json"], 2, "cannot replay '{dir}/malformed.json': ',' is an invalid start of a property name." },
-        { "replay: JSON of another shape", ["replay", "{dir}/array.json"], 2, "cannot replay '{dir}/array.json': The JSON value could not be converted to UffdNative.Harness.Conformance.Scenario." },
+        { "replay: JSON of another shape", ["replay", "{dir}/array.json"], 2, "cannot replay '{dir}/array.json': The JSON value could not be converted to UffdNative.Harness.Scenarios.Scenario." },
         { "replay: an empty JSON object", ["replay", "{dir}/object.json"], 2, "cannot replay '{dir}/object.json': not a scenario (it lacks mappings, uffds, policy or ops" },
         { "replay: a probe report instead of a scenario", ["replay", "{dir}/report.json"], 2, "cannot replay '{dir}/report.json': not a scenario" },
         { "replay: an empty file", ["replay", "{dir}/empty.json"], 2, "cannot replay '{dir}/empty.json': " },
