@@ -592,7 +592,14 @@ km_prepare() {
 km_get() {
     KM_SPEC=$1
     if [ "$1" = host ]; then km_resolve host; return 0; fi
-    km_kernel_spec "$1" >/dev/null || km_resolve "$1"     # a usage error before any lock
+    # Usage errors (an unknown spec, a missing local file) before the cache is touched.
+    local parsed kind arg
+    parsed=$(km_kernel_spec "$1") || km_resolve "$1"
+    IFS=$'\t' read -r kind arg _ <<<"$parsed"
+    case "$kind" in
+        deb) [ -f "$arg" ] || km_die $KM_EXIT_USAGE "kernel .deb $arg: no such file" ;;
+        image) [ -f "$arg" ] || km_die $KM_EXIT_USAGE "kernel image $arg: no such file (give a bzImage or vmlinux path, optionally IMAGE:MODDIR)" ;;
+    esac
     mkdir -p "$KM_CACHE" || km_die $KM_EXIT_SETUP "cannot create the cache $KM_CACHE (set KERNEL_MATRIX_CACHE to a writable directory)"
     exec {KM_LOCK_FD}>"$KM_CACHE/.lock"
     flock -w 900 "$KM_LOCK_FD" || km_die $KM_EXIT_SETUP "another kernel-matrix run held $KM_CACHE/.lock for 15 minutes: wait for it, or remove a stale run"
