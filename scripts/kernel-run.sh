@@ -260,7 +260,11 @@ fi
 case "$status" in
     ''|*[!0-9]*)
         if [ -z "$status" ]; then
-            km_log "guest $KM_RELEASE ended without reporting a status (qemu exit $qrc): panic or crash?"
+            if [ "$boot" = 2 ]; then
+                km_log "guest $KM_RELEASE died before reporting a status on both boots (qemu exit $qrc): a panic or crash in boot, not a one-off; the consoles are console-boot1.log and console.log${log_dir:+ in $log_dir}"
+            else
+                km_log "guest $KM_RELEASE ended without reporting a status (qemu exit $qrc): panic or crash?"
+            fi
         else
             km_log "guest $KM_RELEASE: $status"
         fi
