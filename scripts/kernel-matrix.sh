@@ -267,7 +267,16 @@ if [ "$merge" = 0 ]; then
     done
     rm -rf "$out/.run"
 else
-    # --merge: every kernel directory of the given results, in order.
+    # --merge: every kernel directory of the given results, in order. A directory of an earlier
+    # merge into the same --out is replaced, not kept beside the new copies.
+    own=0
+    for d in "${merge_dirs[@]}"; do [ "$(realpath "$d")" = "$out" ] && own=1; done
+    if [ "$own" = 0 ]; then
+        for kd in "$out"/*/; do
+            kd=${kd%/}
+            if [ -f "$kd/steps.tsv" ] || [ -f "$kd/result" ]; then rm -rf "$kd"; fi
+        done
+    fi
     for d in "${merge_dirs[@]}"; do
         for kd in "$d"/*/; do
             kd=${kd%/}
