@@ -277,6 +277,7 @@ KM_APT_OPTS=(
     -o "Dir::Etc::preferences=$KM_APT_DIR/preferences" -o "Dir::Etc::preferencesparts=$KM_APT_DIR/preferences.d"
     -o "Dir::State::Lists=$KM_APT_DIR/lists" -o "Dir::State::status=$KM_APT_DIR/status"
     -o "Dir::Cache=$KM_APT_DIR/cache" -o "Dir::Cache::archives=$KM_APT_DIR/cache/archives"
+    -o Dir::Cache::pkgcache=pkgcache.bin
     -o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Acquire::Languages=none
     -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false -o Acquire::PDiffs=false
 )
