@@ -242,7 +242,7 @@ elapsed="$((elapsed / 1000)).$(printf '%03d' $((elapsed % 1000)))"
 status=$(tr -d '\r\0' <"$run/status" | head -n1)
 warnings=$(km_kernel_warnings "$run/console.log" || true)
 show_console() {
-    km_log "console of $KM_RELEASE (last 40 lines; ${log_dir:+full log in $log_dir/console.log}):"
+    km_log "console of $KM_RELEASE (last 40 lines${log_dir:+; full log in $log_dir/console.log}):"
     tail -n 40 "$run/console.log" | tr -d '\r' | sed 's/^/    /' >&2
     [ -s "$run/qemu.log" ] && { km_log "qemu said:"; sed 's/^/    /' "$run/qemu.log" >&2; }
     return 0
