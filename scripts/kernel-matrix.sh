@@ -197,14 +197,14 @@ run_kernel() {
     until mkdir "$out/.run/claim-$label" 2>/dev/null; do n=$((n + 1)); label="$release-$n"; done
     dir="$out/$label"
     rm -rf "$dir" && mkdir -p "$dir"
-    printf '%s\n' "$k" >"$dir/spec"
+    printf '%s\n' "$k" >"$dir/spec.tmp" && mv "$dir/spec.tmp" "$dir/spec"
     km_log "[$label] running $step_count step(s) (timeout ${timeout_s}s)"
     set +e
     if [ "$k" = host ]; then
         timeout -k 10 "$timeout_s" bash -c "$runner_text" run-steps "$dir" "$cli" "$step_timeout" "${step_args[@]}" 2>&1 \
             | tee "$dir/run.log" | sed -u "s/^/[$label] /" >&2
         rc=${PIPESTATUS[0]}
-        echo 1 >"$dir/boots"
+        echo 1 >"$dir/boots.tmp" && mv "$dir/boots.tmp" "$dir/boots"
     else
         share=(--rw "$dir")
         case "$cli/" in /tmp/*) share+=(--ro "$cli") ;; esac
@@ -238,7 +238,7 @@ run_kernel() {
         *) text="no result (exit $rc${warnings:+, kernel warning/panic}; see $dir/run.log)"; code=$EXIT_NO_RESULT ;;
     esac
     case "$boots" in 2*) text="$text; booted twice: ${boots#2 }" ;; esac
-    echo "$secs" >"$dir/seconds"
+    echo "$secs" >"$dir/seconds.tmp" && mv "$dir/seconds.tmp" "$dir/seconds"
     printf '%s\t%s\n' "$code" "$text" >"$dir/result.tmp" && mv "$dir/result.tmp" "$dir/result"
     km_log "[$label] $text (${secs}s)"
     printf '%s\t%s\t%s\n' "$label" "$code" "$text" >"$out/.run/$idx.tmp" && mv "$out/.run/$idx.tmp" "$out/.run/$idx"
