@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kernel-matrix.sh — run uffdnative's probe (and check) on the host and under Debian's 6.1 and 6.12
-# kernels in qemu, and write the comparison matrix. docs/matrix.md describes it; --help the options.
+# kernel-matrix.sh — run uffdnative's probe (and check) on the host and under Debian kernels (5.10 to
+# 7.3-rc) or one's own in qemu, in parallel, and write the comparison matrix. docs/matrix.md describes it.
 set -euo pipefail
 
 KM_PROG=kernel-matrix
