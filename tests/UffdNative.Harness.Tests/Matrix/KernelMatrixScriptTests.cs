@@ -458,6 +458,49 @@ public class KernelMatrixScriptTests
     }
 
     [Fact]
+    public void MergeJoinsShardsFromSeveralRunsAndKeepsTheWorstStatus()
+    {
+        var root = Directory.CreateTempSubdirectory("km-merge-");
+        try
+        {
+            // Two shards as two machines would leave them (no probe.json: compare is not needed).
+            void Kernel(string shard, string label, string result, string boots, params string[] steps)
+            {
+                var d = Path.Combine(root.FullName, shard, label);
+                Directory.CreateDirectory(d);
+                File.WriteAllText(Path.Combine(root.FullName, shard, ".kernel-matrix-out"), "");
+                File.WriteAllText(Path.Combine(d, "result"), result + "\n");
+                File.WriteAllText(Path.Combine(d, "boots"), boots + "\n");
+                File.WriteAllText(Path.Combine(d, "steps.tsv"), "step\tuser\texit\tseconds\n" + string.Concat(steps.Select(l => l + "\n")));
+            }
+            Kernel("a", "7.3-amd64", "0\tok; booted twice: early-boot death: Oops", "2 early-boot death: Oops", "uname.txt\troot\t0\t1.5");
+            Kernel("b", "5.10.0-46-amd64", "1\tstep failed", "1", "uname.txt\troot\t1\t2.0");
+            Kernel("b", "7.3-amd64", "0\tok", "1", "uname.txt\troot\t0\t1.0");
+            var all = Path.Combine(root.FullName, "all");
+            var r = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\" \"$4\"", null,
+                AppContext.BaseDirectory, all, Path.Combine(root.FullName, "a"), Path.Combine(root.FullName, "b"));
+            Assert.Equal(1, r.Code);                                             // the worst of 0, 1, 0
+            Assert.Equal(["5.10.0-46-amd64", "7.3-amd64", "7.3-amd64-2"],
+                Directory.GetDirectories(all).Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal));
+            var summary = File.ReadAllLines(Path.Combine(all, "summary.tsv"));
+            Assert.Equal("kernel\tstep\tuser\texit\tseconds\tboots", summary[0]);
+            Assert.Equal(["7.3-amd64\tuname.txt\troot\t0\t1.5\t2", "5.10.0-46-amd64\tuname.txt\troot\t1\t2.0\t1", "7.3-amd64-2\tuname.txt\troot\t0\t1.0\t1"], summary.Skip(1));
+            Assert.Contains("booted twice: early-boot death: Oops", r.Err);
+            Assert.Contains("kernel-matrix: 2 steps passed, 1 failed; exit 1", r.Err);
+
+            // Merging again into the same --out replaces the copies instead of adding -3, -4.
+            var again = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\"", null,
+                AppContext.BaseDirectory, all, Path.Combine(root.FullName, "a"));
+            Assert.Equal(0, again.Code);
+            Assert.Equal(["7.3-amd64"], Directory.GetDirectories(all).Select(Path.GetFileName));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void TheStepRunnerWritesEachStepsOutputStatusAndUser()
     {
         var dir = Directory.CreateTempSubdirectory("km-steps-");
