@@ -5,6 +5,7 @@
 //                       the zero page is present, not exclusive, and both pages share one PFN;
 //                       a private zeroed page is exclusive, with a PFN of its own.
 //   PAGEMAP_SCAN        (6.7+) category PAGE_IS_PFNZERO (0x20), where the kernel has the ioctl.
+//   /proc/kpageflags    (root) bit 24 KPF_ZERO_PAGE of that PFN: the zero page (or huge zero page).
 // And for a 2 MiB MADV_HUGEPAGE region read once: AnonHugePages in /proc/self/smaps (a real THP
 // counts 2048 kB; the huge zero page 0) and PAGE_IS_PFNZERO. And UFFDIO_ZEROPAGE, which must map
 // the zero page whatever the fault path does.
@@ -36,7 +37,16 @@ struct page_region_local { uint64_t start, end, categories; };
 #define PAGE_IS_HUGE_L (1ULL << 6)
 
 static long page;
-static int pagemap_fd = -1;
+static int pagemap_fd = -1, kpageflags_fd = -1;
+
+// KPF_ZERO_PAGE (bit 24) of a PFN from /proc/kpageflags: 1, 0, or -1 when unreadable (not root).
+static int kpf_zero(uint64_t pfn)
+{
+    uint64_t flags;
+    if (!pfn || kpageflags_fd < 0 || pread(kpageflags_fd, &flags, sizeof flags, pfn * sizeof flags) != sizeof flags)
+        return -1;
+    return (flags >> 24) & 1;
+}
 
 static uint64_t pagemap_entry(void *addr)
 {
@@ -88,7 +98,7 @@ static void describe(const char *what, void *addr, uint64_t *pfn_out, int *excl_
     int present = (e >> 63) & 1, excl = (e >> 56) & 1;
     printf("%s: present=%d exclusive=%d pfn=%s", what, present, excl, pfn ? "" : "hidden(not root)");
     if (pfn)
-        printf("0x%llx", (unsigned long long)pfn);
+        printf("0x%llx kpf_zero_page=%d", (unsigned long long)pfn, kpf_zero(pfn));
     if (cat < 0)
         printf(" pagemap_scan=unsupported\n");
     else
@@ -102,6 +112,7 @@ int main(int argc, char **argv)
     const char *expect = argc > 1 ? argv[1] : NULL;
     page = sysconf(_SC_PAGESIZE);
     pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+    kpageflags_fd = open("/proc/kpageflags", O_RDONLY);
     if (pagemap_fd < 0) {
         perror("open /proc/self/pagemap");
         return 2;
@@ -131,12 +142,14 @@ int main(int argc, char **argv)
     const char *anon;
     if (cat0 >= 0)
         anon = (cat0 & PAGE_IS_PFNZERO_L) ? "zero" : "private";
+    else if (kpf_zero(pfn0) >= 0)
+        anon = kpf_zero(pfn0) ? "zero" : "private";
     else if (pfn0 && pfn1)
         anon = (pfn0 == pfn1 && !ex0 && !ex1) ? "zero" : (pfn0 != pfn1 && ex0 && ex1) ? "private" : "unclear";
     else
         anon = ex0 ? "private" : "unclear";
     printf("anon read fault: %s%s\n", strcmp(anon, "zero") == 0 ? "the shared zero page" : strcmp(anon, "private") == 0 ? "a private zeroed page" : "not determined",
-        cat0 >= 0 ? " (PAGEMAP_SCAN PAGE_IS_PFNZERO)" : (pfn0 && pfn1) ? (pfn0 == pfn1 ? " (one PFN for both pages, not exclusive)" : " (two PFNs, exclusive)") : " (exclusive bit only: run as root for PFNs)");
+        cat0 >= 0 ? " (PAGEMAP_SCAN PAGE_IS_PFNZERO)" : kpf_zero(pfn0) >= 0 ? (pfn0 == pfn1 ? " (one PFN for both pages, not exclusive, KPF_ZERO_PAGE)" : " (two PFNs, exclusive, not KPF_ZERO_PAGE)") : (pfn0 && pfn1) ? (pfn0 == pfn1 ? " (one PFN for both pages, not exclusive)" : " (two PFNs, exclusive)") : " (exclusive bit only: run as root for PFNs)");
 
     // 2. A THP read fault (2 MiB, MADV_HUGEPAGE; THP must be enabled: madvise or always).
     size_t huge = 2UL << 20;
@@ -148,9 +161,10 @@ int main(int argc, char **argv)
         long kb = anon_huge_kb(hh);
         long long hc = scan_categories(hh, page);
         uint64_t he = pagemap_entry(hh);
-        printf("thp read fault: AnonHugePages=%ld kB exclusive=%d%s -> %s\n", kb, (int)((he >> 56) & 1),
+        int hz = kpf_zero(he & ((1ULL << 55) - 1));
+        printf("thp read fault: AnonHugePages=%ld kB exclusive=%d kpf_zero_page=%d%s -> %s\n", kb, (int)((he >> 56) & 1), hz,
             hc < 0 ? " pagemap_scan=unsupported" : (hc & PAGE_IS_PFNZERO_L) ? " pfnzero=1" : " pfnzero=0",
-            kb >= 2048 ? "a real THP" : (hc >= 0 && (hc & PAGE_IS_PFNZERO_L)) ? "the huge zero page" : kb == 0 ? "no THP (huge zero page, or THP off)" : "not determined");
+            kb >= 2048 ? "a real THP" : ((hc >= 0 && (hc & PAGE_IS_PFNZERO_L)) || hz == 1) ? "the huge zero page" : kb == 0 ? "no THP (huge zero page, or THP off)" : "not determined");
     }
 
     // 3. UFFDIO_ZEROPAGE: maps the zero page in either configuration.
@@ -171,6 +185,7 @@ int main(int argc, char **argv)
             describe("uffdio_zeropage page", z, &zpfn, &zex);
             long long zc = scan_categories(z, page);
             printf("uffdio_zeropage: %s\n", zc >= 0 ? ((zc & PAGE_IS_PFNZERO_L) ? "the shared zero page" : "NOT the zero page")
+                : kpf_zero(zpfn) >= 0 ? (kpf_zero(zpfn) ? "the shared zero page (KPF_ZERO_PAGE)" : "NOT the zero page (no KPF_ZERO_PAGE)")
                 : (zpfn && strcmp(anon, "zero") == 0) ? (zpfn == pfn0 ? "the shared zero page (same PFN as the anon read)" : "NOT the zero page")
                 : zex ? "NOT the zero page (exclusive)" : "not exclusive (zero page, by the exclusive bit)");
         }
