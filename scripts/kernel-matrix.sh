@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kernel-matrix.sh — run uffdnative's probe (and check) on the host and under Debian's 6.1 and 6.12
-# kernels in qemu, and write the comparison matrix. docs/matrix.md describes it; --help the options.
+# kernel-matrix.sh — run uffdnative's probe (and check) on the host and under Debian kernels (5.10 to
+# 7.3-rc) or one's own in qemu, in parallel, and write the comparison matrix. docs/matrix.md describes it.
 set -euo pipefail
 
 KM_PROG=kernel-matrix
@@ -19,13 +19,26 @@ Usage: scripts/kernel-matrix.sh [OPTIONS] [KERNEL...]
 Builds the uffdnative CLI, then for each KERNEL (default: host 6.1 6.12) runs the steps — by
 default `uffdnative probe --json` as root and as uid 65534, and `uffdnative check --json` when the
 CLI has `check` — on the host (directly, changing nothing) or in a qemu guest booted from that
-Debian kernel package, and writes OUT/KERNEL/*.json and OUT/matrix.md (`uffdnative compare`).
+kernel, and writes OUT/KERNEL/*.json and OUT/matrix.md (`uffdnative compare`). Guests run in
+parallel (--jobs). Each kernel is an independent shard: `--kernel 7.3 --out DIR` on one machine,
+`--kernel 5.10 --out DIR2` on another; `uffdnative compare DIR/*/probe.json DIR2/*/probe.json`
+(or --merge) joins them.
 
-KERNEL       host | 6.1 | 6.12 (newest of the series known to apt) | an exact version
-             (6.1.0-55-amd64, 6.12.115+deb12-amd64, linux-image-...)
+KERNEL       host
+             | an alias (the newest of the series known to the script's own apt state):
+               5.10 (bullseye) 6.1 (bookworm) 6.12 (bookworm; = 6.12-bookworm) 6.12-trixie
+               7.2 (sid) 7.3 (experimental, an -rc) — any X.Y from 7 on; -rt for that flavour
+             | a release (5.10.0-46-amd64, 6.12.118+deb13-amd64, 7.3-amd64), a package name
+               (linux-image-…, linux-binary-…), a Debian package version (6.12.117-1~deb12u1)
+             | a local .deb, or IMAGE[:MODDIR]: a bzImage/vmlinux of one's own (a path with a /)
+               and the directory its `make modules_install` wrote (none: 9p built in)
 
 Options:
+  --kernel KERNEL     a kernel to run (repeatable; the same as a positional KERNEL)
   --out DIR           results (default: artifacts/kernel-matrix in the repository)
+  -j, --jobs N        guests (and the host column) run in parallel, at most N at once (default: nproc)
+  --merge DIR...      no run: join the results of earlier runs (shards, possibly from other
+                      machines) into --out: matrix.md, matrix-nobody.md and summary.tsv of all of them
   --ci                what CI runs: kernels host 6.1 6.12 (unless given), the default steps
   --step SPEC         replace the default steps (repeatable). SPEC is NAME[@UID]=COMMAND: bash
                       COMMAND's stdout goes to OUT/KERNEL/NAME; UID is root (default), a number
@@ -46,15 +59,21 @@ Exit status:
      a guest kernel logged a WARN/BUG/Oops/panic, or compare flagged a difference as a failure
   2  usage error
   3  setup failed: apt-get install, kernel download/unpack, CLI build, or qemu unusable
-  4  a kernel produced no result: timeout, or the guest died/panicked before reporting
+  4  a kernel produced no result: timeout, or the guest died/panicked before reporting (a guest
+     that died in early boot, before any step ran, is booted once more first; the retry is
+     reported in the log, the summary and OUT/KERNEL/boots)
   When several apply the highest-priority one wins: 2, 3, 4, then 1.
 EOF
 }
 
 kernels=() steps=() out="" ci=0 timeout_s=270 step_timeout=150 append="" append_set=0 cli="" install=1 accel=auto verbose=0
+jobs=$(nproc 2>/dev/null || echo 1) merge=0 merge_dirs=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=${2:?--out needs a directory}; shift 2 ;;
+        --kernel) kernels+=("${2:?--kernel needs a KERNEL}"); shift 2 ;;
+        -j|--jobs) jobs=${2:?--jobs needs a number}; shift 2 ;;
+        --merge) merge=1; shift ;;
         --ci) ci=1; shift ;;
         --step) steps+=("${2:?--step needs NAME[@UID]=COMMAND}"); shift 2 ;;
         --timeout) timeout_s=${2:?}; shift 2 ;;
@@ -66,14 +85,21 @@ while [ $# -gt 0 ]; do
         -v|--verbose) verbose=1; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) km_log "unknown option $1 (see --help)"; exit $EXIT_USAGE ;;
-        *) kernels+=("$1"); shift ;;
+        *) if [ "$merge" = 1 ]; then merge_dirs+=("$1"); else kernels+=("$1"); fi; shift ;;
     esac
 done
+if [ "$merge" = 1 ]; then
+    [ ${#merge_dirs[@]} -gt 0 ] || { km_log "--merge needs the result directories of earlier runs"; exit $EXIT_USAGE; }
+    [ ${#kernels[@]} -eq 0 ] || { km_log "--merge runs no kernel: drop --kernel ${kernels[*]}"; exit $EXIT_USAGE; }
+    for d in "${merge_dirs[@]}"; do
+        [ -f "$d/.kernel-matrix-out" ] || { km_log "--merge $d: not a kernel-matrix output directory (no .kernel-matrix-out)"; exit $EXIT_USAGE; }
+    done
+fi
 [ ${#kernels[@]} -gt 0 ] || kernels=(host 6.1 6.12)
-for n in "$timeout_s" "$step_timeout"; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || { km_log "timeouts are whole seconds, not '$n'"; exit $EXIT_USAGE; }; done
+for n in "$timeout_s" "$step_timeout" "$jobs"; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || { km_log "timeouts and --jobs are positive whole numbers, not '$n'"; exit $EXIT_USAGE; }; done
 case "$accel" in auto|kvm|tcg) ;; *) km_log "--accel takes auto, kvm or tcg"; exit $EXIT_USAGE ;; esac
 for k in "${kernels[@]}"; do
-    km_kernel_spec "$k" >/dev/null || { km_log "unknown kernel '$k': use host, 6.1, 6.12 or an exact version such as 6.12.115+deb12-amd64"; exit $EXIT_USAGE; }
+    km_kernel_spec "$k" >/dev/null || { km_log "unknown kernel '$k': use host, 5.10, 6.1, 6.12, 6.12-trixie, 7.2, 7.3, a release such as 6.12.115+deb12-amd64, a package version, a .deb or IMAGE[:MODDIR] (see --help)"; exit $EXIT_USAGE; }
 done
 [ "$ci" = 1 ] && verbose=0
 
@@ -102,7 +128,7 @@ KM_T0=$t0
 elapsed() { echo "$(( $(date +%s) - t0 ))s"; }
 
 # ---- host tools ----
-if [ "$install" = 1 ]; then
+if [ "$install" = 1 ] && [ "$merge" = 0 ]; then
     ( km_host_tools ) || exit $EXIT_SETUP
 fi
 
@@ -127,7 +153,7 @@ fi
 cli_verbs=$(DOTNET_EnableDiagnostics=0 "${cli_exe[@]}" --help 2>/dev/null | awk '/^Commands:/ { f = 1; next } f && /^  [a-z]/ { print $1 }') \
     || { km_log "the CLI in $cli does not run (${cli_exe[*]} --help failed)"; exit $EXIT_SETUP; }
 has_verb() { grep -qx -- "$1" <<<"$cli_verbs"; }
-if [ ${#steps[@]} -eq 0 ]; then
+if [ ${#steps[@]} -eq 0 ] && [ "$merge" = 0 ]; then
     add_step 'probe.json=uffdnative probe --json'
     add_step 'probe-nobody.json@65534=uffdnative probe --json'
     if has_verb check; then add_step 'check.json=uffdnative check --json'
@@ -142,40 +168,43 @@ if [ "$append_set" = 0 ]; then
 fi
 
 runner_text=$(cat "$KM_LIB_DIR/run-steps.sh")
-declare -A result=()
 worst=$EXIT_OK
+rank() { case $1 in 2) echo 5;; 3) echo 4;; 4) echo 3;; 1) echo 2;; *) echo 0;; esac; }
 fail_with() {  # keep the highest-priority exit status: 2 > 3 > 4 > 1 > 0
-    local rank_new rank_old
-    rank() { case $1 in 2) echo 5;; 3) echo 4;; 4) echo 3;; 1) echo 2;; *) echo 0;; esac; }
-    rank_new=$(rank "$1"); rank_old=$(rank "$worst")
-    [ "$rank_new" -gt "$rank_old" ] && worst=$1
+    [ "$(rank "$1")" -gt "$(rank "$worst")" ] && worst=$1
     return 0
 }
 
-labels=()
-for k in "${kernels[@]}"; do
+# run_kernel INDEX SPEC: one shard — prepare, boot, run the steps, judge. Runs in the background;
+# writes OUT/LABEL/* and, for the summary, OUT/.run/INDEX (label, exit class, result text).
+run_kernel() {
+    local idx=$1 k=$2 kt0 label release dir rc secs warnings gs n boots code=$EXIT_OK text share vflag
     kt0=$(date +%s)
     if [ "$k" = host ]; then
-        label=host
+        release=host
     else
         km_log "[$k] preparing (fetch, unpack, initramfs; cached in $KM_CACHE)"
-        if ! release=$("$SCRIPTS_DIR/kernel-run.sh" --no-install --prepare-only "$k" 2>"$out/prepare-$k.log"); then
-            cat "$out/prepare-$k.log" >&2
-            km_log "[$k] could not be prepared (log: $out/prepare-$k.log)"
-            result[$k]="setup failed"; fail_with $EXIT_SETUP; labels+=("$k"); continue
+        if ! release=$("$SCRIPTS_DIR/kernel-run.sh" --no-install --prepare-only "$k" 2>"$out/.run/prepare-$idx.log"); then
+            sed "s/^/[$k] /" "$out/.run/prepare-$idx.log" >&2
+            km_log "[$k] could not be prepared: $(grep -m1 'error:' "$out/.run/prepare-$idx.log" | sed 's/^[^:]*: error: //')"
+            printf '%s\t%s\t%s\n' "$k" "$EXIT_SETUP" "setup failed (see above)" >"$out/.run/$idx.tmp" && mv "$out/.run/$idx.tmp" "$out/.run/$idx"
+            return 0
         fi
-        rm -f "$out/prepare-$k.log"
-        label=$release
+        rm -f "$out/.run/prepare-$idx.log"
     fi
-    labels+=("$label")
+    # The label is the release (uname -r); a second kernel with the same release gets -2, -3, ...
+    label=$release n=1
+    until mkdir "$out/.run/claim-$label" 2>/dev/null; do n=$((n + 1)); label="$release-$n"; done
     dir="$out/$label"
     rm -rf "$dir" && mkdir -p "$dir"
+    printf '%s\n' "$k" >"$dir/spec.tmp" && mv "$dir/spec.tmp" "$dir/spec"
     km_log "[$label] running $step_count step(s) (timeout ${timeout_s}s)"
     set +e
-    if [ "$label" = host ]; then
+    if [ "$k" = host ]; then
         timeout -k 10 "$timeout_s" bash -c "$runner_text" run-steps "$dir" "$cli" "$step_timeout" "${step_args[@]}" 2>&1 \
             | tee "$dir/run.log" | sed -u "s/^/[$label] /" >&2
         rc=${PIPESTATUS[0]}
+        echo 1 >"$dir/boots.tmp" && mv "$dir/boots.tmp" "$dir/boots"
     else
         share=(--rw "$dir")
         case "$cli/" in /tmp/*) share+=(--ro "$cli") ;; esac
@@ -187,13 +216,14 @@ for k in "${kernels[@]}"; do
     fi
     set -e
     secs=$(( $(date +%s) - kt0 ))
+    boots=$(cat "$dir/boots" 2>/dev/null || echo 1)
     warnings=""
     if [ -f "$dir/console.log" ]; then warnings=$(km_kernel_warnings "$dir/console.log" || true); fi
     if [ -n "$warnings" ]; then
         printf '%s\n' "$warnings" >"$dir/kernel-warnings.txt"
         km_log "[$label] the kernel logged WARN/BUG/Oops/panic lines (see $dir/console.log):"
         sed 's/^/    /' "$dir/kernel-warnings.txt" >&2
-        result[$label]="kernel warning"; fail_with $EXIT_FAILED
+        text="kernel warning"; code=$EXIT_FAILED
     fi
     # kernel-run turns a 0 into 125 when the console has warnings; the guest's own status says
     # whether the steps ran to the end.
@@ -202,32 +232,92 @@ for k in "${kernels[@]}"; do
         if [[ "$gs" =~ ^[0-9]+$ ]]; then rc=$gs; fi
     fi
     case "$rc" in
-        0) [ -n "$warnings" ] || result[$label]="ok" ;;
-        1) result[$label]="step failed${warnings:+, kernel warning}"; fail_with $EXIT_FAILED ;;
-        124) result[$label]="timeout after ${timeout_s}s${warnings:+, kernel warning}"; fail_with $EXIT_NO_RESULT ;;
-        *) result[$label]="no result (exit $rc${warnings:+, kernel warning/panic}; see $dir/run.log)"; fail_with $EXIT_NO_RESULT ;;
+        0) [ -n "$warnings" ] || text="ok" ;;
+        1) text="step failed${warnings:+, kernel warning}"; code=$EXIT_FAILED ;;
+        124) text="timeout after ${timeout_s}s${warnings:+, kernel warning}"; code=$EXIT_NO_RESULT ;;
+        *) text="no result (exit $rc${warnings:+, kernel warning/panic}; see $dir/run.log)"; code=$EXIT_NO_RESULT ;;
     esac
-    echo "$secs" >"$dir/seconds"
-    km_log "[$label] ${result[$label]} (${secs}s)"
-done
+    case "$boots" in 2*) text="$text; booted twice: ${boots#2 }" ;; esac
+    echo "$secs" >"$dir/seconds.tmp" && mv "$dir/seconds.tmp" "$dir/seconds"
+    printf '%s\t%s\n' "$code" "$text" >"$dir/result.tmp" && mv "$dir/result.tmp" "$dir/result"
+    km_log "[$label] $text (${secs}s)"
+    printf '%s\t%s\t%s\n' "$label" "$code" "$text" >"$out/.run/$idx.tmp" && mv "$out/.run/$idx.tmp" "$out/.run/$idx"
+}
+
+labels=() results=()
+if [ "$merge" = 0 ]; then
+    rm -rf "$out/.run" && mkdir -p "$out/.run"
+    km_log "running ${#kernels[@]} kernel(s), at most $jobs at once"
+    running=0 idx=0
+    for k in "${kernels[@]}"; do
+        if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+        run_kernel "$idx" "$k" &
+        running=$((running + 1)) idx=$((idx + 1))
+    done
+    wait || true
+    idx=0
+    for k in "${kernels[@]}"; do
+        if [ -f "$out/.run/$idx" ]; then
+            IFS=$'\t' read -r label code text <"$out/.run/$idx"
+        else
+            label=$k code=$EXIT_NO_RESULT text="the shard ended without a result (see the log above)"
+        fi
+        labels+=("$label"); results+=("$text"); fail_with "$code"
+        idx=$((idx + 1))
+    done
+    rm -rf "$out/.run"
+else
+    # --merge: every kernel directory of the given results, in order. A directory of an earlier
+    # merge into the same --out is replaced, not kept beside the new copies.
+    own=0
+    for d in "${merge_dirs[@]}"; do [ "$(realpath "$d")" = "$out" ] && own=1; done
+    if [ "$own" = 0 ]; then
+        for kd in "$out"/*/; do
+            kd=${kd%/}
+            if [ -f "$kd/steps.tsv" ] || [ -f "$kd/result" ]; then rm -rf "$kd"; fi
+        done
+    fi
+    for d in "${merge_dirs[@]}"; do
+        for kd in "$d"/*/; do
+            kd=${kd%/}
+            [ -f "$kd/steps.tsv" ] || [ -f "$kd/result" ] || continue
+            label=$(basename "$kd")
+            if [ "$(realpath "$d")" != "$out" ]; then
+                n=1; base=$label
+                while [ -e "$out/$label" ]; do n=$((n + 1)); label="$base-$n"; done
+                cp -r "$kd" "$out/$label"
+            fi
+            code=$EXIT_NO_RESULT text="no result file"
+            if [ -f "$out/$label/result" ]; then IFS=$'\t' read -r code text <"$out/$label/result"; fi
+            labels+=("$label"); results+=("$text (from $d)"); fail_with "$code"
+        done
+    done
+    [ ${#labels[@]} -gt 0 ] || { km_log "--merge: no kernel results in ${merge_dirs[*]}"; exit $EXIT_USAGE; }
+fi
 
 # ---- summary ----
 passed=0 failed=0
 {
-    printf 'kernel\tstep\tuser\texit\tseconds\n'
+    printf 'kernel\tstep\tuser\texit\tseconds\tboots\n'
     for label in "${labels[@]}"; do
         dir="$out/$label"
+        boots=$(head -c 1 "$dir/boots" 2>/dev/null || echo 1)
+        if [ -f "$dir/steps.tsv" ]; then
+            awk -F'\t' -v l="$label" -v b="$boots" 'NR > 1 { print l "\t" $1 "\t" $2 "\t" $3 "\t" $4 "\t" b }' "$dir/steps.tsv"
+        fi
+        # Steps that never ran (a guest that died, a setup failure) count as failed.
         i=0
         while [ $i -lt ${#step_args[@]} ]; do
             name=${step_args[$i]} uid=${step_args[$((i + 1))]}
-            row=$(awk -F'\t' -v n="$name" '$1 == n { print $3 "\t" $4 }' "$dir/steps.tsv" 2>/dev/null || true)
-            [ -n "$row" ] || row=$'none\t-'
-            printf '%s\t%s\t%s\t%s\n' "$label" "$name" "$uid" "$row"
+            if ! awk -F'\t' -v n="$name" '$1 == n { f = 1 } END { exit !f }' "$dir/steps.tsv" 2>/dev/null; then
+                printf '%s\t%s\t%s\tnone\t-\t%s\n' "$label" "$name" "$uid" "$boots"
+            fi
             i=$((i + 3))
         done
     done
-} >"$out/summary.tsv"
-while IFS=$'\t' read -r label name uid rc secs; do
+} >"$out/summary.tsv.tmp"
+mv "$out/summary.tsv.tmp" "$out/summary.tsv"
+while IFS=$'\t' read -r label name uid rc secs boots; do
     [ "$label" = kernel ] && continue
     if [ "$rc" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done <"$out/summary.tsv"
@@ -242,9 +332,10 @@ done
 run_compare() {
     local what=$1 file=$2 crc; shift 2
     set +e
-    DOTNET_EnableDiagnostics=0 "${cli_exe[@]}" compare --markdown "$@" >"$out/$file" 2>"$out/${file%.md}.stderr"
+    DOTNET_EnableDiagnostics=0 "${cli_exe[@]}" compare --markdown "$@" >"$out/$file.tmp" 2>"$out/${file%.md}.stderr"
     crc=$?
     set -e
+    mv "$out/$file.tmp" "$out/$file"
     if [ "$crc" != 0 ]; then
         km_log "uffdnative compare of the $what reports exited $crc: $(head -c 2000 "$out/${file%.md}.stderr")"
         fail_with $EXIT_FAILED
@@ -264,7 +355,8 @@ fi
 {
     echo
     echo "kernel-matrix: results in $out ($(elapsed))"
-    for label in "${labels[@]}"; do printf '  %-28s %s\n' "$label" "${result[$label]:-?}"; done
+    i=0
+    for label in "${labels[@]}"; do printf '  %-28s %s\n' "$label" "${results[$i]:-?}"; i=$((i + 1)); done
     column -t -s $'\t' "$out/summary.tsv" | sed 's/^/  /'
     if [ -s "$out/matrix.md" ]; then echo "  matrix: $out/matrix.md${nobody_reports:+ (uid 65534: $out/matrix-nobody.md)}"; fi
     echo "kernel-matrix: $passed steps passed, $failed failed; exit $worst"

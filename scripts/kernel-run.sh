@@ -16,9 +16,20 @@ Boots KERNEL under qemu with the host's / shared read-only over 9p, runs COMMAND
 (in the current directory, which must not be under /tmp: the guest's /tmp is its own), prints its
 output, and exits with its status. KERNEL "host" runs COMMAND directly on the host, changing nothing.
 
-KERNEL     host | 6.1 | 6.12 | 6.1-rt | 6.12-rt (newest of the series known to apt)
-           | an exact version: 6.1.0-55-amd64, 6.12.115+deb12-amd64, linux-image-...
-           (-cloud flavours have no 9p and are not supported)
+KERNEL     host
+           | an alias, the newest of a series known to apt: 5.10 (bullseye), 6.1 (bookworm),
+             6.12 (bookworm; also 6.12-bookworm), 6.12-trixie, 7.2 (sid), 7.3 (experimental, -rc),
+             any X.Y from 7 on; -rt for that flavour (-cloud flavours have no 9p: not supported)
+           | a release: 5.10.0-46-amd64, 6.1.0-55-amd64, 6.12.118+deb13-amd64, 7.3-amd64
+           | a package: linux-image-6.1.0-55-amd64, linux-binary-7.2.13+deb14-amd64
+           | a Debian package version: 6.12.117-1~deb12u1, 7.3~rc7-1~exp1 (the amd64 flavour)
+           | a local .deb: ./linux-image-....deb (a 7.x linux-binary-*.deb takes its linux-modules
+             and linux-base .debs from the same directory, else from apt)
+           | a kernel of one's own: IMAGE[:MODDIR] (anything with a /): a bzImage or vmlinux, and the
+             directory make modules_install wrote (INSTALL_MOD_PATH, or its lib/modules/RELEASE);
+             without MODDIR, virtio_pci, 9pnet_virtio and 9p must be built in
+           Packages come from the script's own apt state in $KERNEL_MATRIX_CACHE/apt (bullseye,
+           bookworm, trixie, sid, experimental); /etc/apt is neither used nor changed.
 
 Options:
   --timeout SECS     whole run, boot included (default 600); exit 124 when it expires
@@ -30,12 +41,20 @@ Options:
   --mem MB           guest memory (default 1024; allocated lazily)
   --smp N            guest CPUs (default 2)
   --accel MODE       auto (default: kvm only with kvm_intel/kvm_amd, else tcg) | kvm | tcg
+  --modules DIR      the modules of a local IMAGE (the same as IMAGE:DIR)
   --bzimage          boot the compressed bzImage instead of the extracted ELF vmlinux (PVH)
+  --no-retry         do not boot again when the guest died in early boot, before COMMAND started
   --log-dir DIR      keep console.log, qemu.log and guest-status (what ttyS2 said) there (default: a temporary directory, shown on failure)
   --no-install       do not apt-get install missing host tools
   --prepare-only     fetch and prepare KERNEL, print its release, run nothing
   -v, --verbose      print the qemu command line and the console log
   -h, --help         this text
+
+A guest that dies in early boot, before COMMAND started (no "kr-init: running the command" on its
+console and no status: an Oops or panic during boot, seen once in 23 boots of 7.3-rc under TCG),
+is booted once more; the first console is kept as console-boot1.log (with --log-dir) and the retry
+is reported on stderr and in LOG_DIR/boots ("2 early-boot death: FIRST WARNING LINE"). A
+WARN/Oops once COMMAND has started is never retried.
 
 Exit status: COMMAND's status; 124 timeout; 125 runner failure (bad usage, fetch/prepare failed,
 guest setup failed, guest died without reporting: panic, crash). Kernel WARNING/BUG/Oops/panic
@@ -43,7 +62,7 @@ lines in the console are printed to stderr and make a 0 status 125.
 EOF
 }
 
-timeout_s=600 append="" mem=1024 smp=2 accel=auto log_dir="" install=1 prepare_only=0
+timeout_s=600 append="" mem=1024 smp=2 accel=auto log_dir="" install=1 prepare_only=0 modules="" retry=1
 rw=() ro=() sysctls=() envs=()
 KM_VERBOSE=0 KM_BZIMAGE=0
 while [ $# -gt 0 ]; do
@@ -57,7 +76,9 @@ while [ $# -gt 0 ]; do
         --mem) mem=${2:?}; shift 2 ;;
         --smp) smp=${2:?}; shift 2 ;;
         --accel) accel=${2:?}; shift 2 ;;
+        --modules) modules=$(realpath -m "${2:?}"); shift 2 ;;
         --bzimage) KM_BZIMAGE=1; shift ;;
+        --no-retry) retry=0; shift ;;
         --log-dir) log_dir=${2:?}; shift 2 ;;
         --no-install) install=0; shift ;;
         --prepare-only) prepare_only=1; shift ;;
@@ -70,6 +91,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "${kernel:-}" ] || { km_log "no KERNEL given"; usage >&2; exit $KM_EXIT_RUNNER; }
+if [ -n "$modules" ]; then
+    [[ "$kernel" == */* ]] || { km_log "--modules goes with a local IMAGE (a path with a /), not '$kernel'"; exit $KM_EXIT_RUNNER; }
+    kernel="$kernel:$modules"
+fi
 [ "${1:-}" = -- ] && shift
 [ $# -gt 0 ] || [ "$prepare_only" = 1 ] || { km_log "no COMMAND given after --"; exit $KM_EXIT_RUNNER; }
 [[ "$timeout_s" =~ ^[0-9]+$ ]] || { km_log "--timeout takes seconds, not '$timeout_s'"; exit $KM_EXIT_RUNNER; }
@@ -180,24 +205,44 @@ km_vlog "$(printf '%q ' "${qemu[@]}")"
 km_vlog "$KM_RELEASE, $accel, timeout ${timeout_s}s"
 
 start=$(date +%s%N)
-: >"$run/output"
-timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null >"$run/qemu.log" 2>&1 &
-qemu_pid=$!
-# Stream the command's output (ttyS1 is a file) while qemu runs; tail reads the rest and stops
-# once qemu (and so timeout) has exited.
-tail -n +1 -s 0.2 -f --pid="$qemu_pid" "$run/output" || true
-set +e
-wait "$qemu_pid"
-qrc=$?
-set -e
-qemu_pid=""
+boot=1
+while :; do
+    : >"$run/output"; : >"$run/status"; : >"$run/console.log"
+    left=$(( timeout_s - ($(date +%s%N) - start) / 1000000000 ))
+    timeout -k 10 "$left" "${qemu[@]}" </dev/null >"$run/qemu.log" 2>&1 &
+    qemu_pid=$!
+    # Stream the command's output (ttyS1 is a file) while qemu runs; tail reads the rest and stops
+    # once qemu (and so timeout) has exited.
+    tail -n +1 -s 0.2 -f --pid="$qemu_pid" "$run/output" || true
+    set +e
+    wait "$qemu_pid"
+    qrc=$?
+    set -e
+    qemu_pid=""
+    # One more boot when the guest died before the command started (never after a timeout).
+    if [ "$retry" = 1 ] && [ "$boot" = 1 ] && [ "$qrc" != 124 ] && [ "$qrc" != 137 ] \
+        && [ $(( timeout_s - ($(date +%s%N) - start) / 1000000000 )) -gt 10 ] \
+        && km_early_boot_death "$run/console.log" "$(tr -d '\r\0' <"$run/status" | head -n1)"; then
+        cause=$(km_kernel_warnings "$run/console.log" | head -n1 || true)
+        [ -n "$cause" ] || cause="no status and no warning line (qemu exit $qrc)"
+        km_log "guest $KM_RELEASE died in early boot before the command started ($cause); booting it once more"
+        if [ -n "$log_dir" ]; then
+            cp "$run/console.log" "$log_dir/console-boot1.log" 2>/dev/null || true
+            printf '2 early-boot death: %s\n' "$cause" >"$log_dir/boots.tmp" && mv "$log_dir/boots.tmp" "$log_dir/boots"
+        fi
+        boot=2
+        continue
+    fi
+    break
+done
+if [ -n "$log_dir" ] && [ "$boot" = 1 ]; then echo 1 >"$log_dir/boots.tmp" && mv "$log_dir/boots.tmp" "$log_dir/boots"; fi
 elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 elapsed="$((elapsed / 1000)).$(printf '%03d' $((elapsed % 1000)))"
 
 status=$(tr -d '\r\0' <"$run/status" | head -n1)
 warnings=$(km_kernel_warnings "$run/console.log" || true)
 show_console() {
-    km_log "console of $KM_RELEASE (last 40 lines; ${log_dir:+full log in $log_dir/console.log}):"
+    km_log "console of $KM_RELEASE (last 40 lines${log_dir:+; full log in $log_dir/console.log}):"
     tail -n 40 "$run/console.log" | tr -d '\r' | sed 's/^/    /' >&2
     [ -s "$run/qemu.log" ] && { km_log "qemu said:"; sed 's/^/    /' "$run/qemu.log" >&2; }
     return 0
@@ -215,7 +260,11 @@ fi
 case "$status" in
     ''|*[!0-9]*)
         if [ -z "$status" ]; then
-            km_log "guest $KM_RELEASE ended without reporting a status (qemu exit $qrc): panic or crash?"
+            if [ "$boot" = 2 ]; then
+                km_log "guest $KM_RELEASE died before reporting a status on both boots (qemu exit $qrc): a panic or crash in boot, not a one-off; the consoles are console-boot1.log and console.log${log_dir:+ in $log_dir}"
+            else
+                km_log "guest $KM_RELEASE ended without reporting a status (qemu exit $qrc): panic or crash?"
+            fi
         else
             km_log "guest $KM_RELEASE: $status"
         fi

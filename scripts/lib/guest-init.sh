@@ -30,8 +30,11 @@ while read -r m; do
 done </kr/modules.list
 
 mkdir -p /newroot
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro hostroot /newroot \
-    || fail "mount of the host root over 9p"
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro hostroot /newroot; then
+    if [ -s /kr/modules.list ]; then fail "mount of the host root over 9p"
+    else fail "mount of the host root over 9p (no modules were loaded: build NET_9P, NET_9P_VIRTIO, 9P_FS and VIRTIO_PCI in, or pass the modules directory as IMAGE:MODDIR)"
+    fi
+fi
 
 # Fresh kernel filesystems inside the chroot: through 9p the guest would otherwise see the host's
 # /proc and /sys files. devtmpfs is the guest's own (so /dev/userfaultfd has this kernel's minor).

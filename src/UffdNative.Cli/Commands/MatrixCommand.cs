@@ -26,6 +26,8 @@ public static class MatrixCommand
         public string? Accel { get; init; }
         public bool NoInstall { get; init; }
         public bool Verbose { get; init; }
+        /// <summary>Guests run at once (the script's --jobs; null: its default, the CPU count).</summary>
+        public int? Jobs { get; init; }
         /// <summary>The CLI directory the guests run; null makes the script build one.</summary>
         public string? Cli { get; init; }
     }
@@ -34,7 +36,7 @@ public static class MatrixCommand
     {
         var kernels = new Argument<string[]>("kernels")
         {
-            Description = "host, 6.1, 6.12 (newest of the series known to apt) or an exact Debian kernel version such as 6.12.115+deb12-amd64. Default: host 6.1 6.12.",
+            Description = "host; 5.10, 6.1, 6.12, 6.12-trixie, 7.2, 7.3 (newest of the series in Debian's bullseye/bookworm/trixie/sid/experimental); a release such as 6.12.115+deb12-amd64 or 7.3-amd64; a package version such as 6.12.117-1~deb12u1; a local .deb; or IMAGE[:MODDIR], a bzImage of one's own. Default: host 6.1 6.12.",
             Arity = ArgumentArity.ZeroOrMore,
         };
         var output = new Option<string?>("--out") { Description = "Results directory: KERNEL/probe.json, probe-nobody.json, check.json, console logs, matrix.md (default: artifacts/kernel-matrix)." };
@@ -48,13 +50,14 @@ public static class MatrixCommand
         var noInstall = new Option<bool>("--no-install") { Description = "Do not apt-get install qemu and the other host tools." };
         var rebuild = new Option<bool>("--rebuild") { Description = "Let the script build the CLI from the repository instead of running this one." };
         var script = new Option<string?>("--script") { Description = $"Path to kernel-matrix.sh (default: ${ScriptEnvironmentVariable}, else {ScriptRelativePath} above the current or this program's directory)." };
+        var jobs = new Option<int?>("--jobs", "-j") { Description = "Kernels run at once, each an independent shard (default: the CPU count)." };
         var verbose = new Option<bool>("--verbose") { Description = "Show qemu command lines and guest consoles (-v is the global --verbosity)." };
 
         var cmd = new Command("matrix",
-            "Probe userfaultfd on the host and on Debian 6.1 and 6.12 kernels booted under qemu (TCG, or KVM where hardware KVM exists), then write the comparison matrix. " +
+            "Probe userfaultfd on the host and on Debian kernels (5.10 to 7.3-rc) or one's own booted under qemu (TCG, or KVM where hardware KVM exists), then write the comparison matrix. " +
             "Runs scripts/kernel-matrix.sh and exits 0 when all agreed; 1 a step failed, a kernel logged WARN/BUG/Oops, or a kernel gave no result (timeout, panic; the script itself says 4); 2 usage; 3 setup failed (packages or kernels could not be fetched).")
         {
-            kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose,
+            kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose, jobs,
         };
         cmd.SetAction(pr =>
         {
@@ -77,6 +80,7 @@ public static class MatrixCommand
                 Accel = pr.GetValue(accel),
                 NoInstall = pr.GetValue(noInstall),
                 Verbose = pr.GetValue(verbose),
+                Jobs = pr.GetValue(jobs),
                 Cli = pr.GetValue(rebuild) ? null : OwnCliDirectory(),
             };
             return Run(scriptPath, ScriptArguments(request));
@@ -97,6 +101,7 @@ public static class MatrixCommand
         if (r.Accel is not null) args.AddRange(["--accel", r.Accel]);
         if (r.NoInstall) args.Add("--no-install");
         if (r.Verbose) args.Add("--verbose");
+        if (r.Jobs is { } j) args.AddRange(["--jobs", j.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (r.Cli is not null) args.AddRange(["--cli", r.Cli]);
         args.AddRange(r.Kernels);
         return args;

@@ -48,27 +48,57 @@ public class KernelMatrixScriptTests
 
     [Theory]
     [InlineData("host", "host")]
-    [InlineData("6.1", @"alias ^linux-image-6\.1\.0-[0-9]+-amd64$")]
-    [InlineData("6.12", @"alias ^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64$")]
-    [InlineData("6.12-rt", @"alias ^linux-image-6\.12\.[0-9]+\+deb[0-9]+-rt-amd64$")]
-    [InlineData("6.1.0-55-amd64", "package linux-image-6.1.0-55-amd64")]
-    [InlineData("6.1.0-55", "package linux-image-6.1.0-55-amd64")]
-    [InlineData("6.12.115+deb12-amd64", "package linux-image-6.12.115+deb12-amd64")]
-    [InlineData("6.12.115+deb12", "package linux-image-6.12.115+deb12-amd64")]
-    [InlineData("linux-image-6.1.0-47-cloud-amd64", "package linux-image-6.1.0-47-cloud-amd64")]
-    public void KernelSpecsResolveToAnAliasOrOnePackage(string spec, string expected)
+    // Aliases: the newest of a series; bookworm's and trixie's 6.12 apart; 7.x is linux-binary-*.
+    [InlineData("5.10", @"alias	^linux-image-5\.10\.0-[0-9]+-amd64$")]
+    [InlineData("6.1", @"alias	^linux-image-6\.1\.0-[0-9]+-amd64$")]
+    [InlineData("6.12", @"alias	^linux-image-6\.12\.[0-9]+\+deb12-amd64$")]
+    [InlineData("6.12-bookworm", @"alias	^linux-image-6\.12\.[0-9]+\+deb12-amd64$")]
+    [InlineData("6.12-rt", @"alias	^linux-image-6\.12\.[0-9]+\+deb12-rt-amd64$")]
+    [InlineData("6.12-trixie", @"alias	^linux-image-6\.12\.[0-9]+\+deb13(\.[0-9]+)?-amd64$")]
+    [InlineData("7.2", @"alias	^linux-binary-7\.2(\.[0-9]+\+deb[0-9]+(\.[0-9]+)?)?-amd64$")]
+    [InlineData("7.3", @"alias	^linux-binary-7\.3(\.[0-9]+\+deb[0-9]+(\.[0-9]+)?)?-amd64$")]
+    [InlineData("7.3-rt", @"alias	^linux-binary-7\.3(\.[0-9]+\+deb[0-9]+(\.[0-9]+)?)?-rt-amd64$")]
+    // Releases (uname -r), with the flavour added when missing.
+    [InlineData("6.1.0-55-amd64", "release	6.1.0-55-amd64")]
+    [InlineData("6.1.0-55", "release	6.1.0-55-amd64")]
+    [InlineData("5.10.0-46", "release	5.10.0-46-amd64")]
+    [InlineData("6.12.115+deb12-amd64", "release	6.12.115+deb12-amd64")]
+    [InlineData("6.12.115+deb12", "release	6.12.115+deb12-amd64")]
+    [InlineData("6.12.115+deb13.1", "release	6.12.115+deb13.1-amd64")]
+    [InlineData("7.2.13+deb14", "release	7.2.13+deb14-amd64")]
+    [InlineData("7.3-amd64", "release	7.3-amd64")]
+    [InlineData("6.1.0-0.deb11.52-cloud-amd64", "release	6.1.0-0.deb11.52-cloud-amd64")]
+    // Package names.
+    [InlineData("linux-image-6.1.0-47-cloud-amd64", "package	linux-image-6.1.0-47-cloud-amd64")]
+    [InlineData("linux-binary-7.3-amd64", "package	linux-binary-7.3-amd64")]
+    // Debian package versions (no +debN before the revision: that would be a release).
+    [InlineData("5.10.262-1", "version	5.10.262-1")]
+    [InlineData("6.12.117-1~deb12u1", "version	6.12.117-1~deb12u1")]
+    [InlineData("6.1.192-3", "version	6.1.192-3")]
+    [InlineData("7.2.13-1", "version	7.2.13-1")]
+    [InlineData("7.3~rc7-1~exp1", "version	7.3~rc7-1~exp1")]
+    // Local files: a .deb; a bzImage/vmlinux (anything with a /), optionally :MODDIR.
+    [InlineData("./linux-image-6.1.0-55-amd64_6.1.192-3_amd64.deb", "deb	./linux-image-6.1.0-55-amd64_6.1.192-3_amd64.deb")]
+    [InlineData("linux-binary-7.3-amd64_7.3~rc7-1~exp1_amd64.deb", "deb	linux-binary-7.3-amd64_7.3~rc7-1~exp1_amd64.deb")]
+    [InlineData("/src/linux/arch/x86/boot/bzImage", "image	/src/linux/arch/x86/boot/bzImage	")]
+    [InlineData("./vmlinux:/var/tmp/mods", "image	./vmlinux	/var/tmp/mods")]
+    public void KernelSpecsResolveToAKindAndItsArguments(string spec, string expected)
     {
         var (code, output, _) = Lib("km_kernel_spec \"$1\"", null, spec);
         Assert.Equal(0, code);
-        Assert.Equal(expected, output.Trim());
+        Assert.Equal(expected, output.TrimEnd('\n'));
     }
 
     [Theory]
     [InlineData("")]
-    [InlineData("5.10")]
+    [InlineData("6.6")]                    // no Debian series of that name
     [InlineData("latest")]
+    [InlineData("5.10.0")]
+    [InlineData("6.12.118+deb13-1")]       // neither a release nor a package version
     [InlineData("6.1; rm -rf /")]
-    [InlineData("linux-image-../../etc")]
+    [InlineData("$(reboot)")]
+    [InlineData("linux-image-6.1..0")]
+    [InlineData("a b/bzImage")]
     public void UnknownKernelSpecsAreRejected(string spec)
     {
         var (code, output, _) = Lib("km_kernel_spec \"$1\"", null, spec);
@@ -84,16 +114,178 @@ public class KernelMatrixScriptTests
             linux-image-6.1.0-56-amd64 - Linux 6.1 for 64-bit PCs (signed)
             linux-image-6.1.0-56-cloud-amd64 - Linux 6.1 for x86-64 cloud (signed)
             linux-image-6.1.0-47-amd64 - Linux 6.1 for 64-bit PCs (signed)
+            linux-image-6.1.0-0.deb11.52-amd64 - Linux 6.1 for 64-bit PCs (signed)
+            linux-image-6.1-amd64 - Linux for 64-bit PCs (meta-package)
             linux-image-6.12.9+deb12-amd64 - Linux 6.12
             linux-image-6.12.117+deb12-amd64 - Linux 6.12
             linux-image-6.12.100+deb12-amd64 - Linux 6.12
+            linux-image-6.12.118+deb13-amd64 - Linux 6.12
+            linux-image-6.12.115+deb13.1-amd64 - Linux 6.12
+            linux-image-5.10.0-9-amd64 - Linux 5.10
+            linux-image-5.10.0-46-amd64 - Linux 5.10
+            linux-image-7.2.13+deb14-amd64 - Linux 7.2.13 for 64-bit PCs
+            linux-binary-7.2.9+deb14-amd64 - Linux 7.2.9 (kernel image)
+            linux-binary-7.2.13+deb14-amd64 - Linux 7.2.13 (kernel image)
+            linux-binary-7.2.13+deb14-cloud-amd64 - Linux 7.2.13 cloud (kernel image)
+            linux-modules-7.2.13+deb14-amd64 - Linux 7.2.13 (modules)
+            linux-binary-7.3-amd64 - Linux 7.3-rc7 (kernel image)
             """;
-        var (code61, out61, _) = Lib(@"km_newest_package '^linux-image-6\.1\.0-[0-9]+-amd64$'", apt);
-        Assert.Equal(0, code61);
-        Assert.Equal("linux-image-6.1.0-56-amd64", out61.Trim());
-        var (_, out612, _) = Lib(@"km_newest_package '^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64$'", apt);
-        Assert.Equal("linux-image-6.12.117+deb12-amd64", out612.Trim());
+        string Newest(string alias)
+        {
+            var spec = Lib("km_kernel_spec \"$1\"", null, alias).Out.TrimEnd('\n').Split('\t');
+            Assert.Equal("alias", spec[0]);
+            var (code, output, _) = Lib("km_newest_package \"$1\"", apt, spec[1]);
+            Assert.Equal(0, code);
+            return output.Trim();
+        }
+        Assert.Equal("linux-image-6.1.0-56-amd64", Newest("6.1"));
+        Assert.Equal("linux-image-6.12.117+deb12-amd64", Newest("6.12"));
+        Assert.Equal("linux-image-6.12.118+deb13-amd64", Newest("6.12-trixie"));
+        Assert.Equal("linux-image-5.10.0-46-amd64", Newest("5.10"));
+        Assert.Equal("linux-binary-7.2.13+deb14-amd64", Newest("7.2"));
+        Assert.Equal("linux-binary-7.3-amd64", Newest("7.3"));
+        Assert.Equal("linux-binary-7.3.1+deb14-amd64",
+            Lib("km_newest_package \"$1\"", "linux-binary-7.3-amd64 - rc\nlinux-binary-7.3.1+deb14-amd64 - released\n",
+                Lib("km_kernel_spec 7.3").Out.TrimEnd('\n').Split('\t')[1]).Out.Trim());
         Assert.Equal("6.12.117+deb12-amd64", Lib("km_release_of_package linux-image-6.12.117+deb12-amd64").Out.Trim());
+        Assert.Equal("7.3-amd64", Lib("km_release_of_package linux-binary-7.3-amd64").Out.Trim());
+    }
+
+    [Fact]
+    public void From7xAKernelIsThreePackagesBefore7xOne()
+    {
+        Assert.Equal("linux-binary-7.3-amd64 linux-modules-7.3-amd64 linux-base-7.3-amd64", Lib("km_release_packages binary 7.3-amd64").Out.Trim());
+        Assert.Equal("linux-image-5.10.0-46-amd64", Lib("km_release_packages image 5.10.0-46-amd64").Out.Trim());
+    }
+
+    [Theory]
+    [InlineData("-rw-r--r-- root/root 8001 2026-01-01 00:00 ./boot/vmlinuz-5.10.0-46-amd64\n-rw-r--r-- root/root 1 2026-01-01 00:00 ./lib/modules/5.10.0-46-amd64/kernel/fs/9p/9p.ko\n", "5.10.0-46-amd64")]
+    [InlineData("-rw-r--r-- root/root 8001 2026-01-01 00:00 ./usr/lib/modules/7.3-amd64/vmlinuz\n", "7.3-amd64")]
+    [InlineData("drwxr-xr-x root/root 0 2026-01-01 00:00 ./usr/\n-rw-r--r-- root/root 1 2026-01-01 00:00 ./usr/lib/modules/7.2.13+deb14-amd64/kernel/fs/9p/9p.ko.xz\n", "7.2.13+deb14-amd64")]
+    public void TheReleaseOfADebComesFromWhereItPutsTheKernel(string listing, string release)
+    {
+        var (code, output, _) = Lib("km_deb_release", listing);
+        Assert.Equal(0, code);
+        Assert.Equal(release, output.Trim());
+        Assert.Equal(1, Lib("km_deb_release", "-rw-r--r-- root/root 1 2026-01-01 00:00 ./usr/share/doc/x/copyright\n").Code);
+    }
+
+    [Fact]
+    public void APackageVersionPicksThePackageThatHoldsTheKernelNotAMetapackage()
+    {
+        const string show = """
+            Package: linux-image-7.3-amd64
+            Version: 7.3~rc7-1~exp1
+            Installed-Size: 15
+
+            Package: linux-binary-7.3-amd64
+            Version: 7.3~rc7-1~exp1
+            Installed-Size: 14392
+
+            Package: linux-binary-7.3-cloud-amd64
+            Version: 7.3~rc7-1~exp1
+            Installed-Size: 12000
+
+            Package: linux-image-6.12-amd64
+            Version: 6.12.117-1~deb12u1
+            Installed-Size: 14
+
+            Package: linux-image-6.12.117+deb12-amd64
+            Version: 6.12.117-1~deb12u1
+            Installed-Size: 108957
+
+            Package: linux-image-6.12.117+deb13-amd64
+            Version: 6.12.117-1
+            Installed-Size: 108950
+            """;
+        string Pick(string version, string flavour = "amd64")
+        {
+            var r = Lib("km_version_package \"$1\" \"$2\"", show + "\n", version, flavour);
+            return r.Code == 0 ? r.Out.Trim() : "";
+        }
+        Assert.Equal("linux-binary-7.3-amd64", Pick("7.3~rc7-1~exp1"));
+        Assert.Equal("linux-binary-7.3-cloud-amd64", Pick("7.3~rc7-1~exp1", "cloud-amd64"));
+        Assert.Equal("linux-image-6.12.117+deb12-amd64", Pick("6.12.117-1~deb12u1"));
+        Assert.Equal("linux-image-6.12.117+deb13-amd64", Pick("6.12.117-1"));
+        Assert.Equal("", Pick("6.12.999-1"));
+    }
+
+    [Fact]
+    public void TheReleaseOfABzImageIsReadFromItsSetupHeaderAndOfAVmlinuxFromItsBanner()
+    {
+        var dir = Directory.CreateTempSubdirectory("km-image-");
+        try
+        {
+            // A bzImage: "HdrS" at 0x202, the kernel_version pointer at 0x20e (offset from 0x200).
+            var bz = new byte[4096];
+            "HdrS"u8.CopyTo(bz.AsSpan(0x202));
+            BitConverter.GetBytes((ushort)0x300).CopyTo(bz, 0x20e);
+            "6.12.118-uffdnative (uffdnative@build-test-kernel) #1 SMP PREEMPT_DYNAMIC\0"u8.CopyTo(bz.AsSpan(0x500));
+            var bzPath = Path.Combine(dir.FullName, "bzImage");
+            File.WriteAllBytes(bzPath, bz);
+            Assert.Equal("6.12.118-uffdnative", Lib("km_bzimage_release \"$1\"", null, bzPath).Out.Trim());
+
+            var elf = new byte[2048];
+            new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }.CopyTo(elf, 0);
+            "Linux version 7.3.0-rc7-dirty (me@box) (gcc 12)\0"u8.CopyTo(elf.AsSpan(1000));
+            var elfPath = Path.Combine(dir.FullName, "vmlinux");
+            File.WriteAllBytes(elfPath, elf);
+            Assert.Equal("7.3.0-rc7-dirty", Lib("km_bzimage_release \"$1\"", null, elfPath).Out.Trim());
+
+            var other = Path.Combine(dir.FullName, "notes.txt");
+            File.WriteAllText(other, "not a kernel");
+            Assert.Equal(1, Lib("km_bzimage_release \"$1\"", null, other).Code);
+            Assert.Equal(1, Lib("km_bzimage_release \"$1\"", null, Path.Combine(dir.FullName, "missing")).Code);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void TheAptStateIsTheScriptsOwnNeverEtcApt()
+    {
+        var sources = Lib("km_apt_sources /usr/share/keyrings/debian-archive-keyring.gpg http://m/debian http://m/debian-security").Out;
+        var lines = sources.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')).ToList();
+        foreach (var suite in new[] { "bullseye", "bookworm", "trixie", "sid", "experimental" })
+            Assert.Contains(lines, l => l.EndsWith($" http://m/debian {suite} main"));
+        foreach (var suite in new[] { "bullseye-security", "bookworm-security", "trixie-security" })
+            Assert.Contains(lines, l => l.EndsWith($" http://m/debian-security {suite} main"));
+        Assert.All(lines, l => Assert.StartsWith("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ", l));
+
+        var opts = Lib("printf '%s\\n' \"${KM_APT_OPTS[@]}\"").Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(o => o != "-o").ToList();
+        var cache = Path.Combine(Path.GetTempPath(), "kernel-matrix-test-cache-never-created");
+        Assert.Contains($"Dir::Etc::sourcelist={cache}/apt/sources.list", opts);
+        Assert.Contains("Dir::Etc::sourceparts=-", opts);
+        Assert.Contains($"Dir::State::Lists={cache}/apt/lists", opts);
+        Assert.Contains($"Dir::Cache={cache}/apt/cache", opts);
+        Assert.Contains($"Dir::State::status={cache}/apt/status", opts);
+        Assert.DoesNotContain(opts, o => o.Contains("/etc/apt"));
+    }
+
+    [Fact]
+    public void OnlyADeathBeforeTheCommandStartedIsAnEarlyBootDeath()
+    {
+        var log = Path.GetTempFileName();
+        try
+        {
+            bool Early(string console, string status)
+            {
+                File.WriteAllText(log, console);
+                return Lib("km_early_boot_death \"$1\" \"$2\"", null, log, status).Code == 0;
+            }
+            const string oops = "[    0.41] BUG: kernel NULL pointer dereference\r\n[    0.41] Oops: 0000 [#1] SMP\r\n[    0.41] RIP: sched_clock_cpu+0x10/0x1a0\r\n[    0.42] Kernel panic - not syncing: Attempted to kill the idle task!\r\n";
+            Assert.True(Early(oops, ""));
+            Assert.False(Early("kr-init: running the command\r\n" + oops, ""));      // the steps had started
+            Assert.False(Early("kr-init: setup failed: mount proc\r\n", ""));        // setup failures are not retried
+            Assert.False(Early(oops, "0"));                                          // it reported a status
+            Assert.False(Early("kr-init: running the command\r\nkr-init: command exited with 0\r\n", "0"));
+        }
+        finally
+        {
+            File.Delete(log);
+        }
     }
 
     [Fact]
@@ -203,6 +395,7 @@ public class KernelMatrixScriptTests
     [InlineData("scripts/kernel-run.sh")]
     [InlineData("scripts/lib/kernel-lib.sh")]
     [InlineData("scripts/lib/run-steps.sh")]
+    [InlineData("scripts/build-test-kernel.sh")]
     public void ScriptsParse(string path)
     {
         var (code, _, err) = Bash("bash -n \"$1\"", null, path);
@@ -224,15 +417,25 @@ public class KernelMatrixScriptTests
         var unknownOption = Bash("scripts/kernel-matrix.sh --no-such-option");
         Assert.Equal(2, unknownOption.Code);
         Assert.Contains("unknown option --no-such-option", unknownOption.Err);
-        var unknownKernel = Bash("scripts/kernel-matrix.sh --out /nonexistent/never 5.10");
+        var unknownKernel = Bash("scripts/kernel-matrix.sh --out /nonexistent/never 6.6");
         Assert.Equal(2, unknownKernel.Code);
-        Assert.Contains("unknown kernel '5.10'", unknownKernel.Err);
+        Assert.Contains("unknown kernel '6.6'", unknownKernel.Err);
+        Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --kernel 6.6").Code);
+        Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --jobs 0 host").Code);
+        Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --merge").Code);
+        Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --merge /nonexistent/shard").Code);
+        Assert.Equal(2, Bash("scripts/build-test-kernel.sh --series 5.4").Code);
+        Assert.Equal(0, Bash("scripts/build-test-kernel.sh --help >/dev/null").Code);
         Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --step 'bad spec'").Code);
         Assert.Equal(2, Bash("scripts/kernel-matrix.sh --out /nonexistent/never --timeout soon").Code);
         Assert.False(Directory.Exists("/nonexistent/never"));
         Assert.Equal(0, Bash("scripts/kernel-run.sh --help >/dev/null").Code);
         Assert.Equal(125, Bash("scripts/kernel-run.sh").Code);
         Assert.Equal(125, Bash("scripts/kernel-run.sh 6.12").Code);                // no command
+        var badImage = Bash("scripts/kernel-run.sh --no-install /nonexistent/bzImage -- true");
+        Assert.Equal(125, badImage.Code);                                           // a usage error, before anything is fetched
+        Assert.Contains("/nonexistent/bzImage: no such file", badImage.Err);
+        Assert.Equal(125, Bash("scripts/kernel-run.sh --modules /var/tmp 6.12 -- true").Code); // --modules needs an IMAGE
         Assert.Equal(7, Bash("scripts/kernel-run.sh host -- sh -c 'exit 7'").Code); // host: the status passes through
     }
 
@@ -251,6 +454,49 @@ public class KernelMatrixScriptTests
         finally
         {
             dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void MergeJoinsShardsFromSeveralRunsAndKeepsTheWorstStatus()
+    {
+        var root = Directory.CreateTempSubdirectory("km-merge-");
+        try
+        {
+            // Two shards as two machines would leave them (no probe.json: compare is not needed).
+            void Kernel(string shard, string label, string result, string boots, params string[] steps)
+            {
+                var d = Path.Combine(root.FullName, shard, label);
+                Directory.CreateDirectory(d);
+                File.WriteAllText(Path.Combine(root.FullName, shard, ".kernel-matrix-out"), "");
+                File.WriteAllText(Path.Combine(d, "result"), result + "\n");
+                File.WriteAllText(Path.Combine(d, "boots"), boots + "\n");
+                File.WriteAllText(Path.Combine(d, "steps.tsv"), "step\tuser\texit\tseconds\n" + string.Concat(steps.Select(l => l + "\n")));
+            }
+            Kernel("a", "7.3-amd64", "0\tok; booted twice: early-boot death: Oops", "2 early-boot death: Oops", "uname.txt\troot\t0\t1.5");
+            Kernel("b", "5.10.0-46-amd64", "1\tstep failed", "1", "uname.txt\troot\t1\t2.0");
+            Kernel("b", "7.3-amd64", "0\tok", "1", "uname.txt\troot\t0\t1.0");
+            var all = Path.Combine(root.FullName, "all");
+            var r = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\" \"$4\"", null,
+                AppContext.BaseDirectory, all, Path.Combine(root.FullName, "a"), Path.Combine(root.FullName, "b"));
+            Assert.Equal(1, r.Code);                                             // the worst of 0, 1, 0
+            Assert.Equal(["5.10.0-46-amd64", "7.3-amd64", "7.3-amd64-2"],
+                Directory.GetDirectories(all).Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal));
+            var summary = File.ReadAllLines(Path.Combine(all, "summary.tsv"));
+            Assert.Equal("kernel\tstep\tuser\texit\tseconds\tboots", summary[0]);
+            Assert.Equal(["7.3-amd64\tuname.txt\troot\t0\t1.5\t2", "5.10.0-46-amd64\tuname.txt\troot\t1\t2.0\t1", "7.3-amd64-2\tuname.txt\troot\t0\t1.0\t1"], summary.Skip(1));
+            Assert.Contains("booted twice: early-boot death: Oops", r.Err);
+            Assert.Contains("kernel-matrix: 2 steps passed, 1 failed; exit 1", r.Err);
+
+            // Merging again into the same --out replaces the copies instead of adding -3, -4.
+            var again = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\"", null,
+                AppContext.BaseDirectory, all, Path.Combine(root.FullName, "a"));
+            Assert.Equal(0, again.Code);
+            Assert.Equal(["7.3-amd64"], Directory.GetDirectories(all).Select(Path.GetFileName));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
         }
     }
 
@@ -302,12 +548,13 @@ public class KernelMatrixScriptTests
             Accel = "tcg",
             NoInstall = true,
             Verbose = true,
+            Jobs = 3,
             Cli = "/repo/bin",
         });
         Assert.Equal(
             ["--ci", "--out", "out dir", "--step", "a.txt=echo a", "--step", "b.txt@nobody=id", "--timeout", "300",
              "--step-timeout", "60", "--append", "hugepages=4", "--accel", "tcg", "--no-install", "--verbose",
-             "--cli", "/repo/bin", "host", "6.1"],
+             "--jobs", "3", "--cli", "/repo/bin", "host", "6.1"],
             args);
         Assert.Empty(MatrixCommand.ScriptArguments(new MatrixCommand.Request()));
     }
@@ -341,7 +588,7 @@ public class KernelMatrixScriptTests
         }
 
         // Through to the real script: its usage error (2) comes back unchanged.
-        var bad = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "5.10"]);
+        var bad = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "6.6"]);
         Assert.Equal(2, bad.ExitCode);
         Assert.False(Directory.Exists("/nonexistent/never"));
     }
