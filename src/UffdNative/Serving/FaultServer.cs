@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using UffdNative.Interop;
 using UffdNative.Memory;
 using UffdNative.Messages;
+using UffdNative.Uapi;
 
 namespace UffdNative.Serving;
 
@@ -163,8 +164,8 @@ public sealed unsafe class FaultServer : IDisposable
     public IReadOnlyList<ServedRange> Ranges => ranges;
 
     /// <summary>GC.GetAllocatedBytesForCurrentThread of the loop thread after its last batch (with
-    /// <see cref="FaultServerOptions.TrackAllocations"/>), else -1.</summary>
-    public long LoopAllocatedBytes => Interlocked.Read(ref allocatedBytes);
+    /// <see cref="FaultServerOptions.TrackAllocations"/>), else -1. For the tests' allocation check.</summary>
+    internal long LoopAllocatedBytes => Interlocked.Read(ref allocatedBytes);
 
     /// <summary>Adds a served range (any thread, any time).</summary>
     public void Track(ServedRange range)
@@ -200,7 +201,7 @@ public sealed unsafe class FaultServer : IDisposable
 
     private void Run()
     {
-        var u0 = ThreadUsage.Current();
+        var u0 = UffdThreadUsage.Current();
         try
         {
             if (options.Cpu >= 0)
@@ -598,7 +599,7 @@ public sealed unsafe class FaultServer : IDisposable
             uffd.Dispose();
         foreach (var c in Children)
             c.Stop();
-        var u1 = ThreadUsage.Current();
+        var u1 = UffdThreadUsage.Current();
         var d = u1 - u0;
         stats->LoopUtimeNs = d.UtimeNs;
         stats->LoopStimeNs = d.StimeNs;
