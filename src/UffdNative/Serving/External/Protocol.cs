@@ -180,7 +180,7 @@ public sealed record Frame
 }
 
 /// <summary>The process at the other end of a Unix socket, as the kernel saw it at connect/listen.</summary>
-public readonly record struct PeerCredentials(int Pid, int Uid, int Gid);
+internal readonly record struct PeerCredentials(int Pid, int Uid, int Gid);
 
 /// <summary>errno values of the socket calls (x86-64 Linux).</summary>
 internal static class SocketErrno
@@ -197,7 +197,7 @@ internal sealed partial class ProtocolJson : JsonSerializerContext;
 /// that many bytes of UTF-8 JSON. Descriptors travel as SCM_RIGHTS with the first byte of a frame and
 /// are handed to the caller with the frame they arrived in. Send is thread-safe; one thread receives.
 /// </summary>
-public sealed unsafe class FrameChannel : IDisposable
+internal sealed unsafe class FrameChannel : IDisposable
 {
     public const int MaxFrame = 16 << 20;
 
