@@ -32,7 +32,7 @@ internal static class LoopAbi
     internal const int OpNone = 0, OpRead = 1, OpPoll = 2, OpResolve = 3, OpWake = 4, OpPolicy = 5, OpEvent = 6, OpNoPolicy = 7;
 }
 
-/// <summary>struct uffd_hist: a fixed log-linear histogram (see <see cref="Serving.LatencyHistogram"/>).</summary>
+/// <summary>struct uffd_hist: a fixed log-linear histogram (bucket index: uffd_shim.h).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct UffdHist
 {
@@ -85,14 +85,4 @@ internal struct UffdThreadUsage
     public long Ivcsw;
     public long MinorFaults;
     public long MajorFaults;
-
-    /// <summary>The calling thread's usage.</summary>
-    internal static unsafe Serving.ThreadUsage Current()
-    {
-        UffdThreadUsage u;
-        Shim.uffd_thread_usage(&u);
-        return u.ToPublic();
-    }
-
-    internal readonly Serving.ThreadUsage ToPublic() => new(UtimeNs, StimeNs, Vcsw, Ivcsw, MinorFaults, MajorFaults);
 }

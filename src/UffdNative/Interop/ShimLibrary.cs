@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -41,9 +42,7 @@ internal static class ShimLibrary
         yield return Path.Combine(dir, FileName);
         yield return Path.Combine(dir, NativeAssetDir, FileName);
         // This assembly's directory, and the package it came from (empty Location: single-file).
-#pragma warning disable IL3000 // an empty Location (single-file) is handled: the candidates are skipped
-        var own = Path.GetDirectoryName(typeof(ShimLibrary).Assembly.Location);
-#pragma warning restore IL3000
+        var own = OwnDirectory();
         if (!string.IsNullOrEmpty(own))
         {
             yield return Path.Combine(own, FileName);
@@ -51,6 +50,11 @@ internal static class ShimLibrary
             yield return Path.GetFullPath(Path.Combine(own, "..", "..", NativeAssetDir, FileName));
         }
     }
+
+    // Empty in a single-file bundle or NativeAOT: the candidates are then skipped (the app directory
+    // and default probing cover those).
+    [UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "an empty Location is handled")]
+    private static string? OwnDirectory() => Path.GetDirectoryName(typeof(ShimLibrary).Assembly.Location);
 
     private static readonly string NativeAssetDir = Path.Combine("runtimes", "linux-x64", "native");
 }

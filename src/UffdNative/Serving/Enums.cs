@@ -59,6 +59,14 @@ public readonly record struct ThreadUsage(long UtimeNs, long StimeNs, long Vcsw,
     public static ThreadUsage operator -(ThreadUsage a, ThreadUsage b) =>
         new(a.UtimeNs - b.UtimeNs, a.StimeNs - b.StimeNs, a.Vcsw - b.Vcsw, a.Ivcsw - b.Ivcsw, a.MinorFaults - b.MinorFaults, a.MajorFaults - b.MajorFaults);
 
+    /// <summary>The calling thread's usage.</summary>
+    internal static unsafe ThreadUsage Current()
+    {
+        UffdThreadUsage u;
+        Shim.uffd_thread_usage(&u);
+        return new(u.UtimeNs, u.StimeNs, u.Vcsw, u.Ivcsw, u.MinorFaults, u.MajorFaults);
+    }
+
     public static ThreadUsage operator +(ThreadUsage a, ThreadUsage b) =>
         new(a.UtimeNs + b.UtimeNs, a.StimeNs + b.StimeNs, a.Vcsw + b.Vcsw, a.Ivcsw + b.Ivcsw, a.MinorFaults + b.MinorFaults, a.MajorFaults + b.MajorFaults);
 }

@@ -201,7 +201,7 @@ public sealed unsafe class FaultServer : IDisposable
 
     private void Run()
     {
-        var u0 = UffdThreadUsage.Current();
+        var u0 = ThreadUsage.Current();
         try
         {
             if (options.Cpu >= 0)
@@ -599,7 +599,7 @@ public sealed unsafe class FaultServer : IDisposable
             uffd.Dispose();
         foreach (var c in Children)
             c.Stop();
-        var u1 = UffdThreadUsage.Current();
+        var u1 = ThreadUsage.Current();
         var d = u1 - u0;
         stats->LoopUtimeNs = d.UtimeNs;
         stats->LoopStimeNs = d.StimeNs;
