@@ -336,7 +336,7 @@ public sealed unsafe class Userfaultfd : IDisposable
         }
     }
 
-    /// <summary>Reads and types the pending messages (allocates; for tests and tools).</summary>
+    /// <summary>Reads and types the pending messages (allocates; a loop that must not allocate reads raw <see cref="UffdMsg"/>s with <see cref="ReadMessages"/>).</summary>
     public List<Messages.UffdMessage> ReadTyped(int max = 64)
     {
         var buf = new UffdMsg[max];
@@ -352,7 +352,7 @@ public sealed unsafe class Userfaultfd : IDisposable
         (PollEvents)UffdException.Check(Shim.uffd_poll(Fd, stop?.Fd ?? -1, timeoutMs), "poll(uffd)");
 
     /// <summary>Waits up to timeoutMs for at least one message and returns the typed messages (empty
-    /// on timeout). For tests and tools; the serving loop uses <see cref="ReadMessages"/>.</summary>
+    /// on timeout). Allocates; the serving loop uses <see cref="ReadMessages"/>.</summary>
     public List<Messages.UffdMessage> WaitMessages(int timeoutMs, int max = 64)
     {
         var deadline = Environment.TickCount64 + timeoutMs;

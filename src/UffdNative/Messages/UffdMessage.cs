@@ -4,7 +4,7 @@ using UffdNative.Uapi;
 namespace UffdNative.Messages;
 
 /// <summary>A typed uffd message (reference §1.5). The serving loop reads raw <see cref="UffdMsg"/>
-/// structs without allocating; these records are for tests, tools and event handling.</summary>
+/// structs without allocating; these records are the typed events a program handles.</summary>
 public abstract record UffdMessage
 {
     public abstract UffdEventKind Kind { get; }
