@@ -188,23 +188,12 @@ UFFD_SHIM_EXPORT int uffd_fork_release(void *child);
  * (as waitpid) or -errno; -ETIMEDOUT when it had to be killed. Frees the handle. */
 UFFD_SHIM_EXPORT int uffd_fork_finish(void *child, int timeout_ms, int *status);
 
-/* ============================ uffd_loop.c: the native twin loop =============================== */
+/* ============================ uffd_wait.c: what every fault loop shares ======================= */
 /*
- * The managed FaultServer (src/UffdNative/Serving) and this loop run the same algorithm, so both can
- * be measured side by side in one process:
- *   - wait: a non-blocking read first (messages that arrived while resolving cost no poll), then
- *     poll(uffd, stop eventfd) and read again, many messages per read into a reused buffer;
- *   - events are applied before the faults of the same read (REMOVE may arrive after a fault it
- *     causally precedes); faults are sorted, de-duplicated and coalesced into runs of contiguous
- *     pages of one kind, and each run is resolved with one ioctl that wakes it. When a run needs
- *     several ioctls (partial progress, EEXIST inside, chunked sources) the later ones use DONTWAKE
- *     and the run is woken once at the end;
- *   - errno rules: EEXIST -> wake anyway; EAGAIN without progress -> read pending events, defer,
- *     retry with a bounded poll timeout; ENOENT -> range gone, wake and drop; ESRCH/ENOMEM -> the
- *     owner is gone, stop cleanly; read()==0 or POLLHUP -> stop; anything else -> stop with the
- *     cause. Either way the loop closes the uffd when it ends, so no faulting thread stays blocked.
- * Statistics (struct uffd_loop_stats) are written by the loop thread only and may be copied by any
- * thread at any time; each field is one aligned 64-bit word.
+ * The managed FaultServer (src/UffdNative/Serving) writes these statistics and waits with
+ * uffd_loop_wait; the harness's native twin loop (native/harness, libuffdharness.so) writes the same
+ * struct, so one reader serves both. The loop algorithm itself is described in
+ * native/harness/uffd_harness.h.
  */
 
 /* Log-linear latency histogram: values below 128 have their own bucket, above that 64 buckets per
@@ -217,8 +206,6 @@ struct uffd_hist {
 	uint64_t max;
 	uint64_t buckets[UFFD_HIST_BUCKETS];
 };
-UFFD_SHIM_EXPORT int uffd_hist_index(uint64_t value);
-UFFD_SHIM_EXPORT void uffd_hist_record(struct uffd_hist *h, uint64_t value);
 
 /* Fault kinds (index into uffd_loop_stats.faults) and event kinds (index into .events). */
 #define UFFD_KIND_MISSING 0
@@ -303,88 +290,6 @@ UFFD_SHIM_EXPORT int uffd_pidfd_open(int pid);
  * registered memory (ARCHITECTURE.md rule 2), so the copy happens here. */
 UFFD_SHIM_EXPORT void uffd_copy_memory(void *dst, const void *src, uint64_t len);
 
-/* The native loop's policies (the managed ones of the same name). It serves one range with one
- * policy, handles every event like the managed loop (REMAP moves the range, REMOVE marks pages to be
- * served as zero, UNMAP forgets) except FORK, whose child uffd it always closes (the managed server
- * can also serve it). */
-#define UFFD_POLICY_MISSING_COPY 1   /* COPY from source + offset */
-#define UFFD_POLICY_MISSING_ZERO 2   /* ZEROPAGE */
-#define UFFD_POLICY_WP_UNPROTECT 3   /* WRITEPROTECT(0) */
-#define UFFD_POLICY_WP_SNAPSHOT 4    /* copy the page to snapshot + offset, then WRITEPROTECT(0) */
-#define UFFD_POLICY_MINOR_CONTINUE 5 /* CONTINUE */
-#define UFFD_POLICY_READ_AHEAD 6     /* COPY of the faulting run plus read_ahead pages */
-#define UFFD_POLICY_ASYNC 7          /* WP_ASYNC: no fault should ever arrive; one is an error */
-
-
-struct uffd_loop_config {
-	int32_t uffd;         /* non-blocking; owned by the loop from uffd_loop_start on (closed at its end) */
-	int32_t policy;       /* UFFD_POLICY_* */
-	int32_t cpu;          /* pin the loop thread (< 0: not pinned) */
-	int32_t max_msgs;     /* messages per read (1..1024) */
-	int32_t retry_ms;     /* poll timeout while faults are deferred */
-	int32_t reserved;
-	uint64_t range_start; /* the served range (moved by REMAP, forgotten by UNMAP) */
-	uint64_t range_len;
-	uint64_t source;      /* MISSING_COPY/READ_AHEAD: address of the source bytes of range_start */
-	uint64_t snapshot;    /* WP_SNAPSHOT: store for range_len bytes */
-	uint64_t read_ahead;  /* READ_AHEAD: extra pages per fault */
-};
-
-/* Starts the loop thread. NULL on failure (*err = -errno); the uffd is then not taken. */
-UFFD_SHIM_EXPORT void *uffd_loop_start(const struct uffd_loop_config *cfg, int *err);
-/* Copies the statistics (any time, from any thread). */
-UFFD_SHIM_EXPORT int uffd_loop_stats(void *loop, struct uffd_loop_stats *out);
-/* Requests a stop and waits up to timeout_ms (< 0: forever) for the thread. 0 when it ended
- * (stats final), -ETIMEDOUT otherwise. */
-UFFD_SHIM_EXPORT int uffd_loop_stop(void *loop, int timeout_ms);
-/* Frees an ended loop; -EBUSY (and nothing freed) while its thread runs. */
-UFFD_SHIM_EXPORT int uffd_loop_free(void *loop);
-
-/* A native toucher thread for measurements: touches one word of every page of [addr, addr+len) in
- * order, recording each touch's latency. It starts when released (uffd_toucher_go), so several
- * touchers and a loop begin together. */
-#define UFFD_TOUCH_READ 1  /* reads word (i % 512) of page i */
-#define UFFD_TOUCH_WRITE 2 /* writes word (i % 512) of page i := uffd_pattern_word(seed, i) */
-struct uffd_touch_config {
-	uint64_t addr;
-	uint64_t pages;
-	uint64_t first_page; /* region index i of the page at addr */
-	uint64_t seed;
-	int32_t mode;        /* UFFD_TOUCH_* */
-	int32_t cpu;         /* < 0: not pinned */
-};
-struct uffd_touch_result {
-	int64_t start_ns;    /* CLOCK_MONOTONIC */
-	int64_t end_ns;
-	uint64_t pages;
-	uint64_t checksum;   /* sum of the words read */
-	struct uffd_thread_usage usage;
-	struct uffd_hist latency;
-};
-UFFD_SHIM_EXPORT void *uffd_toucher_start(const struct uffd_touch_config *cfg);
-UFFD_SHIM_EXPORT int uffd_toucher_go(void *toucher);
-UFFD_SHIM_EXPORT uint64_t uffd_toucher_progress(void *toucher);
-/* 0 when finished (result copied), -ETIMEDOUT otherwise. */
-UFFD_SHIM_EXPORT int uffd_toucher_join(void *toucher, int timeout_ms, struct uffd_touch_result *out);
-/* -EBUSY (nothing freed) while the thread runs. */
-UFFD_SHIM_EXPORT int uffd_toucher_free(void *toucher);
-
-/* Verifies pages [0, pages) at addr: word w of page i is pattern(base_seed, i*512 + w) (base
- * UFFD_VERIFY_PATTERN) or 0 (UFFD_VERIFY_ZERO), except that with touched != 0 word (i % 512) is
- * pattern(touch_seed, i). Returns -1 when every page matches, else the first bad page index
- * (*got = the word found, *word = its index in the page). Never call it on memory a fault could block. */
-#define UFFD_VERIFY_ZERO 0
-#define UFFD_VERIFY_PATTERN 1
-struct uffd_verify_spec {
-	uint64_t addr;
-	uint64_t pages;
-	uint64_t base_seed;
-	uint64_t touch_seed;
-	int32_t base;     /* UFFD_VERIFY_* */
-	int32_t touched;
-};
-UFFD_SHIM_EXPORT int64_t uffd_verify_pages(const struct uffd_verify_spec *spec, uint64_t *got, uint64_t *word);
-
 /* ============================ uffd_external.c: handing a uffd to another process ============== */
 /*
  * The external handler protocol (src/UffdNative/Serving/External) runs over a Unix stream socket:
@@ -421,97 +326,5 @@ UFFD_SHIM_EXPORT int uffd_tgkill(int tgid, int tid, int sig);
  * when part of the range could not be read) or -errno. Never call it on memory registered MISSING or
  * MINOR with a uffd the caller itself serves: the read would fault on the caller's own loop. */
 UFFD_SHIM_EXPORT int64_t uffd_process_read(int pid, void *local, uint64_t remote, uint64_t len);
-
-/* ============================ uffd_soak.c: soak toucher threads =============================== */
-/*
- * Native touchers for `uffdnative soak`: page p of every region belongs to thread p % threads; the
- * owner writes unique stamps into word (p % 512) and verifies whole pages (the other words hold the
- * region's base content, or zero once legally discarded). Discards go through uffd_soak_advise,
- * which brackets the madvise with a per-page sequence count; moves (mremap) happen under the
- * region's write lock (uffd_soak_lock). See the file's header for the exact rules.
- */
-#define UFFD_SOAK_MAX_REGIONS 8
-#define UFFD_SOAK_MAX_THREADS 64
-
-struct uffd_soak_region_config {
-	uint64_t addr;      /* where the region is mapped now */
-	uint64_t pages;
-	uint64_t seed;      /* base pattern seed (base == UFFD_VERIFY_PATTERN) */
-	int32_t base;       /* UFFD_VERIFY_ZERO or UFFD_VERIFY_PATTERN */
-	int32_t may_remove; /* discards (REMOVE events) may zero a page */
-	int32_t weight;     /* share of the random ops */
-	int32_t write_pct;  /* percentage of random ops that write a stamp */
-};
-
-struct uffd_soak_config {
-	int32_t threads;
-	int32_t regions;
-	uint64_t seed;
-	struct uffd_soak_region_config region[UFFD_SOAK_MAX_REGIONS];
-};
-
-#define UFFD_SOAK_RUNNING 0
-#define UFFD_SOAK_PARKED 1
-#define UFFD_SOAK_DONE 2
-
-#define UFFD_SOAK_SWEEP_READ 0  /* verify every owned page */
-#define UFFD_SOAK_SWEEP_WRITE 1 /* stamp every owned page */
-
-#define UFFD_SOAK_LOST 1
-#define UFFD_SOAK_CORRUPT 2
-
-struct uffd_soak_thread_stats {
-	uint64_t ops;          /* accesses made */
-	uint64_t reads;        /* page reads (including retried ones) */
-	uint64_t writes;       /* stamps written */
-	uint64_t verified;     /* pages whose content was verified */
-	uint64_t inconclusive; /* verifications abandoned because discards kept racing them */
-	uint64_t lost;         /* stamps that vanished with no discard since they were written */
-	uint64_t corrupt;      /* any other content that is not what the rules allow */
-	uint64_t sweep_pages;  /* pages covered by sweeps */
-	int64_t op_start_ns;   /* CLOCK_MONOTONIC start of the access in progress, 0 when none */
-	uint64_t op_addr;      /* its address */
-	int32_t state;         /* UFFD_SOAK_RUNNING / PARKED / DONE */
-	int32_t tid;
-};
-
-struct uffd_soak_failure {
-	int32_t kind;   /* UFFD_SOAK_LOST / UFFD_SOAK_CORRUPT */
-	int32_t region;
-	int32_t thread;
-	int32_t reserved;
-	uint64_t page;
-	uint64_t word;
-	uint64_t got;
-	uint64_t expected;
-};
-
-/* Starts the threads parked; NULL on failure (*err = -errno). */
-UFFD_SHIM_EXPORT void *uffd_soak_start(const struct uffd_soak_config *cfg, int *err);
-/* Lets the threads run (and resumes them after a pause). */
-UFFD_SHIM_EXPORT int uffd_soak_go(void *soak);
-/* Parks every thread between accesses; 0 when all are parked, -ETIMEDOUT otherwise (one is blocked). */
-UFFD_SHIM_EXPORT int uffd_soak_pause(void *soak, int timeout_ms);
-/* Requests a sweep (regions in mask, each with its UFFD_SOAK_SWEEP_* kind) before the threads go on
- * with random ops; returns its generation. uffd_soak_sweeps_done counts threads that finished it. */
-UFFD_SHIM_EXPORT int uffd_soak_sweep(void *soak, uint32_t mask, const int32_t *kinds);
-UFFD_SHIM_EXPORT int uffd_soak_sweeps_done(void *soak, uint32_t gen);
-/* Stops and joins the threads; -ETIMEDOUT when one is still inside an access. */
-UFFD_SHIM_EXPORT int uffd_soak_stop(void *soak, int timeout_ms);
-UFFD_SHIM_EXPORT int uffd_soak_thread_stats(void *soak, int index, struct uffd_soak_thread_stats *out);
-/* 1 and the thread's first failure, or 0 when it had none. */
-UFFD_SHIM_EXPORT int uffd_soak_failure(void *soak, int index, struct uffd_soak_failure *out);
-UFFD_SHIM_EXPORT int64_t uffd_soak_now_ns(void);
-UFFD_SHIM_EXPORT uint64_t uffd_soak_region_addr(void *soak, int region);
-/* The region's lock: touchers hold it shared around each access; a mover takes it exclusively. */
-UFFD_SHIM_EXPORT int uffd_soak_lock(void *soak, int region, int write);
-UFFD_SHIM_EXPORT int uffd_soak_unlock(void *soak, int region);
-/* After a move (under the exclusive lock): where the region is now. */
-UFFD_SHIM_EXPORT int uffd_soak_set_base(void *soak, int region, uint64_t addr);
-/* madvise(advice) over pages [first, first+count) under the shared lock; with discards != 0 each
- * page's sequence count is odd for the duration (the content may be zeroed). */
-UFFD_SHIM_EXPORT int uffd_soak_advise(void *soak, int region, uint64_t first, uint64_t count, int advice, int discards);
-/* -EBUSY while a thread runs. */
-UFFD_SHIM_EXPORT int uffd_soak_free(void *soak);
 
 #endif /* UFFD_SHIM_H */

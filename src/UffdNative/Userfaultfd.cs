@@ -1,5 +1,6 @@
 using System.Globalization;
 using UffdNative.Interop;
+using UffdNative.Uapi;
 
 namespace UffdNative;
 
@@ -39,8 +40,6 @@ public sealed record UffdOpenOptions
     public UffdFeatures RequiredFeatures { get; init; }
     /// <summary>Features enabled when this kernel supports them.</summary>
     public UffdFeatures OptionalFeatures { get; init; }
-    /// <summary>Skip UFFDIO_API entirely (only to test the uninitialised state, reference §1.2 rule 7).</summary>
-    public bool SkipHandshake { get; init; }
 }
 
 /// <summary>fdinfo of a uffd: pending (unread) faults, total (unread + read-but-unresolved), the API line.</summary>
@@ -52,9 +51,10 @@ public readonly record struct UffdFdInfo(long Pending, long Total, ulong Context
 
 /// <summary>
 /// A userfaultfd: the handle, the handshake, every ioctl, message reads.
-/// Raw <c>TryXxx</c> methods pass the kernel's struct and return 0 or -errno unchanged (for probes and
-/// the conformance executor); the typed methods turn normal outcomes (EEXIST, EAGAIN, partial
-/// progress) into results and everything else into <see cref="UffdException"/>.
+/// The typed methods turn normal outcomes (EEXIST, EAGAIN, partial progress) into results
+/// (<see cref="FillResult"/>) and everything else into <see cref="UffdException"/>. The raw
+/// <c>TryXxx</c> methods pass the kernel's struct (<c>UffdNative.Uapi</c>) and return 0 or -errno
+/// unchanged, output fields included, for probes and conformance checks.
 /// </summary>
 public sealed unsafe class Userfaultfd : IDisposable
 {
@@ -91,8 +91,6 @@ public sealed unsafe class Userfaultfd : IDisposable
         options ??= new UffdOpenOptions();
         var (fd, via, attempts, umo) = OpenFd(options);
         var uffd = new Userfaultfd(new SafeFdHandle(fd), via, attempts, umo, options.NonBlocking);
-        if (options.SkipHandshake)
-            return uffd;
         try
         {
             var supported = QuerySupportedFeatures(options);
@@ -113,8 +111,9 @@ public sealed unsafe class Userfaultfd : IDisposable
         }
     }
 
-    /// <summary>Wraps an fd this process already owns (a FORK event's fd, or one received over a
-    /// socket). The features are those of the context it came from.</summary>
+    /// <summary>Wraps an fd this process already owns (a FORK event's fd, one received over a socket,
+    /// or one <see cref="OpenRaw"/> opened: then UFFDIO_API has not run on it, reference §1.2 rule 7).
+    /// The features are those of the context it came from.</summary>
     public static Userfaultfd Adopt(int fd, UffdFeatures features, bool nonBlocking = true)
     {
         var u = new Userfaultfd(new SafeFdHandle(fd), UffdOpenPath.Adopted, [], false, nonBlocking)
@@ -208,7 +207,7 @@ public sealed unsafe class Userfaultfd : IDisposable
     // ---- raw ioctls: the kernel's answer, unchanged -----------------------------------------------
 
     public int TryApi(ref UffdioApi api) { fixed (UffdioApi* p = &api) return Shim.uffd_api(Fd, p); }
-    public int TryRegister(ref UffdioRegister reg) { fixed (UffdioRegister* p = &reg) return Shim.uffd_register(Fd, p); }
+    private int TryRegister(ref UffdioRegister reg) { fixed (UffdioRegister* p = &reg) return Shim.uffd_register(Fd, p); }
     public int TryUnregister(ref UffdioRange r) { fixed (UffdioRange* p = &r) return Shim.uffd_unregister(Fd, p); }
     public int TryWake(ref UffdioRange r) { fixed (UffdioRange* p = &r) return Shim.uffd_wake(Fd, p); }
     public int TryCopy(ref UffdioCopy c) { fixed (UffdioCopy* p = &c) return Shim.uffd_copy(Fd, p); }
@@ -217,7 +216,8 @@ public sealed unsafe class Userfaultfd : IDisposable
     public int TryContinue(ref UffdioContinue c) { fixed (UffdioContinue* p = &c) return Shim.uffd_continue(Fd, p); }
     public int TryPoison(ref UffdioPoison c) { fixed (UffdioPoison* p = &c) return Shim.uffd_poison(Fd, p); }
     public int TryMove(ref UffdioMove m) { fixed (UffdioMove* p = &m) return Shim.uffd_move(Fd, p); }
-    public int TryIoctlRaw(ulong request, void* arg) => Shim.uffd_ioctl_raw(Fd, request, arg);
+    /// <summary>Any request number: what a kernel does with an ioctl it may not know.</summary>
+    internal int TryIoctlRaw(ulong request, void* arg) => Shim.uffd_ioctl_raw(Fd, request, arg);
 
     // ---- typed ioctls -------------------------------------------------------------------------------
 
@@ -336,7 +336,7 @@ public sealed unsafe class Userfaultfd : IDisposable
         }
     }
 
-    /// <summary>Reads and types the pending messages (allocates; for tests and tools).</summary>
+    /// <summary>Reads and types the pending messages (allocates; a loop that must not allocate reads raw <see cref="UffdMsg"/>s with <see cref="ReadMessages"/>).</summary>
     public List<Messages.UffdMessage> ReadTyped(int max = 64)
     {
         var buf = new UffdMsg[max];
@@ -352,7 +352,7 @@ public sealed unsafe class Userfaultfd : IDisposable
         (PollEvents)UffdException.Check(Shim.uffd_poll(Fd, stop?.Fd ?? -1, timeoutMs), "poll(uffd)");
 
     /// <summary>Waits up to timeoutMs for at least one message and returns the typed messages (empty
-    /// on timeout). For tests and tools; the serving loop uses <see cref="ReadMessages"/>.</summary>
+    /// on timeout). Allocates; the serving loop uses <see cref="ReadMessages"/>.</summary>
     public List<Messages.UffdMessage> WaitMessages(int timeoutMs, int max = 64)
     {
         var deadline = Environment.TickCount64 + timeoutMs;

@@ -1,5 +1,5 @@
 using UffdNative.Access;
-using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.Messages;
 using UffdNative.PageMap;

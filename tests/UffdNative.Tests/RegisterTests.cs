@@ -99,7 +99,7 @@ public class RegisterTests
     {
         using var r = Region.Shmem(1, RegisterMode.Missing);
         using var other = Region.OpenUffd();
-        var range = new Interop.UffdioRange(r.Addr, r.Len);
+        var range = new Uapi.UffdioRange(r.Addr, r.Len);
         Assert.Equal(-Errno.EINVAL, other.TryUnregister(ref range)); // ~6.17 ABI change (§0.9)
         Assert.Equal(RegisterMode.Missing, VmaInfo.Find(r.Addr)!.RegisteredModes);
     }

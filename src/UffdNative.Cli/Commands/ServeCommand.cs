@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using UffdNative.Harness.Soak;
 using UffdNative.Serving.External;
 
 namespace UffdNative.Cli.Commands;
@@ -65,7 +66,7 @@ public static class ServeCommand
                 }
                 inject = new InjectSpec { DelayMinMs = min, DelayMaxMs = max, Seed = pr.GetValue(seed), FailAfterFaults = pr.GetValue(failAfter) };
             }
-            return Serve(pr.GetValue(socket)!, new HandlerHostOptions { Policies = policies, Inject = inject, HeartbeatMs = pr.GetValue(heartbeat) }, pr.GetValue(sessions));
+            return Serve(pr.GetValue(socket)!, new HandlerHostOptions { Policies = policies, PolicyDecorator = inject is null ? null : inject.Decorate, HeartbeatMs = pr.GetValue(heartbeat) }, pr.GetValue(sessions));
         });
         return cmd;
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using UffdNative.Interop;
+using UffdNative.Access;
+using UffdNative.Harness.Native;
 using UffdNative.Memory;
 using UffdNative.Serving;
 using UffdNative.Serving.Policies;
@@ -203,7 +204,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         {
             s.File = MemfdFile.Create("bench-minor", (long)len);
             using (var alias = s.File.MapShared())
-                Shim.uffd_pattern_fill((void*)alias.Address, len, BaseSeed, 0); // the page cache holds the content
+                Accessor.Fill(alias.Address, len, BaseSeed); // the page cache holds the content
             s.Map = s.File.MapShared();
         }
         else if (c.Memory == "shmem")
@@ -218,10 +219,10 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         if (needsSource)
         {
             s.Source = (nint)NativeMemory.AlignedAlloc((nuint)len, (nuint)Page);
-            Shim.uffd_pattern_fill((void*)s.Source, len, BaseSeed, 0);
+            Accessor.Fill((ulong)s.Source, len, BaseSeed);
         }
         if (c.Scenario is "wp" or "wp-snapshot" || c.Id == "async/anon")
-            Shim.uffd_pattern_fill((void*)s.Map.Address, len, BaseSeed, 0); // populated before protection
+            Accessor.Fill(s.Map.Address, len, BaseSeed); // populated before protection
         var features = c.Scenario switch
         {
             "wp" or "wp-snapshot" => UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem,
@@ -371,7 +372,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         string? verify = VerifyContent(c, s, pages, touchMode) ?? VerifyCounts(c, st, pages);
         if (st is not null && st.ExitReason != FaultServerExitReason.Stopped)
             verify ??= $"the loop ended with {st.ExitReason} ({st.ErrorOperation}, errno {st.Error})";
-        var latency = HistogramSnapshot.Merge(touch.Select(t => new HistogramSnapshot(t.Latency)));
+        var latency = HistogramSnapshot.Merge(touch.Select(t => t.Latency.ToSnapshot()));
         ulong faults = st?.Faults ?? (ulong)pages;
         return new Measurement
         {
@@ -408,24 +409,24 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         {
             long first = i * share, count = i == n - 1 ? pages - first : share;
             var cfg = new TouchConfig { Addr = s.Map!.PageAddress(first), Pages = (ulong)count, FirstPage = (ulong)first, Seed = TouchSeed, Mode = (int)mode, Cpu = cpu };
-            handles[i] = Shim.uffd_toucher_start(&cfg);
+            handles[i] = HarnessNative.uffd_toucher_start(&cfg);
             if (handles[i] == 0)
                 throw new InvalidOperationException("could not start a toucher thread");
         }
         foreach (var h in handles)
-            Shim.uffd_toucher_go(h);
+            HarnessNative.uffd_toucher_go(h);
         var results = new List<TouchResult>();
         var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 120;
         foreach (var h in handles)
         {
             TouchResult r;
-            while (Shim.uffd_toucher_join(h, 200, &r) != 0)
+            while (HarnessNative.uffd_toucher_join(h, 200, &r) != 0)
             {
                 if (progress is not null)
                 {
                     ulong done = 0;
                     foreach (var x in handles)
-                        done += Shim.uffd_toucher_progress(x);
+                        done += HarnessNative.uffd_toucher_progress(x);
                     ulong faults = s.Server?.FaultCount ?? s.Native?.FaultCount ?? done; // allocation-free: no GC while measuring
                     progress(new BenchProgress(c.Id, loop, pages, rep, options.Repeat, done, (ulong)pages, faults, step, steps));
                 }
@@ -437,16 +438,16 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
                     s.External?.Dispose();
                     s.Uffd?.Dispose();
                     foreach (var x in handles)
-                        Shim.uffd_toucher_join(x, 10_000, null);
+                        HarnessNative.uffd_toucher_join(x, 10_000, null);
                     foreach (var x in handles)
-                        Shim.uffd_toucher_free(x);
+                        HarnessNative.uffd_toucher_free(x);
                     return (results, "a toucher did not finish within 120 s");
                 }
             }
             results.Add(r);
         }
         foreach (var h in handles)
-            Shim.uffd_toucher_free(h);
+            HarnessNative.uffd_toucher_free(h);
         return (results, null);
     }
 
@@ -455,7 +456,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         var b = c.Scenario is "baseline" or "missing-zero" || c.Id == "async/anon-unpopulated" ? VerifyBase.Zero : VerifyBase.Pattern;
         var spec = new VerifySpec { Addr = s.Map!.Address, Pages = (ulong)pages, Base = (int)b, BaseSeed = BaseSeed, TouchSeed = TouchSeed, Touched = mode == TouchMode.Write ? 1 : 0 };
         ulong got, word;
-        long bad = Shim.uffd_verify_pages(&spec, &got, &word);
+        long bad = HarnessNative.uffd_verify_pages(&spec, &got, &word);
         if (bad >= 0)
             return $"page {bad} word {word} holds 0x{got:x}, not the expected content";
         if (c.Scenario == "wp-snapshot")
@@ -463,7 +464,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
             // The store holds every page's content from before its write.
             var store = s.External is { StoreAddress: not 0 } ext ? ext.StoreAddress : s.Store != 0 ? s.Store : s.SnapshotStore!.Address;
             var sspec = new VerifySpec { Addr = (ulong)store, Pages = (ulong)pages, Base = (int)VerifyBase.Pattern, BaseSeed = BaseSeed };
-            bad = Shim.uffd_verify_pages(&sspec, &got, &word);
+            bad = HarnessNative.uffd_verify_pages(&sspec, &got, &word);
             if (bad >= 0)
                 return $"snapshot page {bad} word {word} holds 0x{got:x}, not the pre-write content";
         }
@@ -500,7 +501,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
     {
         var ops = new List<AccessOp>();
         for (long i = 0; i < pages; i += 3)
-            ops.Add(Access.Op.Write64(s.Map!.PageAddress(i) + (ulong)(i % 512) * 8, Shim.uffd_pattern_word(TouchSeed, (ulong)i)));
+            ops.Add(Access.Op.Write64(s.Map!.PageAddress(i) + (ulong)(i % 512) * 8, Accessor.PatternWord(TouchSeed, (ulong)i)));
         using (var w = new Access.NativeWorker(ops.ToArray()))
             if (!w.Join(60_000))
                 return "the subset writer did not finish";
@@ -523,9 +524,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
     private static void WarmUp(ulong len)
     {
         using var m = Mapping.Anonymous(len);
-        var op = Access.Op.TouchWrite(m.Address, len, 1);
-        AccessResult r;
-        Shim.uffd_access_run(&op, 1, &r);
+        Accessor.Run(Op.TouchWrite(m.Address, len, 1));
     }
 }
 

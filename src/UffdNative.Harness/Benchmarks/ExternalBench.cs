@@ -1,5 +1,5 @@
 using UffdNative.Harness.Soak;
-using UffdNative.Interop;
+using UffdNative.Harness.Native;
 using UffdNative.Memory;
 using UffdNative.Serving;
 using UffdNative.Serving.External;
@@ -109,24 +109,24 @@ internal sealed unsafe class ExternalBenchLoop : IDisposable
         var exit = Enum.TryParse<FaultServerExitReason>(session.Final.Exit, out var e) ? e : FaultServerExitReason.Error;
         ServiceP50Ns = h.ServiceP50Ns;
         ServiceP99Ns = h.ServiceP99Ns;
-        var s = new UffdLoopStats
+        var s = new FaultStatistics
         {
+            MissingFaults = h.Missing,
+            WriteProtectFaults = h.Wp,
+            MinorFaults = h.Minor,
             PagesResolved = h.PagesResolved,
             Eexist = h.Eexist,
             Eagain = h.Eagain,
             Enoent = h.Enoent,
             SnapshotPages = h.SnapshotPages,
             ZeroPages = h.ZeroPages,
-            LoopUtimeNs = h.LoopCpuNs,
-            State = LoopAbi.StateExited,
-            ExitReason = (int)exit,
+            LoopUsage = new ThreadUsage(h.LoopCpuNs, 0, 0, 0, 0, 0),
+            Exited = true,
+            ExitReason = exit,
         };
-        s.Faults[0] = h.Missing;
-        s.Faults[1] = h.Wp;
-        s.Faults[2] = h.Minor;
         if (store is not null)
             view = SharedSnapshotStore.Map(store.Fd, length);
-        return new FaultStatistics(s);
+        return s;
     }
 
     public ulong ServiceP50Ns { get; private set; }

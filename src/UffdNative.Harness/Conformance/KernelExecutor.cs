@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using Tmds.Linux;
 using UffdNative.Access;
 using NativeAccess = UffdNative.Access.Op;
-using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.PageMap;
 using UffdNative.Harness.Scenarios;

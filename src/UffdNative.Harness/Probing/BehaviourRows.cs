@@ -1,7 +1,7 @@
 using System.Globalization;
 using UffdNative.Access;
 using UffdNative.Harness.Model;
-using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.Messages;
 
@@ -126,7 +126,7 @@ public static class BehaviourRows
             return e == Errno.EPERM ? Finding.Of(true, "EPERM", ev0) : e == 0 ? Finding.Of(false, "OK", ev0) : Finding.Failed(Errno.Name(e), ev0);
         }
         // Open while privileged, then ask UFFDIO_API from a thread that dropped CAP_SYS_PTRACE.
-        using var u = Userfaultfd.Open(new UffdOpenOptions { SkipHandshake = true });
+        using var u = Lab.OpenUninitialized();
         int r = 1;
         if (!Unprivileged.TryRunWithoutPtrace(() =>
         {

@@ -1,5 +1,5 @@
 using UffdNative.Access;
-using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.Messages;
 using UffdNative.PageMap;
@@ -73,11 +73,22 @@ public sealed class Lab : IDisposable
 
     public PageMapEntry[] Pm(ulong addr, long pages) => PageMap.Read(addr, pages);
 
+    /// <summary>A uffd on which UFFDIO_API has not run (the uninitialised state, reference §1.2 rule 7),
+    /// opened on the first path that works (device, syscall, user-mode-only syscall).</summary>
+    public static Userfaultfd OpenUninitialized()
+    {
+        int fd = -Errno.ENOSYS;
+        foreach (var path in new[] { UffdOpenPath.Device, UffdOpenPath.Syscall, UffdOpenPath.SyscallUserModeOnly })
+            if ((fd = Userfaultfd.OpenRaw(path, Uffd.OCloexec | Uffd.ONonblock, out _)) >= 0)
+                return Userfaultfd.Adopt(fd, UffdFeatures.None);
+        throw new UffdException("open userfaultfd", -fd, "no open path works here", "see uffdnative probe");
+    }
+
     /// <summary>UFFDIO_API on a fresh fd requesting exactly these features: 0 or the errno. This is
     /// the literal answer behind "not supported by this kernel (UFFDIO_API: EINVAL)".</summary>
     public unsafe int ApiErrno(UffdFeatures features, ulong api = (ulong)Uffd.Api)
     {
-        using var u = Userfaultfd.Open(new UffdOpenOptions { SkipHandshake = true });
+        using var u = OpenUninitialized();
         var a = new UffdioApi { Api = api, Features = (ulong)features };
         return -u.TryApi(ref a);
     }

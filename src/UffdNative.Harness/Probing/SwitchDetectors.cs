@@ -1,6 +1,6 @@
 using UffdNative.Access;
 using UffdNative.Harness.Model;
-using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.PageMap;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
 using UffdNative.Access;
-using UffdNative.Interop;
+using UffdNative.Harness.Native;
 using UffdNative.Memory;
 using UffdNative.Serving;
 using UffdNative.Serving.Policies;
@@ -133,10 +133,10 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
                     WritePct = i == B ? 70 : 50,
                 };
             int err;
-            soak = Shim.uffd_soak_start(&cfg, &err);
+            soak = HarnessNative.uffd_soak_start(&cfg, &err);
             if (soak == 0)
                 throw new UffdException("start soak threads", -err, "", "");
-            Shim.uffd_soak_go(soak);
+            HarnessNative.uffd_soak_go(soak);
             var churn = StartChurn(pages);
             int epochs = 0, exact = 0;
             long end = Environment.TickCount64 + o.Seconds * 1000L;
@@ -301,7 +301,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
     private void Advise(int region, Random rng, long pages, int advice, bool discards)
     {
         long count = rng.NextInt64(1, 257), first = rng.NextInt64(0, pages - count);
-        int r = Shim.uffd_soak_advise(soak, region, (ulong)first, (ulong)count, advice, discards ? 1 : 0);
+        int r = HarnessNative.uffd_soak_advise(soak, region, (ulong)first, (ulong)count, advice, discards ? 1 : 0);
         if (r < 0)
             throw new UffdException($"madvise({advice}) on {regions[region].Name}", -r, "", "");
     }
@@ -318,7 +318,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
     private void Remap()
     {
         var a = regions[A];
-        Shim.uffd_soak_lock(soak, A, 1);
+        HarnessNative.uffd_soak_lock(soak, A, 1);
         try
         {
             // A fresh reservation, replaced by the move; the old range is simply unmapped.
@@ -329,11 +329,11 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
                 reservation.Dispose();
                 throw new UffdException("mremap", -r, "", "");
             }
-            Shim.uffd_soak_set_base(soak, A, a.Map.Address);
+            HarnessNative.uffd_soak_set_base(soak, A, a.Map.Address);
         }
         finally
         {
-            Shim.uffd_soak_unlock(soak, A);
+            HarnessNative.uffd_soak_unlock(soak, A);
         }
     }
 
@@ -349,7 +349,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
             for (int i = 0; i < picks.Length; i++)
             {
                 var r = child.WaitFor(i, o.HangMs);
-                ulong want = Shim.uffd_pattern_word(f.Seed, (ulong)picks[i] * 512 + WordOf(picks[i]));
+                ulong want = Accessor.PatternWord(f.Seed, (ulong)picks[i] * 512 + WordOf(picks[i]));
                 if (r.Ret < 0 || r.Sigbus != 0 || r.Value != want)
                 {
                     Problem($"fork child read page {picks[i]} of {f.Name}: 0x{r.Value:x} (ret {r.Ret}, sigbus {r.Sigbus}), expected 0x{want:x}");
@@ -406,7 +406,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
             return false;
         try
         {
-            if (Shim.uffd_soak_pause(soak, o.HangMs) != 0)
+            if (HarnessNative.uffd_soak_pause(soak, o.HangMs) != 0)
             {
                 ReportHang("a toucher did not reach the checkpoint (blocked in an access)");
                 return false;
@@ -416,7 +416,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
             var c = regions[C];
             if (!b.Uffd.WriteProtect(b.Map.Address, b.Len, protect: true))
                 throw new InvalidOperationException("WRITEPROTECT answered EAGAIN on a uffd without events");
-            int r = Shim.uffd_soak_advise(soak, C, 0, (ulong)pages, MadvDontNeed, 0);
+            int r = HarnessNative.uffd_soak_advise(soak, C, 0, (ulong)pages, MadvDontNeed, 0);
             if (r < 0)
                 throw new UffdException("madvise(DONTNEED) of the minor region", -r, "", "");
             // The zap's REMOVE event is read by C's loop before the madvise returns: the loop is idle now.
@@ -424,10 +424,10 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
             int* kinds = stackalloc int[SoakConfig.MaxRegions];
             kinds[B] = SoakAbi.SweepWrite;
             kinds[C] = SoakAbi.SweepRead;
-            uint gen = (uint)Shim.uffd_soak_sweep(soak, (1u << B) | (1u << C), kinds);
-            Shim.uffd_soak_go(soak);
+            uint gen = (uint)HarnessNative.uffd_soak_sweep(soak, (1u << B) | (1u << C), kinds);
+            HarnessNative.uffd_soak_go(soak);
             long deadline = Environment.TickCount64 + o.HangMs * 3L;
-            while (Shim.uffd_soak_sweeps_done(soak, gen) < o.Threads)
+            while (HarnessNative.uffd_soak_sweeps_done(soak, gen) < o.Threads)
             {
                 if (Environment.TickCount64 > deadline)
                 {
@@ -448,7 +448,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         }
         finally
         {
-            Shim.uffd_soak_go(soak);
+            HarnessNative.uffd_soak_go(soak);
             PauseChurn(false);
         }
     }
@@ -489,16 +489,16 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
 
     private void FinalSweep()
     {
-        if (Shim.uffd_soak_pause(soak, o.HangMs) != 0)
+        if (HarnessNative.uffd_soak_pause(soak, o.HangMs) != 0)
         {
             ReportHang("a toucher did not stop for the final sweep");
             return;
         }
         int* kinds = stackalloc int[SoakConfig.MaxRegions];
-        uint gen = (uint)Shim.uffd_soak_sweep(soak, 0xF, kinds); // read-verify every page of A..D (F is only read by fork children)
-        Shim.uffd_soak_go(soak);
+        uint gen = (uint)HarnessNative.uffd_soak_sweep(soak, 0xF, kinds); // read-verify every page of A..D (F is only read by fork children)
+        HarnessNative.uffd_soak_go(soak);
         long deadline = Environment.TickCount64 + o.HangMs * 3L;
-        while (Shim.uffd_soak_sweeps_done(soak, gen) < o.Threads)
+        while (HarnessNative.uffd_soak_sweeps_done(soak, gen) < o.Threads)
         {
             if (Environment.TickCount64 > deadline)
             {
@@ -507,7 +507,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
             }
             Thread.Sleep(1);
         }
-        if (Shim.uffd_soak_pause(soak, o.HangMs) == 0)
+        if (HarnessNative.uffd_soak_pause(soak, o.HangMs) == 0)
             CheckQuiescent("end");
     }
 
@@ -515,11 +515,11 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
 
     private void CheckHangs()
     {
-        long now = Shim.uffd_soak_now_ns();
+        long now = HarnessNative.uffd_soak_now_ns();
         for (int i = 0; i < o.Threads; i++)
         {
             SoakThreadStats s;
-            Shim.uffd_soak_thread_stats(soak, i, &s);
+            HarnessNative.uffd_soak_thread_stats(soak, i, &s);
             if (s.OpStartNs != 0 && now - s.OpStartNs > o.HangMs * 1_000_000L)
             {
                 ReportHang($"toucher {i} (tid {s.Tid}) blocked {(now - s.OpStartNs) / 1_000_000} ms in an access at 0x{s.OpAddr:x}");
@@ -563,7 +563,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         for (int i = 0; i < o.Threads; i++)
         {
             SoakThreadStats s;
-            Shim.uffd_soak_thread_stats(soak, i, &s);
+            HarnessNative.uffd_soak_thread_stats(soak, i, &s);
             v += s.Verified;
             w += s.Writes;
             l += s.Lost;
@@ -578,7 +578,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         for (int i = 0; i < o.Threads; i++)
         {
             SoakFailure f;
-            if (Shim.uffd_soak_failure(soak, i, &f) == 1)
+            if (HarnessNative.uffd_soak_failure(soak, i, &f) == 1)
                 Problem($"{(f.Kind == SoakAbi.Lost ? "LOST" : "CORRUPT")}: {regions[f.Region].Name} page {f.Page} word {f.Word}: 0x{f.Got:x}, expected 0x{f.Expected:x} (toucher {f.Thread})");
         }
         ulong childFaults = 0;
@@ -619,14 +619,14 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
     {
         if (soak != 0)
         {
-            if (Shim.uffd_soak_stop(soak, 5000) != 0)
+            if (HarnessNative.uffd_soak_stop(soak, 5000) != 0)
             {
                 // Still inside an access: closing the uffds releases it.
                 foreach (var r in regions)
                     r.Uffd.Dispose();
-                Shim.uffd_soak_stop(soak, 10_000);
+                HarnessNative.uffd_soak_stop(soak, 10_000);
             }
-            if (Shim.uffd_soak_free(soak) == 0)
+            if (HarnessNative.uffd_soak_free(soak) == 0)
                 soak = 0;
         }
         foreach (var r in regions)

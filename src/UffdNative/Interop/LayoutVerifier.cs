@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using UffdNative.Access;
+using UffdNative.Uapi;
 
 namespace UffdNative.Interop;
 
@@ -8,14 +10,14 @@ namespace UffdNative.Interop;
 /// shim's layout table (compiled from the kernel headers + uffd_compat.h) and refuses to run on any
 /// difference: a wrong offset would read garbage from the kernel silently (ARCHITECTURE.md rule 1).
 /// </summary>
-public static unsafe class LayoutVerifier
+internal static unsafe class LayoutVerifier
 {
-    public const int ExpectedAbiVersion = 1;
+    internal const int ExpectedAbiVersion = 1;
 
     private static readonly object Gate = new();
     private static bool verified;
 
-    public static void EnsureVerified()
+    internal static void EnsureVerified()
     {
         if (Volatile.Read(ref verified))
             return;
@@ -33,7 +35,7 @@ public static unsafe class LayoutVerifier
     }
 
     /// <summary>The shim's table as (name, value).</summary>
-    public static IReadOnlyDictionary<string, long> ShimTable()
+    internal static IReadOnlyDictionary<string, long> ShimTable()
     {
         var table = new Dictionary<string, long>(StringComparer.Ordinal);
         int n = ShimLayout.uffd_layout_count();
@@ -49,7 +51,7 @@ public static unsafe class LayoutVerifier
     }
 
     /// <summary>Every difference between the shim's table and <see cref="ManagedTable"/>; empty when equal.</summary>
-    public static List<string> Compare()
+    internal static List<string> Compare()
     {
         var problems = new List<string>();
         int abi = ShimLayout.uffd_shim_abi_version();
@@ -74,7 +76,7 @@ public static unsafe class LayoutVerifier
     private static (string, long) Off<T>(string c, string cField, string field) => ($"offsetof({c}.{cField})", Marshal.OffsetOf<T>(field).ToInt64());
 
     /// <summary>The binding's own view, named as the shim names it.</summary>
-    public static IReadOnlyDictionary<string, long> ManagedTable()
+    internal static IReadOnlyDictionary<string, long> ManagedTable()
     {
         var entries = new List<(string, long)>
         {
@@ -233,7 +235,7 @@ public static unsafe class LayoutVerifier
         foreach (var k in Enum.GetValues<ChildOpKind>())
             entries.Add(("UFFD_CHILD_" + Snake(k.ToString()), (long)k));
 
-        // uffd_loop.c (issue 3: the serving engine)
+        // uffd_wait.c: what every fault loop shares (the serving engine's enums take these values)
         entries.AddRange(
         [
             Size<UffdHist>("uffd_hist"),
@@ -270,72 +272,34 @@ public static unsafe class LayoutVerifier
             Off<UffdLoopStats>("uffd_loop_stats", "error", nameof(UffdLoopStats.Error)),
             Off<UffdLoopStats>("uffd_loop_stats", "error_op", nameof(UffdLoopStats.ErrorOp)),
             Off<UffdLoopStats>("uffd_loop_stats", "service", nameof(UffdLoopStats.Service)),
-            Size<ThreadUsage>("uffd_thread_usage"),
-            Off<ThreadUsage>("uffd_thread_usage", "utime_ns", nameof(ThreadUsage.UtimeNs)),
-            Off<ThreadUsage>("uffd_thread_usage", "stime_ns", nameof(ThreadUsage.StimeNs)),
-            Off<ThreadUsage>("uffd_thread_usage", "vcsw", nameof(ThreadUsage.Vcsw)),
-            Off<ThreadUsage>("uffd_thread_usage", "ivcsw", nameof(ThreadUsage.Ivcsw)),
-            Off<ThreadUsage>("uffd_thread_usage", "minflt", nameof(ThreadUsage.MinorFaults)),
-            Off<ThreadUsage>("uffd_thread_usage", "majflt", nameof(ThreadUsage.MajorFaults)),
-            Size<LoopConfig>("uffd_loop_config"),
-            Off<LoopConfig>("uffd_loop_config", "uffd", nameof(LoopConfig.Uffd)),
-            Off<LoopConfig>("uffd_loop_config", "policy", nameof(LoopConfig.Policy)),
-            Off<LoopConfig>("uffd_loop_config", "cpu", nameof(LoopConfig.Cpu)),
-            Off<LoopConfig>("uffd_loop_config", "max_msgs", nameof(LoopConfig.MaxMsgs)),
-            Off<LoopConfig>("uffd_loop_config", "retry_ms", nameof(LoopConfig.RetryMs)),
-            Off<LoopConfig>("uffd_loop_config", "range_start", nameof(LoopConfig.RangeStart)),
-            Off<LoopConfig>("uffd_loop_config", "range_len", nameof(LoopConfig.RangeLen)),
-            Off<LoopConfig>("uffd_loop_config", "source", nameof(LoopConfig.Source)),
-            Off<LoopConfig>("uffd_loop_config", "snapshot", nameof(LoopConfig.Snapshot)),
-            Off<LoopConfig>("uffd_loop_config", "read_ahead", nameof(LoopConfig.ReadAhead)),
-            Size<TouchConfig>("uffd_touch_config"),
-            Off<TouchConfig>("uffd_touch_config", "addr", nameof(TouchConfig.Addr)),
-            Off<TouchConfig>("uffd_touch_config", "pages", nameof(TouchConfig.Pages)),
-            Off<TouchConfig>("uffd_touch_config", "first_page", nameof(TouchConfig.FirstPage)),
-            Off<TouchConfig>("uffd_touch_config", "seed", nameof(TouchConfig.Seed)),
-            Off<TouchConfig>("uffd_touch_config", "mode", nameof(TouchConfig.Mode)),
-            Off<TouchConfig>("uffd_touch_config", "cpu", nameof(TouchConfig.Cpu)),
-            Size<TouchResult>("uffd_touch_result"),
-            Off<TouchResult>("uffd_touch_result", "start_ns", nameof(TouchResult.StartNs)),
-            Off<TouchResult>("uffd_touch_result", "end_ns", nameof(TouchResult.EndNs)),
-            Off<TouchResult>("uffd_touch_result", "pages", nameof(TouchResult.Pages)),
-            Off<TouchResult>("uffd_touch_result", "checksum", nameof(TouchResult.Checksum)),
-            Off<TouchResult>("uffd_touch_result", "usage", nameof(TouchResult.Usage)),
-            Off<TouchResult>("uffd_touch_result", "latency", nameof(TouchResult.Latency)),
-            Size<VerifySpec>("uffd_verify_spec"),
-            Off<VerifySpec>("uffd_verify_spec", "addr", nameof(VerifySpec.Addr)),
-            Off<VerifySpec>("uffd_verify_spec", "pages", nameof(VerifySpec.Pages)),
-            Off<VerifySpec>("uffd_verify_spec", "base_seed", nameof(VerifySpec.BaseSeed)),
-            Off<VerifySpec>("uffd_verify_spec", "touch_seed", nameof(VerifySpec.TouchSeed)),
-            Off<VerifySpec>("uffd_verify_spec", "base", nameof(VerifySpec.Base)),
-            Off<VerifySpec>("uffd_verify_spec", "touched", nameof(VerifySpec.Touched)),
-            ("UFFD_KIND_MISSING", (long)Messages.FaultKind.Missing),
-            ("UFFD_KIND_WP", (long)Messages.FaultKind.WriteProtect),
-            ("UFFD_KIND_MINOR", (long)Messages.FaultKind.Minor),
-            ("UFFD_EV_FORK", (long)Serving.ServerEvent.Fork),
-            ("UFFD_EV_REMAP", (long)Serving.ServerEvent.Remap),
-            ("UFFD_EV_REMOVE", (long)Serving.ServerEvent.Remove),
-            ("UFFD_EV_UNMAP", (long)Serving.ServerEvent.Unmap),
-            ("UFFD_LOOP_RUNNING", (long)Serving.FaultServerExitReason.None),
-            ("UFFD_LOOP_EXIT_STOPPED", (long)Serving.FaultServerExitReason.Stopped),
-            ("UFFD_LOOP_EXIT_OWNER_GONE", (long)Serving.FaultServerExitReason.OwnerGone),
-            ("UFFD_LOOP_EXIT_EOF", (long)Serving.FaultServerExitReason.EndOfFile),
-            ("UFFD_LOOP_EXIT_ERROR", (long)Serving.FaultServerExitReason.Error),
-            ("UFFD_LOOP_OP_READ", (long)Serving.LoopOperation.Read),
-            ("UFFD_LOOP_OP_POLL", (long)Serving.LoopOperation.Poll),
-            ("UFFD_LOOP_OP_RESOLVE", (long)Serving.LoopOperation.Resolve),
-            ("UFFD_LOOP_OP_WAKE", (long)Serving.LoopOperation.Wake),
-            ("UFFD_LOOP_OP_POLICY", (long)Serving.LoopOperation.Policy),
-            ("UFFD_LOOP_OP_EVENT", (long)Serving.LoopOperation.Event),
-            ("UFFD_LOOP_OP_NO_POLICY", (long)Serving.LoopOperation.NoPolicy),
+            Size<UffdThreadUsage>("uffd_thread_usage"),
+            Off<UffdThreadUsage>("uffd_thread_usage", "utime_ns", nameof(UffdThreadUsage.UtimeNs)),
+            Off<UffdThreadUsage>("uffd_thread_usage", "stime_ns", nameof(UffdThreadUsage.StimeNs)),
+            Off<UffdThreadUsage>("uffd_thread_usage", "vcsw", nameof(UffdThreadUsage.Vcsw)),
+            Off<UffdThreadUsage>("uffd_thread_usage", "ivcsw", nameof(UffdThreadUsage.Ivcsw)),
+            Off<UffdThreadUsage>("uffd_thread_usage", "minflt", nameof(UffdThreadUsage.MinorFaults)),
+            Off<UffdThreadUsage>("uffd_thread_usage", "majflt", nameof(UffdThreadUsage.MajorFaults)),
+            ("UFFD_KIND_MISSING", LoopAbi.KindMissing),
+            ("UFFD_KIND_WP", LoopAbi.KindWriteProtect),
+            ("UFFD_KIND_MINOR", LoopAbi.KindMinor),
+            ("UFFD_EV_FORK", LoopAbi.EventFork),
+            ("UFFD_EV_REMAP", LoopAbi.EventRemap),
+            ("UFFD_EV_REMOVE", LoopAbi.EventRemove),
+            ("UFFD_EV_UNMAP", LoopAbi.EventUnmap),
+            ("UFFD_LOOP_RUNNING", LoopAbi.Running),
+            ("UFFD_LOOP_EXIT_STOPPED", LoopAbi.ExitStopped),
+            ("UFFD_LOOP_EXIT_OWNER_GONE", LoopAbi.ExitOwnerGone),
+            ("UFFD_LOOP_EXIT_EOF", LoopAbi.ExitEndOfFile),
+            ("UFFD_LOOP_EXIT_ERROR", LoopAbi.ExitError),
+            ("UFFD_LOOP_OP_READ", LoopAbi.OpRead),
+            ("UFFD_LOOP_OP_POLL", LoopAbi.OpPoll),
+            ("UFFD_LOOP_OP_RESOLVE", LoopAbi.OpResolve),
+            ("UFFD_LOOP_OP_WAKE", LoopAbi.OpWake),
+            ("UFFD_LOOP_OP_POLICY", LoopAbi.OpPolicy),
+            ("UFFD_LOOP_OP_EVENT", LoopAbi.OpEvent),
+            ("UFFD_LOOP_OP_NO_POLICY", LoopAbi.OpNoPolicy),
             ("UFFD_WAIT_EOF", LoopAbi.WaitEof),
-            ("UFFD_TOUCH_READ", (long)TouchMode.Read),
-            ("UFFD_TOUCH_WRITE", (long)TouchMode.Write),
-            ("UFFD_VERIFY_ZERO", (long)VerifyBase.Zero),
-            ("UFFD_VERIFY_PATTERN", (long)VerifyBase.Pattern),
         ]);
-        foreach (var p in Enum.GetValues<NativePolicy>())
-            entries.Add(("UFFD_POLICY_" + Snake(p.ToString()), (long)p));
 
         var d = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var (name, value) in entries)

@@ -278,7 +278,10 @@ public sealed unsafe class Mapping : IDisposable
     /// <summary>mremap (MAYMOVE, and FIXED when an address is given — it must be a range the caller
     /// owns, see <see cref="Reserve"/>). With EVENT_REMAP registered it blocks until the REMAP event is
     /// read. Returns 0 or -errno; the mapping follows the move.</summary>
-    public int TryRemap(ulong newLength, ulong fixedAddress = 0)
+    public int TryRemap(ulong newLength) => TryRemap(newLength, 0UL);
+
+    /// <summary>mremap to fixedAddress (0: wherever the kernel chooses), see <see cref="TryRemap(ulong)"/>.</summary>
+    public int TryRemap(ulong newLength, ulong fixedAddress)
     {
         const int MremapMaymove = 1, MremapFixed = 2;
         void* p = mremap((void*)Address, Sys.Size(Length), Sys.Size(newLength), MremapMaymove | (fixedAddress != 0 ? MremapFixed : 0), (void*)fixedAddress);
@@ -289,7 +292,9 @@ public sealed unsafe class Mapping : IDisposable
         return 0;
     }
 
-    public ulong Remap(ulong newLength, ulong fixedAddress = 0)
+    public ulong Remap(ulong newLength) => Remap(newLength, 0UL);
+
+    public ulong Remap(ulong newLength, ulong fixedAddress)
     {
         int r = TryRemap(newLength, fixedAddress);
         if (r < 0)

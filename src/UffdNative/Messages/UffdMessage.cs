@@ -1,9 +1,10 @@
 using UffdNative.Interop;
+using UffdNative.Uapi;
 
 namespace UffdNative.Messages;
 
 /// <summary>A typed uffd message (reference §1.5). The serving loop reads raw <see cref="UffdMsg"/>
-/// structs without allocating; these records are for tests, tools and event handling.</summary>
+/// structs without allocating; these records are the typed events a program handles.</summary>
 public abstract record UffdMessage
 {
     public abstract UffdEventKind Kind { get; }
@@ -21,7 +22,13 @@ public abstract record UffdMessage
     };
 }
 
-public enum FaultKind { Missing, WriteProtect, Minor }
+/// <summary>The kind of a page fault (also the index of the statistics' fault counters).</summary>
+public enum FaultKind
+{
+    Missing = LoopAbi.KindMissing,
+    WriteProtect = LoopAbi.KindWriteProtect,
+    Minor = LoopAbi.KindMinor,
+}
 
 /// <summary>A thread is blocked on this page. Flags: MISSING read 0x0, MISSING write 0x1, WP write 0x3,
 /// MINOR read 0x4 (§1.5). ThreadId is 0 unless UFFD_FEATURE_THREAD_ID was enabled.</summary>

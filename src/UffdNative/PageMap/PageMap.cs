@@ -1,6 +1,7 @@
 using System.Text;
 using Tmds.Linux;
 using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Memory;
 using static Tmds.Linux.LibC;
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.Messages;
 

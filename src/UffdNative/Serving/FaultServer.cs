@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using UffdNative.Interop;
 using UffdNative.Memory;
 using UffdNative.Messages;
+using UffdNative.Uapi;
 
 namespace UffdNative.Serving;
 
@@ -163,8 +164,8 @@ public sealed unsafe class FaultServer : IDisposable
     public IReadOnlyList<ServedRange> Ranges => ranges;
 
     /// <summary>GC.GetAllocatedBytesForCurrentThread of the loop thread after its last batch (with
-    /// <see cref="FaultServerOptions.TrackAllocations"/>), else -1.</summary>
-    public long LoopAllocatedBytes => Interlocked.Read(ref allocatedBytes);
+    /// <see cref="FaultServerOptions.TrackAllocations"/>), else -1. For the tests' allocation check.</summary>
+    internal long LoopAllocatedBytes => Interlocked.Read(ref allocatedBytes);
 
     /// <summary>Adds a served range (any thread, any time).</summary>
     public void Track(ServedRange range)

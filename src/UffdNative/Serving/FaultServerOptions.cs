@@ -43,9 +43,9 @@ public sealed record FaultServerOptions
 
     public string ThreadName { get; init; } = "uffd-fault-server";
 
-    /// <summary>Diagnostics: after every batch the loop thread records
-    /// GC.GetAllocatedBytesForCurrentThread (see <see cref="FaultServer.LoopAllocatedBytes"/>).</summary>
-    public bool TrackAllocations { get; init; }
+    /// <summary>After every batch the loop thread records GC.GetAllocatedBytesForCurrentThread (see
+    /// <see cref="FaultServer.LoopAllocatedBytes"/>): the tests' proof that the loop allocates nothing.</summary>
+    internal bool TrackAllocations { get; init; }
 }
 
 /// <summary>How and why a server ended.</summary>

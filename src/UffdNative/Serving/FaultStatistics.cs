@@ -4,47 +4,54 @@ using UffdNative.Messages;
 namespace UffdNative.Serving;
 
 /// <summary>
-/// A copy of a fault loop's statistics (managed or native: both write struct uffd_loop_stats). Taking
+/// A copy of a fault loop's statistics (the managed FaultServer's, or any other loop's that writes
+/// struct uffd_loop_stats: the harness's native twin loop does). Taking
 /// one while the loop runs is safe: every counter is one aligned 64-bit word written by the loop
 /// thread only, so each value is exact, though counters may be a few faults apart from each other.
 /// </summary>
 public sealed class FaultStatistics
 {
-    public ulong MissingFaults { get; }
-    public ulong WriteProtectFaults { get; }
-    public ulong MinorFaults { get; }
+    public ulong MissingFaults { get; init; }
+    public ulong WriteProtectFaults { get; init; }
+    public ulong MinorFaults { get; init; }
     public ulong Faults => MissingFaults + WriteProtectFaults + MinorFaults;
-    public ulong ForkEvents { get; }
-    public ulong RemapEvents { get; }
-    public ulong RemoveEvents { get; }
-    public ulong UnmapEvents { get; }
-    public ulong Messages { get; }
-    public ulong Reads { get; }
-    public ulong Polls { get; }
-    public ulong Batches { get; }
-    public ulong MaxBatch { get; }
-    public ulong Runs { get; }
-    public ulong ResolveIoctls { get; }
-    public ulong WakeIoctls { get; }
-    public ulong PagesResolved { get; }
-    public ulong Eexist { get; }
-    public ulong Eagain { get; }
-    public ulong Partial { get; }
-    public ulong Enoent { get; }
-    public ulong DeferredMax { get; }
-    public ulong SnapshotPages { get; }
-    public ulong ZeroPages { get; }
+    public ulong ForkEvents { get; init; }
+    public ulong RemapEvents { get; init; }
+    public ulong RemoveEvents { get; init; }
+    public ulong UnmapEvents { get; init; }
+    public ulong Messages { get; init; }
+    public ulong Reads { get; init; }
+    public ulong Polls { get; init; }
+    public ulong Batches { get; init; }
+    public ulong MaxBatch { get; init; }
+    public ulong Runs { get; init; }
+    public ulong ResolveIoctls { get; init; }
+    public ulong WakeIoctls { get; init; }
+    public ulong PagesResolved { get; init; }
+    public ulong Eexist { get; init; }
+    public ulong Eagain { get; init; }
+    public ulong Partial { get; init; }
+    public ulong Enoent { get; init; }
+    public ulong DeferredMax { get; init; }
+    public ulong SnapshotPages { get; init; }
+    public ulong ZeroPages { get; init; }
     /// <summary>The loop thread's CPU time and context switches over its whole life (set when it ends).</summary>
-    public ThreadUsage LoopUsage { get; }
-    public bool Running { get; }
-    public bool Exited { get; }
-    public FaultServerExitReason ExitReason { get; }
-    public int Error { get; }
-    public LoopOperation ErrorOperation { get; }
+    public ThreadUsage LoopUsage { get; init; }
+    public bool Running { get; init; }
+    public bool Exited { get; init; }
+    public FaultServerExitReason ExitReason { get; init; }
+    public int Error { get; init; }
+    public LoopOperation ErrorOperation { get; init; }
     /// <summary>Per fault: nanoseconds from the read that returned it to its resolution.</summary>
-    public HistogramSnapshot ServiceTime { get; }
+    public HistogramSnapshot ServiceTime { get; init; }
 
-    public unsafe FaultStatistics(in UffdLoopStats s)
+    /// <summary>Statistics with every counter zero (set them with init: e.g. from another loop's report).</summary>
+    public FaultStatistics()
+    {
+        ServiceTime = HistogramSnapshot.Empty;
+    }
+
+    internal unsafe FaultStatistics(in UffdLoopStats s)
     {
         MissingFaults = s.Faults[(int)FaultKind.Missing];
         WriteProtectFaults = s.Faults[(int)FaultKind.WriteProtect];
@@ -69,7 +76,7 @@ public sealed class FaultStatistics
         DeferredMax = s.DeferredMax;
         SnapshotPages = s.SnapshotPages;
         ZeroPages = s.ZeroPages;
-        LoopUsage = new ThreadUsage { UtimeNs = s.LoopUtimeNs, StimeNs = s.LoopStimeNs, Vcsw = s.LoopVcsw, Ivcsw = s.LoopIvcsw };
+        LoopUsage = new ThreadUsage(s.LoopUtimeNs, s.LoopStimeNs, s.LoopVcsw, s.LoopIvcsw, 0, 0);
         Running = s.State == LoopAbi.StateRunning;
         Exited = s.State == LoopAbi.StateExited;
         ExitReason = (FaultServerExitReason)s.ExitReason;

@@ -37,7 +37,7 @@ public static unsafe class LatencyHistogram
     public static ulong UpperBound(int index) => index < 128 ? (ulong)index : LowerBound(index) + (1UL << (index / 64 - 1)) - 1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Record(UffdHist* h, ulong value)
+    internal static void Record(UffdHist* h, ulong value)
     {
         h->Buckets[Index(value)]++;
         h->Count++;
@@ -57,7 +57,7 @@ public sealed unsafe class HistogramSnapshot
     public ulong Max { get; }
     public double Mean => Count == 0 ? 0 : (double)Sum / Count;
 
-    public HistogramSnapshot(in UffdHist h)
+    internal HistogramSnapshot(in UffdHist h)
     {
         Count = h.Count;
         Sum = h.Sum;
@@ -66,6 +66,21 @@ public sealed unsafe class HistogramSnapshot
         for (int i = 0; i < buckets.Length; i++)
             buckets[i] = h.Buckets[i];
     }
+
+    /// <summary>A histogram from its bucket counts (<see cref="LatencyHistogram.Buckets"/> of them, indexed
+    /// as <see cref="LatencyHistogram.Index"/> does), e.g. one another loop recorded.</summary>
+    public HistogramSnapshot(ReadOnlySpan<ulong> buckets, ulong count, ulong sum, ulong max)
+    {
+        if (buckets.Length != LatencyHistogram.Buckets)
+            throw new ArgumentException($"a histogram has {LatencyHistogram.Buckets} buckets, not {buckets.Length}", nameof(buckets));
+        this.buckets = buckets.ToArray();
+        Count = count;
+        Sum = sum;
+        Max = max;
+    }
+
+    /// <summary>A histogram of nothing.</summary>
+    public static HistogramSnapshot Empty { get; } = new(new ulong[LatencyHistogram.Buckets], 0, 0, 0);
 
     private HistogramSnapshot(ulong[] b, ulong count, ulong sum, ulong max)
     {

@@ -52,6 +52,8 @@ public sealed class PackagingTests
                 var names = zip.Entries.Select(e => e.FullName).ToList();
                 // The shim under runtimes/linux-x64/native, and only there: probe below can only work by finding it there.
                 Assert.Equal(["tools/net10.0/any/runtimes/linux-x64/native/libuffdshim.so"], names.Where(n => n.EndsWith("libuffdshim.so", StringComparison.Ordinal)));
+                // The harness's library beside it (bench, soak), where it finds the shim ($ORIGIN).
+                Assert.Equal(["tools/net10.0/any/runtimes/linux-x64/native/libuffdharness.so"], names.Where(n => n.EndsWith("libuffdharness.so", StringComparison.Ordinal)));
                 using var settings = zip.GetEntry("tools/net10.0/any/DotnetToolSettings.xml")!.Open();
                 var command = XDocument.Load(settings).Descendants("Command").Single();
                 Assert.Equal("uffdnative", command.Attribute("Name")!.Value);
@@ -123,8 +125,9 @@ public sealed class PackagingTests
             var publish = Dotnet(["publish", Csproj, "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true", "-p:DebugType=none", "-p:CopyOutputSymbolsToPublishDirectory=false", "-o", output]);
             Assert.True(publish.ExitCode == 0, publish.ToString());
             Assert.DoesNotContain("warning", publish.Stdout, StringComparison.OrdinalIgnoreCase);
-            // The executable and the shim beside it, nothing else.
-            Assert.Equal(["libuffdshim.so", "uffdnative"], Directory.GetFiles(output).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
+            // The executable and the native libraries beside it (the binding's shim, the harness's library
+            // for bench and soak), nothing else.
+            Assert.Equal(["libuffdharness.so", "libuffdshim.so", "uffdnative"], Directory.GetFiles(output).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
             var exe = File.ReadAllBytes(Path.Combine(output, "uffdnative"));
             Assert.Equal("\u007fELF"u8.ToArray(), exe[..4]);
             var home = Directory.CreateDirectory(Path.Combine(work, "home")).FullName;

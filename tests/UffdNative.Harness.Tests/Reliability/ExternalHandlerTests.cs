@@ -1,4 +1,5 @@
 using UffdNative.Harness.Soak;
+using UffdNative.Harness.Native;
 using UffdNative.Interop;
 using UffdNative.Memory;
 using UffdNative.Serving.External;
@@ -75,16 +76,16 @@ public unsafe class ExternalHandlerTests
             for (int i = 0; i < 4; i++)
             {
                 var cfg = new TouchConfig { Addr = map.PageAddress(i * pages / 4), Pages = (ulong)(pages / 4), FirstPage = (ulong)(i * pages / 4), Seed = touchSeed, Mode = (int)TouchMode.Write, Cpu = -1 };
-                handles[i] = Shim.uffd_toucher_start(&cfg);
+                handles[i] = HarnessNative.uffd_toucher_start(&cfg);
                 Assert.NotEqual(0, handles[i]);
             }
             foreach (var h in handles)
-                Shim.uffd_toucher_go(h);
+                HarnessNative.uffd_toucher_go(h);
             foreach (var h in handles)
             {
                 TouchResult r;
-                Assert.Equal(0, Shim.uffd_toucher_join(h, 150_000, &r));
-                Shim.uffd_toucher_free(h);
+                Assert.Equal(0, HarnessNative.uffd_toucher_join(h, 150_000, &r));
+                HarnessNative.uffd_toucher_free(h);
             }
             Assert.True(session.Stop(30_000), $"{session.State} {session.Failure}");
             var st = session.Final!.Stats!;

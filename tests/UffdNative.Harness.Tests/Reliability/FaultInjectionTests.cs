@@ -1,5 +1,6 @@
 using UffdNative.Access;
 using UffdNative.Harness.Soak;
+using UffdNative.Harness.Native;
 using UffdNative.Interop;
 using UffdNative.Memory;
 using UffdNative.Serving;

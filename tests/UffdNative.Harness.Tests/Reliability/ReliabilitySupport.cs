@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using UffdNative.Access;
+using UffdNative.Harness.Native;
 using UffdNative.Interop;
 using UffdNative.Memory;
 using UffdNative.Serving.External;
@@ -86,9 +87,5 @@ public static unsafe class R
 
     /// <summary>-1 when pages [0, pages) at addr match (base pattern/zero, touched slots).</summary>
     public static long Verify(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched = false, ulong touchSeed = 0)
-    {
-        var spec = new VerifySpec { Addr = addr, Pages = (ulong)pages, Base = (int)b, BaseSeed = baseSeed, Touched = touched ? 1 : 0, TouchSeed = touchSeed };
-        ulong got, word;
-        return Shim.uffd_verify_pages(&spec, &got, &word);
-    }
+        => HarnessNative.VerifyPages(addr, pages, b, baseSeed, touched, touchSeed);
 }

@@ -1,5 +1,6 @@
 using UffdNative.Access;
 using Microsoft.Win32.SafeHandles;
+using UffdNative.Harness.Native;
 using UffdNative.Interop;
 using UffdNative.Serving;
 using UffdNative.Serving.Policies;

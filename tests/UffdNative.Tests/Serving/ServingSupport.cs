@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using UffdNative.Access;
-using UffdNative.Interop;
+using UffdNative.Harness.Native;
 using UffdNative.Serving;
 
 namespace UffdNative.Tests.Serving;
@@ -14,11 +14,7 @@ public static unsafe class S
     /// <summary>Verifies pages [0, pages) at addr (after the uffd is closed or every page resolved):
     /// -1 when all match.</summary>
     public static long Verify(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched = false, ulong touchSeed = 0)
-    {
-        var spec = new VerifySpec { Addr = addr, Pages = (ulong)pages, Base = (int)b, BaseSeed = baseSeed, Touched = touched ? 1 : 0, TouchSeed = touchSeed };
-        ulong got, word;
-        return Shim.uffd_verify_pages(&spec, &got, &word);
-    }
+        => HarnessNative.VerifyPages(addr, pages, b, baseSeed, touched, touchSeed);
 
     /// <summary>A native worker that reads one word of each page in [first, first+count).</summary>
     public static NativeWorker ReadPages(Region r, long first, long count) =>
@@ -31,7 +27,7 @@ public static unsafe class S
         for (long k = 0; k < count; k++)
         {
             long i = first + k;
-            ops[k] = Op.Write64(r.PageAt(i) + (ulong)(i % 512) * 8, Shim.uffd_pattern_word(seed, (ulong)i));
+            ops[k] = Op.Write64(r.PageAt(i) + (ulong)(i % 512) * 8, Accessor.PatternWord(seed, (ulong)i));
         }
         return new NativeWorker(ops);
     }

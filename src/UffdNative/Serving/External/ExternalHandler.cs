@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using UffdNative.Interop;
+using UffdNative.Uapi;
 
 namespace UffdNative.Serving.External;
 
@@ -73,7 +74,6 @@ public sealed record ExternalHandlerOptions
     public int? SnapshotFd { get; init; }
     /// <summary>The process that owns the registered memory (default: this one).</summary>
     public int OwnerPid { get; init; }
-    public InjectSpec? Inject { get; init; }
     public ILogger? Logger { get; init; }
 }
 
@@ -192,7 +192,6 @@ public sealed class ExternalHandler : IDisposable
                 Policies = [.. options.Policies],
                 Regions = [.. options.Regions],
                 SnapshotFd = options.SnapshotFd,
-                Inject = options.Inject,
             }, fds);
             var st = channel.Receive(options.ReadyTimeoutMs, out var reply, out var extra);
             foreach (var fd in extra)

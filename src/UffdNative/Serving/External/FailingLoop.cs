@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using UffdNative.Interop;
+using UffdNative.Uapi;
 
 namespace UffdNative.Serving.External;
 

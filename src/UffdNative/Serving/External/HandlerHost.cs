@@ -10,8 +10,9 @@ public sealed record HandlerHostOptions
 {
     /// <summary>Policies that replace the ones the client asked for (null: serve what the client asked).</summary>
     public IReadOnlyList<PolicySpec>? Policies { get; init; }
-    /// <summary>Injected faults that apply to every session (the client may add its own).</summary>
-    public InjectSpec? Inject { get; init; }
+    /// <summary>Wraps every policy the handler builds for a session (instrumentation, tracing, or the
+    /// harness's injected delays and failures); null: the policies as they are.</summary>
+    public Func<FaultPolicy, FaultPolicy>? PolicyDecorator { get; init; }
     /// <summary>Heartbeat period when the client does not ask for one.</summary>
     public int HeartbeatMs { get; init; } = 50;
     public ILogger? Logger { get; init; }
@@ -177,7 +178,6 @@ public sealed class HandlerSession : IDisposable
         var specs = options.Policies ?? h.Policies ?? [];
         if (specs.Count == 0)
             throw new ArgumentException("no policy: the client asked for none and the handler was given none (--policy)");
-        var inject = h.Inject ?? options.Inject;
         var policies = new List<FaultPolicy>();
         foreach (var spec in specs)
         {
@@ -192,10 +192,8 @@ public sealed class HandlerSession : IDisposable
                 "minor-continue" => new MinorContinue(),
                 _ => throw new ArgumentException($"unknown policy '{spec.Name}' (one of {string.Join(", ", PolicySpec.Names)})"),
             };
-            if (inject is { FailAfterFaults: > 0 } f)
-                p = new InjectedFailure(p, f.FailAfterFaults);
-            if (inject is { DelayMaxMs: > 0 } d)
-                p = new InjectedDelay(p, Math.Max(0, d.DelayMinMs), d.DelayMaxMs, d.Seed);
+            if (options.PolicyDecorator is { } decorate)
+                p = decorate(p);
             policies.Add(p);
         }
         PolicyNames = [.. policies.Select(p => p.Name)];

@@ -177,48 +177,6 @@ internal sealed class ExternalWpSnapshot(RegionContent content, SharedSnapshotSt
     }
 }
 
-/// <summary>Injected fault: a random delay (bounded) before the resolution of each run, like a slow
-/// content fetch. A retry of the same run (after EAGAIN: an event arrived meanwhile) is not delayed
-/// again — the content is at hand, only the ioctl is repeated — otherwise an event producer faster
-/// than the delay would starve every fault forever (the freeze of Firecracker #4990).</summary>
-internal sealed class InjectedDelay(FaultPolicy inner, int minMs, int maxMs, ulong seed) : FaultPolicy
-{
-    private ulong state = seed | 1;
-    private ulong lastStart = ulong.MaxValue;
-
-    public override FaultKind Kind => inner.Kind;
-    public override string Name => $"{inner.Name}+delay({minMs}..{maxMs} ms)";
-
-    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
-    {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        int ms = minMs + (int)((state * 2685821657736338717UL >> 33) % (ulong)(maxMs - minMs + 1));
-        if (ms > 0 && run.Start != lastStart)
-            Thread.Sleep(ms);
-        lastStart = run.Start;
-        return inner.Resolve(in context, in run, dontWake);
-    }
-}
-
-/// <summary>Injected fault: the policy fails (throws) after a number of resolution steps; the loop then
-/// ends with an error and closes its uffd.</summary>
-internal sealed class InjectedFailure(FaultPolicy inner, long after) : FaultPolicy
-{
-    private long steps;
-
-    public override FaultKind Kind => inner.Kind;
-    public override string Name => $"{inner.Name}+fail-after({after})";
-
-    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
-    {
-        if (++steps > after)
-            throw new InvalidOperationException($"injected handler failure after {after} resolution steps");
-        return inner.Resolve(in context, in run, dontWake);
-    }
-}
-
 /// <summary>A page source whose offsets are source offsets of the handoff regions (Firecracker's
 /// <c>offset</c>): the shim's pattern, zeros, a received descriptor or a file.</summary>
 internal static class HandlerSources

@@ -65,17 +65,6 @@ public sealed record PolicySpec
     public static PolicySpec Of(string name, SourceSpec? source = null, int readAhead = 0) => new() { Name = name, Source = source, ReadAhead = readAhead };
 }
 
-/// <summary>Faults the handler injects into itself (tests and soak): a random delay of up to
-/// <see cref="DelayMaxMs"/> before each resolution step, and a policy failure after
-/// <see cref="FailAfterFaults"/> resolution steps (0: never).</summary>
-public sealed record InjectSpec
-{
-    public int DelayMaxMs { get; init; }
-    public int DelayMinMs { get; init; }
-    public ulong Seed { get; init; } = 1;
-    public long FailAfterFaults { get; init; }
-}
-
 /// <summary>Counters of the handler's loop, as sent in heartbeats and the final frame.</summary>
 public sealed record HandlerStats
 {
@@ -182,7 +171,6 @@ public sealed record Frame
     public List<HandoffRegion>? Regions { get; init; }
     /// <summary>handoff: the memfd the wp-snapshot store lives in (data, then a saved-page bitmap).</summary>
     public int? SnapshotFd { get; init; }
-    public InjectSpec? Inject { get; init; }
     public long Seq { get; init; }
     public HandlerStats? Stats { get; init; }
     public List<RangeInfo>? Ranges { get; init; }
@@ -190,6 +178,9 @@ public sealed record Frame
     public string? Exit { get; init; }
     public string? Message { get; init; }
 }
+
+/// <summary>The process at the other end of a Unix socket, as the kernel saw it at connect/listen.</summary>
+internal readonly record struct PeerCredentials(int Pid, int Uid, int Gid);
 
 /// <summary>errno values of the socket calls (x86-64 Linux).</summary>
 internal static class SocketErrno
@@ -206,7 +197,7 @@ internal sealed partial class ProtocolJson : JsonSerializerContext;
 /// that many bytes of UTF-8 JSON. Descriptors travel as SCM_RIGHTS with the first byte of a frame and
 /// are handed to the caller with the frame they arrived in. Send is thread-safe; one thread receives.
 /// </summary>
-public sealed unsafe class FrameChannel : IDisposable
+internal sealed unsafe class FrameChannel : IDisposable
 {
     public const int MaxFrame = 16 << 20;
 
@@ -224,11 +215,11 @@ public sealed unsafe class FrameChannel : IDisposable
         new(new SafeFdHandle(UffdException.Check(Shim.uffd_sock_connect(path), "connect", e => ($"socket {path}", e is Errno.ENOENT or SocketErrno.ECONNREFUSED ? "start the handler first: uffdnative serve --socket " + path : ""))));
 
     /// <summary>The peer process (SO_PEERCRED).</summary>
-    public PeerCred Peer()
+    public PeerCredentials Peer()
     {
         PeerCred c;
         UffdException.Check(Shim.uffd_sock_peer(Socket.Fd, &c), "SO_PEERCRED");
-        return c;
+        return new PeerCredentials(c.Pid, c.Uid, c.Gid);
     }
 
     /// <summary>Sends a frame, with descriptors (not closed here). Returns 0 or -errno (EPIPE when the

@@ -1,4 +1,5 @@
 using UffdNative.Interop;
+using UffdNative.Uapi;
 using UffdNative.Messages;
 using UffdNative.PageMap;
 
@@ -6,7 +7,7 @@ namespace UffdNative.Serving.Policies;
 
 /// <summary>
 /// Asynchronous write tracking (UFFD_FEATURE_WP_ASYNC, 6.7+): the kernel resolves WP faults itself by
-/// dropping the page's uffd-wp bit, so no message is ever sent; <see cref="Collect"/> finds the written
+/// dropping the page's uffd-wp bit, so no message is ever sent; <see cref="Collect()"/> finds the written
 /// pages with PAGEMAP_SCAN and re-protects them atomically (PM_SCAN_WP_MATCHING), as Wine's
 /// GetWriteWatch does. A WP message on an async uffd is a contradiction, so <see cref="Resolve"/> fails.
 /// </summary>

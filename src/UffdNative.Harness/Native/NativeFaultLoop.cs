@@ -1,6 +1,6 @@
-using UffdNative.Interop;
+using UffdNative.Serving;
 
-namespace UffdNative.Serving;
+namespace UffdNative.Harness.Native;
 
 /// <summary>What the native twin loop serves (one range, one policy).</summary>
 public sealed record NativeLoopOptions
@@ -19,7 +19,8 @@ public sealed record NativeLoopOptions
 }
 
 /// <summary>
-/// The native twin of <see cref="FaultServer"/> (native/uffd_loop.c): the same wait step, batching,
+/// The native twin of <see cref="FaultServer"/> (native/harness/uffd_loop.c, in libuffdharness.so):
+/// the benchmark's yardstick. The same wait step, batching,
 /// run coalescing, DONTWAKE/WAKE strategy, errno rules, events and statistics, with the policies
 /// implemented in C. It takes the uffd over (and closes it when it ends), exactly as a FaultServer
 /// with CloseUffdOnStop does. It exists so that `uffdnative bench` can measure both loops in one run.
@@ -50,7 +51,7 @@ public sealed unsafe class NativeFaultLoop : IDisposable
             ReadAhead = (ulong)o.ReadAheadPages,
         };
         int err;
-        nint h = Shim.uffd_loop_start(&cfg, &err);
+        nint h = HarnessNative.uffd_loop_start(&cfg, &err);
         if (h == 0)
             throw new UffdException("start native loop", -err, "", "");
         uffd.Handle.SetHandleAsInvalid(); // the loop closes the fd when it ends
@@ -63,9 +64,9 @@ public sealed unsafe class NativeFaultLoop : IDisposable
         {
             if (handle == 0)
                 return final ?? throw new ObjectDisposedException(nameof(NativeFaultLoop));
-            UffdLoopStats s;
-            Shim.uffd_loop_stats(handle, &s);
-            return new FaultStatistics(s);
+            HarnessLoopStats s;
+            HarnessNative.uffd_loop_stats(handle, &s);
+            return s.ToStatistics();
         }
     }
 
@@ -76,21 +77,21 @@ public sealed unsafe class NativeFaultLoop : IDisposable
         {
             if (handle == 0)
                 return final?.Faults ?? 0;
-            UffdLoopStats s;
-            Shim.uffd_loop_stats(handle, &s);
+            HarnessLoopStats s;
+            HarnessNative.uffd_loop_stats(handle, &s);
             return s.Faults[0] + s.Faults[1] + s.Faults[2];
         }
     }
 
     /// <summary>Requests a stop (serving what is pending) and waits; true when the loop ended.</summary>
-    public bool Stop(int timeoutMs = 10_000) => handle == 0 || Shim.uffd_loop_stop(handle, timeoutMs) == 0;
+    public bool Stop(int timeoutMs = 10_000) => handle == 0 || HarnessNative.uffd_loop_stop(handle, timeoutMs) == 0;
 
     public void Dispose()
     {
         if (handle == 0 || !Stop())
             return;
         final = Statistics;
-        if (Shim.uffd_loop_free(handle) == 0)
+        if (HarnessNative.uffd_loop_free(handle) == 0)
             handle = 0;
     }
 }

@@ -1,12 +1,14 @@
-/* uffd_loop.c — the native twin of the managed FaultServer, plus the measurement helpers both share
- * (the wait step, the histogram, thread usage, toucher threads, content verification).
+/* uffd_loop.c — the native twin of the managed FaultServer (the benchmark's yardstick), plus the
+ * measurement helpers (the histogram, toucher threads, content verification). Part of
+ * libuffdharness.so, never of the binding's libuffdshim.so: it calls the shim's wait step
+ * (uffd_wait.c) and ioctl wrappers through the shim's exported ABI.
  *
- * The algorithm is described in uffd_shim.h ("uffd_loop.c: the native twin loop"); the managed loop
+ * The algorithm is described in uffd_harness.h ("the native twin loop"); the managed loop
  * (src/UffdNative/Serving/FaultServer.cs) follows it step for step so that `uffdnative bench`
  * compares two implementations of one design, not two designs. */
 
-#include "uffd_shim.h"
-#include "uffd_internal.h"
+#include "uffd_harness.h"
+#include "../uffd_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,10 +19,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef __NR_pidfd_open
-#define __NR_pidfd_open 434
-#endif
 
 #define PAGE 4096ULL
 #define WORDS_PER_PAGE 512ULL
@@ -52,65 +50,6 @@ void uffd_hist_record(struct uffd_hist *h, uint64_t v)
 	if (v > h->max)
 		h->max = v;
 }
-
-/* ---- shared steps ---------------------------------------------------------------------------- */
-
-int uffd_loop_wait(int fd, int stopfd, int timeout_ms, struct uffd_msg *buf, int max, struct uffd_loop_stats *st, int *mask)
-{
-	*mask = 0;
-	int n = uffd_read_msgs(fd, buf, max);
-	if (st)
-		st->reads++;
-	if (n == -EAGAIN && timeout_ms != 0) {
-		int m = uffd_poll(fd, stopfd, timeout_ms);
-		if (st)
-			st->polls++;
-		if (m < 0)
-			return m;
-		*mask = m;
-		if (!(m & UFFD_POLL_READABLE))
-			return 0;
-		n = uffd_read_msgs(fd, buf, max);
-		if (st)
-			st->reads++;
-	}
-	if (n > 0) {
-		if (st) {
-			st->messages += (uint64_t)n;
-			st->batches++;
-			if ((uint64_t)n > st->max_batch)
-				st->max_batch = (uint64_t)n;
-		}
-		return n;
-	}
-	if (n == 0) {
-		*mask |= UFFD_WAIT_EOF;
-		return 0;
-	}
-	return n == -EAGAIN ? 0 : n;
-}
-
-int uffd_thread_usage(struct uffd_thread_usage *u)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_THREAD, &ru) < 0)
-		return -errno;
-	u->utime_ns = (int64_t)ru.ru_utime.tv_sec * 1000000000LL + (int64_t)ru.ru_utime.tv_usec * 1000LL;
-	u->stime_ns = (int64_t)ru.ru_stime.tv_sec * 1000000000LL + (int64_t)ru.ru_stime.tv_usec * 1000LL;
-	u->vcsw = ru.ru_nvcsw;
-	u->ivcsw = ru.ru_nivcsw;
-	u->minflt = ru.ru_minflt;
-	u->majflt = ru.ru_majflt;
-	return 0;
-}
-
-int uffd_pidfd_open(int pid)
-{
-	long r = syscall(__NR_pidfd_open, pid, 0);
-	return r < 0 ? -errno : (int)r;
-}
-
-void uffd_copy_memory(void *dst, const void *src, uint64_t len) { memcpy(dst, src, len); }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
 

@@ -1,9 +1,12 @@
 using System.Runtime.InteropServices;
 
-namespace UffdNative.Interop;
+namespace UffdNative.Uapi;
 
-// Blittable mirrors of the kernel's uapi structs (reference uffd-semantics.md §1.4, §1.5, §1.7).
-// Field order and types are the kernel's; the layout table in the shim proves them at first use.
+// Blittable mirrors of the kernel's uapi structs (reference uffd-semantics.md §1.4, §1.5, §1.7), the
+// arguments of the raw Try* calls (Userfaultfd.TryCopy, PageMapReader.TryScan, ...), which hand the
+// kernel's answer back unchanged, output fields included: what probes and conformance checks need.
+// The typed methods (Userfaultfd.Copy, ...) are the ones to build on. Field order and types are the
+// kernel's; the layout table in the shim proves them at first use.
 // Output fields the kernel writes (copy, zeropage, mapped, updated, move) are signed: a negative
 // value is -errno, never a huge byte count (userfaultfd-rs PR #91).
 
@@ -26,14 +29,6 @@ public struct UffdioRange
         Start = start;
         Len = len;
     }
-}
-
-[StructLayout(LayoutKind.Sequential)]
-public struct UffdioRegister
-{
-    public UffdioRange Range;
-    public ulong Mode;
-    public ulong Ioctls;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -129,46 +124,4 @@ public struct PageRegion
     public ulong Start;
     public ulong End;
     public ulong Categories;
-}
-
-// The shim's own records (native/uffd_shim.h).
-
-[StructLayout(LayoutKind.Sequential)]
-public struct AccessOp
-{
-    public int Kind;
-    public int Reserved;
-    public ulong Addr;
-    public ulong Len;
-    public ulong Value;
-    public ulong Stride;
-}
-
-[StructLayout(LayoutKind.Sequential)]
-public struct AccessResult
-{
-    public long Ret;
-    public ulong Value;
-    public long ElapsedNs;
-}
-
-[StructLayout(LayoutKind.Sequential)]
-public struct ChildOp
-{
-    public int Kind;
-    public int Arg;
-    public ulong Addr;
-    public ulong Len;
-    public ulong Value;
-}
-
-[StructLayout(LayoutKind.Sequential)]
-public struct ChildResult
-{
-    public int Index;
-    public int Sigbus;
-    public int SiCode;
-    public int Reserved;
-    public long Ret;
-    public ulong Value;
 }

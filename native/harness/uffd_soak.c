@@ -15,8 +15,8 @@
  * mremap moves a region under the region's write lock (touchers hold the read lock around each
  * access), so no access ever uses a stale address. */
 
-#include "uffd_shim.h"
-#include "uffd_internal.h"
+#include "uffd_harness.h"
+#include "../uffd_internal.h"
 
 #include <errno.h>
 #include <pthread.h>

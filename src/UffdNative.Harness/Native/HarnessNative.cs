@@ -1,0 +1,320 @@
+using System.Runtime.InteropServices;
+
+namespace UffdNative.Harness.Native;
+
+/// <summary>
+/// Every entry point of libuffdharness.so (native/harness/uffd_harness.h), declared once: the native
+/// twin loop, toucher threads, content verification and the soak touchers — native code only the
+/// harness and the tests use, never shipped with the binding. Each returns &gt;= 0 or -errno. None
+/// carries [SuppressGCTransition]: any of them may block or fault.
+/// </summary>
+public static unsafe partial class HarnessNative
+{
+    public const string Library = "uffdharness";
+
+    static HarnessNative() => HarnessLayout.EnsureVerified();
+
+    // uffd_loop.c: the histogram, the native twin loop, touchers, verification
+    [LibraryImport(Library)] public static partial int uffd_hist_index(ulong value);
+    [LibraryImport(Library)] public static partial void uffd_hist_record(HarnessHist* h, ulong value);
+    [LibraryImport(Library)] public static partial nint uffd_loop_start(LoopConfig* cfg, int* err);
+    [LibraryImport(Library)] public static partial int uffd_loop_stats(nint loop, HarnessLoopStats* stats);
+    [LibraryImport(Library)] public static partial int uffd_loop_stop(nint loop, int timeoutMs);
+    [LibraryImport(Library)] public static partial int uffd_loop_free(nint loop);
+    [LibraryImport(Library)] public static partial nint uffd_toucher_start(TouchConfig* cfg);
+    [LibraryImport(Library)] public static partial int uffd_toucher_go(nint toucher);
+    [LibraryImport(Library)] public static partial ulong uffd_toucher_progress(nint toucher);
+    [LibraryImport(Library)] public static partial int uffd_toucher_join(nint toucher, int timeoutMs, TouchResult* result);
+    [LibraryImport(Library)] public static partial int uffd_toucher_free(nint toucher);
+    [LibraryImport(Library)] public static partial long uffd_verify_pages(VerifySpec* spec, ulong* got, ulong* word);
+
+    // uffd_soak.c
+    [LibraryImport(Library)] public static partial nint uffd_soak_start(SoakConfig* cfg, int* err);
+    [LibraryImport(Library)] public static partial int uffd_soak_go(nint soak);
+    [LibraryImport(Library)] public static partial int uffd_soak_pause(nint soak, int timeoutMs);
+    [LibraryImport(Library)] public static partial int uffd_soak_sweep(nint soak, uint mask, int* kinds);
+    [LibraryImport(Library)] public static partial int uffd_soak_sweeps_done(nint soak, uint gen);
+    [LibraryImport(Library)] public static partial int uffd_soak_stop(nint soak, int timeoutMs);
+    [LibraryImport(Library)] public static partial int uffd_soak_thread_stats(nint soak, int index, SoakThreadStats* stats);
+    [LibraryImport(Library)] public static partial int uffd_soak_failure(nint soak, int index, SoakFailure* failure);
+    [LibraryImport(Library)] public static partial long uffd_soak_now_ns();
+    [LibraryImport(Library)] public static partial ulong uffd_soak_region_addr(nint soak, int region);
+    [LibraryImport(Library)] public static partial int uffd_soak_lock(nint soak, int region, int write);
+    [LibraryImport(Library)] public static partial int uffd_soak_unlock(nint soak, int region);
+    [LibraryImport(Library)] public static partial int uffd_soak_set_base(nint soak, int region, ulong addr);
+    [LibraryImport(Library)] public static partial int uffd_soak_advise(nint soak, int region, ulong first, ulong count, int advice, int discards);
+    [LibraryImport(Library)] public static partial int uffd_soak_free(nint soak);
+
+    /// <summary>Verifies pages [0, pages) at addr: word w of page i is the pattern of baseSeed (word
+    /// index i*512 + w) or zero, except, when touched, word (i % 512) := pattern(touchSeed, i) (what a
+    /// write toucher leaves). -1 when every page matches, else the first bad page.</summary>
+    public static long VerifyPages(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched = false, ulong touchSeed = 0) =>
+        VerifyPages(addr, pages, b, baseSeed, touched, touchSeed, out _, out _);
+
+    public static long VerifyPages(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched, ulong touchSeed, out ulong got, out ulong word)
+    {
+        var spec = new VerifySpec { Addr = addr, Pages = (ulong)pages, Base = (int)b, BaseSeed = baseSeed, Touched = touched ? 1 : 0, TouchSeed = touchSeed };
+        ulong g, w;
+        long r = uffd_verify_pages(&spec, &g, &w);
+        got = g;
+        word = w;
+        return r;
+    }
+}
+
+/// <summary>Constants of the harness ABI (each one is in the harness layout table).</summary>
+public static class HarnessAbi
+{
+    public const int Version = 1;
+    public const int HistBuckets = 2304;
+    public const int StateCreated = 0, StateRunning = 1, StateExited = 2;
+}
+
+// The shim's structs the harness library writes (struct uffd_hist, uffd_thread_usage,
+// uffd_loop_stats from native/uffd_shim.h): mirrored here because the binding keeps its own mirrors
+// internal; the harness layout table (compiled from the same header) proves these.
+
+/// <summary>struct uffd_hist.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct HarnessHist
+{
+    public ulong Count;
+    public ulong Sum;
+    public ulong Max;
+    public fixed ulong Buckets[HarnessAbi.HistBuckets];
+
+    public readonly Serving.HistogramSnapshot ToSnapshot()
+    {
+        fixed (ulong* b = Buckets)
+            return new Serving.HistogramSnapshot(new ReadOnlySpan<ulong>(b, HarnessAbi.HistBuckets), Count, Sum, Max);
+    }
+}
+
+/// <summary>struct uffd_thread_usage.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct HarnessThreadUsage
+{
+    public long UtimeNs;
+    public long StimeNs;
+    public long Vcsw;
+    public long Ivcsw;
+    public long MinorFaults;
+    public long MajorFaults;
+
+    public readonly long CpuNs => UtimeNs + StimeNs;
+    public readonly long ContextSwitches => Vcsw + Ivcsw;
+
+    public readonly Serving.ThreadUsage ToUsage() => new(UtimeNs, StimeNs, Vcsw, Ivcsw, MinorFaults, MajorFaults);
+}
+
+/// <summary>struct uffd_loop_stats, as the native twin loop writes it.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct HarnessLoopStats
+{
+    public fixed ulong Faults[3];
+    public fixed ulong Events[4];
+    public ulong Messages;
+    public ulong Reads;
+    public ulong Polls;
+    public ulong Batches;
+    public ulong MaxBatch;
+    public ulong Runs;
+    public ulong ResolveIoctls;
+    public ulong WakeIoctls;
+    public ulong PagesResolved;
+    public ulong Eexist;
+    public ulong Eagain;
+    public ulong Partial;
+    public ulong Enoent;
+    public ulong DeferredMax;
+    public ulong SnapshotPages;
+    public ulong ZeroPages;
+    public long LoopUtimeNs;
+    public long LoopStimeNs;
+    public long LoopVcsw;
+    public long LoopIvcsw;
+    public int State;
+    public int ExitReason;
+    public int Error;
+    public int ErrorOp;
+    public HarnessHist Service;
+
+    /// <summary>The binding's statistics type, filled from the native loop's counters.</summary>
+    public readonly Serving.FaultStatistics ToStatistics() => new()
+    {
+        MissingFaults = Faults[0],
+        WriteProtectFaults = Faults[1],
+        MinorFaults = Faults[2],
+        ForkEvents = Events[0],
+        RemapEvents = Events[1],
+        RemoveEvents = Events[2],
+        UnmapEvents = Events[3],
+        Messages = Messages,
+        Reads = Reads,
+        Polls = Polls,
+        Batches = Batches,
+        MaxBatch = MaxBatch,
+        Runs = Runs,
+        ResolveIoctls = ResolveIoctls,
+        WakeIoctls = WakeIoctls,
+        PagesResolved = PagesResolved,
+        Eexist = Eexist,
+        Eagain = Eagain,
+        Partial = Partial,
+        Enoent = Enoent,
+        DeferredMax = DeferredMax,
+        SnapshotPages = SnapshotPages,
+        ZeroPages = ZeroPages,
+        LoopUsage = new Serving.ThreadUsage(LoopUtimeNs, LoopStimeNs, LoopVcsw, LoopIvcsw, 0, 0),
+        Running = State == HarnessAbi.StateRunning,
+        Exited = State == HarnessAbi.StateExited,
+        ExitReason = (Serving.FaultServerExitReason)ExitReason,
+        Error = Error,
+        ErrorOperation = (Serving.LoopOperation)ErrorOp,
+        ServiceTime = Service.ToSnapshot(),
+    };
+}
+
+/// <summary>The native loop's policy (UFFD_POLICY_*).</summary>
+public enum NativePolicy
+{
+    MissingCopy = 1,
+    MissingZero = 2,
+    WpUnprotect = 3,
+    WpSnapshot = 4,
+    MinorContinue = 5,
+    ReadAhead = 6,
+    Async = 7,
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct LoopConfig
+{
+    public int Uffd;
+    public int Policy;
+    public int Cpu;
+    public int MaxMsgs;
+    public int RetryMs;
+    public int Reserved;
+    public ulong RangeStart;
+    public ulong RangeLen;
+    public ulong Source;
+    public ulong Snapshot;
+    public ulong ReadAhead;
+}
+
+/// <summary>UFFD_TOUCH_*.</summary>
+public enum TouchMode
+{
+    Read = 1,
+    Write = 2,
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct TouchConfig
+{
+    public ulong Addr;
+    public ulong Pages;
+    public ulong FirstPage;
+    public ulong Seed;
+    public int Mode;
+    public int Cpu;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct TouchResult
+{
+    public long StartNs;
+    public long EndNs;
+    public ulong Pages;
+    public ulong Checksum;
+    public HarnessThreadUsage Usage;
+    public HarnessHist Latency;
+}
+
+/// <summary>UFFD_VERIFY_*.</summary>
+public enum VerifyBase
+{
+    Zero = 0,
+    Pattern = 1,
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct VerifySpec
+{
+    public ulong Addr;
+    public ulong Pages;
+    public ulong BaseSeed;
+    public ulong TouchSeed;
+    public int Base;
+    public int Touched;
+}
+
+/// <summary>struct uffd_soak_region_config (40 bytes, asserted in uffd_soak.c).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct SoakRegionConfig
+{
+    public ulong Addr;
+    public ulong Pages;
+    public ulong Seed;
+    public int Base;
+    public int MayRemove;
+    public int Weight;
+    public int WritePct;
+}
+
+/// <summary>struct uffd_soak_config.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct SoakConfig
+{
+    public const int MaxRegions = 8;
+    public const int MaxThreads = 64;
+    public int Threads;
+    public int Regions;
+    public ulong Seed;
+    public SoakRegions Region;
+}
+
+[System.Runtime.CompilerServices.InlineArray(SoakConfig.MaxRegions)]
+public struct SoakRegions
+{
+    private SoakRegionConfig first;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct SoakThreadStats
+{
+    public ulong Ops;
+    public ulong Reads;
+    public ulong Writes;
+    public ulong Verified;
+    public ulong Inconclusive;
+    public ulong Lost;
+    public ulong Corrupt;
+    public ulong SweepPages;
+    public long OpStartNs;
+    public ulong OpAddr;
+    public int State;
+    public int Tid;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct SoakFailure
+{
+    public int Kind;
+    public int Region;
+    public int Thread;
+    public int Reserved;
+    public ulong Page;
+    public ulong Word;
+    public ulong Got;
+    public ulong Expected;
+}
+
+/// <summary>Constants of the soak section (UFFD_SOAK_*).</summary>
+public static class SoakAbi
+{
+    public const int Running = 0, Parked = 1, Done = 2;
+    public const int SweepRead = 0, SweepWrite = 1;
+    public const int Lost = 1, Corrupt = 2;
+}
