@@ -371,7 +371,15 @@ engine="Docker $("${DOCKER[@]}" version -f '{{.Server.Version}}' 2>/dev/null)"
 # ---- the image ----
 t0=$(now)
 say "docker build -t $IMAGE . ${BUILD_ARGS[*]}"
-if ! "${DOCKER[@]}" build "${BUILD_ARGS[@]}" -t "$IMAGE" . >"$out/build.log" 2>&1; then
+: >"$out/build.log"
+build_ok=1
+if [ "$real" = 0 ]; then
+    # The build stage tagged too, so that pruning what earlier runs left (untagged, dangling) keeps
+    # this run's layers as the next run's cache.
+    "${DOCKER[@]}" build "${BUILD_ARGS[@]}" --target build -t "${IMAGE%:*}:build-stage" . >>"$out/build.log" 2>&1 || build_ok=0
+fi
+[ $build_ok = 1 ] && { "${DOCKER[@]}" build "${BUILD_ARGS[@]}" -t "$IMAGE" . >>"$out/build.log" 2>&1 || build_ok=0; }
+if [ $build_ok = 0 ]; then
     say "the image did not build:"
     tail -20 "$out/build.log" >&2
     exit $EXIT_MISMATCH
