@@ -4,3 +4,4 @@
 extra kernel-matrix scripts/kernel-matrix.sh --ci --out TestResults/ci/kernel-matrix
 # Issue 7: a bounded soak (about 2 minutes, 4 toucher threads): lost 0, corrupt 0, hung 0.
 extra soak .ci/soak.sh
+extra containers scripts/container-test.sh  # Issue 14: the Dockerfile built and probe/check/bench run in every documented container mode; docs/containers.md table

@@ -10,8 +10,10 @@ namespace UffdNative;
 public static class Remedies
 {
     public const string SeccompAdvice =
-        "a seccomp filter refuses userfaultfd (Docker's default profile does unless the container has CAP_SYS_PTRACE): " +
-        "run the container with --cap-add SYS_PTRACE, pass --device /dev/userfaultfd (Linux 6.1+), or use a seccomp profile that allows userfaultfd";
+        "a seccomp filter refuses userfaultfd (Docker's default profile allows it in no rule, whatever the capabilities, CAP_SYS_PTRACE included): " +
+        "pass --device /dev/userfaultfd (Linux 6.1+; needs no capability), or run under a seccomp profile that allows userfaultfd " +
+        "(Docker's default plus userfaultfd, e.g. docs/containers/seccomp-userfaultfd.json; with --cap-add SYS_PTRACE for the full syscall, without it user-mode-only), " +
+        "or, last, --privileged";
 
     public const string UnprivilegedAdvice =
         "set sysctl vm.unprivileged_userfaultfd=1, or open with UFFD_USER_MODE_ONLY (user-space faults only; UffdOpenOptions.UserModeOnly), " +
@@ -49,7 +51,7 @@ public static class Remedies
                 return ($"even UFFD_USER_MODE_ONLY, which the kernel always allows, was refused (Seccomp: {seccomp})", SeccompAdvice);
             case (UffdOpenPath.Syscall, Errno.EPERM) when seccomp == 2 && ptrace:
                 // The capability decides, not the uid: root in a container usually lacks CAP_SYS_PTRACE.
-                return ($"the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; a seccomp filter is active (Seccomp: 2)", SeccompAdvice);
+                return ($"the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; a seccomp filter is active (Seccomp: 2) and it is what refuses userfaultfd", SeccompAdvice);
             case (UffdOpenPath.Syscall, Errno.EPERM):
             {
                 // uid 0 without the capability: a container's root (Docker does not grant CAP_SYS_PTRACE).
@@ -59,8 +61,10 @@ public static class Remedies
                         (seccomp == 2 ? ", and a seccomp filter is active" : "") + ")",
                     capLessRoot
                         ? seccomp == 2
-                            ? "run the container with --cap-add SYS_PTRACE (it gives the capability, and Docker's default seccomp profile then allows userfaultfd), or pass --device /dev/userfaultfd (Linux 6.1+)"
-                            : "run the container with --cap-add SYS_PTRACE, or pass --device /dev/userfaultfd (Linux 6.1+), or set sysctl vm.unprivileged_userfaultfd=1 on the host; UFFD_USER_MODE_ONLY works without any of these (user-space faults only)"
+                            ? "pass --device /dev/userfaultfd (Linux 6.1+), or run under a seccomp profile that allows userfaultfd with --cap-add SYS_PTRACE " +
+                              "(the capability alone does not help: Docker's default profile allows userfaultfd in no rule), or, last, --privileged"
+                            : "pass --device /dev/userfaultfd (Linux 6.1+), or add the capability (--cap-add SYS_PTRACE), or set sysctl vm.unprivileged_userfaultfd=1 on the host; " +
+                              "UFFD_USER_MODE_ONLY works without any of these (user-space faults only)"
                         : UnprivilegedAdvice + (seccomp == 2 ? "; if that does not help, " + SeccompAdvice : ""));
             }
             case (_, Errno.ENOSYS):

@@ -97,7 +97,7 @@ public static class EnvironmentProbe
                 break;
             }
         if (HostFacts.SeccompMode == 2)
-            hints.Add("seccomp filter active (Docker's default profile refuses userfaultfd without CAP_SYS_PTRACE)");
+            hints.Add("seccomp filter active (Docker's default profile allows userfaultfd in no rule, CAP_SYS_PTRACE or not: pass --device /dev/userfaultfd, or use a profile that allows userfaultfd)");
         if (!File.Exists(Uffd.DevicePath) && Directory.Exists("/sys/class/misc/userfaultfd"))
             hints.Add("the kernel has /dev/userfaultfd but this /dev lacks it (containers pass it with --device /dev/userfaultfd)");
         return hints;

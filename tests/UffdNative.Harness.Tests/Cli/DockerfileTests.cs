@@ -79,7 +79,7 @@ public static class DockerContext
 /// command, and an entrypoint that the build command really produces (it is run here and the
 /// entrypoint then runs `probe`, as the image's default command does).
 /// </summary>
-public sealed class DockerfileTests
+public sealed partial class DockerfileTests
 {
     private static readonly List<DockerInstruction> Instructions = DockerfileReader.Parse(Repo.Read("Dockerfile"));
 
@@ -90,10 +90,32 @@ public sealed class DockerfileTests
         {
             if (i.Keyword == "FROM")
                 stages.Add([]);
+            if (stages.Count == 0 && i.Keyword == "ARG")
+                continue; // a global build argument (the base images), see GlobalArgs
             Assert.True(stages.Count > 0, $"line {i.Line}: {i.Keyword} before the first FROM");
             stages[^1].Add(i);
         }
         return stages;
+    }
+
+    /// <summary>The ARGs before the first FROM with their defaults: the only ones a FROM line may use.</summary>
+    public static Dictionary<string, string> GlobalArgs() =>
+        Instructions.TakeWhile(i => i.Keyword != "FROM").Where(i => i.Keyword == "ARG")
+            .Select(i => i.Arguments.Split('=', 2))
+            .ToDictionary(kv => kv[0].Trim(), kv => kv.Length == 2 ? kv[1].Trim() : "");
+
+    /// <summary>The image each FROM names when built without --build-arg: `${NAME}` replaced by its default.</summary>
+    public static List<string> DefaultBaseImages()
+    {
+        var args = GlobalArgs();
+        return Instructions.Where(i => i.Keyword == "FROM")
+            .Select(i => ArgReference().Replace(Repo.ShellWords(i.Arguments)[0], m =>
+            {
+                var name = m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value;
+                Assert.True(args.TryGetValue(name, out var value) && value.Length > 0, $"FROM uses ${name}, which has no default in a global ARG");
+                return value!;
+            }))
+            .ToList();
     }
 
     private static string PublishCommand() =>
@@ -112,8 +134,12 @@ public sealed class DockerfileTests
         var froms = Instructions.Where(i => i.Keyword == "FROM").Select(i => Repo.ShellWords(i.Arguments)).ToList();
         Assert.Equal(2, froms.Count);
         Assert.Equal(["AS", "build"], froms[0][1..]);
+        // Each base image is a build argument (scripts/container-test.sh substitutes local stand-ins where
+        // the registry is unreachable) whose default is the pinned image everyone else builds from.
+        Assert.Equal(["${SDK_IMAGE}", "${RUNTIME_IMAGE}"], froms.Select(f => f[0]));
+        Assert.Equal(["SDK_IMAGE", "RUNTIME_IMAGE"], GlobalArgs().Keys);
         var pinned = new Regex(@"^mcr\.microsoft\.com/dotnet/(sdk|runtime|runtime-deps):(\d+)\.(\d+)\.(\d+)-[a-z]+$");
-        var images = froms.Select(f => f[0]).ToList();
+        var images = DefaultBaseImages();
         foreach (var image in images)
         {
             Assert.DoesNotContain("latest", image, StringComparison.Ordinal);
@@ -125,6 +151,18 @@ public sealed class DockerfileTests
         Assert.StartsWith("mcr.microsoft.com/dotnet/runtime:", images[1], StringComparison.Ordinal);
         // Both stages on the same Ubuntu release (the runners' distribution).
         Assert.Equal(images[0].Split('-')[^1], images[1].Split('-')[^1]);
+        // And both are tags Microsoft publishes (PublishedImages cites where each is listed).
+        foreach (var image in images)
+            Assert.True(PublishedImages.IsKnown(image), $"{image} is not in PublishedImages: check that it is published and add it with its source");
+    }
+
+    [Fact]
+    public void TheContainerTestSubstitutesExactlyTheseBuildArguments()
+    {
+        var script = Repo.Read("scripts/container-test.sh");
+        foreach (var name in GlobalArgs().Keys)
+            Assert.Contains($"--build-arg {name}=", script, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"--build-arg (?!SDK_IMAGE=|RUNTIME_IMAGE=)", script);
     }
 
     [Fact]
@@ -165,7 +203,8 @@ public sealed class DockerfileTests
     {
         var patterns = DockerContext.Patterns(Repo.Read(".dockerignore"));
         foreach (var excluded in new[] { "src/UffdNative/bin/Debug/net10.0/UffdNative.dll", "tests/UffdNative.Tests/obj/project.assets.json", "native/build/libuffdshim.so",
-                     ".git/HEAD", "nupkg/uffdnative.0.1.0.nupkg", "artifacts/publish/aot/uffdnative", "TestResults/ci/tests.trx" })
+                     ".git/HEAD", "nupkg/uffdnative.0.1.0.nupkg", "artifacts/publish/aot/uffdnative", "TestResults/ci/tests.trx",
+                     "docs/containers.md" /* rewritten by scripts/container-test.sh: it must not invalidate the build cache */ })
             Assert.True(DockerContext.Excluded(excluded, patterns), $"{excluded} would be sent to the image");
         foreach (var included in new[] { "Dockerfile", "Directory.Build.props", "native/uffd_shim.c", "native/tools/uffd_seccomp_launch.c", "src/UffdNative.Cli/UffdNative.Cli.csproj", "src/UffdNative/Memory/Memory.cs" })
             Assert.False(DockerContext.Excluded(included, patterns), $"{included} would be missing from the image");
@@ -217,4 +256,7 @@ public sealed class DockerfileTests
             Directory.Delete(work, recursive: true);
         }
     }
+
+    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")]
+    private static partial Regex ArgReference();
 }

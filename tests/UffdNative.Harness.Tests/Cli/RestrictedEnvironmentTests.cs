@@ -4,8 +4,8 @@ namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>
 /// `probe` in the environments containers and CI give userfaultfd users, created for real on this
-/// host: a seccomp filter refusing userfaultfd (as Docker's default profile does without
-/// CAP_SYS_PTRACE), no /dev/userfaultfd (a container without --device), root without CAP_SYS_PTRACE
+/// host: a seccomp filter refusing userfaultfd (as Docker's default profile does, CAP_SYS_PTRACE or
+/// not), no /dev/userfaultfd (a container without --device), root without CAP_SYS_PTRACE
 /// (a container's root), an unprivileged user with vm.unprivileged_userfaultfd=0 (setpriv to uid
 /// 65534), and their combinations. Each asserts what the kernel answered on every open path, that
 /// the message names the cause and the remedy, which path the probe then uses (the
@@ -40,7 +40,11 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
     private static string? UsablePath(CliResult r) => Root(r).GetProperty("usablePath").GetString();
 
     private const string SeccompCause = "a seccomp filter is active (Seccomp: 2)";
-    private const string SeccompFix = "run the container with --cap-add SYS_PTRACE, pass --device /dev/userfaultfd (Linux 6.1+), or use a seccomp profile that allows userfaultfd";
+    // What works, in this order: the device, a profile that allows userfaultfd, then privileges.
+    private const string SeccompFix = "pass --device /dev/userfaultfd (Linux 6.1+; needs no capability), or run under a seccomp profile that allows userfaultfd " +
+        "(Docker's default plus userfaultfd, e.g. docs/containers/seccomp-userfaultfd.json; with --cap-add SYS_PTRACE for the full syscall, without it user-mode-only), or, last, --privileged";
+    // A process that already has CAP_SYS_PTRACE is told that the filter, not the capability, is what refuses it.
+    private const string PtraceButSeccomp = "the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; " + SeccompCause + " and it is what refuses userfaultfd";
     private const string UmoRefused = "even UFFD_USER_MODE_ONLY, which the kernel always allows, was refused (Seccomp: 2)";
     private const string NoDevice = "/dev/userfaultfd does not exist (in a container it must be passed in)";
     private const string NoDeviceFix = "pass --device /dev/userfaultfd to the container, or use the syscall path";
@@ -70,7 +74,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         Assert.True(r.ExitCode == 0, r.ToString());
         var paths = OpenPaths(r);
         Assert.Equal(("EPERM", false), (paths["syscall"].Errno, paths["syscall"].Ok));
-        Assert.Equal("the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; " + SeccompCause, paths["syscall"].Detail);
+        Assert.Equal(PtraceButSeccomp, paths["syscall"].Detail);
         Assert.Contains(SeccompFix, paths["syscall"].Remedy, StringComparison.Ordinal);
         Assert.Equal("EPERM", paths["user-mode-only"].Errno);
         Assert.Equal(UmoRefused, paths["user-mode-only"].Detail);
@@ -82,7 +86,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         var text = Probe(Launch("--deny-userfaultfd"));
         Assert.True(text.ExitCode == 0, text.ToString());
         var lines = text.Stdout.Split('\n');
-        Assert.Contains("  syscall              EPERM — the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; " + SeccompCause, lines);
+        Assert.Contains("  syscall              EPERM — " + PtraceButSeccomp, lines);
         Assert.Contains(lines, l => l.StartsWith("                       to change: a seccomp filter refuses userfaultfd", StringComparison.Ordinal) && l.EndsWith(SeccompFix, StringComparison.Ordinal));
         Assert.Contains("  experiments use      device", lines);
         Assert.Equal("", text.Stderr);
@@ -102,7 +106,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         // and the seccomp advice covers every way in (capability, device, profile). No stack trace.
         var error = Assert.Single(r.StderrLines);
         Assert.Equal("uffdnative: userfaultfd cannot be opened here: " +
-            "syscall EPERM (the process has CAP_SYS_PTRACE, so the kernel's own rule allows the call; " + SeccompCause + "); " +
+            "syscall EPERM (" + PtraceButSeccomp + "); " +
             "user-mode-only EPERM (" + UmoRefused + "); " +
             "device ENOENT (" + NoDevice + "). Fix: " + Remedies.SeccompAdvice, error);
 
@@ -201,7 +205,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
     }
 
     [Fact]
-    public void AContainersRootWithoutCapSysPtraceIsToldToAddTheCapabilityAndFallsBack()
+    public void AContainersRootWithoutCapSysPtraceIsToldTheDeviceFirstAndFallsBack()
     {
         int? sysctl = HostFacts.UnprivilegedUserfaultfd;
         // --device /dev/userfaultfd under a profile that allows userfaultfd: the device serves.
@@ -215,7 +219,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         {
             Assert.Equal("EPERM", paths["syscall"].Errno);
             Assert.Equal("vm.unprivileged_userfaultfd=0 and the process lacks CAP_SYS_PTRACE (uid 0: root without the capability, as in a container)", paths["syscall"].Detail);
-            Assert.Equal("run the container with --cap-add SYS_PTRACE, or pass --device /dev/userfaultfd (Linux 6.1+), or set sysctl vm.unprivileged_userfaultfd=1 on the host; " +
+            Assert.Equal("pass --device /dev/userfaultfd (Linux 6.1+), or add the capability (--cap-add SYS_PTRACE), or set sysctl vm.unprivileged_userfaultfd=1 on the host; " +
                 "UFFD_USER_MODE_ONLY works without any of these (user-space faults only)", paths["syscall"].Remedy);
         }
         else
@@ -234,7 +238,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
         var dp = OpenPaths(docker);
         Assert.Equal(["EPERM", "EPERM", "ENOENT"], new[] { dp["syscall"].Errno, dp["user-mode-only"].Errno, dp["device"].Errno });
         Assert.EndsWith(", and a seccomp filter is active)", dp["syscall"].Detail, StringComparison.Ordinal);
-        Assert.Equal("run the container with --cap-add SYS_PTRACE (it gives the capability, and Docker's default seccomp profile then allows userfaultfd), " +
-            "or pass --device /dev/userfaultfd (Linux 6.1+)", dp["syscall"].Remedy);
+        Assert.Equal("pass --device /dev/userfaultfd (Linux 6.1+), or run under a seccomp profile that allows userfaultfd with --cap-add SYS_PTRACE " +
+            "(the capability alone does not help: Docker's default profile allows userfaultfd in no rule), or, last, --privileged", dp["syscall"].Remedy);
     }
 }
