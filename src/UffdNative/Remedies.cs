@@ -9,13 +9,13 @@ namespace UffdNative;
 /// </summary>
 public static class Remedies
 {
-    public const string SeccompAdvice =
+    public static readonly string SeccompAdvice =
         "a seccomp filter refuses userfaultfd (Docker's default profile allows it in no rule, whatever the capabilities, CAP_SYS_PTRACE included): " +
         "pass --device /dev/userfaultfd (Linux 6.1+; needs no capability), or run under a seccomp profile that allows userfaultfd " +
         "(Docker's default plus userfaultfd, e.g. docs/containers/seccomp-userfaultfd.json; with --cap-add SYS_PTRACE for the full syscall, without it user-mode-only), " +
         "or, last, --privileged";
 
-    public const string UnprivilegedAdvice =
+    public static readonly string UnprivilegedAdvice =
         "set sysctl vm.unprivileged_userfaultfd=1, or open with UFFD_USER_MODE_ONLY (user-space faults only; UffdOpenOptions.UserModeOnly), " +
         "or grant access to /dev/userfaultfd (sudo setfacl -m u:$USER:rw /dev/userfaultfd, Linux 6.1+), or run with CAP_SYS_PTRACE";
 
