@@ -7,7 +7,7 @@
  * includes no kernel uapi header at all and supplies everything itself; `make compat-check` builds
  * both ways, so the shim compiles against any header from "none" to 6.18.
  *
- * The _Static_asserts at the end pin the x86-64 ABI (reference uffd-semantics.md §1.4, §1.5, §1.7):
+ * The _Static_asserts at the end pin the x86-64 ABI (reference docs/kernel-reference.md §1.4, §1.5, §1.7):
  * whichever header supplied a struct, its size and offsets must be the kernel's.
  */
 #ifndef UFFD_COMPAT_H

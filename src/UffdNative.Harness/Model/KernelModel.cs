@@ -51,7 +51,7 @@ public sealed record ModelResult
 }
 
 /// <summary>
-/// The executable specification of userfaultfd written from reference/uffd-semantics.md. Every rule
+/// The executable specification of userfaultfd written from docs/kernel-reference.md. Every rule
 /// names its section and the kernel versions it holds for; rules that changed between versions read
 /// a <see cref="KernelProfile"/> switch (and record that they did, so a divergence can be attributed).
 /// It does not learn anything from the running kernel.

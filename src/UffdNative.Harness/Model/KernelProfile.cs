@@ -5,7 +5,7 @@ namespace UffdNative.Harness.Model;
 /// <summary>
 /// One behaviour that changed between kernel versions: a switch of <see cref="KernelProfile"/>.
 /// <see cref="Since"/> is the mainline release that introduced the new behaviour (reference
-/// uffd-semantics.md §3 and §0a). Stable and distribution kernels carry backports, so the profile a
+/// docs/kernel-reference.md §3 and §0a). Stable and distribution kernels carry backports, so the profile a
 /// check uses is detected by experiment (Probing) and this version is only the prior.
 /// </summary>
 public sealed record ProfileSwitch(string Name, KernelVersion Since, string Section, string NewBehaviour, string OldBehaviour)

@@ -24,7 +24,7 @@ public sealed record RowSpec(string Id, string Section, string Title, KernelVers
 
 /// <summary>
 /// The behaviour rows of <c>uffdnative probe</c>: every switch detector, then every other dated
-/// behaviour of reference uffd-semantics.md §3 (and the §0/§1 facts it rests on) as a minimal real
+/// behaviour of reference docs/kernel-reference.md §3 (and the §0/§1 facts it rests on) as a minimal real
 /// experiment.
 /// </summary>
 public static class BehaviourRows

@@ -80,7 +80,7 @@ public static class ProbeRendering
                 sb.AppendLine($"  {r.HugetlbNote}");
         }
         sb.AppendLine();
-        sb.AppendLine($"Behaviours (reference uffd-semantics.md §3; mainline {r.MainlineVersion} answer, verdict)");
+        sb.AppendLine($"Behaviours (reference docs/kernel-reference.md §3; mainline {r.MainlineVersion} answer, verdict)");
         int idw = Math.Max(10, r.Behaviours.Select(b => b.Id.Length).DefaultIfEmpty(10).Max());
         foreach (var b in r.Behaviours)
         {

@@ -8,7 +8,7 @@ namespace UffdNative.Harness.Probing;
 
 /// <summary>
 /// One minimal real experiment per <see cref="KernelProfile"/> switch (reference
-/// uffd-semantics.md §3 "Observable test" column; §0a for what 6.1/6.12/6.18 really answer). Each
+/// docs/kernel-reference.md §3 "Observable test" column; §0a for what 6.1/6.12/6.18 really answer). Each
 /// returns a <see cref="Finding"/> whose Value is true for the switch's new behaviour. The probe shows
 /// the same findings as rows; <see cref="ProfileDetector"/> turns them into the detected profile.
 /// </summary>

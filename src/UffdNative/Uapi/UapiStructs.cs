@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace UffdNative.Uapi;
 
-// Blittable mirrors of the kernel's uapi structs (reference uffd-semantics.md §1.4, §1.5, §1.7), the
+// Blittable mirrors of the kernel's uapi structs (reference docs/kernel-reference.md §1.4, §1.5, §1.7), the
 // arguments of the raw Try* calls (Userfaultfd.TryCopy, PageMapReader.TryScan, ...), which hand the
 // kernel's answer back unchanged, output fields included: what probes and conformance checks need.
 // The typed methods (Userfaultfd.Copy, ...) are the ones to build on. Field order and types are the
