@@ -82,7 +82,7 @@ public class MessageTests
             Assert.Equal(n, pages.Count);
             Assert.Equal(0, r.Uffd.ReadFdInfo().Pending);
             Assert.Equal(n, r.Uffd.ReadFdInfo().Total);
-            // Resolve all with DONTWAKE, then wake the whole range once (§A.4 recipe).
+            // Resolve all with DONTWAKE, then wake the whole range once (userspace-anchors §A.4 recipe).
             for (int i = 0; i < n; i++)
                 r.Uffd.WriteProtect(r.PageAt(i), Region.Page, false, dontWake: true);
             r.Uffd.Wake(r.Addr, r.Len);

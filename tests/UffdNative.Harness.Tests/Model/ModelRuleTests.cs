@@ -7,7 +7,7 @@ using R = UffdNative.RegisterMode;
 namespace UffdNative.Harness.Tests.Model;
 
 /// <summary>
-/// The model's rules, one at a time, without a kernel: each test states what reference §N says and checks
+/// The model's rules, one at a time, without a kernel: each test states what the reference section it cites says and checks
 /// the model's observation. A rule that reads a profile switch is checked on both sides of it.
 /// </summary>
 public class ModelRuleTests

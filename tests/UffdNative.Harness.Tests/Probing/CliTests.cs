@@ -39,7 +39,7 @@ public class CliTests
         Assert.StartsWith("uffdnative: unknown row(s) no-such-row; known: ", bad.Stderr);
     }
 
-    /// <summary>Reference §1.1 and kernel-matrix-notes §4: as uid 65534 with
+    /// <summary>Reference §1.1 and §0a.1: as uid 65534 with
     /// vm.unprivileged_userfaultfd=0, the syscall is EPERM, user-mode-only works, /dev/userfaultfd
     /// is EACCES; the probe says why and what to change, and goes on with user-mode-only.</summary>
     [Fact]

@@ -10,7 +10,7 @@ public class CompareTests
     {
         BehaviourResult Row(string id, string kind, bool? value, string verdict, string observed) => new()
         {
-            Id = id, Section = "§x", Title = id, Kind = kind, Value = value, Effective = kind == "not-supported" ? false : value,
+            Id = id, Section = "§3", Title = id, Kind = kind, Value = value, Effective = kind == "not-supported" ? false : value,
             Observed = observed, Verdict = verdict, Mainline = true,
         };
         var a = new ProbeReport

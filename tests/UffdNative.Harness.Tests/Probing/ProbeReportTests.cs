@@ -135,7 +135,7 @@ public class ProbeReportTests
     [Fact]
     public void MainlineRegisterMasksFollowTheMatrixNotes()
     {
-        // kernel-matrix-notes.md §4: 6.1 and 6.12/6.18.
+        // Reference §0a.1 (the kernel matrix): 6.1 and 6.12/6.18.
         var v61 = new KernelVersion(6, 1);
         Assert.Equal((0, 0x1cUL), RegisterProbe.Expected("anon", RegisterMode.Missing, v61));
         Assert.Equal((0, 0x5cUL), RegisterProbe.Expected("shmem-shared", RegisterMode.WriteProtect, v61));
