@@ -162,9 +162,9 @@ public partial class ReferenceCitationTests(ITestOutputHelper output)
         {
             "userspace-anchors" or "anchors" => UserspaceAnchors,
             "kernel-reference" => KernelReference,
-            // A hyphenated word is a document name without its extension ("kernel-matrix-notes" before the
-            // section sign means docs/kernel-matrix-notes.md).
-            _ when name.Contains('-', StringComparison.Ordinal) && !name.StartsWith('-') => $"docs/{name}.md",
+            // The project's research notes outside the repository, named without their extension.
+            "kernel-matrix-notes" or "uffd-after-6.18" or "uffd-semantics" => $"docs/{name}.md",
+            // Any other word ("reference", "fault-around") is prose: the citation cites the default document.
             _ => null,
         };
     }
