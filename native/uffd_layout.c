@@ -5,18 +5,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <stddef.h>
+#include "uffd_layout_table.h"
 
-struct entry {
-	const char *name;
-	int64_t value;
-};
-
-#define S(T) { "sizeof(" #T ")", (int64_t)sizeof(struct T) }
-#define O(T, F) { "offsetof(" #T "." #F ")", (int64_t)offsetof(struct T, F) }
-#define C(N) { #N, (int64_t)(N) }
-
-static const struct entry table[] = {
+static const struct uffd_layout_entry table[] = {
 	S(uffd_msg),
 	O(uffd_msg, event),
 	O(uffd_msg, arg.pagefault.flags),
@@ -289,13 +280,4 @@ static const struct entry table[] = {
 	C(UFFD_WAIT_EOF),
 };
 
-int uffd_layout_count(void) { return (int)(sizeof(table) / sizeof(table[0])); }
-
-int uffd_layout_get(int index, const char **name, int64_t *value)
-{
-	if (index < 0 || index >= uffd_layout_count())
-		return -22; /* EINVAL */
-	*name = table[index].name;
-	*value = table[index].value;
-	return 0;
-}
+UFFD_LAYOUT_EXPORTS(uffd_layout_count, uffd_layout_get)

@@ -1,61 +1,12 @@
 /* uffd_harness_layout.c — the harness library's layout table: every struct and constant of
- * uffd_harness.h (and the shim structs the harness mirrors on its own side: the loop statistics, the
- * histogram, thread usage), as the C compiler lays them out. The harness's managed declarations
+ * uffd_harness.h, as the C compiler lays them out (the shim structs the harness also mirrors are
+ * proved against the shim's own table, native/uffd_layout.c). The harness's managed declarations
  * compare themselves with it at first use, as the binding does with the shim's table. */
 #include "uffd_harness.h"
 
-#include <stddef.h>
+#include "../uffd_layout_table.h"
 
-struct entry {
-	const char *name;
-	int64_t value;
-};
-
-#define S(T) { "sizeof(" #T ")", (int64_t)sizeof(struct T) }
-#define O(T, F) { "offsetof(" #T "." #F ")", (int64_t)offsetof(struct T, F) }
-#define C(N) { #N, (int64_t)(N) }
-
-static const struct entry table[] = {
-	S(uffd_hist),
-	O(uffd_hist, count),
-	O(uffd_hist, sum),
-	O(uffd_hist, max),
-	O(uffd_hist, buckets),
-	S(uffd_loop_stats),
-	O(uffd_loop_stats, faults),
-	O(uffd_loop_stats, events),
-	O(uffd_loop_stats, messages),
-	O(uffd_loop_stats, reads),
-	O(uffd_loop_stats, polls),
-	O(uffd_loop_stats, batches),
-	O(uffd_loop_stats, max_batch),
-	O(uffd_loop_stats, runs),
-	O(uffd_loop_stats, resolve_ioctls),
-	O(uffd_loop_stats, wake_ioctls),
-	O(uffd_loop_stats, pages_resolved),
-	O(uffd_loop_stats, eexist),
-	O(uffd_loop_stats, eagain),
-	O(uffd_loop_stats, partial),
-	O(uffd_loop_stats, enoent),
-	O(uffd_loop_stats, deferred_max),
-	O(uffd_loop_stats, snapshot_pages),
-	O(uffd_loop_stats, zero_pages),
-	O(uffd_loop_stats, loop_utime_ns),
-	O(uffd_loop_stats, loop_stime_ns),
-	O(uffd_loop_stats, loop_vcsw),
-	O(uffd_loop_stats, loop_ivcsw),
-	O(uffd_loop_stats, state),
-	O(uffd_loop_stats, exit_reason),
-	O(uffd_loop_stats, error),
-	O(uffd_loop_stats, error_op),
-	O(uffd_loop_stats, service),
-	S(uffd_thread_usage),
-	O(uffd_thread_usage, utime_ns),
-	O(uffd_thread_usage, stime_ns),
-	O(uffd_thread_usage, vcsw),
-	O(uffd_thread_usage, ivcsw),
-	O(uffd_thread_usage, minflt),
-	O(uffd_thread_usage, majflt),
+static const struct uffd_layout_entry table[] = {
 	S(uffd_loop_config),
 	O(uffd_loop_config, uffd),
 	O(uffd_loop_config, policy),
@@ -147,13 +98,4 @@ static const struct entry table[] = {
 
 int uffd_harness_abi_version(void) { return UFFD_HARNESS_ABI_VERSION; }
 
-int uffd_harness_layout_count(void) { return (int)(sizeof(table) / sizeof(table[0])); }
-
-int uffd_harness_layout_get(int index, const char **name, int64_t *value)
-{
-	if (index < 0 || index >= uffd_harness_layout_count())
-		return -22; /* EINVAL */
-	*name = table[index].name;
-	*value = table[index].value;
-	return 0;
-}
+UFFD_LAYOUT_EXPORTS(uffd_harness_layout_count, uffd_harness_layout_get)

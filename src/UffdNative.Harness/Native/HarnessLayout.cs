@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace UffdNative.Harness.Native;
@@ -10,100 +9,43 @@ namespace UffdNative.Harness.Native;
 /// </summary>
 public static unsafe partial class HarnessLayout
 {
-    private static readonly object Gate = new();
-    private static bool verified;
+    private static readonly LayoutGate Gate = new("libuffdharness.so", "harness", "dotnet build rebuilds the library", Compare);
 
     [LibraryImport(HarnessNative.Library)] private static partial int uffd_harness_abi_version();
     [LibraryImport(HarnessNative.Library)] private static partial int uffd_harness_layout_count();
     [LibraryImport(HarnessNative.Library)] private static partial int uffd_harness_layout_get(int index, byte** name, long* value);
+    // The shim's own table proves the shim structs the harness mirrors (src/Shared/NativeMirror.cs).
+    [LibraryImport(HarnessLibrary.ShimImport)] private static partial int uffd_layout_count();
+    [LibraryImport(HarnessLibrary.ShimImport)] private static partial int uffd_layout_get(int index, byte** name, long* value);
 
-    public static void EnsureVerified()
-    {
-        if (Volatile.Read(ref verified))
-            return;
-        lock (Gate)
-        {
-            if (verified)
-                return;
-            var problems = Compare();
-            if (problems.Count > 0)
-                throw new InvalidOperationException(
-                    "libuffdharness.so does not match this harness (" + problems.Count + " differences): " + string.Join("; ", problems.Take(8)) +
-                    ". Rebuild both from the same commit (dotnet build rebuilds the library).");
-            Volatile.Write(ref verified, true);
-        }
-    }
+    public static void EnsureVerified() => Gate.EnsureVerified();
 
     /// <summary>The library's table as (name, value).</summary>
-    public static IReadOnlyDictionary<string, long> LibraryTable()
-    {
-        var table = new Dictionary<string, long>(StringComparer.Ordinal);
-        int n = uffd_harness_layout_count();
-        for (int i = 0; i < n; i++)
-        {
-            byte* name;
-            long value;
-            if (uffd_harness_layout_get(i, &name, &value) != 0)
-                throw new InvalidOperationException("uffd_harness_layout_get failed at " + i);
-            table[Marshal.PtrToStringUTF8((nint)name)!] = value;
-        }
-        return table;
-    }
+    public static IReadOnlyDictionary<string, long> LibraryTable() =>
+        NativeLayoutTable.Read(&uffd_harness_layout_count, &uffd_harness_layout_get, "uffd_harness_layout_get");
 
-    /// <summary>Every difference between the library's table and <see cref="ManagedTable"/>; empty when equal.</summary>
+    /// <summary>Every difference between the library's table and <see cref="ManagedTable"/>, and between
+    /// the shim's table and the harness's mirror of the loop structs; empty when equal.</summary>
     public static List<string> Compare()
     {
         var problems = new List<string>();
         int abi = uffd_harness_abi_version();
         if (abi != HarnessAbi.Version)
             problems.Add($"harness ABI version {abi}, the harness expects {HarnessAbi.Version}");
-        var native = LibraryTable();
-        var managed = ManagedTable();
-        foreach (var (name, value) in managed)
-        {
-            if (!native.TryGetValue(name, out var v))
-                problems.Add($"{name}: missing from the library's table");
-            else if (v != value)
-                problems.Add($"{name}: library 0x{v:x}, harness 0x{value:x}");
-        }
-        foreach (var name in native.Keys)
-            if (!managed.ContainsKey(name))
-                problems.Add($"{name}: missing from the harness's table");
+        NativeLayoutTable.Compare(LibraryTable(), ManagedTable(), "library", "harness", problems);
+        var shim = NativeLayoutTable.Read(&uffd_layout_count, &uffd_layout_get, "uffd_layout_get");
+        NativeLayoutTable.Compare(shim, NativeLayoutTable.ToTable(LoopLayout.Entries()), "shim", "harness", problems, subset: true);
         return problems;
     }
 
-    private static (string, long) Size<T>(string c) where T : unmanaged => ($"sizeof({c})", Unsafe.SizeOf<T>());
-    private static (string, long) Off<T>(string c, string cField, string field) => ($"offsetof({c}.{cField})", Marshal.OffsetOf<T>(field).ToInt64());
-
-    // "MissingCopy" -> "MISSING_COPY".
-    private static string Snake(string s) => string.Concat(s.Select((ch, i) => i > 0 && char.IsUpper(ch) ? "_" + ch : char.ToUpperInvariant(ch).ToString()));
+    private static (string, long) Size<T>(string c) where T : unmanaged => NativeLayoutTable.Size<T>(c);
+    private static (string, long) Off<T>(string c, string cField, string field) => NativeLayoutTable.Off<T>(c, cField, field);
+    private static string Snake(string s) => NativeLayoutTable.Snake(s);
 
     /// <summary>The harness's own view, named as the library names it.</summary>
     public static IReadOnlyDictionary<string, long> ManagedTable()
     {
-        var e = new List<(string, long)>
-        {
-            Size<HarnessHist>("uffd_hist"),
-            Off<HarnessHist>("uffd_hist", "count", nameof(HarnessHist.Count)),
-            Off<HarnessHist>("uffd_hist", "sum", nameof(HarnessHist.Sum)),
-            Off<HarnessHist>("uffd_hist", "max", nameof(HarnessHist.Max)),
-            Off<HarnessHist>("uffd_hist", "buckets", nameof(HarnessHist.Buckets)),
-            Size<HarnessLoopStats>("uffd_loop_stats"),
-        };
-        (string C, string M)[] stats =
-        [
-            ("faults", "Faults"), ("events", "Events"), ("messages", "Messages"), ("reads", "Reads"), ("polls", "Polls"), ("batches", "Batches"),
-            ("max_batch", "MaxBatch"), ("runs", "Runs"), ("resolve_ioctls", "ResolveIoctls"), ("wake_ioctls", "WakeIoctls"),
-            ("pages_resolved", "PagesResolved"), ("eexist", "Eexist"), ("eagain", "Eagain"), ("partial", "Partial"), ("enoent", "Enoent"),
-            ("deferred_max", "DeferredMax"), ("snapshot_pages", "SnapshotPages"), ("zero_pages", "ZeroPages"), ("loop_utime_ns", "LoopUtimeNs"),
-            ("loop_stime_ns", "LoopStimeNs"), ("loop_vcsw", "LoopVcsw"), ("loop_ivcsw", "LoopIvcsw"), ("state", "State"),
-            ("exit_reason", "ExitReason"), ("error", "Error"), ("error_op", "ErrorOp"), ("service", "Service"),
-        ];
-        foreach (var (c, m) in stats)
-            e.Add(Off<HarnessLoopStats>("uffd_loop_stats", c, m));
-        e.Add(Size<HarnessThreadUsage>("uffd_thread_usage"));
-        foreach (var (c, m) in new[] { ("utime_ns", "UtimeNs"), ("stime_ns", "StimeNs"), ("vcsw", "Vcsw"), ("ivcsw", "Ivcsw"), ("minflt", "MinorFaults"), ("majflt", "MajorFaults") })
-            e.Add(Off<HarnessThreadUsage>("uffd_thread_usage", c, m));
+        var e = new List<(string, long)>();
         e.Add(Size<LoopConfig>("uffd_loop_config"));
         foreach (var (c, m) in new[] { ("uffd", "Uffd"), ("policy", "Policy"), ("cpu", "Cpu"), ("max_msgs", "MaxMsgs"), ("retry_ms", "RetryMs"), ("range_start", "RangeStart"), ("range_len", "RangeLen"), ("source", "Source"), ("snapshot", "Snapshot"), ("read_ahead", "ReadAhead") })
             e.Add(Off<LoopConfig>("uffd_loop_config", c, m));
@@ -147,9 +89,6 @@ public static unsafe partial class HarnessLayout
             ("UFFD_SOAK_CORRUPT", SoakAbi.Corrupt),
             ("UFFD_HARNESS_ABI_VERSION", HarnessAbi.Version),
         ]);
-        var d = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (name, value) in e)
-            d.Add(name, value);
-        return d;
+        return NativeLayoutTable.ToTable(e);
     }
 }

@@ -1,6 +1,4 @@
-using System.Reflection;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace UffdNative.Harness.Native;
 
@@ -10,29 +8,19 @@ namespace UffdNative.Harness.Native;
 internal static class HarnessLibrary
 {
     internal const string FileName = "libuffdharness.so";
+    /// <summary>The shim, imported by the harness for its layout table only (HarnessLayout).</summary>
+    internal const string ShimImport = "uffdshim";
 
 #pragma warning disable CA2255 // the resolver must be in place before the first P/Invoke
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void Register() => NativeLibrary.SetDllImportResolver(typeof(HarnessLibrary).Assembly, Resolve);
+    internal static void Register() =>
+        NativeLibraryProbe.Register(typeof(HarnessLibrary).Assembly, name => name switch
+        {
+            HarnessNative.Library => Candidates(),
+            ShimImport => Candidates().Select(c => Path.Combine(Path.GetDirectoryName(c)!, "libuffdshim.so")),
+            _ => null,
+        });
 
-    private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
-    {
-        if (name != HarnessNative.Library)
-            return 0;
-        foreach (var candidate in Candidates())
-            if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out var h))
-                return h;
-        return 0; // default probing (a single-file bundle's extraction directory), then DllNotFoundException
-    }
-
-    internal static IEnumerable<string> Candidates()
-    {
-        var env = Environment.GetEnvironmentVariable("UFFDNATIVE_HARNESS_LIB");
-        if (!string.IsNullOrEmpty(env))
-            yield return env;
-        var dir = AppContext.BaseDirectory;
-        yield return Path.Combine(dir, FileName);
-        yield return Path.Combine(dir, "runtimes", "linux-x64", "native", FileName);
-    }
+    internal static IEnumerable<string> Candidates() => NativeLibraryProbe.AppCandidates("UFFDNATIVE_HARNESS_LIB", FileName);
 }

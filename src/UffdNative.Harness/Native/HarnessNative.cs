@@ -16,9 +16,9 @@ public static unsafe partial class HarnessNative
 
     // uffd_loop.c: the histogram, the native twin loop, touchers, verification
     [LibraryImport(Library)] public static partial int uffd_hist_index(ulong value);
-    [LibraryImport(Library)] public static partial void uffd_hist_record(HarnessHist* h, ulong value);
+    [LibraryImport(Library)] public static partial void uffd_hist_record(UffdHist* h, ulong value);
     [LibraryImport(Library)] public static partial nint uffd_loop_start(LoopConfig* cfg, int* err);
-    [LibraryImport(Library)] public static partial int uffd_loop_stats(nint loop, HarnessLoopStats* stats);
+    [LibraryImport(Library)] public static partial int uffd_loop_stats(nint loop, UffdLoopStats* stats);
     [LibraryImport(Library)] public static partial int uffd_loop_stop(nint loop, int timeoutMs);
     [LibraryImport(Library)] public static partial int uffd_loop_free(nint loop);
     [LibraryImport(Library)] public static partial nint uffd_toucher_start(TouchConfig* cfg);
@@ -66,79 +66,32 @@ public static unsafe partial class HarnessNative
 public static class HarnessAbi
 {
     public const int Version = 1;
-    public const int HistBuckets = 2304;
-    public const int StateCreated = 0, StateRunning = 1, StateExited = 2;
 }
 
-// The shim's structs the harness library writes (struct uffd_hist, uffd_thread_usage,
-// uffd_loop_stats from native/uffd_shim.h): mirrored here because the binding keeps its own mirrors
-// internal; the harness layout table (compiled from the same header) proves these.
+// The shim's structs the harness library writes (struct uffd_hist, uffd_thread_usage, uffd_loop_stats
+// from native/uffd_shim.h) are declared once, in src/Shared/NativeMirror.cs, which the binding compiles
+// too; here they are public (TouchResult carries them) and gain what the harness converts them to.
+// HarnessLayout proves them against the shim's own layout table.
 
-/// <summary>struct uffd_hist.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public unsafe struct HarnessHist
+public unsafe partial struct UffdHist
 {
-    public ulong Count;
-    public ulong Sum;
-    public ulong Max;
-    public fixed ulong Buckets[HarnessAbi.HistBuckets];
-
     public readonly Serving.HistogramSnapshot ToSnapshot()
     {
         fixed (ulong* b = Buckets)
-            return new Serving.HistogramSnapshot(new ReadOnlySpan<ulong>(b, HarnessAbi.HistBuckets), Count, Sum, Max);
+            return new Serving.HistogramSnapshot(new ReadOnlySpan<ulong>(b, LoopAbi.HistBuckets), Count, Sum, Max);
     }
 }
 
-/// <summary>struct uffd_thread_usage.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public struct HarnessThreadUsage
+public partial struct UffdThreadUsage
 {
-    public long UtimeNs;
-    public long StimeNs;
-    public long Vcsw;
-    public long Ivcsw;
-    public long MinorFaults;
-    public long MajorFaults;
-
     public readonly long CpuNs => UtimeNs + StimeNs;
     public readonly long ContextSwitches => Vcsw + Ivcsw;
 
     public readonly Serving.ThreadUsage ToUsage() => new(UtimeNs, StimeNs, Vcsw, Ivcsw, MinorFaults, MajorFaults);
 }
 
-/// <summary>struct uffd_loop_stats, as the native twin loop writes it.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public unsafe struct HarnessLoopStats
+public unsafe partial struct UffdLoopStats
 {
-    public fixed ulong Faults[3];
-    public fixed ulong Events[4];
-    public ulong Messages;
-    public ulong Reads;
-    public ulong Polls;
-    public ulong Batches;
-    public ulong MaxBatch;
-    public ulong Runs;
-    public ulong ResolveIoctls;
-    public ulong WakeIoctls;
-    public ulong PagesResolved;
-    public ulong Eexist;
-    public ulong Eagain;
-    public ulong Partial;
-    public ulong Enoent;
-    public ulong DeferredMax;
-    public ulong SnapshotPages;
-    public ulong ZeroPages;
-    public long LoopUtimeNs;
-    public long LoopStimeNs;
-    public long LoopVcsw;
-    public long LoopIvcsw;
-    public int State;
-    public int ExitReason;
-    public int Error;
-    public int ErrorOp;
-    public HarnessHist Service;
-
     /// <summary>The binding's statistics type, filled from the native loop's counters.</summary>
     public readonly Serving.FaultStatistics ToStatistics() => new()
     {
@@ -166,8 +119,8 @@ public unsafe struct HarnessLoopStats
         SnapshotPages = SnapshotPages,
         ZeroPages = ZeroPages,
         LoopUsage = new Serving.ThreadUsage(LoopUtimeNs, LoopStimeNs, LoopVcsw, LoopIvcsw, 0, 0),
-        Running = State == HarnessAbi.StateRunning,
-        Exited = State == HarnessAbi.StateExited,
+        Running = State == LoopAbi.StateRunning,
+        Exited = State == LoopAbi.StateExited,
         ExitReason = (Serving.FaultServerExitReason)ExitReason,
         Error = Error,
         ErrorOperation = (Serving.LoopOperation)ErrorOp,
@@ -228,8 +181,8 @@ public struct TouchResult
     public long EndNs;
     public ulong Pages;
     public ulong Checksum;
-    public HarnessThreadUsage Usage;
-    public HarnessHist Latency;
+    public UffdThreadUsage Usage;
+    public UffdHist Latency;
 }
 
 /// <summary>UFFD_VERIFY_*.</summary>

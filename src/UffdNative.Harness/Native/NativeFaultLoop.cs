@@ -64,7 +64,7 @@ public sealed unsafe class NativeFaultLoop : IDisposable
         {
             if (handle == 0)
                 return final ?? throw new ObjectDisposedException(nameof(NativeFaultLoop));
-            HarnessLoopStats s;
+            UffdLoopStats s;
             HarnessNative.uffd_loop_stats(handle, &s);
             return s.ToStatistics();
         }
@@ -77,7 +77,7 @@ public sealed unsafe class NativeFaultLoop : IDisposable
         {
             if (handle == 0)
                 return final?.Faults ?? 0;
-            HarnessLoopStats s;
+            UffdLoopStats s;
             HarnessNative.uffd_loop_stats(handle, &s);
             return s.Faults[0] + s.Faults[1] + s.Faults[2];
         }

@@ -14,41 +14,13 @@ internal static unsafe class LayoutVerifier
 {
     internal const int ExpectedAbiVersion = 1;
 
-    private static readonly object Gate = new();
-    private static bool verified;
+    private static readonly LayoutGate Gate = new("libuffdshim.so", "binding", "dotnet build rebuilds the shim", Compare);
 
-    internal static void EnsureVerified()
-    {
-        if (Volatile.Read(ref verified))
-            return;
-        lock (Gate)
-        {
-            if (verified)
-                return;
-            var problems = Compare();
-            if (problems.Count > 0)
-                throw new InvalidOperationException(
-                    "libuffdshim.so does not match this binding (" + problems.Count + " differences): " + string.Join("; ", problems.Take(8)) +
-                    ". Rebuild both from the same commit (dotnet build rebuilds the shim).");
-            Volatile.Write(ref verified, true);
-        }
-    }
+    internal static void EnsureVerified() => Gate.EnsureVerified();
 
     /// <summary>The shim's table as (name, value).</summary>
-    internal static IReadOnlyDictionary<string, long> ShimTable()
-    {
-        var table = new Dictionary<string, long>(StringComparer.Ordinal);
-        int n = ShimLayout.uffd_layout_count();
-        for (int i = 0; i < n; i++)
-        {
-            byte* name;
-            long value;
-            if (ShimLayout.uffd_layout_get(i, &name, &value) != 0)
-                throw new InvalidOperationException("uffd_layout_get failed at " + i);
-            table[Marshal.PtrToStringUTF8((nint)name)!] = value;
-        }
-        return table;
-    }
+    internal static IReadOnlyDictionary<string, long> ShimTable() =>
+        NativeLayoutTable.Read(&ShimLayout.uffd_layout_count, &ShimLayout.uffd_layout_get, "uffd_layout_get");
 
     /// <summary>Every difference between the shim's table and <see cref="ManagedTable"/>; empty when equal.</summary>
     internal static List<string> Compare()
@@ -57,23 +29,12 @@ internal static unsafe class LayoutVerifier
         int abi = ShimLayout.uffd_shim_abi_version();
         if (abi != ExpectedAbiVersion)
             problems.Add($"shim ABI version {abi}, binding expects {ExpectedAbiVersion}");
-        var shim = ShimTable();
-        var managed = ManagedTable();
-        foreach (var (name, value) in managed)
-        {
-            if (!shim.TryGetValue(name, out var native))
-                problems.Add($"{name}: missing from the shim's table");
-            else if (native != value)
-                problems.Add($"{name}: shim 0x{native:x}, binding 0x{value:x}");
-        }
-        foreach (var name in shim.Keys)
-            if (!managed.ContainsKey(name))
-                problems.Add($"{name}: missing from the binding's table");
+        NativeLayoutTable.Compare(ShimTable(), ManagedTable(), "shim", "binding", problems);
         return problems;
     }
 
-    private static (string, long) Size<T>(string c) where T : unmanaged => ($"sizeof({c})", Unsafe.SizeOf<T>());
-    private static (string, long) Off<T>(string c, string cField, string field) => ($"offsetof({c}.{cField})", Marshal.OffsetOf<T>(field).ToInt64());
+    private static (string, long) Size<T>(string c) where T : unmanaged => NativeLayoutTable.Size<T>(c);
+    private static (string, long) Off<T>(string c, string cField, string field) => NativeLayoutTable.Off<T>(c, cField, field);
 
     /// <summary>The binding's own view, named as the shim names it.</summary>
     internal static IReadOnlyDictionary<string, long> ManagedTable()
@@ -236,89 +197,11 @@ internal static unsafe class LayoutVerifier
             entries.Add(("UFFD_CHILD_" + Snake(k.ToString()), (long)k));
 
         // uffd_wait.c: what every fault loop shares (the serving engine's enums take these values)
-        entries.AddRange(
-        [
-            Size<UffdHist>("uffd_hist"),
-            Off<UffdHist>("uffd_hist", "count", nameof(UffdHist.Count)),
-            Off<UffdHist>("uffd_hist", "sum", nameof(UffdHist.Sum)),
-            Off<UffdHist>("uffd_hist", "max", nameof(UffdHist.Max)),
-            Off<UffdHist>("uffd_hist", "buckets", nameof(UffdHist.Buckets)),
-            ("UFFD_HIST_BUCKETS", LoopAbi.HistBuckets),
-            Size<UffdLoopStats>("uffd_loop_stats"),
-            Off<UffdLoopStats>("uffd_loop_stats", "faults", nameof(UffdLoopStats.Faults)),
-            Off<UffdLoopStats>("uffd_loop_stats", "events", nameof(UffdLoopStats.Events)),
-            Off<UffdLoopStats>("uffd_loop_stats", "messages", nameof(UffdLoopStats.Messages)),
-            Off<UffdLoopStats>("uffd_loop_stats", "reads", nameof(UffdLoopStats.Reads)),
-            Off<UffdLoopStats>("uffd_loop_stats", "polls", nameof(UffdLoopStats.Polls)),
-            Off<UffdLoopStats>("uffd_loop_stats", "batches", nameof(UffdLoopStats.Batches)),
-            Off<UffdLoopStats>("uffd_loop_stats", "max_batch", nameof(UffdLoopStats.MaxBatch)),
-            Off<UffdLoopStats>("uffd_loop_stats", "runs", nameof(UffdLoopStats.Runs)),
-            Off<UffdLoopStats>("uffd_loop_stats", "resolve_ioctls", nameof(UffdLoopStats.ResolveIoctls)),
-            Off<UffdLoopStats>("uffd_loop_stats", "wake_ioctls", nameof(UffdLoopStats.WakeIoctls)),
-            Off<UffdLoopStats>("uffd_loop_stats", "pages_resolved", nameof(UffdLoopStats.PagesResolved)),
-            Off<UffdLoopStats>("uffd_loop_stats", "eexist", nameof(UffdLoopStats.Eexist)),
-            Off<UffdLoopStats>("uffd_loop_stats", "eagain", nameof(UffdLoopStats.Eagain)),
-            Off<UffdLoopStats>("uffd_loop_stats", "partial", nameof(UffdLoopStats.Partial)),
-            Off<UffdLoopStats>("uffd_loop_stats", "enoent", nameof(UffdLoopStats.Enoent)),
-            Off<UffdLoopStats>("uffd_loop_stats", "deferred_max", nameof(UffdLoopStats.DeferredMax)),
-            Off<UffdLoopStats>("uffd_loop_stats", "snapshot_pages", nameof(UffdLoopStats.SnapshotPages)),
-            Off<UffdLoopStats>("uffd_loop_stats", "zero_pages", nameof(UffdLoopStats.ZeroPages)),
-            Off<UffdLoopStats>("uffd_loop_stats", "loop_utime_ns", nameof(UffdLoopStats.LoopUtimeNs)),
-            Off<UffdLoopStats>("uffd_loop_stats", "loop_stime_ns", nameof(UffdLoopStats.LoopStimeNs)),
-            Off<UffdLoopStats>("uffd_loop_stats", "loop_vcsw", nameof(UffdLoopStats.LoopVcsw)),
-            Off<UffdLoopStats>("uffd_loop_stats", "loop_ivcsw", nameof(UffdLoopStats.LoopIvcsw)),
-            Off<UffdLoopStats>("uffd_loop_stats", "state", nameof(UffdLoopStats.State)),
-            Off<UffdLoopStats>("uffd_loop_stats", "exit_reason", nameof(UffdLoopStats.ExitReason)),
-            Off<UffdLoopStats>("uffd_loop_stats", "error", nameof(UffdLoopStats.Error)),
-            Off<UffdLoopStats>("uffd_loop_stats", "error_op", nameof(UffdLoopStats.ErrorOp)),
-            Off<UffdLoopStats>("uffd_loop_stats", "service", nameof(UffdLoopStats.Service)),
-            Size<UffdThreadUsage>("uffd_thread_usage"),
-            Off<UffdThreadUsage>("uffd_thread_usage", "utime_ns", nameof(UffdThreadUsage.UtimeNs)),
-            Off<UffdThreadUsage>("uffd_thread_usage", "stime_ns", nameof(UffdThreadUsage.StimeNs)),
-            Off<UffdThreadUsage>("uffd_thread_usage", "vcsw", nameof(UffdThreadUsage.Vcsw)),
-            Off<UffdThreadUsage>("uffd_thread_usage", "ivcsw", nameof(UffdThreadUsage.Ivcsw)),
-            Off<UffdThreadUsage>("uffd_thread_usage", "minflt", nameof(UffdThreadUsage.MinorFaults)),
-            Off<UffdThreadUsage>("uffd_thread_usage", "majflt", nameof(UffdThreadUsage.MajorFaults)),
-            ("UFFD_KIND_MISSING", LoopAbi.KindMissing),
-            ("UFFD_KIND_WP", LoopAbi.KindWriteProtect),
-            ("UFFD_KIND_MINOR", LoopAbi.KindMinor),
-            ("UFFD_EV_FORK", LoopAbi.EventFork),
-            ("UFFD_EV_REMAP", LoopAbi.EventRemap),
-            ("UFFD_EV_REMOVE", LoopAbi.EventRemove),
-            ("UFFD_EV_UNMAP", LoopAbi.EventUnmap),
-            ("UFFD_LOOP_RUNNING", LoopAbi.Running),
-            ("UFFD_LOOP_EXIT_STOPPED", LoopAbi.ExitStopped),
-            ("UFFD_LOOP_EXIT_OWNER_GONE", LoopAbi.ExitOwnerGone),
-            ("UFFD_LOOP_EXIT_EOF", LoopAbi.ExitEndOfFile),
-            ("UFFD_LOOP_EXIT_ERROR", LoopAbi.ExitError),
-            ("UFFD_LOOP_OP_READ", LoopAbi.OpRead),
-            ("UFFD_LOOP_OP_POLL", LoopAbi.OpPoll),
-            ("UFFD_LOOP_OP_RESOLVE", LoopAbi.OpResolve),
-            ("UFFD_LOOP_OP_WAKE", LoopAbi.OpWake),
-            ("UFFD_LOOP_OP_POLICY", LoopAbi.OpPolicy),
-            ("UFFD_LOOP_OP_EVENT", LoopAbi.OpEvent),
-            ("UFFD_LOOP_OP_NO_POLICY", LoopAbi.OpNoPolicy),
-            ("UFFD_WAIT_EOF", LoopAbi.WaitEof),
-        ]);
+        entries.AddRange(LoopLayout.Entries());
 
-        var d = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (name, value) in entries)
-            d.Add(name, value);
-        return d;
+        return NativeLayoutTable.ToTable(entries);
     }
 
-    // "TouchWrite" -> "TOUCH_WRITE", "Read64" -> "READ64", "PageMap" -> "PAGEMAP" (one word in C).
-    private static string Snake(string s)
-    {
-        if (s == nameof(ChildOpKind.PageMap))
-            return "PAGEMAP";
-        var sb = new System.Text.StringBuilder();
-        for (int i = 0; i < s.Length; i++)
-        {
-            if (i > 0 && char.IsUpper(s[i]))
-                sb.Append('_');
-            sb.Append(char.ToUpperInvariant(s[i]));
-        }
-        return sb.ToString();
-    }
+    // "PageMap" is one word in C (PAGEMAP).
+    private static string Snake(string s) => s == nameof(ChildOpKind.PageMap) ? "PAGEMAP" : NativeLayoutTable.Snake(s);
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -20,27 +19,15 @@ internal static class ShimLibrary
 #pragma warning disable CA2255
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void Register() => NativeLibrary.SetDllImportResolver(typeof(ShimLibrary).Assembly, Resolve);
-
-    private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
-    {
-        if (name != Shim.Library)
-            return 0;
-        foreach (var candidate in Candidates())
-            if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out var h))
-                return h;
-        return 0; // default probing, then DllNotFoundException naming the library
-    }
+    internal static void Register() =>
+        NativeLibraryProbe.Register(typeof(ShimLibrary).Assembly, name => name == Shim.Library ? Candidates() : null);
 
     internal static IEnumerable<string> Candidates()
     {
-        var env = Environment.GetEnvironmentVariable("UFFDNATIVE_SHIM");
-        if (!string.IsNullOrEmpty(env))
-            yield return env;
-        // The app directory: where MSBuild copies the shim, and the root of a tool package.
-        var dir = AppContext.BaseDirectory;
-        yield return Path.Combine(dir, FileName);
-        yield return Path.Combine(dir, NativeAssetDir, FileName);
+        // $UFFDNATIVE_SHIM, the app directory (where MSBuild copies the shim, the root of a tool package)
+        // and its runtimes/linux-x64/native.
+        foreach (var c in NativeLibraryProbe.AppCandidates("UFFDNATIVE_SHIM", FileName))
+            yield return c;
         // This assembly's directory, and the package it came from (empty Location: single-file).
         var own = OwnDirectory();
         if (!string.IsNullOrEmpty(own))
@@ -56,5 +43,5 @@ internal static class ShimLibrary
     [UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "an empty Location is handled")]
     private static string? OwnDirectory() => Path.GetDirectoryName(typeof(ShimLibrary).Assembly.Location);
 
-    private static readonly string NativeAssetDir = Path.Combine("runtimes", "linux-x64", "native");
+    private static string NativeAssetDir => NativeLibraryProbe.NativeAssetDir;
 }
