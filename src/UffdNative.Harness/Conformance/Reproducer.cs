@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using UffdNative.Harness.Io;
 using UffdNative.Harness.Model;
 using UffdNative.Harness.Scenarios;
 
@@ -13,17 +14,37 @@ namespace UffdNative.Harness.Conformance;
 /// </summary>
 public static class Reproducer
 {
+    /// <summary>Writes repro.json and repro.c into <paramref name="directory"/> itself (created if missing),
+    /// replacing earlier ones atomically.</summary>
     public static (string Json, string C) Write(Scenario s, ConformanceRunner runner, string directory)
     {
-        Directory.CreateDirectory(directory);
-        var json = Path.Combine(directory, "repro.json");
-        var c = Path.Combine(directory, "repro.c");
-        File.WriteAllText(json, s.ToJson());
+        var files = WriteNew(s, runner, directory, force: true);
+        return (files.Json, files.C);
+    }
+
+    /// <summary>The files of one reproducer.</summary>
+    public sealed record Files(string Directory, string Json, string C);
+
+    /// <summary>
+    /// Writes the reproducer into a new directory: <paramref name="directory"/> when it is missing or empty,
+    /// else the first free DIRECTORY-2, -3, … (an earlier reproducer is never overwritten) — or, with
+    /// <paramref name="force"/>, <paramref name="directory"/> itself. Each file is written atomically
+    /// (temporary file, fsync, rename); repro.json first, so it exists even if the C program cannot be made.
+    /// The scenario is validated first: a reproducer is always a runnable scenario.
+    /// </summary>
+    public static Files WriteNew(Scenario s, ConformanceRunner runner, string directory, bool force)
+    {
+        if (ScenarioValidator.Validate(s) is { } why)
+            throw new ArgumentException($"not a runnable scenario: {why}", nameof(s));
+        var dir = AtomicFile.NewDirectory(directory, force);
+        var json = Path.Combine(dir, "repro.json");
+        var c = Path.Combine(dir, "repro.c");
+        AtomicFile.WriteAllText(json, s.ToJson());
         var model = runner.Model.Run(s);
         var kernel = runner.Executor.Run(s);
         var d = Differ.FirstDivergence(model, kernel, runner.Reference, runner.Profile);
-        File.WriteAllText(c, CProgram(s, model.Trace, runner.Profile, d));
-        return (json, c);
+        AtomicFile.WriteAllText(c, CProgram(s, model.Trace, runner.Profile, d));
+        return new Files(dir, json, c);
     }
 
     private static string Runtime()
