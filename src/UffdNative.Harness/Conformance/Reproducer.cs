@@ -74,8 +74,12 @@ public static class Reproducer
     private static string Hex(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture) + "ULL";
 
     /// <summary>The C source for a scenario and the model's expected trace.</summary>
+    /// <exception cref="ArgumentException">The scenario is not valid (<see cref="ScenarioValidator"/>): a C program
+    /// is made only of a scenario whose every name resolves and every range is bounded.</exception>
     public static string CProgram(Scenario s, ScenarioTrace expected, KernelProfile profile, Divergence? divergence)
     {
+        if (ScenarioValidator.Validate(s) is { } why)
+            throw new ArgumentException($"not a runnable scenario: {why}", nameof(s));
         int Map(string name) => s.MappingIndex(name);
         int Uffd(string name) => s.Uffds.Select((u, i) => (u, i)).First(x => x.u.Name == name).i;
         var child = new List<ChildAccess>();

@@ -18,7 +18,13 @@ public sealed record Scenario
     public string Description { get; init; } = "";
 
     public MappingSpec Mapping(string name) => Mappings.FirstOrDefault(m => m.Name == name) ?? throw new ArgumentException($"scenario '{Name}' has no mapping '{name}'");
-    public int MappingIndex(string name) => Mappings.Select((m, i) => (m, i)).First(x => x.m.Name == name).i;
+    public int MappingIndex(string name)
+    {
+        for (int i = 0; i < Mappings.Count; i++)
+            if (Mappings[i].Name == name)
+                return i;
+        throw new ArgumentException($"scenario '{Name}' has no mapping '{name}'", nameof(name));
+    }
     public UffdSpec Uffd(string name) => Uffds.FirstOrDefault(u => u.Name == name) ?? throw new ArgumentException($"scenario '{Name}' has no uffd '{name}'");
 
     /// <summary>All features the scenario asks the kernel for (what makes a cell applicable).</summary>
