@@ -29,21 +29,38 @@ public static class Reproducer
     /// Writes the reproducer into a new directory: <paramref name="directory"/> when it is missing or empty,
     /// else the first free DIRECTORY-2, -3, … (an earlier reproducer is never overwritten) — or, with
     /// <paramref name="force"/>, <paramref name="directory"/> itself. Each file is written atomically
-    /// (temporary file, fsync, rename); repro.json first, so it exists even if the C program cannot be made.
+    /// (temporary file, fsync, rename); when a write fails, a directory this call created is removed again.
     /// The scenario is validated first: a reproducer is always a runnable scenario.
     /// </summary>
     public static Files WriteNew(Scenario s, ConformanceRunner runner, string directory, bool force)
     {
         if (ScenarioValidator.Validate(s) is { } why)
             throw new ArgumentException($"not a runnable scenario: {why}", nameof(s));
-        var dir = AtomicFile.NewDirectory(directory, force);
-        var json = Path.Combine(dir, "repro.json");
-        var c = Path.Combine(dir, "repro.c");
-        AtomicFile.WriteAllText(json, s.ToJson());
+        // The program first: a failure then leaves nothing half-made (a directory this call created is removed).
         var model = runner.Model.Run(s);
         var kernel = runner.Executor.Run(s);
         var d = Differ.FirstDivergence(model, kernel, runner.Reference, runner.Profile);
-        AtomicFile.WriteAllText(c, CProgram(s, model.Trace, runner.Profile, d));
+        var program = CProgram(s, model.Trace, runner.Profile, d);
+        var dir = AtomicFile.NewDirectory(directory, force, out bool created);
+        var json = Path.Combine(dir, "repro.json");
+        var c = Path.Combine(dir, "repro.c");
+        try
+        {
+            AtomicFile.WriteAllText(json, s.ToJson());
+            AtomicFile.WriteAllText(c, program);
+        }
+        catch when (created)
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The write's own exception says what went wrong.
+            }
+            throw;
+        }
         return new Files(dir, json, c);
     }
 

@@ -91,11 +91,16 @@ public static unsafe class AtomicFile
     /// exist or is empty, else the first of PATH-2, PATH-3, … that can be created — so an earlier result is
     /// never overwritten. With <paramref name="force"/> the path itself, created if missing, whatever it holds.
     /// </summary>
-    public static string NewDirectory(string path, bool force)
+    public static string NewDirectory(string path, bool force) => NewDirectory(path, force, out _);
+
+    /// <summary><see cref="NewDirectory(string, bool)"/>, saying whether this call created the directory (so
+    /// that a caller whose writes then fail can remove it and leave nothing behind).</summary>
+    public static string NewDirectory(string path, bool force, out bool created)
     {
         var full = Path.GetFullPath(path).TrimEnd('/');
         if (force)
         {
+            created = !Directory.Exists(full);
             Directory.CreateDirectory(full);
             return full;
         }
@@ -104,11 +109,17 @@ public static unsafe class AtomicFile
             var candidate = n == 1 ? full : $"{full}-{n}";
             int r = MakeDirectory(candidate);
             if (r == 0)
+            {
+                created = true;
                 return candidate;
+            }
             if (r != 17 /* EEXIST */)
                 throw new IOException($"cannot create directory '{candidate}': {FileKinds.ErrnoText(r)}");
             if (Directory.Exists(candidate) && !Directory.EnumerateFileSystemEntries(candidate).Any())
+            {
+                created = false;
                 return candidate;
+            }
         }
         throw new IOException($"'{full}' and 9998 numbered directories beside it exist; remove some, or pass --force");
     }
