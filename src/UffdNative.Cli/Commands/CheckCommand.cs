@@ -80,12 +80,12 @@ public static class CheckCommand
                 if (!asJson && pr.GetValue(verbose) && c.Divergence is { } d)
                     Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
             }
-            var report = BuildReport(resolved, selected, cells);
+            var report = CheckReport.Build(KernelVersion.RunningRelease(), resolved.Used.Origin, resolved.Source, resolved.Switches, resolved.Facts, selected.Count, cells);
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(report, CheckJsonContext.Default.CheckReport));
             else
                 PrintTable(selected, cells, report);
-            return report.Diverged + report.Errors > 0 ? ExitCodes.Failure : ExitCodes.Ok;
+            return report.Failed ? ExitCodes.Failure : ExitCodes.Ok;
         });
         return cmd;
     }
@@ -114,25 +114,6 @@ public static class CheckCommand
     };
 
     private static string Bit(bool b) => b ? "new" : "old";
-
-    private static CheckReport BuildReport(ResolvedProfile p, List<NamedScenario> selected, List<CellResult> cells) => new()
-    {
-        KernelRelease = KernelVersion.RunningRelease(),
-        Profile = p.Used.Origin,
-        ProfileSource = p.Source,
-        Switches = [.. p.Switches],
-        Facts = [.. p.Facts],
-        Scenarios = selected.Count,
-        Cells = cells.Count(c => c.Status != CellStatus.NotApplicable),
-        Passed = cells.Count(c => c.Status == CellStatus.Pass),
-        Diverged = cells.Count(c => c.Status == CellStatus.Diverged),
-        NotApplicable = cells.Count(c => c.Status == CellStatus.NotApplicable),
-        Errors = cells.Count(c => c.Status == CellStatus.Error),
-        Results = cells.Select(c => new CheckCell(c.Scenario, MemoryTypes.Name(c.Memory), c.Status.ToString().ToLowerInvariant(), c.Reason,
-            c.Divergence is { } d ? (d.Index < 0 ? "setup" : $"{d.Index}: {d.Op}") : null, c.Divergence?.Aspect, c.Divergence?.Expected, c.Divergence?.Actual,
-            c.Divergence?.Switches.ToList(), Math.Round(c.Milliseconds, 1))).ToList(),
-        DivergentSwitches = cells.Where(c => c.Divergence is not null).SelectMany(c => c.Divergence!.Switches).Select(s => s.Replace(" (earlier)", "", StringComparison.Ordinal)).Distinct().Order().ToList(),
-    };
 
     private static void PrintTable(List<NamedScenario> selected, List<CellResult> cells, CheckReport report)
     {
