@@ -206,13 +206,8 @@ public static class CliPaths
     /// <summary>Why <paramref name="path"/> cannot be read as an input file, or null.</summary>
     public static string? InputProblem(string name, string path)
     {
-        if (path.Length == 0)
-            return $"{name}: an empty path; give a file.";
-        if (path.Contains('\0', StringComparison.Ordinal))
-            return $"{name}: a path cannot contain a NUL character.";
-        var st = FileKinds.Of(path);
-        if (st.Errno != 0)
-            return $"{name}: cannot read '{path}': {FileKinds.ErrnoText(st.Errno)}.";
+        if (Stat(name, path, "a file", "cannot read", out var st) is { } problem)
+            return problem;
         return st.Kind switch
         {
             FileKind.Missing when st.IsSymlink => $"{name}: '{path}' is a symbolic link to a missing file.",
@@ -229,13 +224,8 @@ public static class CliPaths
     {
         if (path == "-")
             return null;
-        if (path.Length == 0)
-            return $"{name}: an empty path; give a file name, or '-' for standard output.";
-        if (path.Contains('\0', StringComparison.Ordinal))
-            return $"{name}: a path cannot contain a NUL character.";
-        var st = FileKinds.Of(path);
-        if (st.Errno != 0)
-            return $"{name}: cannot write '{path}': {FileKinds.ErrnoText(st.Errno)}.";
+        if (Stat(name, path, "a file name, or '-' for standard output", "cannot write", out var st) is { } problem)
+            return problem;
         if (st.Kind == FileKind.Directory)
             return $"{name}: '{path}' is a directory; give a file name.";
         if (st.Kind == FileKind.Missing && st.IsSymlink)
@@ -249,17 +239,24 @@ public static class CliPaths
     /// <summary>Why <paramref name="path"/> cannot be (or be made) an output directory, or null.</summary>
     public static string? OutputDirectoryProblem(string name, string path)
     {
-        if (path.Length == 0)
-            return $"{name}: an empty path; give a directory.";
-        if (path.Contains('\0', StringComparison.Ordinal))
-            return $"{name}: a path cannot contain a NUL character.";
-        var st = FileKinds.Of(path);
-        if (st.Errno != 0)
-            return $"{name}: cannot write into '{path}': {FileKinds.ErrnoText(st.Errno)}.";
+        if (Stat(name, path, "a directory", "cannot write into", out var st) is { } problem)
+            return problem;
         if (st.Exists && st.Kind != FileKind.Directory)
             return $"{name}: '{path}' is {FileKinds.Describe(st.Kind)}, not a directory; give a directory (it is created if missing).";
         var full = Path.GetFullPath(path).TrimEnd('/');
         return ParentProblem(name, path, Path.GetDirectoryName(full) is { Length: > 0 } parent ? parent : "/");
+    }
+
+    /// <summary>What every path check starts with: not empty, no NUL, stat(2) answers (ENOENT is an answer).</summary>
+    private static string? Stat(string name, string path, string give, string verb, out PathStatus status)
+    {
+        status = default;
+        if (path.Length == 0)
+            return $"{name}: an empty path; give {give}.";
+        if (path.Contains('\0', StringComparison.Ordinal))
+            return $"{name}: a path cannot contain a NUL character.";
+        status = FileKinds.Of(path);
+        return status.Errno != 0 ? $"{name}: {verb} '{path}': {FileKinds.ErrnoText(status.Errno)}." : null;
     }
 
     private static string? ParentProblem(string name, string path, string? dir)
