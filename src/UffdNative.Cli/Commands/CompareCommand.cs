@@ -19,6 +19,8 @@ public static class CompareCommand
         {
             var reports = new List<ProbeReport>();
             foreach (var f in pr.GetValue(files) ?? [])
+                CliPaths.RequireInput("reports", f);
+            foreach (var f in pr.GetValue(files) ?? [])
             {
                 var path = Path.GetFullPath(f);
                 var text = CliFiles.ReadText(path, "probe report");

@@ -22,6 +22,7 @@ public static class ReplayCommand
         cmd.SetAction(pr =>
         {
             var path = pr.GetValue(file)!;
+            CliPaths.RequireInput("file", path);
             // Every scenario from outside is validated (checked arithmetic, every name resolved) before it runs.
             var s = ConformanceCli.LoadScenario(path);
             var (used, reference) = ConformanceCli.Profile(pr.GetValue(profile), pr.GetValue(set));

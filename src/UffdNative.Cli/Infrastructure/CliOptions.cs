@@ -129,7 +129,9 @@ public static partial class CliOptions
         return o;
     }
 
-    /// <summary>Input file arguments (one or more) that must exist and be readable regular files. A token that
+    /// <summary>Input file arguments (one or more) that must be readable regular files; what is there is checked
+    /// while parsing (a FIFO, a directory, a device), a missing file by the verb (<see cref="CliPaths.RequireInput"/>),
+    /// so that a command line of a script whose files do not exist yet still parses. A token that
     /// looks like an option ("--json") is reported as an unknown option of <paramref name="verb"/>, not as a
     /// missing file.</summary>
     public static Argument<string[]> InputFileArguments(string name, string description, string verb, Func<IEnumerable<string>> knownOptions)
@@ -144,7 +146,7 @@ public static partial class CliOptions
                     r.AddError($"unknown option '{t.Value}' of {verb} (its options: {string.Join(", ", knownOptions())}); a file named so is ./{t.Value}");
                     return;
                 }
-                if (CliPaths.InputProblem(name, t.Value) is { } problem)
+                if (CliPaths.InputProblem(name, t.Value, missingIsAProblem: false) is { } problem)
                 {
                     r.AddError(problem);
                     return;
@@ -160,7 +162,7 @@ public static partial class CliOptions
         var a = new Argument<string>(name) { Description = description, HelpName = name };
         a.Validators.Add(r =>
         {
-            if (r.Tokens.Count == 1 && CliPaths.InputProblem(name, r.Tokens[0].Value) is { } problem)
+            if (r.Tokens.Count == 1 && CliPaths.InputProblem(name, r.Tokens[0].Value, missingIsAProblem: false) is { } problem)
                 r.AddError(problem);
         });
         return a;
@@ -203,14 +205,23 @@ public static partial class CliOptions
 /// one-line reasons of the validation layer.</summary>
 public static class CliPaths
 {
+    /// <summary>Throws a <see cref="CliUsageException"/> (exit 2, one line) unless <paramref name="path"/> is a
+    /// readable regular file.</summary>
+    public static void RequireInput(string name, string path)
+    {
+        if (InputProblem(name, path) is { } problem)
+            throw new CliUsageException(problem);
+    }
+
     /// <summary>Why <paramref name="path"/> cannot be read as an input file, or null.</summary>
-    public static string? InputProblem(string name, string path)
+    public static string? InputProblem(string name, string path, bool missingIsAProblem = true)
     {
         if (Stat(name, path, "a file", "cannot read", out var st) is { } problem)
             return problem;
         return st.Kind switch
         {
             FileKind.Missing when st.IsSymlink => $"{name}: '{path}' is a symbolic link to a missing file.",
+            FileKind.Missing when !missingIsAProblem => null,
             FileKind.Missing => $"{name}: file not found: '{path}'.",
             FileKind.Directory => $"{name}: '{path}' is a directory, not a file.",
             FileKind.Regular when FileKinds.Access(path, FileKinds.ReadAccess) is var e and not 0 => $"{name}: cannot read '{path}': {FileKinds.ErrnoText(e)}.",
