@@ -90,7 +90,10 @@ public readonly record struct KernelVersion(int Major, int Minor, int Patch = 0)
             int start = i;
             while (i < release.Length && char.IsDigit(release[i]))
                 i++;
-            nums.Add(int.Parse(release.AsSpan(start, i - start), System.Globalization.CultureInfo.InvariantCulture));
+            // A number too large for an int ("99999999999.1") is not a release: no OverflowException.
+            if (!int.TryParse(release.AsSpan(start, i - start), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
+                return false;
+            nums.Add(n);
             if (i < release.Length && release[i] == '.')
                 i++;
             else

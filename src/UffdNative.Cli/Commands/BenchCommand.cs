@@ -19,12 +19,12 @@ public static class BenchCommand
         loop.AcceptOnlyFromAmong("managed", "native", "both");
         var pin = new Option<string>("--pin") { Description = "CPU placement: none, same (loop and touchers on CPU 0), split (loop on 0, touchers on 1). Only same-regime ratios mean anything.", DefaultValueFactory = _ => "same" };
         pin.AcceptOnlyFromAmong("none", "same", "split");
-        var repeat = new Option<int>("--repeat") { Description = "Measured repetitions per scenario and loop (figures are medians).", DefaultValueFactory = _ => 5 };
+        var repeat = CliOptions.Int("--repeat", "Measured repetitions per scenario and loop (figures are medians)", 5, 1, 1000);
         var warmup = new Option<bool>("--warmup") { Description = "Populate and free the memory each run needs just before it (this VM hands freed memory back to its host)." };
         var json = new Option<bool>("--json") { Description = "Write the report as JSON on stdout." };
         var scenario = new Option<string[]>("--scenario") { Description = "Only these scenarios: a name (baseline, missing-copy, missing-zero, wp, wp-snapshot, minor, read-ahead, async) or name/memory (e.g. wp/shmem). Repeatable.", AllowMultipleArgumentsPerToken = true };
         var external = new Option<bool>("--external") { Description = "Also measure every loop scenario served by an external handler process (uffdnative serve), against the in-process loops of the same run." };
-        var readAhead = new Option<int>("--read-ahead") { Description = "read-ahead: pages installed after the faulting one (N).", DefaultValueFactory = _ => 63 };
+        var readAhead = CliOptions.Int("--read-ahead", "read-ahead: pages installed after the faulting one (N)", 63, 0, 511);
         var cmd = new Command("bench", "Measure the managed and the native fault loop side by side on the real kernel; every run verifies every page's content and the fault count.")
         {
             pages, touchers, loop, pin, repeat, warmup, json, scenario, readAhead, external,
@@ -32,33 +32,19 @@ public static class BenchCommand
         cmd.SetAction(pr =>
         {
             var sizes = new List<long>();
-            foreach (var part in pr.GetValue(pages)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (var part in CliOptions.NonEmptyList("--pages", pr.GetValue(pages)!, "page counts such as 4096,65536"))
             {
                 if (!long.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) || p < 1)
-                {
-                    Console.Error.WriteLine($"uffdnative: --pages: '{part}' is not a positive page count");
-                    return ExitCodes.Usage;
-                }
+                    throw new CliUsageException($"--pages: '{part}' is not a positive page count");
+                // A run maps the region and its source (and a snapshot store) at once.
                 if (p > MaxPages)
-                {
-                    // A run maps the region and its source (and a snapshot store) at once.
-                    Console.Error.WriteLine($"uffdnative: --pages: {p} is above the limit of {MaxPages} pages (4 GiB per region)");
-                    return ExitCodes.Usage;
-                }
+                    throw new CliUsageException($"--pages: {p} is above the limit of {MaxPages} pages (4 GiB per region)");
                 sizes.Add(p);
             }
             var filters = pr.GetValue(scenario) ?? [];
             foreach (var f in filters)
                 if (!BenchCase.All.Any(c => c.Matches(f)))
-                {
-                    Console.Error.WriteLine($"uffdnative: --scenario: unknown '{f}' (one of: {string.Join(", ", BenchCase.All.Select(c => c.Id))}, or a name alone)");
-                    return ExitCodes.Usage;
-                }
-            if (pr.GetValue(repeat) < 1 || pr.GetValue(readAhead) < 0)
-            {
-                Console.Error.WriteLine("uffdnative: --repeat must be >= 1 and --read-ahead >= 0");
-                return ExitCodes.Usage;
-            }
+                    throw new CliUsageException($"--scenario: unknown '{f}' (one of: {string.Join(", ", BenchCase.All.Select(c => c.Id))}, or a name alone)");
             var options = new BenchOptions
             {
                 Pages = sizes,

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
 using UffdNative.Harness.Scenarios;
@@ -18,16 +19,17 @@ public static class CheckCommand
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "Write the report as JSON." };
-        var profile = new Option<string?>("--profile") { Description = "Use the mainline profile of this version (e.g. 6.1) instead of the detected one." };
+        var profile = CliOptions.KernelRelease("--profile", "Use the mainline profile of this version (e.g. 6.1) instead of the detected one.");
         var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,... (see 'uffdnative check --list-switches')." };
         var scenario = new Option<string[]>("--scenario") { Description = "Run only these scenarios (repeatable).", AllowMultipleArgumentsPerToken = true };
         var memory = new Option<string[]>("--memory") { Description = "Run only these memory types (anon, shmem, shmem-private, hugetlb, hugetlb-private).", AllowMultipleArgumentsPerToken = true };
         var verbose = new Option<bool>("--verbose") { Description = "Print each divergence with the model state before it." };
         var list = new Option<bool>("--list") { Description = "List the named scenarios and exit." };
+        var listSwitches = new Option<bool>("--list-switches") { Description = "List the profile switches (for --profile-set) and exit." };
         var trace = new Option<bool>("--trace") { Description = "With a divergence, print the model's and the kernel's full traces." };
         var cmd = new Command("check", "Run every named scenario on the model and on this kernel; report pass / diverged / not applicable per scenario × memory type.")
         {
-            json, profile, set, scenario, memory, verbose, list, trace,
+            json, profile, set, scenario, memory, verbose, list, listSwitches, trace,
         };
         cmd.SetAction(pr =>
         {
@@ -37,24 +39,18 @@ public static class CheckCommand
                     Console.WriteLine($"{s.Name,-30} {s.Section,-28} {string.Join(",", s.Targets.Select(MemoryTypes.Name))}\n{"",-30} {s.Description}");
                 return ExitCodes.Ok;
             }
-            ResolvedProfile resolved;
-            try
+            if (pr.GetValue(listSwitches))
             {
-                resolved = ProfileResolver.Resolve(pr.GetValue(profile), pr.GetValue(set));
+                CliConsole.WriteTable(["switch", "since", "§", "new behaviour", "old behaviour"],
+                    KernelProfile.Switches.Select(sw => new[] { sw.Name, sw.Since.ToString(), sw.Section, sw.NewBehaviour, sw.OldBehaviour }));
+                return ExitCodes.Ok;
             }
-            catch (Exception e) when (e is FormatException or ArgumentException)
-            {
-                Console.Error.WriteLine($"uffdnative: {e.Message}");
-                return ExitCodes.Usage;
-            }
+            var resolved = ConformanceCli.Resolve(pr.GetValue(profile), pr.GetValue(set));
             var names = pr.GetValue(scenario) ?? [];
             var selected = NamedScenarios.All.Where(s => names.Length == 0 || names.Contains(s.Name)).ToList();
             var unknown = names.Where(n => NamedScenarios.Find(n) is null).ToList();
             if (unknown.Count > 0)
-            {
-                Console.Error.WriteLine($"uffdnative: unknown scenario(s) {string.Join(", ", unknown)}; see 'uffdnative check --list'");
-                return ExitCodes.Usage;
-            }
+                throw new CliUsageException($"unknown scenario(s) {string.Join(", ", unknown)}; see 'uffdnative check --list'");
             List<MemoryType>? memories;
             try
             {
@@ -63,12 +59,10 @@ public static class CheckCommand
             }
             catch (FormatException e)
             {
-                Console.Error.WriteLine($"uffdnative: {e.Message}");
-                return ExitCodes.Usage;
+                throw new CliUsageException(e.Message, e);
             }
 
-            if (ConformanceCli.DetectOrReport() is not { } env)
-                return ExitCodes.Environment;
+            var env = ConformanceCli.Detect();
             var runner = new ConformanceRunner(resolved.Used, resolved.Reference, env);
             bool asJson = pr.GetValue(json);
             if (!asJson)
@@ -86,12 +80,12 @@ public static class CheckCommand
                 if (!asJson && pr.GetValue(verbose) && c.Divergence is { } d)
                     Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
             }
-            var report = BuildReport(resolved, selected, cells);
+            var report = CheckReport.Build(KernelVersion.RunningRelease(), resolved.Used.Origin, resolved.Source, resolved.Switches, resolved.Facts, selected.Count, cells);
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(report, CheckJsonContext.Default.CheckReport));
             else
                 PrintTable(selected, cells, report);
-            return report.Diverged + report.Errors > 0 ? ExitCodes.Failure : ExitCodes.Ok;
+            return report.Failed ? ExitCodes.Failure : ExitCodes.Ok;
         });
         return cmd;
     }
@@ -120,25 +114,6 @@ public static class CheckCommand
     };
 
     private static string Bit(bool b) => b ? "new" : "old";
-
-    private static CheckReport BuildReport(ResolvedProfile p, List<NamedScenario> selected, List<CellResult> cells) => new()
-    {
-        KernelRelease = KernelVersion.RunningRelease(),
-        Profile = p.Used.Origin,
-        ProfileSource = p.Source,
-        Switches = [.. p.Switches],
-        Facts = [.. p.Facts],
-        Scenarios = selected.Count,
-        Cells = cells.Count(c => c.Status != CellStatus.NotApplicable),
-        Passed = cells.Count(c => c.Status == CellStatus.Pass),
-        Diverged = cells.Count(c => c.Status == CellStatus.Diverged),
-        NotApplicable = cells.Count(c => c.Status == CellStatus.NotApplicable),
-        Errors = cells.Count(c => c.Status == CellStatus.Error),
-        Results = cells.Select(c => new CheckCell(c.Scenario, MemoryTypes.Name(c.Memory), c.Status.ToString().ToLowerInvariant(), c.Reason,
-            c.Divergence is { } d ? (d.Index < 0 ? "setup" : $"{d.Index}: {d.Op}") : null, c.Divergence?.Aspect, c.Divergence?.Expected, c.Divergence?.Actual,
-            c.Divergence?.Switches.ToList(), Math.Round(c.Milliseconds, 1))).ToList(),
-        DivergentSwitches = cells.Where(c => c.Divergence is not null).SelectMany(c => c.Divergence!.Switches).Select(s => s.Replace(" (earlier)", "", StringComparison.Ordinal)).Distinct().Order().ToList(),
-    };
 
     private static void PrintTable(List<NamedScenario> selected, List<CellResult> cells, CheckReport report)
     {

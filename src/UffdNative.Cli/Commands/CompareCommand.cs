@@ -8,9 +8,9 @@ public static class CompareCommand
 {
     public static Command Create()
     {
-        var files = new Argument<FileInfo[]>("reports") { Description = "Probe reports written by 'uffdnative probe --json' (one per kernel).", Arity = ArgumentArity.OneOrMore };
         var markdown = new Option<bool>("--markdown") { Description = "Write the matrix as a Markdown table." };
-        var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the matrix to this file instead of standard output." };
+        var output = CliOptions.OutputFile("--output", "Write the matrix to this file instead of standard output.", "-o");
+        var files = CliOptions.InputFileArguments("reports", "Probe reports written by 'uffdnative probe --json' (one per kernel).", "compare", () => ["--markdown", "--output/-o"]);
         var cmd = new Command("compare", "Compare probe reports of several kernels: a matrix of every probe row × kernel, differing rows highlighted. Exit 1 when a report has regressed/unexpected or failed rows, 2 for a missing or malformed report.")
         {
             files, markdown, output,
@@ -19,35 +19,25 @@ public static class CompareCommand
         {
             var reports = new List<ProbeReport>();
             foreach (var f in pr.GetValue(files) ?? [])
+                CliPaths.RequireInput("reports", f);
+            foreach (var f in pr.GetValue(files) ?? [])
             {
-                string text;
+                var path = Path.GetFullPath(f);
+                var text = CliFiles.ReadText(path, "probe report");
                 try
                 {
-                    text = File.ReadAllText(f.FullName);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    Console.Error.WriteLine($"uffdnative: {f.FullName}: cannot read ({(e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message)})");
-                    return ExitCodes.Usage;
-                }
-                try
-                {
-                    reports.Add(ProbeReport.FromJson(text, f.FullName));
+                    reports.Add(ProbeReport.FromJson(text, path));
                 }
                 catch (FormatException e)
                 {
-                    Console.Error.WriteLine($"uffdnative: {e.Message}");
-                    return ExitCodes.Usage;
+                    throw new CliUsageException(e.Message, e);
                 }
             }
             var matrix = ReportComparer.Build(reports);
             var file = pr.GetValue(output);
-            bool color = file is null && !pr.GetValue(markdown) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+            bool color = file is null or "-" && !pr.GetValue(markdown) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
             string text2 = pr.GetValue(markdown) ? ReportComparer.Markdown(matrix) : ReportComparer.Table(matrix, color);
-            if (file is not null)
-                CliFiles.WriteAllText(file, text2);
-            else
-                Console.Out.Write(text2);
+            CliFiles.WriteOutput(file, text2);
             return matrix.Flagged.Count > 0 ? ExitCodes.Failure : ExitCodes.Ok;
         });
         return cmd;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
 
@@ -12,45 +13,28 @@ public static class FuzzCommand
     public static Command Create()
     {
         var seed = new Option<ulong>("--seed") { Description = "Seed: the same seed gives the same scenarios.", Required = true };
-        var count = new Option<int?>("--count") { Description = "Run this many scenarios." };
-        var seconds = new Option<double?>("--seconds") { Description = "Run for this many seconds." };
-        var profile = new Option<string?>("--profile") { Description = "Use the mainline profile of this version instead of the detected one." };
-        var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,..." };
-        var output = new Option<string?>("--output") { Description = "Directory for the reproducer of a divergence (default: ./uffdnative-repro)." };
+        var count = CliOptions.OptionalInt("--count", "Run this many scenarios", 1, 100_000_000);
+        var seconds = CliOptions.Seconds("--seconds", "Run for this many seconds", 7 * 86400);
+        var profile = CliOptions.KernelRelease("--profile", "Use the mainline profile of this version instead of the detected one.");
+        var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,... (see 'uffdnative check --list-switches')." };
+        var output = CliOptions.OutputDirectory("--output", "Directory for the reproducer of a divergence (default: ./uffdnative-repro; a new numbered one beside an earlier reproducer).");
+        var force = CliOptions.Force("the reproducer");
         var inject = new Option<string?>("--inject-bug") { Description = $"Deliberately break one model rule (testing the fuzzer): {string.Join(", ", Enum.GetNames<ModelBug>().Skip(1))}." };
         var cmd = new Command("fuzz", "Run random scenarios (CsCheck, from a seed) on the model and this kernel; shrink a divergence and write a reproducer.")
         {
-            seed, count, seconds, profile, set, output, inject,
+            seed, count, seconds, profile, set, output, force, inject,
         };
         cmd.SetAction(pr =>
         {
             int? n = pr.GetValue(count);
             double? t = pr.GetValue(seconds);
             if (n is null == t is null)
-            {
-                Console.Error.WriteLine("uffdnative: fuzz needs exactly one of --count N or --seconds T");
-                return ExitCodes.Usage;
-            }
-            if (n <= 0 || t <= 0)
-            {
-                Console.Error.WriteLine("uffdnative: --count and --seconds must be positive");
-                return ExitCodes.Usage;
-            }
-            KernelProfile used, reference;
+                throw new CliUsageException("fuzz needs exactly one of --count N or --seconds T");
             ModelBug bug = ModelBug.None;
-            try
-            {
-                (used, reference, _, _, _) = UffdNative.Harness.Probing.ProfileResolver.Resolve(pr.GetValue(profile), pr.GetValue(set));
-                if (pr.GetValue(inject) is { } b && !Enum.TryParse(b, ignoreCase: true, out bug))
-                    throw new FormatException($"unknown model bug '{b}'");
-            }
-            catch (Exception e) when (e is FormatException or ArgumentException)
-            {
-                Console.Error.WriteLine($"uffdnative: {e.Message}");
-                return ExitCodes.Usage;
-            }
-            if (ConformanceCli.DetectOrReport() is not { } env)
-                return ExitCodes.Environment;
+            if (pr.GetValue(inject) is { } b && (!Enum.TryParse(b, ignoreCase: true, out bug) || bug == ModelBug.None || !Enum.IsDefined(bug)))
+                throw new CliUsageException($"unknown model bug '{b}' (one of {string.Join(", ", Enum.GetNames<ModelBug>().Skip(1))})");
+            var (used, reference) = ConformanceCli.Profile(pr.GetValue(profile), pr.GetValue(set));
+            var env = ConformanceCli.Detect();
             var runner = new ConformanceRunner(used, reference, env, bug);
             var fuzzer = new Fuzzer(runner);
             ulong s = pr.GetValue(seed);
@@ -62,12 +46,13 @@ public static class FuzzCommand
                 Console.WriteLine("0 divergences");
                 return ExitCodes.Ok;
             }
-            Console.WriteLine($"divergence in scenario {f.ScenarioIndex} after {f.TimeToFind.TotalSeconds:F1} s; shrunk from {f.Original.Ops.Count} to {f.Shrunk.Ops.Count} ops in {f.ShrinkSteps} steps ({f.TimeToShrink.TotalSeconds:F1} s)");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"divergence in scenario {f.ScenarioIndex} after {f.TimeToFind.TotalSeconds:F1} s; shrunk from {f.Original.Ops.Count} to {f.Shrunk.Ops.Count} ops in {f.ShrinkSteps} steps ({f.TimeToShrink.TotalSeconds:F1} s)"));
             Console.WriteLine(f.Shrunk.Describe());
             Console.WriteLine(f.Divergence.Describe());
             var dir = pr.GetValue(output) ?? Path.Combine(Directory.GetCurrentDirectory(), "uffdnative-repro");
-            var files = Reproducer.Write(f.Shrunk, runner, dir);
-            Console.WriteLine($"reproducer: {files.Json} (uffdnative replay) and {files.C} (gcc -O2 {Path.GetFileName(files.C)} && ./a.out)");
+            var files = ConformanceCli.WriteReproducer(f.Shrunk, runner, dir, pr.GetValue(force), "--output");
+            if (files is not null)
+                Console.WriteLine($"reproducer: {files.Json} (uffdnative replay) and {files.C} (gcc -O2 {Path.GetFileName(files.C)} && ./a.out)");
             return ExitCodes.Failure;
         });
         return cmd;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using UffdNative.Cli.Infrastructure;
 using System.Diagnostics;
 
 namespace UffdNative.Cli.Commands;
@@ -64,10 +65,7 @@ public static class MatrixCommand
             var scriptPath = FindScript(pr.GetValue(script), Environment.GetEnvironmentVariable(ScriptEnvironmentVariable),
                 Directory.GetCurrentDirectory(), AppContext.BaseDirectory);
             if (scriptPath is null)
-            {
-                Console.Error.WriteLine($"uffdnative: {ScriptRelativePath} not found above {Directory.GetCurrentDirectory()} or {AppContext.BaseDirectory}: run from the repository, or pass --script PATH (or set {ScriptEnvironmentVariable}).");
-                return ExitCodes.Usage;
-            }
+                throw new CliUsageException($"{ScriptRelativePath} not found above {Directory.GetCurrentDirectory()} or {AppContext.BaseDirectory}: run from the repository, or pass --script PATH (or set {ScriptEnvironmentVariable}).");
             var request = new Request
             {
                 Kernels = pr.GetValue(kernels) ?? [],
@@ -160,8 +158,7 @@ public static class MatrixCommand
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            Console.Error.WriteLine($"uffdnative: cannot start bash for {scriptPath}: {e.Message}");
-            return ExitCodes.Environment;
+            throw new CliEnvironmentException($"cannot start bash for {scriptPath}: {e.Message}", e);
         }
     }
 }

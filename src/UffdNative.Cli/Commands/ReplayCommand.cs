@@ -1,8 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
+using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Cli.Commands;
 
@@ -12,41 +10,23 @@ public static class ReplayCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("file") { Description = "A scenario JSON written by 'uffdnative fuzz' (repro.json)." };
-        var profile = new Option<string?>("--profile") { Description = "Use the mainline profile of this version instead of the detected one." };
-        var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,..." };
-        var c = new Option<string?>("--c") { Description = "Also write the standalone C reproducer to this directory." };
+        var file = CliOptions.InputFileArgument("file", "A scenario JSON written by 'uffdnative fuzz' (repro.json).");
+        var profile = CliOptions.KernelRelease("--profile", "Use the mainline profile of this version instead of the detected one.");
+        var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,... (see 'uffdnative check --list-switches')." };
+        var c = CliOptions.OutputDirectory("--c", "Also write the standalone C reproducer (and the scenario) to this directory (a new numbered one beside an earlier reproducer).");
+        var force = CliOptions.Force("the C reproducer");
         var cmd = new Command("replay", "Run a scenario JSON on the model and this kernel; print both traces and the first divergence.")
         {
-            file, profile, set, c,
+            file, profile, set, c, force,
         };
         cmd.SetAction(pr =>
         {
             var path = pr.GetValue(file)!;
-            Scenario s;
-            KernelProfile used, reference;
-            try
-            {
-                s = Scenario.FromJson(File.ReadAllText(path));
-                (used, reference, _, _, _) = UffdNative.Harness.Probing.ProfileResolver.Resolve(pr.GetValue(profile), pr.GetValue(set));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or FormatException or ArgumentException or NotSupportedException)
-            {
-                Console.Error.WriteLine($"uffdnative: cannot replay '{path}': {e.Message}");
-                return ExitCodes.Usage;
-            }
-            if (s.Mappings is null || s.Uffds is null || s.Ops is null || s.Policy is null)
-            {
-                Console.Error.WriteLine($"uffdnative: cannot replay '{path}': not a scenario (it lacks mappings, uffds, policy or ops; 'uffdnative fuzz' writes repro.json)");
-                return ExitCodes.Usage;
-            }
-            if (ScenarioValidator.Validate(s) is { } why)
-            {
-                Console.Error.WriteLine($"uffdnative: '{path}' is not a runnable scenario: {why}");
-                return ExitCodes.Usage;
-            }
-            if (ConformanceCli.DetectOrReport() is not { } env)
-                return ExitCodes.Environment;
+            CliPaths.RequireInput("file", path);
+            // Every scenario from outside is validated (checked arithmetic, every name resolved) before it runs.
+            var s = ConformanceCli.LoadScenario(path);
+            var (used, reference) = ConformanceCli.Profile(pr.GetValue(profile), pr.GetValue(set));
+            var env = ConformanceCli.Detect();
             var runner = new ConformanceRunner(used, reference, env);
             var (model, kernel, d) = runner.Compare(s);
             Console.WriteLine(s.Describe());
@@ -55,8 +35,8 @@ public static class ReplayCommand
             Console.WriteLine($"---- kernel ({KernelVersion.RunningRelease()})");
             Console.WriteLine(kernel.Describe());
             Console.WriteLine();
-            if (pr.GetValue(c) is { } dir)
-                Console.WriteLine($"C reproducer: {Reproducer.Write(s, runner, dir).C}");
+            if (pr.GetValue(c) is { } dir && ConformanceCli.WriteReproducer(s, runner, dir, pr.GetValue(force), "--c") is { } files)
+                Console.WriteLine($"C reproducer: {files.C}");
             if (d is null)
             {
                 Console.WriteLine("no divergence");

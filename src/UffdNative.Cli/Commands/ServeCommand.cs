@@ -24,6 +24,9 @@ public static class ServeCommand
         var failAfter = new Option<long>("--inject-fail-after") { Description = "Injected fault: the policy throws after N resolution steps (the loop fails and closes its uffd)." };
         var seed = new Option<ulong>("--inject-seed") { Description = "Seed of the injected delays.", DefaultValueFactory = _ => 1 };
         var sessions = new Option<int>("--sessions") { Description = "End after this many client sessions (0: serve until SIGTERM).", DefaultValueFactory = _ => 1 };
+        UffdNative.Cli.Infrastructure.CliOptions.Range(sessions, 0, 1_000_000);
+        UffdNative.Cli.Infrastructure.CliOptions.Range(heartbeat, 1, 60_000);
+        UffdNative.Cli.Infrastructure.CliOptions.Range(readAhead, 0, 511);
         var cmd = new Command("serve", "Run an external page-fault handler: receive a uffd and its regions over a Unix socket (SCM_RIGHTS) and serve them.")
         {
             socket, policy, source, readAhead, heartbeat, delay, failAfter, seed, sessions,

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Soak;
 
 namespace UffdNative.Cli.Commands;
@@ -30,11 +31,8 @@ public static class SoakCommand
         {
             int s = pr.GetValue(seconds), t = pr.GetValue(threads);
             long p = pr.GetValue(pages);
-            if (s < 1 || t < 1 || t > 64 || p < 1024 || p % 512 != 0)
-            {
-                Console.Error.WriteLine("uffdnative: --seconds must be >= 1, --threads 1..64, --pages >= 1024 and a multiple of 512");
-                return ExitCodes.Usage;
-            }
+            if (s < 1 || s > 7 * 86400 || t < 1 || t > 64 || p < 1024 || p > BenchCommand.MaxPages || p % 512 != 0)
+                throw new CliUsageException($"--seconds 1..{7 * 86400}, --threads 1..64, --pages >= 1024 (at most {BenchCommand.MaxPages}) and a multiple of 512");
             var options = new SoakOptions { Seconds = s, Threads = t, Faults = pr.GetValue(faults), PagesPerRegion = p, Seed = pr.GetValue(seed), Fork = !pr.GetValue(noFork) };
             bool asJson = pr.GetValue(json);
             var result = new SoakRunner(options, asJson ? null : line => Console.Error.WriteLine(line)).Run();

@@ -101,6 +101,7 @@ public static class CliApp
         int exitCode = ExitCodes.Failure;
         try
         {
+            using var signals = CliSignals.Install(error);
             // Help names the command as invoked; under `dotnet UffdNative.Cli.dll` that is the
             // assembly, so help is rendered to a buffer and shown under the tool's name.
             bool help = parsed.Action is HelpText.ExamplesHelpAction;

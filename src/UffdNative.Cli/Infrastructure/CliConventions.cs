@@ -17,7 +17,7 @@ public static class CliConventions
                 if (option.Name == "--output" && option.ValueType == typeof(FileInfo))
                     option.Validators.Add(r =>
                     {
-                        if (r.Tokens.Count == 1 && CliOptions.OutputProblem("--output", r.Tokens[0].Value) is { } problem)
+                        if (r.Tokens.Count == 1 && CliPaths.OutputFileProblem("--output", r.Tokens[0].Value) is { } problem)
                             r.AddError(problem);
                     });
     }

@@ -50,6 +50,31 @@ public sealed record CheckReport
     public List<CheckCell> Results { get; init; } = [];
     /// <summary>Switches the divergences were attributed to.</summary>
     public List<string> DivergentSwitches { get; init; } = [];
+
+    /// <summary>The report of a check run: counts, cells and attributions computed here from typed results
+    /// (<see cref="CellStatus"/>, <see cref="Divergence.SwitchNames"/>), so the CLI only renders it.</summary>
+    public static CheckReport Build(string kernelRelease, string profile, string profileSource, IEnumerable<SwitchRow> switches,
+        IEnumerable<FactRow> facts, int scenarios, IReadOnlyList<CellResult> cells) => new()
+    {
+        KernelRelease = kernelRelease,
+        Profile = profile,
+        ProfileSource = profileSource,
+        Switches = [.. switches],
+        Facts = [.. facts],
+        Scenarios = scenarios,
+        Cells = cells.Count(c => c.Status != CellStatus.NotApplicable),
+        Passed = cells.Count(c => c.Status == CellStatus.Pass),
+        Diverged = cells.Count(c => c.Status == CellStatus.Diverged),
+        NotApplicable = cells.Count(c => c.Status == CellStatus.NotApplicable),
+        Errors = cells.Count(c => c.Status == CellStatus.Error),
+        Results = cells.Select(c => new CheckCell(c.Scenario, MemoryTypes.Name(c.Memory), c.Status.ToString().ToLowerInvariant(), c.Reason,
+            c.Divergence is { } d ? (d.Index < 0 ? "setup" : $"{d.Index}: {d.Op}") : null, c.Divergence?.Aspect, c.Divergence?.Expected, c.Divergence?.Actual,
+            c.Divergence?.Switches.ToList(), Math.Round(c.Milliseconds, 1))).ToList(),
+        DivergentSwitches = cells.Where(c => c.Divergence is not null).SelectMany(c => c.Divergence!.SwitchNames).Distinct().Order().ToList(),
+    };
+
+    /// <summary>Whether the run found a problem (exit code 1).</summary>
+    public bool Failed => Diverged + Errors > 0;
 }
 
 public sealed record CheckCell(string Scenario, string Memory, string Status, string? Reason, string? DivergenceOp, string? Aspect, string? Expected, string? Actual, List<string>? Switches, double Milliseconds);

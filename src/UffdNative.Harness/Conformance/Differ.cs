@@ -17,7 +17,14 @@ public sealed record Divergence
     public string StateBefore { get; init; } = "";
     /// <summary>Profile switches and environment facts whose rules produced the diverging observation and
     /// whose value differs from the reference profile (the kernel's detected one): what explains it.</summary>
-    public IReadOnlyList<string> Switches { get; init; } = [];
+    public IReadOnlyList<string> SwitchNames { get; init; } = [];
+
+    /// <summary>True when no rule of the diverging op itself differs and <see cref="SwitchNames"/> are rules
+    /// that ran earlier (they made the state that then showed).</summary>
+    public bool SwitchesEarlier { get; init; }
+
+    /// <summary><see cref="SwitchNames"/> for people: "name (earlier)" when <see cref="SwitchesEarlier"/>.</summary>
+    public IReadOnlyList<string> Switches => SwitchesEarlier ? SwitchNames.Select(s => s + " (earlier)").ToList() : SwitchNames;
 
     public string Describe() =>
         $"op {(Index < 0 ? "setup" : Index.ToString(System.Globalization.CultureInfo.InvariantCulture))} ({Op}) {Aspect}:\n  expected {Expected}\n  actual   {Actual}" +
@@ -50,7 +57,8 @@ public static class Differ
                 Actual = act,
                 StateBefore = $"model: {(i < model.StateBefore.Count ? model.StateBefore[i] : "")}" +
                               (i > 0 ? $"\n  kernel pagemap: {string.Join(" ", actual.Observations[i - 1].PageMap.Select(kv => $"{kv.Key}={kv.Value}"))}" : ""),
-                Switches = Attribute(model, i, reference, used),
+                SwitchNames = Attribute(model, i, reference, used, out bool earlier),
+                SwitchesEarlier = earlier,
             };
         }
         if (expected.Observations.Count != actual.Observations.Count)
@@ -64,14 +72,16 @@ public static class Differ
                 Expected = $"{expected.Observations.Count} observations{(model.OutOfScope is { } o ? $" (model: out of scope at {o})" : "")}",
                 Actual = $"{actual.Observations.Count} observations{(actual.Error is { } err ? $" ({err})" : "")}",
                 StateBefore = n < model.StateBefore.Count ? $"model: {model.StateBefore[n]}" : "",
-                Switches = Attribute(model, Math.Min(n, model.Consulted.Count - 1), reference, used),
+                SwitchNames = Attribute(model, Math.Min(n, model.Consulted.Count - 1), reference, used, out bool earlierAtEnd),
+                SwitchesEarlier = earlierAtEnd,
             };
         }
         return null;
     }
 
-    private static IReadOnlyList<string> Attribute(ModelResult model, int i, KernelProfile? reference, KernelProfile? used)
+    private static IReadOnlyList<string> Attribute(ModelResult model, int i, KernelProfile? reference, KernelProfile? used, out bool earlier)
     {
+        earlier = false;
         if (reference is null || used is null || i < 0 || model.Consulted.Count == 0)
             return [];
         var differing = used.DifferingNames(reference).ToHashSet();
@@ -79,7 +89,9 @@ public static class Differ
         if (here.Count > 0)
             return here;
         // The rule that made the state differ may have run earlier without showing in that op's output.
-        return model.Consulted.Take(i + 1).SelectMany(s => s).Where(differing.Contains).Distinct().Order().Select(s => s + " (earlier)").ToList();
+        var before = model.Consulted.Take(i + 1).SelectMany(s => s).Where(differing.Contains).Distinct().Order().ToList();
+        earlier = before.Count > 0;
+        return before;
     }
 
     private static (string Aspect, string Expected, string Actual)? Compare(OpObservation e, OpObservation a)

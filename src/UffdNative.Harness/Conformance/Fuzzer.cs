@@ -123,7 +123,11 @@ public sealed class Fuzzer(ConformanceRunner runner)
         return (s with { Name = s.Name + "-shrunk" }, d, steps);
     }
 
-    private static IEnumerable<Scenario> Candidates(Scenario s)
+    /// <summary>The shrinker's candidates for <paramref name="s"/>, simplest changes last. A candidate need not be
+    /// valid: the shrinker keeps only those <see cref="ScenarioValidator"/> accepts (<see cref="Diverges"/>), so a
+    /// reproducer is always a runnable scenario. Candidates that drop a mapping or the Move policy also drop the
+    /// policy's MoveSource when it names that mapping, so that the mapping can go at all.</summary>
+    public static IEnumerable<Scenario> Candidates(Scenario s)
     {
         // Remove chunks of ops, large to small (ddmin).
         for (int size = Math.Max(1, s.Ops.Count / 2); size >= 1; size /= 2)
@@ -144,11 +148,17 @@ public sealed class Fuzzer(ConformanceRunner runner)
         foreach (var u in s.Uffds.Where(u => u.UserModeOnly))
             yield return s with { Uffds = s.Uffds.Select(x => x.Name == u.Name ? x with { UserModeOnly = false } : x).ToList() };
         foreach (var m in s.Mappings.Skip(1))
-            yield return s with { Mappings = s.Mappings.Where(x => x.Name != m.Name).ToList() };
+            yield return s with
+            {
+                Mappings = s.Mappings.Where(x => x.Name != m.Name).ToList(),
+                Policy = s.Policy.MoveSource == m.Name && s.Policy.Missing != MissingPolicy.Move ? s.Policy with { MoveSource = null, MoveChunk = 1 } : s.Policy,
+            };
         foreach (var u in s.Uffds.Skip(1))
             yield return s with { Uffds = s.Uffds.Where(x => x.Name != u.Name).ToList() };
         if (s.Policy.Missing != MissingPolicy.Copy)
-            yield return s with { Policy = s.Policy with { Missing = MissingPolicy.Copy } };
+            yield return s with { Policy = s.Policy with { Missing = MissingPolicy.Copy, MoveSource = null, MoveChunk = 1 } };
+        else if (s.Policy.MoveSource is not null)
+            yield return s with { Policy = s.Policy with { MoveSource = null, MoveChunk = 1 } };
         if (s.Policy.ContinueWp)
             yield return s with { Policy = s.Policy with { ContinueWp = false } };
     }

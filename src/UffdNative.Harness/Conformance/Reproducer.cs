@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using UffdNative.Harness.Io;
 using UffdNative.Harness.Model;
 using UffdNative.Harness.Scenarios;
 
@@ -13,17 +14,54 @@ namespace UffdNative.Harness.Conformance;
 /// </summary>
 public static class Reproducer
 {
+    /// <summary>Writes repro.json and repro.c into <paramref name="directory"/> itself (created if missing),
+    /// replacing earlier ones atomically.</summary>
     public static (string Json, string C) Write(Scenario s, ConformanceRunner runner, string directory)
     {
-        Directory.CreateDirectory(directory);
-        var json = Path.Combine(directory, "repro.json");
-        var c = Path.Combine(directory, "repro.c");
-        File.WriteAllText(json, s.ToJson());
+        var files = WriteNew(s, runner, directory, force: true);
+        return (files.Json, files.C);
+    }
+
+    /// <summary>The files of one reproducer.</summary>
+    public sealed record Files(string Directory, string Json, string C);
+
+    /// <summary>
+    /// Writes the reproducer into a new directory: <paramref name="directory"/> when it is missing or empty,
+    /// else the first free DIRECTORY-2, -3, … (an earlier reproducer is never overwritten) — or, with
+    /// <paramref name="force"/>, <paramref name="directory"/> itself. Each file is written atomically
+    /// (temporary file, fsync, rename); when a write fails, a directory this call created is removed again.
+    /// The scenario is validated first: a reproducer is always a runnable scenario.
+    /// </summary>
+    public static Files WriteNew(Scenario s, ConformanceRunner runner, string directory, bool force)
+    {
+        if (ScenarioValidator.Validate(s) is { } why)
+            throw new ArgumentException($"not a runnable scenario: {why}", nameof(s));
+        // The program first: a failure then leaves nothing half-made (a directory this call created is removed).
         var model = runner.Model.Run(s);
         var kernel = runner.Executor.Run(s);
         var d = Differ.FirstDivergence(model, kernel, runner.Reference, runner.Profile);
-        File.WriteAllText(c, CProgram(s, model.Trace, runner.Profile, d));
-        return (json, c);
+        var program = CProgram(s, model.Trace, runner.Profile, d);
+        var dir = AtomicFile.NewDirectory(directory, force, out bool created);
+        var json = Path.Combine(dir, "repro.json");
+        var c = Path.Combine(dir, "repro.c");
+        try
+        {
+            AtomicFile.WriteAllText(json, s.ToJson());
+            AtomicFile.WriteAllText(c, program);
+        }
+        catch when (created)
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The write's own exception says what went wrong.
+            }
+            throw;
+        }
+        return new Files(dir, json, c);
     }
 
     private static string Runtime()
@@ -53,8 +91,12 @@ public static class Reproducer
     private static string Hex(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture) + "ULL";
 
     /// <summary>The C source for a scenario and the model's expected trace.</summary>
+    /// <exception cref="ArgumentException">The scenario is not valid (<see cref="ScenarioValidator"/>): a C program
+    /// is made only of a scenario whose every name resolves and every range is bounded.</exception>
     public static string CProgram(Scenario s, ScenarioTrace expected, KernelProfile profile, Divergence? divergence)
     {
+        if (ScenarioValidator.Validate(s) is { } why)
+            throw new ArgumentException($"not a runnable scenario: {why}", nameof(s));
         int Map(string name) => s.MappingIndex(name);
         int Uffd(string name) => s.Uffds.Select((u, i) => (u, i)).First(x => x.u.Name == name).i;
         var child = new List<ChildAccess>();

@@ -114,7 +114,7 @@ public static class ProbeRendering
 
     private static string SeccompText(int mode) => mode switch { 0 => "off", 1 => "strict", 2 => "filter", _ => "unknown" };
 
-    private static string Md(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
+    private static string Md(string s) => MarkdownText.Cell(s);
 
     private static string MdVerdict(Verdict v) => v switch
     {
@@ -135,13 +135,13 @@ public static class ProbeRendering
         sb.AppendLine();
         sb.AppendLine("| Fact | Value |");
         sb.AppendLine("|---|---|");
-        sb.AppendLine($"| kernel | `{r.KernelRelease}` ({e.Architecture}, page size {e.PageSize}) |");
+        sb.AppendLine($"| kernel | `{Md(r.KernelRelease)}` ({Md(e.Architecture)}, page size {e.PageSize}) |");
         sb.AppendLine($"| user | uid {e.Uid}{(e.Root ? " (root)" : "")}, CAP_SYS_PTRACE {(e.CapSysPtrace ? "yes" : "no")} |");
         sb.AppendLine($"| vm.unprivileged_userfaultfd | {e.UnprivilegedUserfaultfd?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "absent"} |");
         sb.AppendLine($"| /dev/userfaultfd | {Md(e.Device.Exists ? $"{e.Device.Mode} {e.Device.DevNumber}, {e.Device.Access}" : e.Device.Access)} |");
         sb.AppendLine($"| seccomp | {SeccompText(e.SeccompMode)} |");
         sb.AppendLine($"| container hints | {Md(e.ContainerHints.Count == 0 ? "none" : string.Join("; ", e.ContainerHints))} |");
-        sb.AppendLine($"| THP | enabled={e.Thp}, defrag={e.ThpDefrag}, shmem={e.ShmemThp} |");
+        sb.AppendLine($"| THP | {Md($"enabled={e.Thp}, defrag={e.ThpDefrag}, shmem={e.ShmemThp}")} |");
         sb.AppendLine($"| huge pages | {e.HugePages.SizeKb} kB: {Md(e.HugePages.Note)} |");
         sb.AppendLine($"| swap | {(e.Swap ? "yes" : "none")} |");
         sb.AppendLine();
@@ -150,7 +150,7 @@ public static class ProbeRendering
         sb.AppendLine("| Path | Result | Why | To change |");
         sb.AppendLine("|---|---|---|---|");
         foreach (var p in r.OpenPaths)
-            sb.AppendLine($"| {p.Path} | {p.Errno} | {Md(p.Detail)} | {Md(p.Remedy)} |");
+            sb.AppendLine($"| {Md(p.Path)} | {Md(p.Errno)} | {Md(p.Detail)} | {Md(p.Remedy)} |");
         sb.AppendLine();
         sb.AppendLine(r.UsablePath is null ? "No path works." : $"Experiments use the **{r.UsablePath}** path.");
         if (r.Features.Error is not null)
@@ -169,13 +169,13 @@ public static class ProbeRendering
             sb.AppendLine("## UFFDIO_REGISTER ioctl masks");
             sb.AppendLine();
             var modes = r.RegisterMasks.Select(m => m.Mode).Distinct().ToList();
-            sb.AppendLine("| memory | " + string.Join(" | ", modes) + " |");
+            sb.AppendLine("| memory | " + string.Join(" | ", modes.Select(Md)) + " |");
             sb.AppendLine("|---|" + string.Concat(modes.Select(_ => "---|")));
             foreach (var g in r.RegisterMasks.GroupBy(m => m.Memory))
-                sb.AppendLine($"| {g.Key} | " + string.Join(" | ", g.Select(m =>
+                sb.AppendLine($"| {Md(g.Key)} | " + string.Join(" | ", g.Select(m =>
                 {
                     var v = VerdictText.Parse(m.Verdict);
-                    return v == Verdict.AsExpected ? RegisterCell(m) : $"{RegisterCell(m)} ({MdVerdict(v)}, mainline {ExpectedRegisterCell(m)})";
+                    return v == Verdict.AsExpected ? Md(RegisterCell(m)) : $"{Md(RegisterCell(m))} ({MdVerdict(v)}, mainline {Md(ExpectedRegisterCell(m))})";
                 })) + " |");
             if (r.HugetlbNote.Length > 0)
                 sb.AppendLine().AppendLine(Md(r.HugetlbNote));
@@ -183,13 +183,13 @@ public static class ProbeRendering
         sb.AppendLine();
         sb.AppendLine("## Behaviours");
         sb.AppendLine();
-        sb.AppendLine($"| Row | Ref | Observed | Meaning | Mainline {r.MainlineVersion} | Verdict |");
+        sb.AppendLine($"| Row | Ref | Observed | Meaning | Mainline {Md(r.MainlineVersion)} | Verdict |");
         sb.AppendLine("|---|---|---|---|---|---|");
         foreach (var b in r.Behaviours)
         {
             var v = VerdictText.Parse(b.Verdict);
             string meaning = b.Meaning.Length > 0 ? b.Meaning : b.Evidence;
-            sb.AppendLine($"| `{b.Id}` | {Md(b.Section)} | {Md(b.Observed)} | {Md(meaning)} | {Md(b.Mainline switch { true => "new", false => "old", _ => "—" })} | {MdVerdict(v)} |");
+            sb.AppendLine($"| `{Md(b.Id)}` | {Md(b.Section)} | {Md(b.Observed)} | {Md(meaning)} | {Md(b.Mainline switch { true => "new", false => "old", _ => "—" })} | {MdVerdict(v)} |");
         }
         if (r.Facts.Count > 0)
         {
@@ -199,7 +199,7 @@ public static class ProbeRendering
             sb.AppendLine("| Fact | Value | Mainline | Cause | Evidence |");
             sb.AppendLine("|---|---|---|---|---|");
             foreach (var f in r.Facts)
-                sb.AppendLine($"| `{f.Id}` | {Md(f.Value ?? "not determined")} | {Md(f.Mainline ?? "—")} | {Md(f.Cause ?? "")} | {Md(f.Evidence)} |");
+                sb.AppendLine($"| `{Md(f.Id)}` | {Md(f.Value ?? "not determined")} | {Md(f.Mainline ?? "—")} | {Md(f.Cause ?? "")} | {Md(f.Evidence)} |");
         }
         sb.AppendLine();
         sb.AppendLine($"**Detected profile:** {Md(r.Profile.Description.Length > 0 ? r.Profile.Description : r.Profile.Prior)}");

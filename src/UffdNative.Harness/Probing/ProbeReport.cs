@@ -170,6 +170,10 @@ public sealed record ProbeReport
         {
             throw new FormatException($"{source}: not a probe report (malformed JSON{(e.LineNumber is { } l ? $" at line {l + 1}" : "")}: {FirstLine(e.Message)})");
         }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            throw new FormatException($"{source}: not a probe report ({FirstLine(e.Message)})");
+        }
         if (r is null)
             throw new FormatException($"{source}: not a probe report (JSON null)");
         if (r.Tool != "uffdnative")
@@ -178,6 +182,11 @@ public sealed record ProbeReport
             throw new FormatException($"{source}: probe report schema version {r.SchemaVersion} is not supported (this uffdnative reads version {CurrentSchema})");
         if (string.IsNullOrEmpty(r.KernelRelease))
             throw new FormatException($"{source}: probe report has no kernelRelease");
+        // Elements of lists are not covered by the nullable annotations the serializer respects.
+        if (r.OpenPaths.Any(x => x is null) || r.RegisterMasks.Any(x => x is null) || r.Behaviours.Any(x => x is null) || r.Facts.Any(x => x is null)
+            || r.Features.Names.Any(x => x is null) || r.Environment.ContainerHints.Any(x => x is null)
+            || r.Profile.Detected is null || r.Profile.Mainline is null)
+            throw new FormatException($"{source}: not a probe report (a list holds null)");
         return r;
     }
 
@@ -188,6 +197,9 @@ public sealed record ProbeReport
     }
 }
 
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]
+// A report from outside never binds null where the type says there is always a value, and never lacks a
+// constructor parameter: such input is refused as malformed instead of failing later in compare (NRE).
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true)]
 [JsonSerializable(typeof(ProbeReport))]
 public sealed partial class ProbeJsonContext : JsonSerializerContext;

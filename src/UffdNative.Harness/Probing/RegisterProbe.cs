@@ -1,4 +1,5 @@
 using System.Globalization;
+using UffdNative.Harness.Host;
 using UffdNative.Memory;
 
 namespace UffdNative.Harness.Probing;
@@ -115,31 +116,23 @@ public static class RegisterProbe
         int? before = HostFacts.ReadInt(knob);
         if (before is null)
             return (false, null, "hugetlbfs rows skipped: vm.nr_hugepages cannot be read");
+        // Journalled before it is made (HostJournal): SIGINT/SIGTERM restore it, and after a SIGKILL the
+        // next start of any verb does.
+        IDisposable change;
         try
         {
-            File.WriteAllText(knob, (before.Value + 2).ToString(CultureInfo.InvariantCulture));
+            (_, change) = HostJournal.Set(knob, (before.Value + 2).ToString(CultureInfo.InvariantCulture), "huge pages reserved by 'probe --allow-host-changes'");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return (false, null, $"hugetlbfs rows skipped: reserving huge pages failed ({e.Message})");
         }
-        void Restore()
-        {
-            try
-            {
-                File.WriteAllText(knob, before.Value.ToString(CultureInfo.InvariantCulture));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"uffdnative: could not restore vm.nr_hugepages={before.Value}: {e.Message}");
-            }
-        }
         var now = EnvironmentProbe.HugePages();
         if (now.Free < 1)
         {
-            Restore();
+            change.Dispose();
             return (false, null, "hugetlbfs rows skipped: the kernel could not allocate huge pages (memory fragmented?)");
         }
-        return (true, Restore, $"reserved {now.Total - before.Value} huge page(s) for the probe (--allow-host-changes); vm.nr_hugepages restored to {before.Value} afterwards");
+        return (true, change.Dispose, $"reserved {now.Total - before.Value} huge page(s) for the probe (--allow-host-changes); vm.nr_hugepages restored to {before.Value} afterwards");
     }
 }

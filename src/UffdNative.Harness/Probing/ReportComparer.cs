@@ -118,15 +118,15 @@ public static class ReportComparer
         var sb = new StringBuilder();
         sb.AppendLine($"Probe rows × kernels: {m.Rows.Count} rows, {m.DifferingRows} differ (marked **≠**, in bold). A cell's verdict against mainline of that kernel's version is shown when it is not \"as expected\".");
         sb.AppendLine();
-        sb.AppendLine("| | Section | Row | " + string.Join(" | ", m.Columns.Select(c => $"`{c}`")) + " |");
+        sb.AppendLine("| | Section | Row | " + string.Join(" | ", m.Columns.Select(c => $"`{Esc(c)}`")) + " |");
         sb.AppendLine("|---|---|---|" + string.Concat(m.Columns.Select(_ => "---|")));
         foreach (var row in m.Rows)
         {
             var cells = Enumerable.Range(0, m.Columns.Count).Select(i => Esc(WithNote(row, i)));
             if (row.Differs)
-                sb.AppendLine($"| **≠** | {row.Section} | **{Esc(row.Key)}** | " + string.Join(" | ", cells.Select(c => $"**{c}**")) + " |");
+                sb.AppendLine($"| **≠** | {Esc(row.Section)} | **{Esc(row.Key)}** | " + string.Join(" | ", cells.Select(c => $"**{c}**")) + " |");
             else
-                sb.AppendLine($"| | {row.Section} | {Esc(row.Key)} | " + string.Join(" | ", cells) + " |");
+                sb.AppendLine($"| | {Esc(row.Section)} | {Esc(row.Key)} | " + string.Join(" | ", cells) + " |");
         }
         if (m.Flagged.Count > 0)
         {
@@ -139,7 +139,7 @@ public static class ReportComparer
         return sb.ToString();
     }
 
-    private static string Esc(string s) => s.Replace("|", "\\|", StringComparison.Ordinal);
+    private static string Esc(string s) => MarkdownText.Cell(s);
 
     public static string Table(ReportMatrix m, bool color = false)
     {

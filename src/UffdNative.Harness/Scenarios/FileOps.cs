@@ -3,7 +3,7 @@ namespace UffdNative.Harness.Scenarios;
 /// <summary>fallocate(PUNCH_HOLE|KEEP_SIZE) on the memfd, in file pages.</summary>
 public sealed record PunchHoleOp(int First, int Count) : ScenarioOp
 {
-    public override string Describe() => $"punch f+{First}..{First + Count}";
+    public override string Describe() => $"punch f+{First}..{(long)First + Count}";
 }
 
 /// <summary>ftruncate of the memfd to <see cref="Pages"/> pages (shrink or regrow).</summary>

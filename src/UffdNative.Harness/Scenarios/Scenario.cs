@@ -18,7 +18,13 @@ public sealed record Scenario
     public string Description { get; init; } = "";
 
     public MappingSpec Mapping(string name) => Mappings.FirstOrDefault(m => m.Name == name) ?? throw new ArgumentException($"scenario '{Name}' has no mapping '{name}'");
-    public int MappingIndex(string name) => Mappings.Select((m, i) => (m, i)).First(x => x.m.Name == name).i;
+    public int MappingIndex(string name)
+    {
+        for (int i = 0; i < Mappings.Count; i++)
+            if (Mappings[i].Name == name)
+                return i;
+        throw new ArgumentException($"scenario '{Name}' has no mapping '{name}'", nameof(name));
+    }
     public UffdSpec Uffd(string name) => Uffds.FirstOrDefault(u => u.Name == name) ?? throw new ArgumentException($"scenario '{Name}' has no uffd '{name}'");
 
     /// <summary>All features the scenario asks the kernel for (what makes a cell applicable).</summary>
@@ -28,6 +34,40 @@ public sealed record Scenario
 
     public static Scenario FromJson(string json) =>
         JsonSerializer.Deserialize(json, ScenarioJsonContext.Default.Scenario) ?? throw new FormatException("empty scenario JSON");
+
+    /// <summary>Reads a scenario from its JSON and validates it (<see cref="ScenarioValidator"/>): the way every
+    /// scenario from outside (a file, a reproducer) comes in. Throws <see cref="FormatException"/> with one line
+    /// saying what is wrong (malformed JSON with its line, an unknown op, a field out of range).</summary>
+    public static Scenario Load(string json)
+    {
+        Scenario? s;
+        try
+        {
+            s = JsonSerializer.Deserialize(json, ScenarioJsonContext.Default.Scenario);
+        }
+        catch (JsonException e)
+        {
+            var where = e.LineNumber is { } l ? $" at line {l + 1}, byte {e.BytePositionInLine + 1}" : "";
+            throw new FormatException($"not valid scenario JSON{where}: {FirstSentence(e.Message)}", e);
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            // The serializer's refusals of shapes it cannot bind (an abstract op without "op", a wrong type).
+            throw new FormatException($"not a scenario: {FirstSentence(e.Message)}", e);
+        }
+        if (s is null)
+            throw new FormatException("not a scenario: the JSON is null");
+        if (ScenarioValidator.Validate(s) is { } why)
+            throw new FormatException(why.StartsWith("not a scenario", StringComparison.Ordinal) ? why : $"not a runnable scenario: {why}");
+        return s;
+    }
+
+    private static string FirstSentence(string message)
+    {
+        var line = message.Split('\n')[0].Trim();
+        int i = line.IndexOf(". ", StringComparison.Ordinal);
+        return (i > 0 ? line[..i] : line).TrimEnd('.');
+    }
 
     public string Describe()
     {

@@ -39,5 +39,5 @@ public abstract record ScenarioOp
 
     public override string ToString() => Describe();
 
-    protected static string Range(string m, int first, int count) => count == 1 ? $"{m}+{first}" : $"{m}+{first}..{first + count}";
+    protected static string Range(string m, int first, int count) => count == 1 ? $"{m}+{first}" : $"{m}+{first}..{(long)first + count}";
 }

@@ -3,54 +3,113 @@ namespace UffdNative.Harness.Scenarios;
 /// <summary>
 /// What the executor needs to run a scenario *safely* on the real kernel, decided from the scenario text
 /// alone (never from the model, so a wrong model cannot make the executor do something dangerous):
-/// no user-mode access in this .NET process that could raise SIGBUS (a FEATURE_SIGBUS uffd, a poisoned
-/// page, a page beyond the memfd's end) — those belong in a fork child; no op on a closed uffd; while a
-/// madvise's event is held, only ioctls and pread/pwrite (anything else would need the event read first).
+/// every name, count, size and page index within fixed bounds (computed in 64 bits, so no crafted JSON can
+/// wrap a range into one that passes: a range of int.MaxValue pages once made the executor mprotect 8 TiB);
+/// every enum a declared value; no user-mode access in this .NET process that could raise SIGBUS (a
+/// FEATURE_SIGBUS uffd, a poisoned page, a page beyond the memfd's end) — those belong in a fork child; no op
+/// on a closed uffd; while a madvise's event is held, only ioctls and pread/pwrite (anything else would need
+/// the event read first). Runs on every loaded scenario (<see cref="Scenario.Load"/>), before every run
+/// (KernelExecutor) and on every candidate of the fuzzer's generator and shrinker.
 /// </summary>
 public static class ScenarioValidator
 {
     public const int MaxMappingPages = 512;
+    /// <summary>The largest memfd (in pages) a scenario may have, create by truncate, or name a page of.</summary>
+    public const int MaxFilePages = 4096;
+    public const int MaxMappings = 16;
+    public const int MaxUffds = 8;
+    public const int MaxOps = 1000;
+    public const int MaxApiSteps = 16;
+    public const int MaxChildAccesses = 64;
+    public const int MaxMremaps = 8;
+    public const int MaxNameLength = 64;
+    public const int MaxTextLength = 16384;
 
-    /// <summary>Null when the scenario can run, else why not.</summary>
+    private const RegisterMode KnownModes = RegisterMode.Missing | RegisterMode.WriteProtect | RegisterMode.Minor;
+
+    /// <summary>Null when the scenario can run, else why not (one line).</summary>
     public static string? Validate(Scenario s)
     {
-        var maps = new Dictionary<string, MappingSpec>();
+        if (s is null)
+            return "no scenario (JSON null)";
+        if (s.Mappings is null || s.Uffds is null || s.Ops is null || s.Policy is null)
+            return "not a scenario: it lacks mappings, uffds, policy or ops ('uffdnative fuzz' writes one as repro.json)";
+        if (s.Name is null || s.Name.Length > 200)
+            return "the scenario's name is missing or longer than 200 characters";
+        if (s.Description is not null && s.Description.Length > MaxTextLength)
+            return $"the description is longer than {MaxTextLength} characters";
+        if (!Enum.IsDefined(s.Memory))
+            return $"memory type {(int)s.Memory} is not one of {string.Join(", ", Enum.GetNames<MemoryType>())}";
+        if (s.FilePages < 0 || s.FilePages > MaxFilePages)
+            return $"file of {s.FilePages} pages (0..{MaxFilePages})";
+        if (s.Mappings.Count > MaxMappings)
+            return $"{s.Mappings.Count} mappings (at most {MaxMappings})";
+        if (s.Uffds.Count > MaxUffds)
+            return $"{s.Uffds.Count} uffds (at most {MaxUffds})";
+        if (s.Ops.Count > MaxOps)
+            return $"{s.Ops.Count} ops (at most {MaxOps})";
+
+        var maps = new Dictionary<string, MappingSpec>(StringComparer.Ordinal);
         foreach (var m in s.Mappings)
         {
+            if (m is null)
+                return "a mapping is null";
+            if (NameProblem(m.Name) is { } bad)
+                return $"mapping name {bad}";
             if (!maps.TryAdd(m.Name, m))
                 return $"mapping '{m.Name}' declared twice";
+            if (!Enum.IsDefined(m.Kind))
+                return $"mapping '{m.Name}': kind {(int)m.Kind} is not one of {string.Join(", ", Enum.GetNames<MapKind>())}";
             if (m.Pages < 1 || m.Pages > MaxMappingPages)
                 return $"mapping '{m.Name}': {m.Pages} pages (1..{MaxMappingPages})";
-            if (m.Kind != MapKind.Anon && m.FileOffset < 0)
-                return $"mapping '{m.Name}': negative file offset";
+            if (m.FileOffset < 0 || (long)m.FileOffset + m.Pages > MaxFilePages)
+                return $"mapping '{m.Name}': file pages {m.FileOffset}..{(long)m.FileOffset + m.Pages} outside 0..{MaxFilePages}";
         }
-        var uffds = new HashSet<string>();
+        var uffds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var u in s.Uffds)
         {
+            if (u is null)
+                return "a uffd is null";
+            if (NameProblem(u.Name) is { } bad)
+                return $"uffd name {bad}";
             if (!uffds.Add(u.Name))
                 return $"uffd '{u.Name}' declared twice";
+            if (((ulong)u.Features & ~UffdFeatureInfo.AllKnownMask) != 0)
+                return $"uffd '{u.Name}': unknown feature bits 0x{(ulong)u.Features & ~UffdFeatureInfo.AllKnownMask:x}";
             if ((u.Features & UffdFeatures.EventUnmap) != 0)
                 return "EVENT_UNMAP is not supported: the executor's teardown would block in munmap";
         }
         bool sigbusUffd = s.Uffds.Any(u => (u.Features & UffdFeatures.Sigbus) != 0);
-        if (s.Policy.Missing == MissingPolicy.Move && (s.Policy.MoveSource is null || !maps.ContainsKey(s.Policy.MoveSource)))
+        if (!Enum.IsDefined(s.Policy.Missing))
+            return $"MISSING policy {(int)s.Policy.Missing} is not one of {string.Join(", ", Enum.GetNames<MissingPolicy>())}";
+        if (s.Policy.MoveChunk < 1 || s.Policy.MoveChunk > MaxMappingPages)
+            return $"MoveChunk {s.Policy.MoveChunk} (1..{MaxMappingPages})";
+        // A named source must exist whatever the policy: the reproducer and the executor look it up.
+        if (s.Policy.MoveSource is { } src && !maps.ContainsKey(src))
+            return $"MoveSource '{src}' is not a mapping of the scenario";
+        if (s.Policy.Missing == MissingPolicy.Move && s.Policy.MoveSource is null)
             return "MISSING policy Move needs an existing MoveSource mapping";
 
-        int fileSize = s.FilePages;
-        var closed = new HashSet<string>();
+        long fileSize = s.FilePages;
+        var closed = new HashSet<string>(StringComparer.Ordinal);
         bool heldActive = false, poisonSeen = false;
         int mremaps = 0;
 
-        string? Map(string name, int first, int count)
+        string? Map(string? name, long first, long count)
         {
-            if (!maps.TryGetValue(name, out var m))
-                return $"no mapping '{name}'";
+            if (name is null || !maps.TryGetValue(name, out var m))
+                return name is null ? "no mapping named" : $"no mapping '{name}'";
             if (first < 0 || count < 1 || first + count > m.Pages)
                 return $"range {name}+{first}..{first + count} outside the mapping ({m.Pages} pages)";
             return null;
         }
 
-        string? Uffd(string name) => !uffds.Contains(name) ? $"no uffd '{name}'" : closed.Contains(name) ? $"uffd '{name}' is used after close" : null;
+        string? Uffd(string? name) => name is null || !uffds.Contains(name) ? $"no uffd '{name}'" : closed.Contains(name) ? $"uffd '{name}' is used after close" : null;
+
+        string? File(long first, long count, long limit, string what) =>
+            first < 0 || count < 1 || first + count > limit ? $"{what} f+{first}..{first + count} outside 0..{limit}" : null;
+
+        string? Modes(RegisterMode modes) => (modes & ~KnownModes) != 0 ? $"unknown register mode bits 0x{(ulong)(modes & ~KnownModes):x}" : null;
 
         string? UserAccess(string name, int page)
         {
@@ -59,21 +118,44 @@ public static class ScenarioValidator
             if (poisonSeen)
                 return "a user-mode access in this process after UFFDIO_POISON could raise SIGBUS: use a fork child";
             var m = maps[name];
-            if (m.Kind != MapKind.Anon && m.FileOffset + page >= fileSize)
+            if (m.Kind != MapKind.Anon && (long)m.FileOffset + page >= fileSize)
                 return $"a user-mode access to {name}+{page} beyond the memfd's end raises SIGBUS: use a fork child";
             return null;
         }
 
+        string? Child(ForkOp f)
+        {
+            if (f.Child is null)
+                return "fork without its child's accesses (null)";
+            if (f.Child.Count > MaxChildAccesses)
+                return $"{f.Child.Count} child accesses (at most {MaxChildAccesses})";
+            foreach (var a in f.Child)
+            {
+                if (a is null)
+                    return "a child access is null";
+                if (Map(a.M, a.Page, 1) is { } e)
+                    return e;
+            }
+            return null;
+        }
+
+        string? Api(ApiOp a) =>
+            a.Steps is null ? "api without steps (null)"
+            : a.Steps.Count > MaxApiSteps ? $"{a.Steps.Count} UFFDIO_API steps (at most {MaxApiSteps})"
+            : a.Steps.Any(x => x is null) ? "an UFFDIO_API step is null" : null;
+
         for (int i = 0; i < s.Ops.Count; i++)
         {
             var op = s.Ops[i];
+            if (op is null)
+                return $"op {i} is null";
             if (heldActive && op is not (CopyOp or ZeroPageOp or ContinueOp or PoisonOp or MoveOp or WriteProtectOp or WakeOp or PreadOp or PwriteOp or DrainOp))
-                return $"op {i} ({op.Describe()}) while an event is held: drain first";
+                return $"op {i} ({Describe(op)}) while an event is held: drain first";
             string? err = op switch
             {
                 ReadOp r => Map(r.M, r.Page, 1) ?? UserAccess(r.M, r.Page),
-                WriteOp w => Map(w.M, w.Page, 1) ?? (w.Mode == AccessMode.User ? UserAccess(w.M, w.Page) : null),
-                RegisterOp r => Uffd(r.U) ?? Map(r.M, r.First, r.Count),
+                WriteOp w => !Enum.IsDefined(w.Mode) ? $"access mode {(int)w.Mode}" : Map(w.M, w.Page, 1) ?? (w.Mode == AccessMode.User ? UserAccess(w.M, w.Page) : null),
+                RegisterOp r => Uffd(r.U) ?? Map(r.M, r.First, r.Count) ?? Modes(r.Modes),
                 UnregisterOp u => Uffd(u.U) ?? Map(u.M, u.First, u.Count),
                 WriteProtectOp w => Uffd(w.U) ?? Map(w.M, w.First, w.Count),
                 CopyOp c => Uffd(c.U) ?? Map(c.M, c.First, c.Count),
@@ -82,22 +164,22 @@ public static class ScenarioValidator
                 PoisonOp p => Uffd(p.U) ?? Map(p.M, p.First, p.Count),
                 MoveOp mv => Uffd(mv.U) ?? Map(mv.M, mv.First, mv.Count) ?? Map(mv.Src, mv.SrcFirst, mv.Count),
                 WakeOp w => Uffd(w.U) ?? Map(w.M, w.First, w.Count),
-                MadviseOp m => Map(m.M, m.First, m.Count) ?? (m.Hold && heldActive ? "a second held madvise" : null),
-                PunchHoleOp p => p.First < 0 || p.Count < 1 || p.First + p.Count > 4096 ? "punch range" : null,
-                TruncateOp t => t.Pages < 0 || t.Pages > 4096 ? "truncate size" : null,
+                MadviseOp m => !Enum.IsDefined(m.Advice) ? $"madvise advice {(int)m.Advice}" : Map(m.M, m.First, m.Count) ?? (m.Hold && heldActive ? "a second held madvise" : null),
+                PunchHoleOp p => File(p.First, p.Count, MaxFilePages, "punch range"),
+                TruncateOp t => t.Pages < 0 || t.Pages > MaxFilePages ? $"truncate to {t.Pages} pages (0..{MaxFilePages})" : null,
                 PwriteOp w => w.Page < 0 || w.Page >= fileSize ? "pwrite beyond the memfd's end" : null,
                 PreadOp r => r.Page < 0 || r.Page >= fileSize ? "pread beyond the memfd's end" : null,
                 MprotectOp m => Map(m.M, m.First, m.Count),
-                MremapOp m => Map(m.M, 0, 1) ?? (++mremaps > 8 ? "more than 8 mremaps" : null),
-                ForkOp f => f.Child.Select(a => Map(a.M, a.Page, 1)).FirstOrDefault(e => e is not null),
+                MremapOp m => Map(m.M, 0, 1) ?? (++mremaps > MaxMremaps ? $"more than {MaxMremaps} mremaps" : null),
+                ForkOp f => Child(f),
                 CloseOp c => Uffd(c.U),
-                ApiOp => null,
+                ApiOp a => Api(a),
                 ScanOp sc => Map(sc.M, 0, 1),
                 DrainOp => null,
                 _ => $"unknown op {op.GetType().Name}",
             };
             if (err is not null)
-                return $"op {i} ({op.Describe()}): {err}";
+                return $"op {i} ({Describe(op)}): {err}";
             switch (op)
             {
                 case MadviseOp { Hold: true }:
@@ -118,5 +200,25 @@ public static class ScenarioValidator
             }
         }
         return null;
+    }
+
+    private static string? NameProblem(string? name) =>
+        name is null ? "missing (null)"
+        : name.Length == 0 ? "empty"
+        : name.Length > MaxNameLength ? $"longer than {MaxNameLength} characters"
+        : name.Any(char.IsControl) ? "with a control character"
+        : null;
+
+    /// <summary>An op's text for a message; never throws on the odd values this validator refuses.</summary>
+    private static string Describe(ScenarioOp op)
+    {
+        try
+        {
+            return op.Describe();
+        }
+        catch (Exception e) when (e is NullReferenceException or ArgumentException or FormatException)
+        {
+            return op.GetType().Name;
+        }
     }
 }

@@ -184,6 +184,9 @@ public sealed class HelpAndOutputTests
         Assert.Equal("--scenario-file: '/tmp' is a directory, not a file.", Error("--scenario-file", "/tmp"));
         Assert.Equal("--output: cannot write '/nonexistent/o.json': directory '/nonexistent' does not exist.", Error("-o", "/nonexistent/o.json"));
         Assert.Equal("--output: '/tmp' is a directory; give a file name.", Error("-o", "/tmp"));
+        Assert.Equal("--output: an empty path; give a file name, or '-' for standard output.", Error("-o", ""));
+        Assert.Equal("--output: '/dev/full' is a character device, not a regular file; give a file name, or '-' for standard output.", Error("-o", "/dev/full"));
+        Assert.Equal("", Error("-o", "-"));
 
         var bad = Path.Combine(Path.GetTempPath(), $"uffdnative-bad-{Guid.NewGuid():N}.json");
         File.WriteAllText(bad, "{\"a\": [1, 2,, 3]}");
@@ -197,7 +200,7 @@ public sealed class HelpAndOutputTests
         {
             File.Delete(bad);
         }
-        var unwritable = Assert.Throws<CliUsageException>(() => CliFiles.WriteAllText(new FileInfo("/proc/uffdnative-x.json"), "{}"));
+        var unwritable = Assert.Throws<CliUsageException>(() => CliFiles.WriteOutput("/proc/uffdnative-x.json", "{}"));
         Assert.Equal("--output: cannot write '/proc/uffdnative-x.json': no such file or directory", unwritable.Message);
     }
 

@@ -122,7 +122,7 @@ public class CompareTests
             var missing = Path.Combine(dir, "missing.json");
             var r1 = CliRunner.Run(["compare", pa, missing]);
             Assert.Equal(2, r1.ExitCode);
-            Assert.Equal($"uffdnative: {missing}: cannot read (no such file)\n", r1.Stderr);
+            Assert.Equal($"uffdnative: reports: file not found: '{missing}'.\n", r1.Stderr);
             Assert.Equal("", r1.Stdout);
 
             var broken = Write("broken.json", "{\"schemaVersion\": 2, \"tool\": ");
