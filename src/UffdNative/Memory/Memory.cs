@@ -411,6 +411,8 @@ public sealed unsafe class Mapping : IDisposable
     /// until the REMAP event is read (and with EVENT_UNMAP also until the old range's UNMAP is).</summary>
     public int TryRemap(ulong newLength, Mapping reservation)
     {
+        ObjectDisposedException.ThrowIf(range.IsClosed, this);
+        ArgumentNullException.ThrowIfNull(reservation);
         if (reservation.IsUnmapped || reservation.Length < newLength)
             throw new ArgumentException($"the reservation must be mapped and at least {newLength} bytes", nameof(reservation));
         int r = TryRemap(newLength, reservation.Address);
