@@ -32,6 +32,16 @@ internal static unsafe partial class Shim
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] internal static partial int uffd_lock_path(string path);
     [LibraryImport(Library)] internal static partial int uffd_parent_pidfd(int parentPid);
     [LibraryImport(Library)] internal static partial int uffd_pidfd_exited(int pidfd);
+
+    /// <summary>unlink(2): 0 or -errno.</summary>
+    internal static int uffd_unlink(string path)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+        fixed (byte* p = bytes)
+            return Tmds.Linux.LibC.unlink(p) < 0 ? -Marshal.GetLastPInvokeError() : 0;
+    }
+
+    internal static uint uffd_geteuid() => Tmds.Linux.LibC.geteuid();
 }
 
 /// <summary>struct uffd_file_info (uffd_shim.h; its size and offsets are pinned by _Static_assert in
