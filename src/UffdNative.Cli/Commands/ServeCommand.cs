@@ -132,7 +132,7 @@ public static class ServeCommand
         }
         catch (UffdException e)
         {
-            Console.Error.WriteLine($"uffdnative: {e.Message}");
+            Console.Error.WriteLine($"uffdnative: --socket: {e.Message}");
             return ExitCodes.Usage;
         }
         using var _ = server;

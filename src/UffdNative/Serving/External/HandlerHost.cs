@@ -57,7 +57,7 @@ public sealed class HandlerListener : IDisposable
         this.identity = identity;
     }
 
-    private static UffdException Refused(string path, int errno, string what, string fix) => new("listen", errno, $"--socket {path}: {what}", fix);
+    private static UffdException Refused(string path, int errno, string what, string fix) => new("listen", errno, $"socket {path}: {what}", fix);
 
     /// <summary>Binds and listens (see the class remarks for what is refused). Throws
     /// <see cref="UffdException"/> with one line naming the cause and the fix.</summary>
@@ -70,7 +70,7 @@ public sealed class HandlerListener : IDisposable
         if (System.Text.Encoding.UTF8.GetByteCount(path) > 107)
             throw Refused(path, SocketErrno.ENAMETOOLONG, "a Unix socket path has at most 107 bytes", "choose a shorter path");
         var dir = System.IO.Path.GetDirectoryName(path) ?? "/";
-        CheckDirectory(dir);
+        CheckDirectory(dir, path);
         string lockPath = path + ".lock";
         FileInfoNative li;
         bool lockExisted = Shim.uffd_path_info(lockPath, 0, &li) == 0;
@@ -117,20 +117,20 @@ public sealed class HandlerListener : IDisposable
 
     /// <summary>The socket's directory: a directory (not a symlink), owned by root or this user, and
     /// writable by nobody else (no one can replace the socket, or pre-create its path or lock).</summary>
-    private static unsafe void CheckDirectory(string dir)
+    private static unsafe void CheckDirectory(string dir, string path)
     {
         int d = Shim.uffd_open_dir(dir);
         if (d < 0)
-            throw new UffdException("listen", -d, $"--socket: the directory {dir} ({Errno.Name(-d)})", "the socket's directory must exist and not be a symlink");
+            throw Refused(path, -d, $"the directory {dir} cannot be opened", d == -Errno.ENOENT ? $"create it, writable only by this user (mkdir -m 0700 {dir})" : "the socket's directory must be a directory, not a symlink");
         FileInfoNative info;
         int r = Shim.uffd_fd_info(d, &info);
         Shim.uffd_close(d);
         UffdException.Check(r, "fstat(socket directory)");
         uint euid = Shim.uffd_geteuid();
         if (info.Uid != 0 && info.Uid != euid)
-            throw new UffdException("listen", Errno.EPERM, $"--socket: the directory {dir} belongs to uid {info.Uid}, not to this user ({euid}) or root", "put the socket in a directory of this user, e.g. /run/uffdnative (0700)");
+            throw Refused(path, Errno.EPERM, $"the directory {dir} belongs to uid {info.Uid}, not to this user ({euid}) or root", "put the socket in a directory of this user, e.g. /run/uffdnative (0700)");
         if ((info.Mode & 0x12 /* 0022 */) != 0)
-            throw new UffdException("listen", Errno.EPERM, $"--socket: the directory {dir} is writable by others (mode 0{Convert.ToString(info.Mode & 0xFFF, 8)})", "put the socket in a directory only this user can write, e.g. /run/uffdnative (0700)");
+            throw Refused(path, Errno.EPERM, $"the directory {dir} is writable by others (mode 0{Convert.ToString(info.Mode & 0xFFF, 8)})", "put the socket in a directory only this user can write, e.g. /run/uffdnative (0700)");
     }
 
     /// <summary>Waits up to timeoutMs (&lt; 0: forever) for a client; -ETIMEDOUT, the fd, or -errno.</summary>
