@@ -22,11 +22,13 @@
 #include <linux/userfaultfd.h>
 #include <linux/fs.h>
 #else
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
-typedef int64_t __s64;
+/* The kernel's own spellings (asm-generic/int-ll64.h), so a system header that pulls them in anyway
+ * (sys/stat.h brings linux/stat.h for statx) redeclares the same types. */
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef long long __s64;
 #endif
 
 /* ---- 4.3: the base API (the whole header is missing in NO_SYSTEM_UAPI mode) ---------------- */

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef __NR_userfaultfd
@@ -88,10 +89,27 @@ int uffd_poll(int fd, int stopfd, int timeout_ms)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stopfd, .events = POLLIN } };
 	int n = stopfd >= 0 ? 2 : 1, r, mask = 0;
-	/* EINTR here is retried with the full timeout again; callers' timeouts are bounds, not clocks. */
-	do {
+	/* A signal to the waiting thread interrupts poll() whatever SA_RESTART says (signal(7)): retry,
+	 * with what is left of the timeout, so a signal storm can neither end the wait with an error nor
+	 * stretch a bounded wait without end. */
+	struct timespec t0, t1;
+	if (timeout_ms > 0)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
 		r = poll(p, (nfds_t)n, timeout_ms);
-	} while (r < 0 && errno == EINTR);
+		if (r >= 0 || errno != EINTR)
+			break;
+		if (timeout_ms > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			int64_t spent = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			if (spent >= timeout_ms) {
+				r = 0;
+				break;
+			}
+			timeout_ms -= (int)spent;
+			t0 = t1;
+		}
+	}
 	if (r < 0)
 		return -errno;
 	if (p[0].revents & POLLIN)

@@ -327,4 +327,54 @@ UFFD_SHIM_EXPORT int uffd_tgkill(int tgid, int tid, int sig);
  * MINOR with a uffd the caller itself serves: the read would fault on the caller's own loop. */
 UFFD_SHIM_EXPORT int64_t uffd_process_read(int pid, void *local, uint64_t remote, uint64_t len);
 
+
+/* ---- serving another process safely (uffdnative serve, docs/security.md) ----------------------- */
+
+/* Like uffd_sock_listen, but the socket file gets mode (e.g. 0600) before the socket listens: a
+ * connect() in between is refused (not listening yet), so no client ever reaches it under a mode the
+ * umask chose. */
+UFFD_SHIM_EXPORT int uffd_sock_listen_mode(const char *path, int backlog, int mode);
+/* uffd_sock_send with a bound: every byte must leave within timeout_ms (< 0: no bound), or -ETIMEDOUT
+ * (a peer that never reads cannot hold the sender). After a timeout the stream is unusable. */
+UFFD_SHIM_EXPORT int uffd_sock_send_timed(int sock, const void *buf, int len, const int *fds, int nfds, int timeout_ms);
+/* SO_PEERPIDFD (6.5+): a pidfd of the peer process as of connect(), race-free. -ENOPROTOOPT before 6.5. */
+UFFD_SHIM_EXPORT int uffd_sock_peer_pidfd(int sock);
+/* 1 when fd is a listening AF_UNIX stream socket (a descriptor systemd passed), 0 when not, or -errno. */
+UFFD_SHIM_EXPORT int uffd_sock_is_unix_listener(int fd);
+
+/* What the kernel says about a descriptor or a path: fstat/lstat, fstatfs, F_GET_SEALS, F_GETFL. */
+struct uffd_file_info {
+	uint32_t mode;     /* st_mode */
+	uint32_t uid;
+	uint32_t gid;
+	int32_t seals;     /* F_GET_SEALS, or -errno (EINVAL: not a memfd/shmem file) */
+	int64_t size;
+	uint64_t dev;
+	uint64_t ino;
+	int64_t fs_type;   /* statfs f_type (TMPFS_MAGIC 0x01021994, HUGETLBFS_MAGIC 0x958458f6, ...) */
+	int32_t fl;        /* F_GETFL (O_NONBLOCK, O_ACCMODE) */
+	int32_t pad;
+};
+UFFD_SHIM_EXPORT int uffd_fd_info(int fd, struct uffd_file_info *out);
+/* lstat (follow = 0) or stat of a path, fs_type 0, seals -EINVAL, fl 0. */
+UFFD_SHIM_EXPORT int uffd_path_info(const char *path, int follow, struct uffd_file_info *out);
+/* The target of /proc/self/fd/FD ("anon_inode:[userfaultfd]", "pipe:[123]", "/memfd:x (deleted)", ...),
+ * NUL-terminated in buf. Returns its length or -errno. */
+UFFD_SHIM_EXPORT int uffd_fd_link(int fd, char *buf, int len);
+/* A directory opened O_PATH|O_DIRECTORY|O_CLOEXEC (no symlink at the last component). */
+UFFD_SHIM_EXPORT int uffd_open_dir(const char *path);
+/* openat2(dirfd, path, O_RDONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|
+ * RESOLVE_NO_MAGICLINKS) (5.6+): a file strictly beneath dirfd, opened without ever blocking (a FIFO
+ * opens at once) and without following any symlink. Returns the fd or -errno (EXDEV: escapes, ELOOP: a
+ * symlink, ENOSYS: no openat2). */
+UFFD_SHIM_EXPORT int uffd_open_beneath(int dirfd, const char *path);
+/* The lock beside a socket path: open(O_CREAT|O_RDWR|O_NOFOLLOW|O_CLOEXEC, 0600) + flock(LOCK_EX|LOCK_NB),
+ * checked to be still the file at path (a holder that removed it between open and flock is detected and
+ * the open retried). Returns the fd, -EWOULDBLOCK when another process holds it, or -errno. */
+UFFD_SHIM_EXPORT int uffd_lock_path(const char *path);
+/* pidfd of the parent if it is still parent_pid, watched to end with it: -ESRCH when it is gone. */
+UFFD_SHIM_EXPORT int uffd_parent_pidfd(int parent_pid);
+/* poll(pidfd, 0): 1 when the process has exited, 0 when it runs, or -errno. */
+UFFD_SHIM_EXPORT int uffd_pidfd_exited(int pidfd);
+
 #endif /* UFFD_SHIM_H */

@@ -219,4 +219,13 @@ UFFD_HARNESS_EXPORT int uffd_soak_advise(void *soak, int region, uint64_t first,
 /* -EBUSY while a thread runs. */
 UFFD_HARNESS_EXPORT int uffd_soak_free(void *soak);
 
+/* ================================ uffd_signals.c: signal storms ============================= */
+
+/* Starts a thread sending SIGRTMIN+6 every period_us to each thread of this process named comm (its
+ * /proc/self/task/TID/comm), with a counting handler installed without SA_RESTART. NULL on failure. */
+UFFD_HARNESS_EXPORT void *uffd_signal_storm_start(const char *comm, int period_us);
+/* Stops and frees the storm: the signals sent; handled_out: how many the handler counted (process-wide,
+ * cumulative); targets_out: the most threads found by that name at once. */
+UFFD_HARNESS_EXPORT int64_t uffd_signal_storm_stop(void *storm, int64_t *handled_out, int64_t *targets_out);
+
 #endif /* UFFD_HARNESS_H */

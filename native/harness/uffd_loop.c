@@ -444,6 +444,7 @@ void *uffd_loop_start(const struct uffd_loop_config *cfg, int *err)
 		*err = -r;
 		goto fail;
 	}
+	pthread_setname_np(L->thread, "uffd-native-lp"); /* findable by name (tests signal it) */
 	return L;
 fail:
 	if (L->stopfd >= 0)

@@ -1,7 +1,7 @@
 /* uffd_owner — a memory owner in a process of its own, for the reliability tests (the faulting side
  * that may be killed, OOM-killed in a cgroup, or stopped by SIGBUS without taking the test host down).
  *
- *   uffd_owner SOCKET PAGES MODE ACTION SEED
+ *   uffd_owner SOCKET PAGES MODE ACTION SEED [HANDLER_SOCKET]
  *     MODE    missing (anonymous memory registered MISSING) or
  *             wp      (anonymous memory filled with pattern(SEED), registered WP and protected)
  *     ACTION  read    read word 0 of every page
@@ -9,7 +9,9 @@
  *             verify  every word of every page must be pattern(SEED, i * 512 + w)
  *
  * It prints "ready PID UFFD_FD ADDR", connects to SOCKET (the supervisor), sends {addr, len, features}
- * with the uffd as SCM_RIGHTS, waits for one byte, runs ACTION printing "touched N" every 64 pages,
+ * with the uffd as SCM_RIGHTS (and, with HANDLER_SOCKET, a connection to that handler made by this
+ * process: the handler's SO_PEERCRED then names the owner of the memory, whoever speaks the protocol
+ * on it), waits for one byte, runs ACTION printing "touched N" every 64 pages,
  * and ends with "done N" (exit 0) or "mismatch page P word W" (exit 1). A SIGBUS prints
  * "sigbus addr=0x... code=N" and exits 42. Only syscalls and stack buffers; stdout is line-buffered. */
 
@@ -57,8 +59,8 @@ static int die(const char *what)
 
 int main(int argc, char **argv)
 {
-	if (argc != 6) {
-		fprintf(stderr, "usage: uffd_owner SOCKET PAGES missing|wp read|write|verify SEED\n");
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: uffd_owner SOCKET PAGES missing|wp read|write|verify SEED [HANDLER_SOCKET]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -104,18 +106,32 @@ int main(int argc, char **argv)
 	strncpy(su.sun_path, path, sizeof(su.sun_path) - 1);
 	if (sock < 0 || connect(sock, (struct sockaddr *)&su, sizeof(su)) < 0)
 		return die("connect");
+	int fds[2] = { uffd, -1 }, nfds = 1;
+	if (argc == 7) {
+		int h = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_un hu;
+		memset(&hu, 0, sizeof(hu));
+		hu.sun_family = AF_UNIX;
+		strncpy(hu.sun_path, argv[6], sizeof(hu.sun_path) - 1);
+		if (h < 0 || connect(h, (struct sockaddr *)&hu, sizeof(hu)) < 0)
+			return die("connect handler");
+		fds[nfds++] = h;
+	}
 	uint64_t hdr[3] = { (uint64_t)(uintptr_t)mem, len, features };
-	char cbuf[CMSG_SPACE(sizeof(int))];
+	char cbuf[CMSG_SPACE(sizeof(int) * 2)];
 	struct iovec iov = { .iov_base = hdr, .iov_len = sizeof(hdr) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 	memset(cbuf, 0, sizeof(cbuf));
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &uffd, sizeof(int));
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(hdr))
 		return die("sendmsg");
+	if (nfds == 2)
+		close(fds[1]); /* the supervisor speaks on it from now on */
 	char go;
 	ssize_t n;
 	do {

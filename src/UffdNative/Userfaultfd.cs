@@ -60,26 +60,63 @@ public sealed unsafe class Userfaultfd : IDisposable
 {
     private static UffdFeatures? cachedSupported;
 
-    public SafeFdHandle Handle { get; }
-    public int Fd => Handle.Fd;
-    public UffdOpenPath OpenedVia { get; }
-    public IReadOnlyList<UffdOpenAttempt> Attempts { get; }
-    public bool UserModeOnly { get; }
-    public bool NonBlocking { get; }
+    private readonly SafeFdHandle handle;
+    private readonly UffdOpenPath openedVia;
+    private readonly IReadOnlyList<UffdOpenAttempt> attempts;
+    private readonly bool userModeOnly, nonBlocking;
+    private UffdFeatures features, supportedFeatures;
+    private UffdIoctls apiIoctls;
+    private Action? disposing;
+
+    /// <summary>The descriptor. Every member but <see cref="IsDisposed"/> and <see cref="Dispose"/>
+    /// throws <see cref="ObjectDisposedException"/> once disposed; each call into the kernel holds the
+    /// handle (DangerousAddRef) for its duration, so a concurrent Dispose defers the close and no
+    /// stale descriptor number ever reaches the kernel.</summary>
+    public SafeFdHandle Handle => Alive(handle);
+    public int Fd => Alive(handle).Fd;
+    public UffdOpenPath OpenedVia => Alive(openedVia);
+    public IReadOnlyList<UffdOpenAttempt> Attempts => Alive(attempts);
+    public bool UserModeOnly => Alive(userModeOnly);
+    public bool NonBlocking => Alive(nonBlocking);
     /// <summary>The features enabled on this fd.</summary>
-    public UffdFeatures Features { get; private set; }
+    public UffdFeatures Features { get => Alive(features); private set => features = value; }
     /// <summary>Everything the kernel supports (what UFFDIO_API reported).</summary>
-    public UffdFeatures SupportedFeatures { get; private set; }
-    public UffdIoctls ApiIoctls { get; private set; }
-    public bool IsDisposed => Handle.IsClosed;
+    public UffdFeatures SupportedFeatures { get => Alive(supportedFeatures); private set => supportedFeatures = value; }
+    public UffdIoctls ApiIoctls { get => Alive(apiIoctls); private set => apiIoctls = value; }
+    public bool IsDisposed => handle.IsClosed;
 
     private Userfaultfd(SafeFdHandle handle, UffdOpenPath via, IReadOnlyList<UffdOpenAttempt> attempts, bool userModeOnly, bool nonBlocking)
     {
-        Handle = handle;
-        OpenedVia = via;
-        Attempts = attempts;
-        UserModeOnly = userModeOnly;
-        NonBlocking = nonBlocking;
+        this.handle = handle;
+        openedVia = via;
+        this.attempts = attempts;
+        this.userModeOnly = userModeOnly;
+        this.nonBlocking = nonBlocking;
+    }
+
+    private T Alive<T>(T value)
+    {
+        ObjectDisposedException.ThrowIf(handle.IsClosed, this);
+        return value;
+    }
+
+    /// <summary>Holds the handle for one call into the kernel: the descriptor number it returns stays
+    /// this uffd until <see cref="Unlease"/>, whatever another thread disposes meanwhile.</summary>
+    internal int Lease()
+    {
+        bool added = false;
+        handle.DangerousAddRef(ref added); // ObjectDisposedException once closed
+        return handle.Fd;
+    }
+
+    internal void Unlease() => handle.DangerousRelease();
+
+    /// <summary>Called once when this uffd is disposed (a server running on it stops, then releases
+    /// its hold, and the descriptor is closed).</summary>
+    internal void OnDisposing(Action action)
+    {
+        lock (handle)
+            disposing += action;
     }
 
     // ---- opening ------------------------------------------------------------------------------
@@ -206,18 +243,18 @@ public sealed unsafe class Userfaultfd : IDisposable
 
     // ---- raw ioctls: the kernel's answer, unchanged -----------------------------------------------
 
-    public int TryApi(ref UffdioApi api) { fixed (UffdioApi* p = &api) return Shim.uffd_api(Fd, p); }
-    private int TryRegister(ref UffdioRegister reg) { fixed (UffdioRegister* p = &reg) return Shim.uffd_register(Fd, p); }
-    public int TryUnregister(ref UffdioRange r) { fixed (UffdioRange* p = &r) return Shim.uffd_unregister(Fd, p); }
-    public int TryWake(ref UffdioRange r) { fixed (UffdioRange* p = &r) return Shim.uffd_wake(Fd, p); }
-    public int TryCopy(ref UffdioCopy c) { fixed (UffdioCopy* p = &c) return Shim.uffd_copy(Fd, p); }
-    public int TryZeroPage(ref UffdioZeropage z) { fixed (UffdioZeropage* p = &z) return Shim.uffd_zeropage(Fd, p); }
-    public int TryWriteProtect(ref UffdioWriteprotect w) { fixed (UffdioWriteprotect* p = &w) return Shim.uffd_writeprotect(Fd, p); }
-    public int TryContinue(ref UffdioContinue c) { fixed (UffdioContinue* p = &c) return Shim.uffd_continue(Fd, p); }
-    public int TryPoison(ref UffdioPoison c) { fixed (UffdioPoison* p = &c) return Shim.uffd_poison(Fd, p); }
-    public int TryMove(ref UffdioMove m) { fixed (UffdioMove* p = &m) return Shim.uffd_move(Fd, p); }
+    public int TryApi(ref UffdioApi api) { int fd = Lease(); try { fixed (UffdioApi* p = &api) return Shim.uffd_api(fd, p); } finally { Unlease(); } }
+    private int TryRegister(ref UffdioRegister reg) { int fd = Lease(); try { fixed (UffdioRegister* p = &reg) return Shim.uffd_register(fd, p); } finally { Unlease(); } }
+    public int TryUnregister(ref UffdioRange r) { int fd = Lease(); try { fixed (UffdioRange* p = &r) return Shim.uffd_unregister(fd, p); } finally { Unlease(); } }
+    public int TryWake(ref UffdioRange r) { int fd = Lease(); try { fixed (UffdioRange* p = &r) return Shim.uffd_wake(fd, p); } finally { Unlease(); } }
+    public int TryCopy(ref UffdioCopy c) { int fd = Lease(); try { fixed (UffdioCopy* p = &c) return Shim.uffd_copy(fd, p); } finally { Unlease(); } }
+    public int TryZeroPage(ref UffdioZeropage z) { int fd = Lease(); try { fixed (UffdioZeropage* p = &z) return Shim.uffd_zeropage(fd, p); } finally { Unlease(); } }
+    public int TryWriteProtect(ref UffdioWriteprotect w) { int fd = Lease(); try { fixed (UffdioWriteprotect* p = &w) return Shim.uffd_writeprotect(fd, p); } finally { Unlease(); } }
+    public int TryContinue(ref UffdioContinue c) { int fd = Lease(); try { fixed (UffdioContinue* p = &c) return Shim.uffd_continue(fd, p); } finally { Unlease(); } }
+    public int TryPoison(ref UffdioPoison c) { int fd = Lease(); try { fixed (UffdioPoison* p = &c) return Shim.uffd_poison(fd, p); } finally { Unlease(); } }
+    public int TryMove(ref UffdioMove m) { int fd = Lease(); try { fixed (UffdioMove* p = &m) return Shim.uffd_move(fd, p); } finally { Unlease(); } }
     /// <summary>Any request number: what a kernel does with an ioctl it may not know.</summary>
-    internal int TryIoctlRaw(ulong request, void* arg) => Shim.uffd_ioctl_raw(Fd, request, arg);
+    internal int TryIoctlRaw(ulong request, void* arg) { int fd = Lease(); try { return Shim.uffd_ioctl_raw(fd, request, arg); } finally { Unlease(); } }
 
     // ---- typed ioctls -------------------------------------------------------------------------------
 
@@ -320,9 +357,22 @@ public sealed unsafe class Userfaultfd : IDisposable
     /// pending (EAGAIN on a non-blocking fd), or -1 at end of file. Allocates nothing.</summary>
     public int ReadMessages(Span<UffdMsg> buffer)
     {
+        int fd = Lease();
+        try
+        {
+            return ReadMessages(fd, buffer);
+        }
+        finally
+        {
+            Unlease();
+        }
+    }
+
+    private static int ReadMessages(int fd, Span<UffdMsg> buffer)
+    {
         fixed (UffdMsg* p = buffer)
         {
-            int r = Shim.uffd_read_msgs(Fd, p, buffer.Length);
+            int r = Shim.uffd_read_msgs(fd, p, buffer.Length);
             if (r > 0)
                 return r;
             if (r == 0)
@@ -336,9 +386,10 @@ public sealed unsafe class Userfaultfd : IDisposable
         }
     }
 
-    /// <summary>Reads and types the pending messages (allocates; a loop that must not allocate reads raw <see cref="UffdMsg"/>s with <see cref="ReadMessages"/>).</summary>
+    /// <summary>Reads and types the pending messages (allocates; a loop that must not allocate reads raw <see cref="UffdMsg"/>s with <see cref="ReadMessages(Span{UffdMsg})"/>).</summary>
     public List<Messages.UffdMessage> ReadTyped(int max = 64)
     {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         var buf = new UffdMsg[max];
         int n = ReadMessages(buf);
         var list = new List<Messages.UffdMessage>(Math.Max(n, 0));
@@ -348,13 +399,24 @@ public sealed unsafe class Userfaultfd : IDisposable
     }
 
     /// <summary>Polls this uffd and an optional stop eventfd. A blocking uffd always reports Error.</summary>
-    public PollEvents Poll(int timeoutMs, EventFd? stop = null) =>
-        (PollEvents)UffdException.Check(Shim.uffd_poll(Fd, stop?.Fd ?? -1, timeoutMs), "poll(uffd)");
+    public PollEvents Poll(int timeoutMs, EventFd? stop = null)
+    {
+        int fd = Lease();
+        try
+        {
+            return (PollEvents)UffdException.Check(Shim.uffd_poll(fd, stop?.Fd ?? -1, timeoutMs), "poll(uffd)");
+        }
+        finally
+        {
+            Unlease();
+        }
+    }
 
     /// <summary>Waits up to timeoutMs for at least one message and returns the typed messages (empty
-    /// on timeout). Allocates; the serving loop uses <see cref="ReadMessages"/>.</summary>
+    /// on timeout). Allocates; the serving loop uses <see cref="ReadMessages(Span{UffdMsg})"/>.</summary>
     public List<Messages.UffdMessage> WaitMessages(int timeoutMs, int max = 64)
     {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         var deadline = Environment.TickCount64 + timeoutMs;
         while (true)
         {
@@ -376,7 +438,22 @@ public sealed unsafe class Userfaultfd : IDisposable
     {
         long pending = 0, total = 0;
         ulong feats = 0, ioctls = 0;
-        foreach (var line in File.ReadLines($"/proc/self/fdinfo/{Fd}"))
+        int fd = Lease();
+        try
+        {
+            ParseFdInfo(File.ReadLines($"/proc/self/fdinfo/{fd}"), ref pending, ref total, ref feats, ref ioctls);
+        }
+        finally
+        {
+            Unlease();
+        }
+        return new UffdFdInfo(pending, total, feats, ioctls);
+    }
+
+    /// <summary>The fields of a uffd's fdinfo (pending, total, API line).</summary>
+    internal static void ParseFdInfo(IEnumerable<string> lines, ref long pending, ref long total, ref ulong feats, ref ulong ioctls)
+    {
+        foreach (var line in lines)
         {
             if (line.StartsWith("pending:", StringComparison.Ordinal))
                 pending = long.Parse(line[8..].Trim(), CultureInfo.InvariantCulture);
@@ -392,10 +469,21 @@ public sealed unsafe class Userfaultfd : IDisposable
                 }
             }
         }
-        return new UffdFdInfo(pending, total, feats, ioctls);
     }
 
     /// <summary>Closing a uffd unregisters all its ranges, clears their wp bits (6.9+) and wakes
     /// every blocked thread, which then resolves normally (§1.5 close()).</summary>
-    public void Dispose() => Handle.Dispose();
+    public void Dispose()
+    {
+        Action? notify;
+        lock (handle)
+        {
+            if (handle.IsClosed)
+                return;
+            handle.Dispose(); // closes now, or when the last call holding it returns
+            notify = disposing;
+            disposing = null;
+        }
+        notify?.Invoke();
+    }
 }

@@ -23,13 +23,19 @@ public static class ServeCommand
         var delay = new Option<string?>("--inject-delay-ms") { Description = "Injected fault: sleep a random MIN..MAX (or 0..MAX) milliseconds before each resolution step." };
         var failAfter = new Option<long>("--inject-fail-after") { Description = "Injected fault: the policy throws after N resolution steps (the loop fails and closes its uffd)." };
         var seed = new Option<ulong>("--inject-seed") { Description = "Seed of the injected delays.", DefaultValueFactory = _ => 1 };
-        var sessions = new Option<int>("--sessions") { Description = "End after this many client sessions (0: serve until SIGTERM).", DefaultValueFactory = _ => 1 };
+        var sessions = new Option<int>("--sessions") { Description = "End after serving this many client sessions (0: serve until SIGTERM). Refused and idle connections do not count.", DefaultValueFactory = _ => 1 };
+        var maxClients = new Option<int>("--max-clients") { Description = "Connections at once; more are refused with an error frame.", DefaultValueFactory = _ => 16 };
+        var allowGid = new Option<int?>("--allow-gid") { Description = "Besides this user and root, peers of this primary group may connect (SO_PEERCRED)." };
+        var handshake = new Option<int>("--handshake-timeout-ms") { Description = "A connection that sends no handoff within this bound is refused.", DefaultValueFactory = _ => 5000 };
+        var exitWithParent = new Option<bool>("--exit-with-parent") { Description = "Stop when the process that started serve ends (watched through its pidfd): no orphaned handler." };
         UffdNative.Cli.Infrastructure.CliOptions.Range(sessions, 0, 1_000_000);
         UffdNative.Cli.Infrastructure.CliOptions.Range(heartbeat, 1, 60_000);
         UffdNative.Cli.Infrastructure.CliOptions.Range(readAhead, 0, 511);
+        UffdNative.Cli.Infrastructure.CliOptions.Range(maxClients, 1, 100_000);
+        UffdNative.Cli.Infrastructure.CliOptions.Range(handshake, 1, 600_000);
         var cmd = new Command("serve", "Run an external page-fault handler: receive a uffd and its regions over a Unix socket (SCM_RIGHTS) and serve them.")
         {
-            socket, policy, source, readAhead, heartbeat, delay, failAfter, seed, sessions,
+            socket, policy, source, readAhead, heartbeat, delay, failAfter, seed, sessions, maxClients, allowGid, handshake, exitWithParent,
         };
         cmd.SetAction(pr =>
         {
@@ -69,7 +75,25 @@ public static class ServeCommand
                 }
                 inject = new InjectSpec { DelayMinMs = min, DelayMaxMs = max, Seed = pr.GetValue(seed), FailAfterFaults = pr.GetValue(failAfter) };
             }
-            return Serve(pr.GetValue(socket)!, new HandlerHostOptions { Policies = policies, PolicyDecorator = inject is null ? null : inject.Decorate, HeartbeatMs = pr.GetValue(heartbeat) }, pr.GetValue(sessions));
+            if (pr.GetValue(sessions) < 0 || pr.GetValue(maxClients) < 1 || pr.GetValue(handshake) < 1)
+            {
+                Console.Error.WriteLine($"uffdnative: {(pr.GetValue(sessions) < 0 ? "--sessions: 0 (no limit) or more" : pr.GetValue(maxClients) < 1 ? "--max-clients: at least 1" : "--handshake-timeout-ms: at least 1")}");
+                return ExitCodes.Usage;
+            }
+            return Serve(new HandlerServerOptions
+            {
+                SocketPath = pr.GetValue(socket)!,
+                Host = new HandlerHostOptions { Policies = policies, PolicyDecorator = inject is null ? null : inject.Decorate, HeartbeatMs = pr.GetValue(heartbeat), HandshakeTimeoutMs = pr.GetValue(handshake) },
+                Sessions = pr.GetValue(sessions),
+                MaxClients = pr.GetValue(maxClients),
+                AllowedGid = pr.GetValue(allowGid),
+                ParentPid = pr.GetValue(exitWithParent) ? HostParentPid() : 0,
+                Output = line =>
+                {
+                    Console.Out.WriteLine(line);
+                    Console.Out.Flush();
+                },
+            });
         });
         return cmd;
     }
@@ -101,70 +125,34 @@ public static class ServeCommand
             && int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out max) && min >= 0 && max >= min;
     }
 
-    private static int Serve(string path, HandlerHostOptions options, int sessions)
+    private static int HostParentPid() => Tmds.Linux.LibC.getppid();
+
+    /// <summary>The library's <see cref="HandlerServer"/> with SIGTERM wired to its stop.</summary>
+    private static int Serve(HandlerServerOptions options)
     {
-        HandlerListener listener;
+        HandlerServer server;
         try
         {
-            listener = HandlerListener.Listen(path);
+            server = HandlerServer.Listen(options);
         }
         catch (UffdException e)
         {
             Console.Error.WriteLine($"uffdnative: --socket: {e.Message}");
             return ExitCodes.Usage;
         }
-        using var _ = listener;
-        var cancel = new CancellationTokenSource();
-        var running = new List<(Thread Thread, HandlerSession Session)>();
-        var results = new List<HandlerSessionResult>();
+        using var _ = server;
+        using var cancel = new CancellationTokenSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
         {
             ctx.Cancel = true;
             cancel.Cancel();
         });
-        Console.Out.WriteLine($"listening on {path}");
-        Console.Out.Flush();
-        int accepted = 0;
-        while (!cancel.IsCancellationRequested && (sessions == 0 || accepted < sessions))
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
         {
-            var session = listener.Accept(options, 200);
-            if (session is null)
-                continue;
-            accepted++;
-            var t = new Thread(() =>
-            {
-                HandlerSessionResult r;
-                try
-                {
-                    r = session.Run(s => Console.Out.WriteLine(
-                        $"session {s.ClientPid}: owner {s.OwnerPid}, {s.Regions.Count} regions ({s.Regions.Sum(x => (long)x.Size) >> 20} MiB), policies {string.Join(", ", s.PolicyNames)}"));
-                }
-                catch (Exception e) when (e is UffdException or IOException or InvalidOperationException)
-                {
-                    r = new HandlerSessionResult(session.ClientPid, Serving.FaultServerExitReason.Error, e.Message, new HandlerStats(), false);
-                }
-                finally
-                {
-                    session.Dispose();
-                }
-                lock (results)
-                    results.Add(r);
-                Console.Out.WriteLine($"session {r.ClientPid} ended: {r.Reason} — {r.Message}; {r.Stats}");
-                Console.Out.Flush();
-            }) { IsBackground = true, Name = "handler-session" };
-            lock (results)
-                running.Add((t, session));
-            t.Start();
-        }
-        foreach (var (t, s) in running)
-        {
-            if (cancel.IsCancellationRequested)
-                s.Cancel();
-            while (!t.Join(200))
-                if (cancel.IsCancellationRequested)
-                    s.Cancel();
-        }
-        lock (results)
-            return results.Any(r => r.IsError) ? ExitCodes.Failure : ExitCodes.Ok;
+            ctx.Cancel = true;
+            cancel.Cancel();
+        });
+        var results = server.Run(cancel.Token);
+        return results.Any(r => r.IsError && !r.Message.StartsWith("refused: ", StringComparison.Ordinal)) ? ExitCodes.Failure : ExitCodes.Ok;
     }
 }

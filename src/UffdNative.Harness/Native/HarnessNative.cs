@@ -18,6 +18,8 @@ public static unsafe partial class HarnessNative
     [LibraryImport(Library)] public static partial int uffd_hist_index(ulong value);
     [LibraryImport(Library)] public static partial void uffd_hist_record(UffdHist* h, ulong value);
     [LibraryImport(Library)] public static partial nint uffd_loop_start(LoopConfig* cfg, int* err);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial nint uffd_signal_storm_start(string comm, int periodUs);
+    [LibraryImport(Library)] public static partial long uffd_signal_storm_stop(nint storm, long* handled, long* targets);
     [LibraryImport(Library)] public static partial int uffd_loop_stats(nint loop, UffdLoopStats* stats);
     [LibraryImport(Library)] public static partial int uffd_loop_stop(nint loop, int timeoutMs);
     [LibraryImport(Library)] public static partial int uffd_loop_free(nint loop);

@@ -33,8 +33,39 @@ public sealed class HandlerProcess : IDisposable
         SocketPath = socketPath;
     }
 
-    /// <summary>A fresh socket path under the temp directory (short enough for sun_path).</summary>
-    public static string NewSocketPath(string tag = "h") => Path.Combine("/tmp", $"uffdnative-{tag}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}.sock");
+    /// <summary>A fresh socket path in a new private directory under /tmp (mode 0700: serve refuses a
+    /// directory others can write; short enough for sun_path). <see cref="Dispose"/> removes both.</summary>
+    public static string NewSocketPath(string tag = "h")
+    {
+        var dir = Path.Combine("/tmp", $"uffdnative-{tag}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("serve runs on Linux");
+        Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return Path.Combine(dir, "h.sock");
+    }
+
+    /// <summary>Removes a socket path made by <see cref="NewSocketPath"/>: the socket and lock file if
+    /// still there, then the directory if it is empty.</summary>
+    public static void RemoveSocketPath(string socketPath)
+    {
+        foreach (var f in new[] { socketPath, socketPath + ".lock" })
+            try
+            {
+                File.Delete(f); // a missing file is no error
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        try
+        {
+            var dir = Path.GetDirectoryName(socketPath)!;
+            if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any())
+                Directory.Delete(dir);
+        }
+        catch (IOException)
+        {
+        }
+    }
 
     /// <summary>How to run the CLI: $UFFDNATIVE_CLI (an executable or a .dll), this process when it is
     /// the CLI, or UffdNative.Cli.dll next to this assembly.</summary>
@@ -77,6 +108,8 @@ public sealed class HandlerProcess : IDisposable
         psi.ArgumentList.Add("serve");
         psi.ArgumentList.Add("--socket");
         psi.ArgumentList.Add(socketPath);
+        // No orphaned handler: serve watches this process's pidfd and stops when it ends.
+        psi.ArgumentList.Add("--exit-with-parent");
         foreach (var a in serveArgs)
             psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
@@ -140,12 +173,6 @@ public sealed class HandlerProcess : IDisposable
         Kill();
         process.WaitForExit(10_000);
         process.Dispose();
-        try
-        {
-            File.Delete(SocketPath);
-        }
-        catch (IOException)
-        {
-        }
+        RemoveSocketPath(SocketPath);
     }
 }

@@ -191,29 +191,93 @@ public sealed unsafe class MemfdFile : IDisposable
 /// Dispose order: close the uffd first (it unregisters), then mappings, then the file. With
 /// EVENT_UNMAP registered, munmap blocks until the UNMAP event is read: never dispose a mapping on
 /// the thread that reads the uffd.
+/// Once unmapped (<see cref="Unmap"/>, <see cref="Dispose"/>, or consumed as a reservation) every
+/// member but <see cref="IsUnmapped"/>, <see cref="Unmap"/> and <see cref="Dispose"/> throws
+/// <see cref="ObjectDisposedException"/>: no call can act on an address range that is no longer this
+/// mapping's. Each system call holds the mapping (a SafeHandle reference) for its duration, so an
+/// Unmap on another thread waits for it to return before the range is unmapped. A remap concurrent
+/// with other calls on the same mapping is the caller's race.
 /// </summary>
 public sealed unsafe class Mapping : IDisposable
 {
     public static readonly ulong PageSize = (ulong)Environment.SystemPageSize;
 
-    public ulong Address { get; private set; }
-    public ulong Length { get; private set; }
-    public MappingKind Kind { get; }
-    public MemfdFile? File { get; }
-    public long FileOffset { get; }
-    public Protection Prot { get; private set; }
-    public bool IsUnmapped => Address == 0;
+    /// <summary>The mapped range as a handle: released (munmap) once, when the last call holding it
+    /// has returned.</summary>
+    private sealed class RangeHandle : System.Runtime.InteropServices.SafeHandle
+    {
+        public ulong Length;
+        public int UnmapResult;
+
+        public RangeHandle(ulong address, ulong length) : base(0, ownsHandle: true)
+        {
+            SetHandle((nint)address);
+            Length = length;
+            // A Mapping never unmapped by a finalizer: an address the caller still uses (native code,
+            // a uffd registration) must not vanish because the managed object became unreachable.
+            GC.SuppressFinalize(this);
+        }
+
+        public override bool IsInvalid => handle == 0;
+
+        public void Moved(ulong address, ulong length)
+        {
+            SetHandle((nint)address);
+            Length = length;
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            UnmapResult = munmap((void*)handle, Sys.Size(Length)) < 0 ? -Sys.Err() : 0;
+            return UnmapResult == 0;
+        }
+    }
+
+    private readonly RangeHandle range;
+    private readonly MappingKind kind;
+    private readonly MemfdFile? file;
+    private readonly long fileOffset;
+    private Protection prot;
+
+    public ulong Address => Live().Address;
+    public ulong Length => Live().Length;
+    public MappingKind Kind => Alive(kind);
+    public MemfdFile? File => Alive(file);
+    public long FileOffset => Alive(fileOffset);
+    public Protection Prot => Alive(prot);
+    public bool IsUnmapped => range.IsClosed;
     public long Pages => (long)(Length / PageSize);
 
     private Mapping(ulong addr, ulong len, MappingKind kind, MemfdFile? file, long offset, Protection prot)
     {
-        Address = addr;
-        Length = len;
-        Kind = kind;
-        File = file;
-        FileOffset = offset;
-        Prot = prot;
+        range = new RangeHandle(addr, len);
+        this.kind = kind;
+        this.file = file;
+        fileOffset = offset;
+        this.prot = prot;
     }
+
+    private T Alive<T>(T value)
+    {
+        ObjectDisposedException.ThrowIf(range.IsClosed, this);
+        return value;
+    }
+
+    private (ulong Address, ulong Length) Live()
+    {
+        ObjectDisposedException.ThrowIf(range.IsClosed, this);
+        return ((ulong)range.DangerousGetHandle(), range.Length);
+    }
+
+    /// <summary>Holds the range for one system call (ObjectDisposedException once unmapped).</summary>
+    private (ulong Address, ulong Length) Lease()
+    {
+        bool added = false;
+        range.DangerousAddRef(ref added);
+        return ((ulong)range.DangerousGetHandle(), range.Length);
+    }
+
+    private void Unlease() => range.DangerousRelease();
 
     public ulong PageAddress(long page) => Address + (ulong)page * PageSize;
     public ulong End => Address + Length;
@@ -246,9 +310,17 @@ public sealed unsafe class Mapping : IDisposable
     /// registered, DONTNEED/REMOVE block until the REMOVE event is read.</summary>
     public int TryAdvise(Advice advice, ulong offset = 0, ulong length = 0)
     {
-        if (length == 0)
-            length = Length - offset;
-        return madvise((void*)(Address + offset), Sys.Size(length), (int)advice) < 0 ? -Sys.Err() : 0;
+        var (address, len) = Lease();
+        try
+        {
+            if (length == 0)
+                length = len - offset;
+            return madvise((void*)(address + offset), Sys.Size(length), (int)advice) < 0 ? -Sys.Err() : 0;
+        }
+        finally
+        {
+            Unlease();
+        }
     }
 
     public void Advise(Advice advice, ulong offset = 0, ulong length = 0)
@@ -260,12 +332,20 @@ public sealed unsafe class Mapping : IDisposable
 
     public int TryProtect(Protection prot, ulong offset = 0, ulong length = 0)
     {
-        if (length == 0)
-            length = Length - offset;
-        int r = mprotect((void*)(Address + offset), Sys.Size(length), (int)prot) < 0 ? -Sys.Err() : 0;
-        if (r == 0 && offset == 0 && length == Length)
-            Prot = prot;
-        return r;
+        var (address, len) = Lease();
+        try
+        {
+            if (length == 0)
+                length = len - offset;
+            int r = mprotect((void*)(address + offset), Sys.Size(length), (int)prot) < 0 ? -Sys.Err() : 0;
+            if (r == 0 && offset == 0 && length == len)
+                this.prot = prot;
+            return r;
+        }
+        finally
+        {
+            Unlease();
+        }
     }
 
     public void Protect(Protection prot, ulong offset = 0, ulong length = 0)
@@ -284,12 +364,19 @@ public sealed unsafe class Mapping : IDisposable
     public int TryRemap(ulong newLength, ulong fixedAddress)
     {
         const int MremapMaymove = 1, MremapFixed = 2;
-        void* p = mremap((void*)Address, Sys.Size(Length), Sys.Size(newLength), MremapMaymove | (fixedAddress != 0 ? MremapFixed : 0), (void*)fixedAddress);
-        if (p == MAP_FAILED)
-            return -Sys.Err();
-        Address = (ulong)p;
-        Length = newLength;
-        return 0;
+        var (address, len) = Lease();
+        try
+        {
+            void* p = mremap((void*)address, Sys.Size(len), Sys.Size(newLength), MremapMaymove | (fixedAddress != 0 ? MremapFixed : 0), (void*)fixedAddress);
+            if (p == MAP_FAILED)
+                return -Sys.Err();
+            range.Moved((ulong)p, newLength);
+            return 0;
+        }
+        finally
+        {
+            Unlease();
+        }
     }
 
     public ulong Remap(ulong newLength) => Remap(newLength, 0UL);
@@ -302,15 +389,16 @@ public sealed unsafe class Mapping : IDisposable
         return Address;
     }
 
-    /// <summary>munmap now (0 or -errno). With EVENT_UNMAP registered it blocks until UNMAP is read.</summary>
+    /// <summary>munmap now (0 or -errno), or — when a call on another thread still holds the
+    /// mapping — as soon as it returns (0). Every later call but this one, <see cref="IsUnmapped"/> and
+    /// <see cref="Dispose"/> throws <see cref="ObjectDisposedException"/>. With EVENT_UNMAP registered
+    /// it blocks until UNMAP is read.</summary>
     public int Unmap()
     {
-        if (Address == 0)
+        if (range.IsClosed)
             return 0;
-        int r = munmap((void*)Address, Sys.Size(Length)) < 0 ? -Sys.Err() : 0;
-        if (r == 0)
-            Address = 0;
-        return r;
+        range.Dispose();
+        return range.UnmapResult;
     }
 
     /// <summary>Reserves address space (PROT_NONE) for a later move: MREMAP_FIXED silently replaces
@@ -323,6 +411,8 @@ public sealed unsafe class Mapping : IDisposable
     /// until the REMAP event is read (and with EVENT_UNMAP also until the old range's UNMAP is).</summary>
     public int TryRemap(ulong newLength, Mapping reservation)
     {
+        ObjectDisposedException.ThrowIf(range.IsClosed, this);
+        ArgumentNullException.ThrowIfNull(reservation);
         if (reservation.IsUnmapped || reservation.Length < newLength)
             throw new ArgumentException($"the reservation must be mapped and at least {newLength} bytes", nameof(reservation));
         int r = TryRemap(newLength, reservation.Address);
@@ -340,13 +430,13 @@ public sealed unsafe class Mapping : IDisposable
     }
 
     // The front of the reservation now belongs to the moved mapping; only a tail it did not cover is
-    // still ours to unmap.
+    // still ours to unmap. The reservation is then spent: it owns nothing.
     private void Consumed(ulong used)
     {
-        if (used < Length)
-            munmap((void*)(Address + used), Sys.Size(Length - used));
-        Address = 0;
-        Length = 0;
+        var (address, len) = Live();
+        if (used < len)
+            munmap((void*)(address + used), Sys.Size(len - used));
+        range.SetHandleAsInvalid();
     }
 
     public void Dispose() => Unmap();

@@ -69,9 +69,14 @@ public sealed unsafe class FaultServer : IDisposable
     private FaultServerExit? exit;
     private long allocatedBytes = -1;
     private int drainPasses;
-    private FaultStatistics? finalStatistics;
     private ServedRange? lastRange;
     private ServedRange[]? lastTable;
+    // Dispose safety: the server holds its uffd's handle from construction until the loop has ended
+    // (or, never started, until Dispose), so the descriptor number the loop passes to the kernel is
+    // always this uffd; statistics and Dispose take statsGate, so a reader never copies freed memory.
+    private readonly object statsGate = new();
+    private int uffdHeld;
+    private volatile bool disposed;
 
     public FaultServer(Userfaultfd uffd, FaultServerOptions options)
     {
@@ -89,7 +94,8 @@ public sealed unsafe class FaultServer : IDisposable
         }
         this.uffd = uffd;
         this.options = options;
-        fd = uffd.Fd;
+        fd = uffd.Lease(); // held until the loop ends: see ReleaseUffd
+        uffdHeld = 1;
         logger = options.Logger ?? NullLogger.Instance;
         ranges = [.. options.Ranges];
         stopEvent = new EventFd();
@@ -107,6 +113,34 @@ public sealed unsafe class FaultServer : IDisposable
         }
         stats = (UffdLoopStats*)NativeMemory.AllocZeroed((nuint)sizeof(UffdLoopStats));
         msgs = (UffdMsg*)NativeMemory.AllocZeroed((nuint)(options.MaxMessagesPerRead * sizeof(UffdMsg)));
+        // Whoever disposes the uffd while the loop runs gets what closing it always meant: the loop
+        // stops (it holds the handle, so the close itself happens when the loop lets go).
+        uffd.OnDisposing(RequestStop);
+    }
+
+    private void ReleaseUffd()
+    {
+        if (Interlocked.Exchange(ref uffdHeld, 0) == 1)
+            uffd.Unlease();
+    }
+
+    private void RequestStop()
+    {
+        stopRequested = true;
+        try
+        {
+            if (!stopEvent.Handle.IsClosed)
+                stopEvent.Signal();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private T Alive<T>(T value)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return value;
     }
 
     private void AddToEpoll(int member)
@@ -117,26 +151,27 @@ public sealed unsafe class FaultServer : IDisposable
             throw new UffdException("epoll_ctl", Marshal.GetLastPInvokeError(), "", "");
     }
 
-    public Userfaultfd Uffd => uffd;
-    public FaultServerOptions Options => options;
-    public bool IsRunning => thread is { IsAlive: true };
+    // Every member but Dispose throws ObjectDisposedException once the server is disposed.
+    public Userfaultfd Uffd => Alive(uffd);
+    public FaultServerOptions Options => Alive(options);
+    public bool IsRunning => Alive(thread) is { IsAlive: true };
 
     /// <summary>How the server ended, or null while it runs.</summary>
-    public FaultServerExit? Exit => Volatile.Read(ref exit);
+    public FaultServerExit? Exit => Alive(Volatile.Read(ref exit));
 
     /// <summary>Completes when the loop has ended (with how it ended), whatever the reason.</summary>
-    public Task<FaultServerExit> Completion => completion.Task;
+    public Task<FaultServerExit> Completion => Alive(completion.Task);
 
-    /// <summary>A copy of the statistics; safe while running.</summary>
+    /// <summary>A copy of the statistics; safe while running and against a concurrent Dispose.</summary>
     public FaultStatistics Statistics
     {
         get
         {
-            var p = stats;
-            if (p == null)
-                return finalStatistics ?? throw new ObjectDisposedException(nameof(FaultServer));
-            var copy = *p;
-            return new FaultStatistics(copy);
+            lock (statsGate)
+            {
+                ObjectDisposedException.ThrowIf(disposed, this);
+                return new FaultStatistics(*stats);
+            }
         }
     }
 
@@ -145,8 +180,11 @@ public sealed unsafe class FaultServer : IDisposable
     {
         get
         {
-            var p = stats;
-            return p == null ? finalStatistics?.Faults ?? 0 : p->Faults[0] + p->Faults[1] + p->Faults[2];
+            lock (statsGate)
+            {
+                ObjectDisposedException.ThrowIf(disposed, this);
+                return stats->Faults[0] + stats->Faults[1] + stats->Faults[2];
+            }
         }
     }
 
@@ -155,13 +193,14 @@ public sealed unsafe class FaultServer : IDisposable
     {
         get
         {
+            ObjectDisposedException.ThrowIf(disposed, this);
             lock (gate)
                 return [.. children];
         }
     }
 
     /// <summary>The served ranges as they are now (after REMAP/UNMAP).</summary>
-    public IReadOnlyList<ServedRange> Ranges => ranges;
+    public IReadOnlyList<ServedRange> Ranges => Alive(ranges);
 
     /// <summary>GC.GetAllocatedBytesForCurrentThread of the loop thread after its last batch (with
     /// <see cref="FaultServerOptions.TrackAllocations"/>), else -1. For the tests' allocation check.</summary>
@@ -170,12 +209,14 @@ public sealed unsafe class FaultServer : IDisposable
     /// <summary>Adds a served range (any thread, any time).</summary>
     public void Track(ServedRange range)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         lock (gate)
             ranges = [.. ranges, range];
     }
 
     public void Start()
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         if (thread is not null)
             throw new InvalidOperationException("the server was already started");
         thread = new Thread(Run) { IsBackground = true, Name = options.ThreadName };
@@ -188,9 +229,8 @@ public sealed unsafe class FaultServer : IDisposable
     /// CloseUffdOnStop is false). Waits up to timeoutMs; true when the loop has ended.</summary>
     public bool Stop(int timeoutMs = 10_000)
     {
-        stopRequested = true;
-        if (!stopEvent.Handle.IsClosed)
-            stopEvent.Signal();
+        ObjectDisposedException.ThrowIf(disposed, this);
+        RequestStop();
         var t = thread;
         if (t is null || t == Thread.CurrentThread)
             return t is null;
@@ -597,7 +637,11 @@ public sealed unsafe class FaultServer : IDisposable
         bool close = options.CloseUffdOnStop || x.Reason != FaultServerExitReason.Stopped || pendingCount > 0;
         if (close)
             uffd.Dispose();
-        foreach (var c in Children)
+        ReleaseUffd(); // the last hold: a close requested by anyone happens now
+        List<FaultServer> kids;
+        lock (gate)
+            kids = [.. children];
+        foreach (var c in kids)
             c.Stop();
         var u1 = ThreadUsage.Current();
         var d = u1 - u0;
@@ -615,19 +659,31 @@ public sealed unsafe class FaultServer : IDisposable
 
     public void Dispose()
     {
+        if (disposed)
+            return;
         if (thread is not null && !Stop())
-            return; // still running: keep its buffers alive rather than free them under it
-        foreach (var c in Children)
+        {
+            disposed = true; // still running: keep its buffers alive rather than free them under it
+            return;
+        }
+        List<FaultServer> kids;
+        lock (gate)
+            kids = [.. children];
+        foreach (var c in kids)
             c.Dispose();
+        ReleaseUffd(); // never started: the hold taken at construction
+        lock (statsGate)
+        {
+            disposed = true;
+            if (stats != null)
+            {
+                NativeMemory.Free(stats);
+                stats = null;
+            }
+        }
         stopEvent.Dispose();
         epoll?.Dispose();
         pidfd?.Dispose();
-        if (stats != null)
-        {
-            finalStatistics = Statistics;
-            NativeMemory.Free(stats);
-            stats = null;
-        }
         if (msgs != null)
         {
             NativeMemory.Free(msgs);

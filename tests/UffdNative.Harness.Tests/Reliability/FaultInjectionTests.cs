@@ -121,10 +121,10 @@ public class FaultInjectionTests
     public void OwnerExitsWhileTheHandlerHoldsItsFault_SessionEndsOwnerGone()
     {
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "400..400"]);
-        using var owner = OwnerProcess.Start(64, "missing", "read", Seed);
+        using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, owner.Uffd, new ExternalHandlerOptions
+            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
             {
                 Regions = [owner.Region("missing")],
                 Policies = MissingPattern,
@@ -215,10 +215,10 @@ public class FaultInjectionTests
     public void HandlerKilledMidRun_Fail_TheOwnerStopsWithSigbusInsteadOfHanging()
     {
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "300..300"]);
-        using var owner = OwnerProcess.Start(64, "missing", "read", Seed);
+        using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, owner.Uffd, new ExternalHandlerOptions
+            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
             {
                 Regions = [owner.Region("missing")],
                 Policies = MissingPattern,
@@ -242,10 +242,10 @@ public class FaultInjectionTests
     public void HandlerKilledMidRun_Fail_OnWriteProtect_SignalsTheWritingThread()
     {
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "300..300"]);
-        using var owner = OwnerProcess.Start(64, "wp", "write", Seed);
+        using var owner = OwnerProcess.Start(64, "wp", "write", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, owner.Uffd, new ExternalHandlerOptions
+            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
             {
                 Regions = [owner.Region("wp")],
                 Policies = [PolicySpec.Of("wp-unprotect")],
@@ -433,10 +433,10 @@ public class FaultInjectionTests
             // charged to the owner's cgroup, whose 32 MiB limit (no swap) is reached half way: the OOM
             // killer ends the owner, and the handler must end its session cleanly (owner gone).
             using var handler = HandlerProcess.Start([]);
-            using var owner = OwnerProcess.Start(16384, "missing", "verify", Seed, cg!.ProcsPath);
+            using var owner = OwnerProcess.Start(16384, "missing", "verify", Seed, cg!.ProcsPath, handler.SocketPath);
             R.Within(Hard, () =>
             {
-                using var session = ExternalHandler.Connect(handler.SocketPath, owner.Uffd, new ExternalHandlerOptions
+                using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
                 {
                     Regions = [owner.Region("missing")],
                     Policies = MissingPattern,

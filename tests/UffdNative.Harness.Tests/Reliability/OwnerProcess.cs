@@ -57,7 +57,12 @@ public sealed unsafe class OwnerProcess : IDisposable
 
     /// <summary>Starts the tool (through /bin/sh -c when cgroupProcs is given: it first moves itself
     /// into that cgroup, then execs) and receives its uffd.</summary>
-    public static OwnerProcess Start(long pages, string mode, string action, ulong seed, string? cgroupProcs = null)
+    /// <param name="handlerSocket">The handler to connect to from the owner itself (the handler serves
+    /// only the process that connects): the connection comes back as <see cref="HandlerConnection"/>.</param>
+    /// <summary>The owner's own connection to the handler (Start with handlerSocket), or null.</summary>
+    public SafeFdHandle? HandlerConnection { get; private init; }
+
+    public static OwnerProcess Start(long pages, string mode, string action, ulong seed, string? cgroupProcs = null, string? handlerSocket = null)
     {
         var sock = Soak.HandlerProcess.NewSocketPath("owner");
         int lfd = Shim.uffd_sock_listen(sock, 1);
@@ -65,7 +70,7 @@ public sealed unsafe class OwnerProcess : IDisposable
             throw new InvalidOperationException($"listen {sock}: {Errno.Name(-lfd)}");
         var tool = ToolPath();
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        string[] args = [sock, pages.ToString(System.Globalization.CultureInfo.InvariantCulture), mode, action, seed.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        string[] args = [sock, pages.ToString(System.Globalization.CultureInfo.InvariantCulture), mode, action, seed.ToString(System.Globalization.CultureInfo.InvariantCulture), .. handlerSocket is null ? Array.Empty<string>() : [handlerSocket]];
         if (cgroupProcs is null)
         {
             psi.FileName = tool;
@@ -111,7 +116,7 @@ public sealed unsafe class OwnerProcess : IDisposable
         int* fds = stackalloc int[Shim.SockMaxFds];
         int nfd;
         int n = Shim.uffd_sock_recv(cfd, buf, 24, fds, Shim.SockMaxFds, &nfd, 30_000);
-        if (n != 24 || nfd != 1)
+        if (n != 24 || nfd != (handlerSocket is null ? 1 : 2))
         {
             p.Kill();
             throw new InvalidOperationException($"uffd_owner sent {n} bytes and {nfd} descriptors: {string.Join(" | ", collected)}");
@@ -122,8 +127,9 @@ public sealed unsafe class OwnerProcess : IDisposable
         lock (collected)
             ready = collected.First(l => l.StartsWith("ready ", StringComparison.Ordinal));
         var parts = ready.Split(' ');
+        var connection = handlerSocket is null ? null : new SafeFdHandle(fds[1]);
         return new OwnerProcess(p, collected, new FrameChannel(new SafeFdHandle(cfd)), int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), uffd, buf[0], buf[1],
-            int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+            int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture)) { HandlerConnection = connection };
     }
 
     public HandoffRegion Region(string mode) => new() { BaseHostVirtAddr = Address, Size = Length, Memory = "anon", Modes = [mode] };

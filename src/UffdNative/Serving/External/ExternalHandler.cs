@@ -32,6 +32,9 @@ public enum HandlerFailureKind
     Stalled,
     /// <summary>The handler's loop ended with an error (its final frame says which).</summary>
     HandlerError,
+    /// <summary>The handler stopped the session on its own side (SIGTERM) while the client still had
+    /// registered ranges: a loss of service like any other, never a normal end.</summary>
+    HandlerStopped,
 }
 
 public sealed record HandlerFailure(HandlerFailureKind Kind, string Message, long DetectedAtMs)
@@ -86,7 +89,7 @@ public sealed record ExternalHandlerOptions
 /// <see cref="WatchdogAction"/>. A stalled or half-dead handler is SIGKILLed first, so the client is
 /// the only holder of the uffd before it acts.
 ///
-/// The session owns the uffd from <see cref="Connect"/> on: it is closed by <see cref="Dispose"/>, by
+/// The session owns the uffd from <see cref="Connect(string, Userfaultfd, ExternalHandlerOptions)"/> on: it is closed by <see cref="Dispose"/>, by
 /// Release, or by the takeover loop when that ends.
 /// </summary>
 public sealed class ExternalHandler : IDisposable
@@ -174,7 +177,24 @@ public sealed class ExternalHandler : IDisposable
         Validate(uffd, options);
         if (!uffd.NonBlocking)
             throw new ArgumentException("the uffd must be non-blocking (the handler polls it)", nameof(uffd));
-        var channel = FrameChannel.Connect(socketPath);
+        return Connect(FrameChannel.Connect(socketPath), uffd, options);
+    }
+
+    /// <summary>Like <see cref="Connect(string, Userfaultfd, ExternalHandlerOptions)"/> on a connection
+    /// to the handler that the owner of the memory made (and passed to this supervisor): the handler
+    /// serves only the process that connected (SO_PEERCRED), so a supervisor of another process's
+    /// memory speaks on the owner's connection, with <see cref="ExternalHandlerOptions.OwnerPid"/> the
+    /// owner's pid. The session owns the connection from here on.</summary>
+    public static ExternalHandler Connect(SafeFdHandle connection, Userfaultfd uffd, ExternalHandlerOptions options)
+    {
+        Validate(uffd, options);
+        if (!uffd.NonBlocking)
+            throw new ArgumentException("the uffd must be non-blocking (the handler polls it)", nameof(uffd));
+        return Connect(new FrameChannel(connection), uffd, options);
+    }
+
+    private static ExternalHandler Connect(FrameChannel channel, Userfaultfd uffd, ExternalHandlerOptions options)
+    {
         SafeFdHandle? pidfd = null;
         try
         {
@@ -295,6 +315,11 @@ public sealed class ExternalHandler : IDisposable
                 if (f.Exit == nameof(FaultServerExitReason.Error))
                 {
                     Fail(HandlerFailureKind.HandlerError, $"the handler's loop failed: {f.Message}");
+                    return true;
+                }
+                if (f.Exit == HandlerSession.HandlerStoppedExit)
+                {
+                    Fail(HandlerFailureKind.HandlerStopped, $"the handler (pid {HandlerPid}) stopped serving: {f.Message}");
                     return true;
                 }
                 state = ExternalHandlerState.Ended;

@@ -16,6 +16,14 @@ public sealed record HandlerHostOptions
     /// <summary>Heartbeat period when the client does not ask for one.</summary>
     public int HeartbeatMs { get; init; } = 50;
     public ILogger? Logger { get; init; }
+    /// <summary>A connection that sends no handoff within this bound is refused (an idle holder
+    /// frees its place).</summary>
+    public int HandshakeTimeoutMs { get; init; } = 5_000;
+    /// <summary>Every frame to a client must leave within this bound (a client that never reads
+    /// cannot hold the handler).</summary>
+    public int SendTimeoutMs { get; init; } = 2_000;
+    /// <summary>The most regions one handoff may describe.</summary>
+    public int MaxRegions { get; init; } = 64;
 }
 
 /// <summary>How one handler session ended.</summary>
@@ -25,69 +33,144 @@ public sealed record HandlerSessionResult(int ClientPid, FaultServerExitReason R
 }
 
 /// <summary>
-/// The handler side of the external-handler protocol: listens on a Unix socket path, accepts clients,
-/// and serves each one's uffd with a <see cref="FaultServer"/> (`uffdnative serve` is a thin wrapper).
+/// The handler's listening socket (docs/security.md): created 0600 whatever the umask, in a directory
+/// only the handler's user (or root) can write, with a lock file beside it (PATH.lock) that says a
+/// handler created the socket. <c>--socket</c> never destroys anything: an existing PATH is replaced
+/// only when it is a socket, its lock file was there before (a handler made it) and nobody answers on
+/// it; anything else (a file, a FIFO, a device, a symlink, a live socket) is an error.
 /// </summary>
 public sealed class HandlerListener : IDisposable
 {
     private readonly SafeFdHandle socket;
+    private readonly SafeFdHandle lockFd;
+    private readonly (ulong Dev, ulong Ino) identity;
 
     public string Path { get; }
+    public string LockPath => Path + ".lock";
+    internal SafeFdHandle Socket => socket;
 
-    private HandlerListener(SafeFdHandle socket, string path)
+    private HandlerListener(SafeFdHandle socket, SafeFdHandle lockFd, string path, (ulong, ulong) identity)
     {
         this.socket = socket;
+        this.lockFd = lockFd;
         Path = path;
+        this.identity = identity;
     }
 
-    /// <summary>Binds and listens. A stale socket file (nobody listening) is replaced; a live one is
-    /// an error.</summary>
-    public static HandlerListener Listen(string path)
+    private static UffdException Refused(string path, int errno, string what, string fix) => new("listen", errno, $"socket {path}: {what}", fix);
+
+    /// <summary>Binds and listens (see the class remarks for what is refused). Throws
+    /// <see cref="UffdException"/> with one line naming the cause and the fix.</summary>
+    public static HandlerListener Listen(string path) => Listen(path, 64);
+
+    /// <inheritdoc cref="Listen(string)"/>
+    public static unsafe HandlerListener Listen(string path, int backlog)
     {
-        int fd = Shim.uffd_sock_listen(path, 16);
-        if (fd == -SocketErrno.EADDRINUSE)
+        path = System.IO.Path.GetFullPath(path);
+        if (System.Text.Encoding.UTF8.GetByteCount(path) > 107)
+            throw Refused(path, SocketErrno.ENAMETOOLONG, "a Unix socket path has at most 107 bytes", "choose a shorter path");
+        var dir = System.IO.Path.GetDirectoryName(path) ?? "/";
+        CheckDirectory(dir, path);
+        string lockPath = path + ".lock";
+        FileInfoNative li;
+        bool lockExisted = Shim.uffd_path_info(lockPath, 0, &li) == 0;
+        int lfd = Shim.uffd_lock_path(lockPath);
+        if (lfd == -Errno.EAGAIN)
+            throw Refused(path, Errno.EBUSY, $"a handler is already listening on it (it holds {lockPath})", "stop it or choose another --socket path");
+        if (lfd < 0)
+            throw Refused(path, -lfd, $"cannot create the lock file {lockPath} ({Errno.Name(-lfd)})", "the socket's directory must be writable by this user");
+        var lockHandle = new SafeFdHandle(lfd);
+        try
         {
-            int probe = Shim.uffd_sock_connect(path);
-            if (probe >= 0)
+            FileInfoNative pi;
+            if (Shim.uffd_path_info(path, 0, &pi) == 0)
             {
-                Shim.uffd_close(probe);
-                throw new UffdException("bind", SocketErrno.EADDRINUSE, $"a handler is already listening on {path}", "use another --socket path");
+                if (pi.Type != FileInfoNative.Socket)
+                    throw Refused(path, Errno.EEXIST, $"the path exists and is {pi.TypeName}", "serve never removes what it did not create: remove it yourself or choose another path");
+                int probe = Shim.uffd_sock_connect(path);
+                if (probe >= 0)
+                {
+                    Shim.uffd_close(probe);
+                    throw Refused(path, SocketErrno.EADDRINUSE, "something is listening on it", "stop it or choose another --socket path");
+                }
+                if (!lockExisted)
+                    throw Refused(path, Errno.EEXIST, "a socket nobody answers, without the lock file a handler leaves beside its socket", "serve removes only sockets it created: remove it yourself or choose another path");
+                if (Shim.uffd_unlink(path) is int u && u < 0 && u != -Errno.ENOENT)
+                    throw Refused(path, -u, $"cannot remove the stale socket ({Errno.Name(-u)})", "");
             }
-            File.Delete(path);
-            fd = Shim.uffd_sock_listen(path, 16);
+            int fd = Shim.uffd_sock_listen_mode(path, backlog, 0x180 /* 0600 */);
+            if (fd < 0)
+                throw Refused(path, -fd, $"cannot listen ({Errno.Name(-fd)})", fd == -SocketErrno.EADDRINUSE ? "another process created it meanwhile: choose another path" : "");
+            var sock = new SafeFdHandle(fd);
+            FileInfoNative si;
+            Shim.uffd_path_info(path, 0, &si);
+            return new HandlerListener(sock, lockHandle, path, (si.Dev, si.Ino));
         }
-        UffdException.Check(fd, "listen", e => ($"socket {path}", e == SocketErrno.ENAMETOOLONG ? "a Unix socket path has at most 107 bytes" : ""));
-        return new HandlerListener(new SafeFdHandle(fd), path);
+        catch
+        {
+            lockHandle.Dispose();
+            if (!lockExisted)
+                Shim.uffd_unlink(lockPath);
+            throw;
+        }
     }
 
-    /// <summary>Waits up to timeoutMs (&lt; 0: forever) for a client. Null on timeout.</summary>
+    /// <summary>The socket's directory: a directory (not a symlink), owned by root or this user, and
+    /// writable by nobody else (no one can replace the socket, or pre-create its path or lock).</summary>
+    private static unsafe void CheckDirectory(string dir, string path)
+    {
+        int d = Shim.uffd_open_dir(dir);
+        if (d < 0)
+            throw Refused(path, -d, $"the directory {dir} cannot be opened", d == -Errno.ENOENT ? $"create it, writable only by this user (mkdir -m 0700 {dir})" : "the socket's directory must be a directory, not a symlink");
+        FileInfoNative info;
+        int r = Shim.uffd_fd_info(d, &info);
+        Shim.uffd_close(d);
+        UffdException.Check(r, "fstat(socket directory)");
+        uint euid = Shim.uffd_geteuid();
+        if (info.Uid != 0 && info.Uid != euid)
+            throw Refused(path, Errno.EPERM, $"the directory {dir} belongs to uid {info.Uid}, not to this user ({euid}) or root", "put the socket in a directory of this user, e.g. /run/uffdnative (0700)");
+        if ((info.Mode & 0x12 /* 0022 */) != 0)
+            throw Refused(path, Errno.EPERM, $"the directory {dir} is writable by others (mode 0{Convert.ToString(info.Mode & 0xFFF, 8)})", "put the socket in a directory only this user can write, e.g. /run/uffdnative (0700)");
+    }
+
+    /// <summary>Waits up to timeoutMs (&lt; 0: forever) for a client; -ETIMEDOUT, the fd, or -errno.</summary>
+    internal int AcceptFd(int timeoutMs) => Shim.uffd_sock_accept(socket.Fd, timeoutMs);
+
+    /// <summary>Waits up to timeoutMs (&lt; 0: forever) for a client. Null on timeout. The session
+    /// takes its peer from the kernel (SO_PEERCRED); authorization is <see cref="HandlerServer"/>'s.</summary>
     public HandlerSession? Accept(HandlerHostOptions options, int timeoutMs = -1)
     {
-        int fd = Shim.uffd_sock_accept(socket.Fd, timeoutMs);
+        int fd = AcceptFd(timeoutMs);
         if (fd == -Errno.ETIMEDOUT)
             return null;
         UffdException.Check(fd, "accept");
-        return new HandlerSession(new FrameChannel(new SafeFdHandle(fd)), options);
+        return new HandlerSession(new FrameChannel(new SafeFdHandle(fd), FrameChannel.MaxClientFrame, options.SendTimeoutMs), options);
     }
 
-    public void Dispose()
+    /// <summary>Closes the socket and removes its path and lock file, only if they are still the
+    /// ones this listener created.</summary>
+    public unsafe void Dispose()
     {
+        if (socket.IsClosed)
+            return;
         socket.Dispose();
-        try
-        {
-            File.Delete(Path);
-        }
-        catch (IOException)
-        {
-        }
+        FileInfoNative si;
+        if (Shim.uffd_path_info(Path, 0, &si) == 0 && si.Type == FileInfoNative.Socket && (si.Dev, si.Ino) == identity)
+            Shim.uffd_unlink(Path);
+        // Unlinked while held: a handler starting now either waits for nothing (a new file) or finds
+        // this inode gone (uffd_lock_path checks it is still the file at the path).
+        Shim.uffd_unlink(LockPath);
+        lockFd.Dispose();
     }
 }
 
 /// <summary>
-/// One client of a handler: receives the handoff (the uffd and the regions), serves it, sends a
-/// heartbeat with the loop's counters every period and the ranges whenever events changed them, and
-/// ends when the client asks (stop), goes away (end of file: the session stops), or the loop ends by
-/// itself (the owner exited, or an error): a final frame then says how.
+/// One client of a handler: receives the handoff (the uffd and the regions), validates every field
+/// and descriptor before adopting anything, serves it, sends a heartbeat with the loop's counters
+/// every period and the ranges whenever events changed them, and ends when the client asks (stop),
+/// goes away (end of file: the session stops), or the loop ends by itself (the owner exited, or an
+/// error): a final frame then says how. Whatever goes wrong ends this session only: every exception is
+/// caught here and answered with one error frame.
 /// </summary>
 public sealed class HandlerSession : IDisposable
 {
@@ -97,9 +180,13 @@ public sealed class HandlerSession : IDisposable
     private readonly List<int> fds = [];
     private readonly List<IDisposable> owned = [];
     private FaultServer? server;
+    private SafeFdHandle? peerPidfd;
     private volatile bool cancel;
 
     public int ClientPid { get; private set; }
+    public int ClientUid { get; private set; } = -1;
+    /// <summary>The process whose memory is served: always the peer itself (its pidfd), never a number
+    /// the client claims.</summary>
     public int OwnerPid { get; private set; }
     public IReadOnlyList<HandoffRegion> Regions { get; private set; } = [];
     public IReadOnlyList<string> PolicyNames { get; private set; } = [];
@@ -112,108 +199,138 @@ public sealed class HandlerSession : IDisposable
         logger = options.Logger;
     }
 
-    /// <summary>Ends a running session as if the client had asked to stop (e.g. on SIGTERM).</summary>
+    /// <summary>Ends a running session as if the client had asked to stop (e.g. on SIGTERM): the
+    /// client gets a final frame saying the handler stopped, and takes its configured action.</summary>
     public void Cancel() => cancel = true;
 
-    /// <summary>Runs the session to its end on the calling thread.</summary>
+    /// <summary>Runs the session to its end on the calling thread. Never throws.</summary>
     public HandlerSessionResult Run(Action<HandlerSession>? started = null)
+    {
+        try
+        {
+            return RunCore(started);
+        }
+        catch (Exception e)
+        {
+            // The session boundary: whatever the exception, this session ends and the process goes on.
+            logger?.LogWarning(e, "session of pid {Pid} failed", ClientPid);
+            if (server is null)
+                return Refuse(Describe(e));
+            StopServer();
+            var message = "the handler's session failed: " + Describe(e);
+            channel.TrySend(new Frame { Type = "error", Pid = Environment.ProcessId, Message = message });
+            return new HandlerSessionResult(ClientPid, FaultServerExitReason.Error, message, new HandlerStats(), false);
+        }
+    }
+
+    private static string Describe(Exception e) => e is UffdException or ArgumentException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+
+    private void StopServer()
+    {
+        try
+        {
+            if (server is { } s && !s.Stop(5_000))
+                logger?.LogError("the loop of pid {Pid}'s session did not stop within 5 s", ClientPid);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private unsafe HandlerSessionResult RunCore(Action<HandlerSession>? started)
     {
         var peer = channel.Peer();
         ClientPid = peer.Pid;
-        Frame? handoff;
-        int[] got;
-        var st = channel.Receive(10_000, out handoff, out got);
+        ClientUid = peer.Uid;
+        int pfd = Shim.uffd_sock_peer_pidfd(channel.Socket.Fd);
+        if (pfd == -SocketErrno.ENOPROTOOPT)
+            pfd = Shim.uffd_pidfd_open(peer.Pid); // before 6.5: the pid as of connect, checked alive below
+        if (pfd < 0)
+            return Refuse($"the connecting process (pid {peer.Pid}) cannot be identified ({Errno.Name(-pfd)}): it must stay alive for its session");
+        peerPidfd = new SafeFdHandle(pfd);
+        var st = channel.Receive(options.HandshakeTimeoutMs, out var handoff, out var got);
         fds.AddRange(got);
-        if (st != FrameChannel.ReceiveStatus.Frame || handoff!.Type != "handoff")
-            return Refuse(st == FrameChannel.ReceiveStatus.Frame ? $"expected a handoff frame, got '{handoff!.Type}'" : $"no handoff frame ({st})");
-        int heartbeat;
-        try
+        if (st != FrameChannel.ReceiveStatus.Frame)
+            return Refuse(st == FrameChannel.ReceiveStatus.Timeout ? $"no handoff frame within {options.HandshakeTimeoutMs} ms" : "the connection ended before a handoff frame");
+        if (handoff!.Type != "handoff")
+            return Refuse($"expected a handoff frame, got '{Truncate(handoff.Type)}'");
+        int heartbeat = Setup(handoff);
+        if (channel.TrySend(new Frame { Type = "ready", Pid = Environment.ProcessId, Policies = [.. PolicyNames.Select(n => new PolicySpec { Name = n })], Ranges = [.. server!.Ranges.Select(RangeInfo.From)] }) < 0)
         {
-            heartbeat = Setup(handoff);
+            StopServer();
+            return new HandlerSessionResult(ClientPid, FaultServerExitReason.Stopped, "the client went away before ready", HandlerStats.From(server.Statistics), true);
         }
-        catch (Exception e) when (e is UffdException or ArgumentException or InvalidOperationException)
-        {
-            return Refuse(e.Message);
-        }
-        channel.Send(new Frame { Type = "ready", Pid = Environment.ProcessId, Policies = [.. PolicyNames.Select(n => new PolicySpec { Name = n })], Ranges = [.. server!.Ranges.Select(RangeInfo.From)] });
         started?.Invoke(this);
         return Serve(heartbeat);
     }
 
+    private static string Truncate(string? s) => s is null ? "" : s.Length <= 40 ? s : s[..40] + "...";
+
     private HandlerSessionResult Refuse(string message)
     {
+        // A refused handoff adopts nothing: every descriptor it carried is closed (Dispose).
         channel.TrySend(new Frame { Type = "error", Pid = Environment.ProcessId, Message = message });
         return new HandlerSessionResult(ClientPid, FaultServerExitReason.Error, "refused: " + message, new HandlerStats(), false);
     }
 
     private int Setup(Frame h)
     {
-        if (h.Version != Frame.ProtocolVersion)
-            throw new ArgumentException($"protocol version {h.Version}; this handler speaks {Frame.ProtocolVersion}");
-        if (h.UffdFd < 0 || h.UffdFd >= fds.Count)
-            throw new ArgumentException($"the handoff names descriptor {h.UffdFd} as the uffd but carried {fds.Count}");
-        var regions = h.Regions ?? [];
-        if (regions.Count == 0)
-            throw new ArgumentException("the handoff describes no region");
-        foreach (var r in regions)
-        {
-            if (r.PageSize != Mapping.PageSize || r.Size == 0 || r.Size % r.PageSize != 0 || r.BaseHostVirtAddr % r.PageSize != 0)
-                throw new ArgumentException($"region 0x{r.BaseHostVirtAddr:x} size {r.Size} page {r.PageSize}: must be non-empty and aligned to {Mapping.PageSize}");
-            if (r.Memfd is { } m && (m < 0 || m >= fds.Count))
-                throw new ArgumentException($"region 0x{r.BaseHostVirtAddr:x} names memfd #{m}, not among the {fds.Count} descriptors");
-        }
-        var sorted = regions.OrderBy(r => r.Offset).ToList();
-        for (int i = 1; i < sorted.Count; i++)
-            if (sorted[i].Offset < sorted[i - 1].Offset + sorted[i - 1].Size)
-                throw new ArgumentException($"regions overlap in the source space (offsets 0x{sorted[i - 1].Offset:x} and 0x{sorted[i].Offset:x})");
-        Regions = regions;
-        OwnerPid = h.OwnerPid > 0 ? h.OwnerPid : ClientPid;
-        ulong extent = regions.Max(r => r.Offset + r.Size);
-
-        int uffdFd = fds[h.UffdFd];
-        fds[h.UffdFd] = -1; // the Userfaultfd owns it now
-        var uffd = Userfaultfd.Adopt(uffdFd, (UffdFeatures)h.Features, nonBlocking: true);
-        EnsureNonBlocking(uffdFd);
+        var v = HandoffValidation.Validate(h, fds, ClientPid, options);
+        Regions = v.Regions;
+        OwnerPid = ClientPid;
+        ulong extent = v.Extent;
 
         var specs = options.Policies ?? h.Policies ?? [];
         if (specs.Count == 0)
             throw new ArgumentException("no policy: the client asked for none and the handler was given none (--policy)");
+        if (specs.Count > 8)
+            throw new ArgumentException($"{specs.Count} policies (at most 8)");
+        bool trusted = options.Policies is not null; // the operator's, not the client's
         var policies = new List<FaultPolicy>();
         foreach (var spec in specs)
         {
             FaultPolicy p = spec.Name switch
             {
-                "missing-copy" => new MissingCopy(Own(HandlerSources.Create(spec.Source, fds, extent))),
-                "read-ahead" => new ReadAhead(Own(HandlerSources.Create(spec.Source, fds, extent)), spec.ReadAhead > 0 ? spec.ReadAhead : 15),
+                "missing-copy" => new MissingCopy(Own(HandlerSources.Create(spec.Source, fds, extent, trusted))),
+                "read-ahead" => new ReadAhead(Own(HandlerSources.Create(spec.Source, fds, extent, trusted)), spec.ReadAhead is > 0 and <= 512 ? spec.ReadAhead : 15),
                 "missing-zero" => new MissingZero(),
                 "wp-unprotect" => new WpUnprotect(),
-                "wp-snapshot" => new ExternalWpSnapshot(Own(new RegionContent(regions, fds, OwnerPid)),
-                    Own(h.SnapshotFd is { } sf ? SharedSnapshotStore.Map(fds[sf], extent) : SharedSnapshotStore.Local(extent))),
+                "wp-snapshot" => new ExternalWpSnapshot(Own(new RegionContent(v.Regions, fds, ClientPid, peerPidfd!)),
+                    Own(h.SnapshotFd is { } sf ? (SnapshotTarget)new FdSnapshotTarget(fds[sf], extent) : new LocalSnapshotTarget(SharedSnapshotStore.Local(extent)))),
                 "minor-continue" => new MinorContinue(),
-                _ => throw new ArgumentException($"unknown policy '{spec.Name}' (one of {string.Join(", ", PolicySpec.Names)})"),
+                _ => throw new ArgumentException($"unknown policy '{Truncate(spec.Name)}' (one of {string.Join(", ", PolicySpec.Names)})"),
             };
             if (options.PolicyDecorator is { } decorate)
                 p = decorate(p);
             policies.Add(p);
         }
         PolicyNames = [.. policies.Select(p => p.Name)];
-        server = new FaultServer(uffd, new FaultServerOptions
-        {
-            Policies = policies,
-            Ranges = [.. regions.Select(r => new ServedRange(r.BaseHostVirtAddr, r.Size, r.Offset))],
-            OwnerPid = OwnerPid,
-            Logger = logger,
-            ThreadName = "uffd-handler",
-        });
-        server.Start();
-        return h.HeartbeatMs > 0 ? h.HeartbeatMs : options.HeartbeatMs;
-    }
 
-    private static unsafe void EnsureNonBlocking(int fd)
-    {
-        int fl = Tmds.Linux.LibC.fcntl(fd, Tmds.Linux.LibC.F_GETFL);
-        if (fl >= 0 && (fl & Tmds.Linux.LibC.O_NONBLOCK) == 0)
-            Tmds.Linux.LibC.fcntl(fd, Tmds.Linux.LibC.F_SETFL, fl | Tmds.Linux.LibC.O_NONBLOCK);
+        // Adopt the uffd last: everything above may refuse, and then nothing was adopted.
+        int uffdFd = fds[h.UffdFd];
+        fds[h.UffdFd] = -1;
+        var uffd = Userfaultfd.Adopt(uffdFd, v.UffdFeatures, nonBlocking: true);
+        try
+        {
+            server = new FaultServer(uffd, new FaultServerOptions
+            {
+                Policies = policies,
+                Ranges = [.. v.Regions.Select(r => new ServedRange(r.BaseHostVirtAddr, r.Size, r.Offset))],
+                OwnerPid = OwnerPid,
+                Logger = logger,
+                ThreadName = "uffd-handler",
+            });
+        }
+        catch
+        {
+            uffd.Dispose();
+            throw;
+        }
+        // The loop's pidfd was opened by number: it names the peer only if the peer still lives now.
+        if (Shim.uffd_pidfd_exited(peerPidfd!.Fd) != 0)
+            throw new ArgumentException($"the connecting process (pid {ClientPid}) exited during the handoff");
+        server.Start();
+        return h.HeartbeatMs is > 0 and <= 60_000 ? h.HeartbeatMs : options.HeartbeatMs;
     }
 
     private T Own<T>(T d) where T : IDisposable
@@ -228,13 +345,13 @@ public sealed class HandlerSession : IDisposable
         long seq = 0;
         ServedRange[]? sentRanges = null;
         ulong sentRemoves = 0;
-        bool clientStopped = false, clientGone = false;
+        bool clientStopped = false, clientGone = false, cancelled = false;
         long next = Environment.TickCount64;
         while (!s.Completion.IsCompleted)
         {
             if (cancel)
             {
-                clientStopped = true;
+                cancelled = true;
                 s.Stop();
                 break;
             }
@@ -258,7 +375,20 @@ public sealed class HandlerSession : IDisposable
                 }
                 next = now + heartbeatMs;
             }
-            var st = channel.Receive((int)Math.Max(1, Math.Min(heartbeatMs, next - Environment.TickCount64)), out var frame, out var extra);
+            FrameChannel.ReceiveStatus st;
+            Frame? frame;
+            int[] extra;
+            try
+            {
+                st = channel.Receive((int)Math.Max(1, Math.Min(heartbeatMs, next - Environment.TickCount64)), out frame, out extra);
+            }
+            catch (UffdException e)
+            {
+                // A malformed frame after the handoff: the client broke the protocol; stop serving it.
+                s.Stop();
+                channel.TrySend(new Frame { Type = "error", Pid = Environment.ProcessId, Message = e.Message });
+                return new HandlerSessionResult(ClientPid, FaultServerExitReason.Error, "protocol error: " + e.Message, HandlerStats.From(s.Statistics), true);
+            }
             foreach (var fd in extra)
                 Shim.uffd_close(fd);
             if (st == FrameChannel.ReceiveStatus.EndOfFile)
@@ -275,13 +405,18 @@ public sealed class HandlerSession : IDisposable
                 break;
             }
         }
-        s.Completion.Wait(30_000);
-        var exit = s.Exit!;
+        s.Completion.Wait(10_000);
+        var exit = s.Exit ?? new FaultServerExit(FaultServerExitReason.Error, 0, LoopOperation.None, null, "the loop did not end within 10 s");
         var final = HandlerStats.From(s.Statistics);
+        // Stopped by the handler's side (SIGTERM), not by the client: say so, so the client acts.
+        string message = cancelled ? "the handler was stopped (SIGTERM) while the client still had registered ranges" : exit.Message;
         if (!clientGone)
-            channel.TrySend(new Frame { Type = "final", Pid = Environment.ProcessId, Exit = exit.Reason.ToString(), Message = exit.Message, Stats = final, Ranges = [.. s.Ranges.Select(RangeInfo.From)] });
-        return new HandlerSessionResult(ClientPid, exit.Reason, exit.Message, final, clientStopped || clientGone);
+            channel.TrySend(new Frame { Type = "final", Pid = Environment.ProcessId, Exit = cancelled ? HandlerStoppedExit : exit.Reason.ToString(), Message = message, Stats = final, Ranges = [.. s.Ranges.Select(RangeInfo.From)] });
+        return new HandlerSessionResult(ClientPid, exit.Reason, message, final, clientStopped || clientGone);
     }
+
+    /// <summary>The final frame's exit when the handler stopped the session on its own side.</summary>
+    internal const string HandlerStoppedExit = "HandlerStopped";
 
     public void Dispose()
     {
@@ -293,6 +428,7 @@ public sealed class HandlerSession : IDisposable
             if (fd >= 0)
                 Shim.uffd_close(fd);
         fds.Clear();
+        peerPidfd?.Dispose();
         channel.Dispose();
     }
 }

@@ -9,49 +9,117 @@ namespace UffdNative.Serving.External;
 
 /// <summary>
 /// Reads the current content of a page of the client's memory from the handler process, for the
-/// snapshot copy: through a read-only view of the region's memfd (shmem; the handler maps it), or with
-/// process_vm_readv from the owner (anonymous memory). A WP-registered page can be read either way
-/// without a uffd fault (a read of a write-protected page never faults, reference §3.2).
+/// snapshot copy: pread from the region's memfd (shmem), or process_vm_readv from the owner
+/// (anonymous memory). A WP-registered page can be read either way without a uffd fault (a read of a
+/// write-protected page never faults, reference §3.2). pread never maps the client's file, so a
+/// client that shrinks its memfd gets short reads (the page is refused), never a SIGBUS in the
+/// handler; process_vm_readv reads only the peer, and only while its pidfd says it is the same process.
 /// </summary>
-internal sealed unsafe class RegionContent : IDisposable
+internal sealed unsafe class RegionContent(IReadOnlyList<HandoffRegion> regions, IReadOnlyList<int> fds, int ownerPid, SafeFdHandle ownerPidfd) : IDisposable
 {
-    private readonly record struct View(ulong Offset, ulong Size, nint Address, ulong MapLength);
-
-    private readonly List<View> views = [];
-    private readonly int ownerPid;
-
-    public RegionContent(IReadOnlyList<HandoffRegion> regions, IReadOnlyList<int> fds, int ownerPid)
-    {
-        this.ownerPid = ownerPid;
-        foreach (var r in regions)
-        {
-            if (r.Memfd is not { } i)
-                continue;
-            void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)(ulong)r.Size, Tmds.Linux.LibC.PROT_READ, Tmds.Linux.LibC.MAP_SHARED, fds[i], (long)r.MemfdOffset);
-            if (p == Tmds.Linux.LibC.MAP_FAILED)
-                throw new UffdException("mmap(memfd view)", Marshal.GetLastPInvokeError(), $"region 0x{r.BaseHostVirtAddr:x} memfd #{i}", "send a memfd that covers the region");
-            views.Add(new View(r.Offset, r.Size, (nint)p, r.Size));
-        }
-    }
-
     /// <summary>Copies the page at source offset (client address addr) into dst. 0 or -errno.</summary>
     public int Read(ulong offset, ulong addr, nint dst, ulong len)
     {
-        foreach (var v in views)
-            if (offset >= v.Offset && offset - v.Offset < v.Size)
+        foreach (var r in regions)
+            if (offset >= r.Offset && offset - r.Offset < r.Size)
             {
-                Shim.uffd_copy_memory((void*)dst, (void*)(v.Address + (nint)(offset - v.Offset)), len);
-                return 0;
+                if (r.Memfd is not { } i)
+                    break;
+                long n = Tmds.Linux.LibC.pread(fds[i], (void*)dst, (Tmds.Linux.size_t)len, (long)(r.MemfdOffset + (offset - r.Offset)));
+                if (n < 0)
+                    return -Marshal.GetLastPInvokeError();
+                return n == (long)len ? 0 : -Errno.EFAULT; // the client shrank its file under the region
             }
-        long n = Shim.uffd_process_read(ownerPid, (void*)dst, addr, len);
-        return n < 0 ? (int)n : n == (long)len ? 0 : -Errno.EFAULT;
+        long got = Shim.uffd_process_read(ownerPid, (void*)dst, addr, len);
+        if (got < 0)
+            return (int)got;
+        // Read by number: the bytes are the owner's only if it is still alive now (a pid is reused
+        // only after its process was reaped).
+        if (Shim.uffd_pidfd_exited(ownerPidfd.Fd) != 0)
+            return -Errno.ESRCH;
+        return got == (long)len ? 0 : -Errno.EFAULT;
     }
 
     public void Dispose()
     {
-        foreach (var v in views)
-            Tmds.Linux.LibC.munmap((void*)v.Address, (Tmds.Linux.size_t)v.MapLength);
-        views.Clear();
+    }
+}
+
+/// <summary>Where the external wp-snapshot saves pages.</summary>
+internal abstract class SnapshotTarget : IDisposable
+{
+    public abstract ulong Length { get; }
+    public abstract bool IsSaved(ulong offset);
+    /// <summary>Saves the page at source offset (client address addr) read through content. 0 or -errno.</summary>
+    public abstract int Save(ulong offset, ulong addr, RegionContent content);
+    public abstract void Dispose();
+}
+
+internal sealed class LocalSnapshotTarget(SharedSnapshotStore store) : SnapshotTarget
+{
+    public override ulong Length => store.Length;
+    public override bool IsSaved(ulong offset) => store.IsSaved(offset);
+
+    public override int Save(ulong offset, ulong addr, RegionContent content)
+    {
+        int r = content.Read(offset, addr, store.AddressOf(offset), Mapping.PageSize);
+        if (r == 0)
+            store.TryClaim(offset);
+        return r;
+    }
+
+    public override void Dispose() => store.Dispose();
+}
+
+/// <summary>
+/// The client's store memfd (<see cref="SharedSnapshotStore"/>'s layout: data, then a saved-page
+/// bitmap), written with pwrite and never mapped: a client that truncates its store cannot SIGBUS the
+/// handler. The bitmap is kept here too (read once at the start, so a resumed store keeps its pages).
+/// </summary>
+internal sealed unsafe class FdSnapshotTarget : SnapshotTarget
+{
+    private readonly int fd;
+    private readonly ulong length;
+    private readonly byte[] bitmap;
+    private readonly nint page;
+
+    public FdSnapshotTarget(int fd, ulong length)
+    {
+        this.fd = fd;
+        this.length = length;
+        bitmap = new byte[(length / Mapping.PageSize + 7) / 8];
+        fixed (byte* b = bitmap)
+            Tmds.Linux.LibC.pread(fd, b, (Tmds.Linux.size_t)bitmap.Length, (long)length);
+        page = (nint)NativeMemory.AlignedAlloc((nuint)Mapping.PageSize, (nuint)Mapping.PageSize);
+    }
+
+    public override ulong Length => length;
+
+    public override bool IsSaved(ulong offset)
+    {
+        long p = (long)(offset / Mapping.PageSize);
+        return (bitmap[p >> 3] & (1 << (int)(p & 7))) != 0;
+    }
+
+    public override int Save(ulong offset, ulong addr, RegionContent content)
+    {
+        int r = content.Read(offset, addr, page, Mapping.PageSize);
+        if (r < 0)
+            return r;
+        if (Tmds.Linux.LibC.pwrite(fd, (void*)page, (Tmds.Linux.size_t)Mapping.PageSize, (long)offset) != (long)Mapping.PageSize)
+            return -Errno.EIO;
+        long pg = (long)(offset / Mapping.PageSize);
+        bitmap[pg >> 3] |= (byte)(1 << (int)(pg & 7));
+        fixed (byte* b = &bitmap[pg >> 3])
+            if (Tmds.Linux.LibC.pwrite(fd, b, 1, (long)length + (pg >> 3)) != 1)
+                return -Errno.EIO;
+        return 0;
+    }
+
+    public override void Dispose()
+    {
+        if (page != 0)
+            NativeMemory.AlignedFree((void*)page);
     }
 }
 
@@ -150,7 +218,7 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
 /// source offset, then the page is unprotected. The external twin of <see cref="WpSnapshot"/>, which
 /// copies from an address of its own process.
 /// </summary>
-internal sealed class ExternalWpSnapshot(RegionContent content, SharedSnapshotStore store) : FaultPolicy
+internal sealed class ExternalWpSnapshot(RegionContent content, SnapshotTarget store) : FaultPolicy
 {
     public override FaultKind Kind => FaultKind.WriteProtect;
     public override string Name => "wp-snapshot";
@@ -165,10 +233,9 @@ internal sealed class ExternalWpSnapshot(RegionContent content, SharedSnapshotSt
             ulong offset = range.SourceOffsetOf(a);
             if (offset < store.Length && !store.IsSaved(offset))
             {
-                int r = content.Read(offset, a, store.AddressOf(offset), page);
+                int r = store.Save(offset, a, content);
                 if (r < 0)
                     return ResolveResult.Fail(-r); // ESRCH: the owner is gone
-                store.TryClaim(offset);
                 n++;
             }
         }
@@ -181,7 +248,9 @@ internal sealed class ExternalWpSnapshot(RegionContent content, SharedSnapshotSt
 /// <c>offset</c>): the shim's pattern, zeros, a received descriptor or a file.</summary>
 internal static class HandlerSources
 {
-    public static PageSource Create(SourceSpec? spec, IReadOnlyList<int> fds, ulong length)
+    // trusted: the spec is the operator's (command line), not the client's: only then may it name a
+    // path (a client sends its file as a descriptor, "fd").
+    public static PageSource Create(SourceSpec? spec, IReadOnlyList<int> fds, ulong length, bool trusted)
     {
         spec ??= new SourceSpec();
         switch (spec.Kind)
@@ -195,6 +264,8 @@ internal static class HandlerSources
                 if (spec.Fd is not { } i || i < 0 || i >= fds.Count)
                     throw new UffdException("handoff", Errno.EINVAL, $"source fd index {spec.Fd} is not among the {fds.Count} descriptors received", "");
                 return PageSource.FromFile(new SafeFileHandle(fds[i], ownsHandle: false), 0, length);
+            case "file" when !trusted:
+                throw new UffdException("handoff", Errno.EPERM, "a client may not name a file path as its source (the handler would open it with its own authority)", "send the file as a descriptor: source kind \"fd\"");
             case "file":
                 var h = File.OpenHandle(spec.Path ?? throw new UffdException("handoff", Errno.EINVAL, "a file source without a path", ""), FileMode.Open, FileAccess.Read);
                 return new OwningSource(PageSource.FromFile(h, 0, length), h);

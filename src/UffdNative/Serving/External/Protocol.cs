@@ -185,7 +185,7 @@ internal readonly record struct PeerCredentials(int Pid, int Uid, int Gid);
 /// <summary>errno values of the socket calls (x86-64 Linux).</summary>
 internal static class SocketErrno
 {
-    public const int EPIPE = 32, ENAMETOOLONG = 36, EADDRINUSE = 98, ECONNRESET = 104, ECONNREFUSED = 111;
+    public const int EPIPE = 32, ENAMETOOLONG = 36, ENOPROTOOPT = 92, EADDRINUSE = 98, ECONNRESET = 104, ECONNREFUSED = 111;
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -200,16 +200,31 @@ internal sealed partial class ProtocolJson : JsonSerializerContext;
 internal sealed unsafe class FrameChannel : IDisposable
 {
     public const int MaxFrame = 16 << 20;
+    /// <summary>What a handler accepts from a client: a handoff of the most regions it takes fits in
+    /// a few KiB; a larger length prefix is refused before anything is allocated for it.</summary>
+    public const int MaxClientFrame = 256 << 10;
 
     private readonly object sendLock = new();
-    private byte[] buffer = new byte[64 << 10];
+    private byte[] buffer = new byte[4 << 10];
     private int filled;
     private readonly List<int> fds = [];
     private readonly int[] received = new int[Shim.SockMaxFds];
+    private readonly int maxFrame;
+    private readonly int sendTimeoutMs;
 
     public SafeFdHandle Socket { get; }
 
-    public FrameChannel(SafeFdHandle socket) => Socket = socket;
+    // maxFrame: the largest frame received. sendTimeoutMs: every frame must leave within this bound
+    // (< 0: none): a peer that never reads cannot hold the sender (the handler bounds its sends).
+    public FrameChannel(SafeFdHandle socket, int maxFrame = MaxFrame, int sendTimeoutMs = -1)
+    {
+        Socket = socket;
+        this.maxFrame = maxFrame;
+        this.sendTimeoutMs = sendTimeoutMs;
+    }
+
+    /// <summary>Descriptors received and not yet handed out with a frame.</summary>
+    public int PendingDescriptors => fds.Count;
 
     public static FrameChannel Connect(string path) =>
         new(new SafeFdHandle(UffdException.Check(Shim.uffd_sock_connect(path), "connect", e => ($"socket {path}", e is Errno.ENOENT or SocketErrno.ECONNREFUSED ? "start the handler first: uffdnative serve --socket " + path : ""))));
@@ -236,7 +251,7 @@ internal sealed unsafe class FrameChannel : IDisposable
                 return -Errno.EBADF;
             fixed (byte* b = bytes)
             fixed (int* f = descriptors)
-                return Shim.uffd_sock_send(Socket.Fd, b, bytes.Length, f, descriptors.Length);
+                return Shim.uffd_sock_send_timed(Socket.Fd, b, bytes.Length, f, descriptors.Length, sendTimeoutMs);
         }
     }
 
@@ -283,16 +298,24 @@ internal sealed unsafe class FrameChannel : IDisposable
         if (filled < 4)
             return false;
         uint len = BinaryPrimitives.ReadUInt32LittleEndian(buffer);
-        if (len > MaxFrame)
-            throw new UffdException("receive frame", Errno.EPROTO, $"a frame of {len} bytes (at most {MaxFrame})", "the peer does not speak this protocol");
+        if (len > maxFrame)
+            throw new UffdException("receive frame", Errno.EPROTO, $"a frame of {len} bytes (at most {maxFrame})", "the peer does not speak this protocol");
         if (filled < 4 + len)
         {
             if (buffer.Length < 4 + len)
                 Array.Resize(ref buffer, (int)(4 + len));
             return false;
         }
-        frame = JsonSerializer.Deserialize(new ReadOnlySpan<byte>(buffer, 4, (int)len), ProtocolJson.Default.Frame)
-            ?? throw new UffdException("receive frame", Errno.EPROTO, "an empty frame", "");
+        try
+        {
+            frame = JsonSerializer.Deserialize(new ReadOnlySpan<byte>(buffer, 4, (int)len), ProtocolJson.Default.Frame);
+        }
+        catch (JsonException e)
+        {
+            throw new UffdException("receive frame", Errno.EPROTO, $"a frame of {len} bytes that is not a frame of this protocol: {e.Message}", "send one JSON object per frame (protocol version " + Frame.ProtocolVersion + ")");
+        }
+        if (frame is null)
+            throw new UffdException("receive frame", Errno.EPROTO, "a frame that is JSON null", "send one JSON object per frame");
         Buffer.BlockCopy(buffer, 4 + (int)len, buffer, 0, filled - 4 - (int)len);
         filled -= 4 + (int)len;
         descriptors = [.. fds];

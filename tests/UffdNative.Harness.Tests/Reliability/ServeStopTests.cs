@@ -1,0 +1,45 @@
+using UffdNative.Harness.Native;
+using UffdNative.Harness.Soak;
+using UffdNative.Interop;
+using UffdNative.Memory;
+using UffdNative.Serving.External;
+
+namespace UffdNative.Harness.Tests.Reliability;
+
+/// <summary>No silent stops (issue 12, item 5): serve stopped by SIGTERM while a client still has
+/// registered ranges ends in the client's configured action — here Takeover — with no hang and no
+/// zero-filled page; and serve itself exits within its stop bound.</summary>
+public unsafe class ServeStopTests
+{
+    private const ulong Seed = 0x7e7;
+
+    [Fact]
+    public void SigtermWhileServingEndsInTheClientsTakeover()
+    {
+        using var handler = HandlerProcess.Start(["--sessions", "0"]);
+        using var map = Mapping.Anonymous(64 * R.Page);
+        var uffd = R.Open(UffdFeatures.None);
+        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        R.Within(60_000, () =>
+        {
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
+            {
+                Regions = [R.Region(map, "anon", "missing")],
+                Policies = [PolicySpec.Of("missing-copy", new SourceSpec { Kind = "pattern", Seed = Seed })],
+                OnFailure = WatchdogAction.Takeover,
+                TakeoverPolicies = () => [new Serving.Policies.MissingCopy(Serving.PageSource.FromDelegate((o, d) => Access.Accessor.PatternFill(d, Seed, o / 8), map.Length))],
+            });
+            using (var first = R.Read(map, 0, 16))
+                R.JoinAll(20_000, first);
+            Assert.Equal(0, Tmds.Linux.LibC.kill(handler.Pid, 15)); // SIGTERM
+            Assert.True(session.Completion.Wait(20_000), "the client never learned that serve stopped");
+            Assert.Equal(ExternalHandlerState.TakenOver, session.State);
+            Assert.Equal(HandlerFailureKind.HandlerStopped, session.Failure!.Kind);
+            // The rest of the pages fault into the takeover: served, not hung, not zero.
+            using (var rest = R.Read(map, 16, 48))
+                R.JoinAll(20_000, rest);
+            Assert.Equal(-1, R.Verify(map.Address, 64, VerifyBase.Pattern, Seed));
+        }, () => uffd.Dispose(), handler.Kill);
+        Assert.NotNull(handler.WaitForExit(10_000));
+    }
+}
