@@ -221,13 +221,19 @@ public static partial class BisectCommand
         if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ".kernel-matrix-out")))
             throw new CliUsageException($"--work: {dir} exists and is not a kernel-matrix shard: choose another --work directory.");
         Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
-        var args = new List<string> { "--out", dir, "--jobs", "1", "--kernel", build.Spec, "--step", $"{target.StepFile}={target.StepCommand}" };
-        if (cli is not null) args.AddRange(["--cli", cli]);
-        if (r.Timeout is { } t) args.AddRange(["--timeout", t.ToString(CultureInfo.InvariantCulture)]);
-        if (r.StepTimeout is { } st) args.AddRange(["--step-timeout", st.ToString(CultureInfo.InvariantCulture)]);
-        if (r.Append is not null) args.AddRange(["--append", r.Append]);
-        if (r.Accel is not null) args.AddRange(["--accel", r.Accel]);
-        if (r.NoInstall) args.Add("--no-install");
+        var args = MatrixCommand.ScriptArguments(new MatrixCommand.Request
+        {
+            Kernels = [build.Spec],
+            Out = dir,
+            Steps = [$"{target.StepFile}={target.StepCommand}"],
+            Jobs = 1,
+            Cli = cli,
+            Timeout = r.Timeout,
+            StepTimeout = r.StepTimeout,
+            Append = r.Append,
+            Accel = r.Accel,
+            NoInstall = r.NoInstall,
+        });
         var logFile = dir + ".log";
         log.WriteLine($"bisect: {build.Spec}: booting (kernel-matrix shard {dir}; log {logFile})");
         var sw = Stopwatch.StartNew();

@@ -38,7 +38,7 @@ public sealed record BisectReport
         var cost = $"{Steps.Count} of {Builds.Count} builds looked at ({Booted} booted, {Reused} reused), {WallSeconds.ToString("F0", CultureInfo.InvariantCulture)} s";
         return Flipped
             ? $"{Target.Id}: first build with the new answer is {FirstNew!.Build.Spec}{Rel(FirstNew.Build)} (after {LastOld!.Build.Spec}{Rel(LastOld.Build)}); {cost}"
-            : $"{Target.Id}: no flip from {first.Build.Spec} to {last.Build.Spec}: both answer \"{first.Answer.Text}\"; {cost}";
+            : $"{Target.Id}: no flip from {first.Build.Spec} to {last.Build.Spec}: both answer \"{first.Answer.Text}\" (a change, if any, is outside this range); {cost}";
     }
 
     private static string Rel(KernelBuild b) => b.Release is { } r && r != b.Spec ? $" ({r})" : "";

@@ -231,6 +231,44 @@ public class BisectTests
         Assert.Null(BisectTarget.Find("no-such-row", false, "6.1"));
     }
 
+    [Fact]
+    public void TheReportNamesTheFlipBothAnswersTheCostAndTheChangelogInEveryFormat()
+    {
+        var builds = KernelBuild.ParseListing(Listing61);
+        var target = new BisectTarget("close-clears-wp", false, "close(uffd) clears wp bits and markers (CVE-2024-36881)");
+        BisectBuildResult At(string v, bool isNew, bool booted) =>
+            new(builds.Single(b => b.Spec == v), isNew ? new("observed:True", "new: wp=0 after close") : new("observed:False", "old: wp=1 stays after close"), booted, 60, $"/w/shards/{v}/probe/x");
+        var steps = new[] { At("6.1.170-3", false, true), At("6.1.192-3", true, true), At("6.1.180-1", false, false), At("6.1.190-1", false, true), At("6.1.192-1", true, true) };
+        var changes = DebianChangelog.Rank(DebianChangelog.Between(DebianChangelog.Parse(Fixture("changelog-6.1.0-57-excerpt.txt")), "6.1.190-1", "6.1.192-1"), target.Cves, target.Hints);
+        var report = new BisectReport { Target = target, Series = "6.1", Builds = builds, Steps = steps, LastOld = steps[3], FirstNew = steps[4], Changes = changes, WallSeconds = 612.3 };
+        Assert.Equal((4, 1), (report.Booted, report.Reused));
+        Assert.Equal("close-clears-wp: first build with the new answer is 6.1.192-1 (6.1.0-55-amd64) (after 6.1.190-1 (6.1.0-54-amd64)); 5 of 11 builds looked at (4 booted, 1 reused), 612 s", report.Summary());
+
+        using var doc = System.Text.Json.JsonDocument.Parse(report.ToJson());
+        var j = doc.RootElement;
+        Assert.True(j.GetProperty("flipped").GetBoolean());
+        Assert.Equal("6.1.192-1", j.GetProperty("firstNew").GetProperty("build").GetString());
+        Assert.Equal("linux-image-6.1.0-54-amd64", j.GetProperty("lastOld").GetProperty("package").GetString());
+        Assert.Equal("observed:False", j.GetProperty("lastOld").GetProperty("answer").GetString());
+        Assert.Equal(4, j.GetProperty("booted").GetInt32());
+        Assert.Equal(11, j.GetProperty("builds").GetArrayLength());
+        Assert.Equal(["6.1.170-3", "6.1.192-3", "6.1.180-1", "6.1.190-1", "6.1.192-1"], j.GetProperty("steps").EnumerateArray().Select(e => e.GetProperty("build").GetString()));
+        var first = j.GetProperty("changelog")[0];
+        Assert.Equal((155, "6.1.191"), (first.GetProperty("score").GetInt32(), first.GetProperty("upstream").GetString()));
+
+        var text = report.ToText();
+        Assert.Contains("  155  6.1.192-1 (stable 6.1.191): mm/userfaultfd: reset ptes when close() for wr-protected ones (CVE-2024-36881)  [CVE-2024-36881, userfaultfd, mm/, close]\n", text);
+        Assert.Contains("  6.1.190-1: old: wp=1 stays after close\n  6.1.192-1: new: wp=0 after close\n", text);
+
+        var ktap = report.ToKtap().Split('\n');
+        Assert.Equal(["KTAP version 1", "# bisect close-clears-wp", "1..5", "ok 1 6.1.170-3 # old: wp=1 stays after close"], ktap[..4]);
+        Assert.Equal("not ok 4 6.1.192-1 # new: wp=0 after close", ktap[6]);   // in build order
+
+        var none = report with { Steps = [At("6.1.170-3", true, true), At("6.1.192-3", true, true)], LastOld = null, FirstNew = null, Changes = [] };
+        Assert.False(none.Flipped);
+        Assert.StartsWith("close-clears-wp: no flip from 6.1.170-3 to 6.1.192-3: both answer \"new: wp=0 after close\" (a change, if any, is outside this range); 2 of 11 builds looked at (2 booted, 0 reused)", none.Summary());
+    }
+
     [Theory]
     [InlineData("6.1.170-3", "6.1")]
     [InlineData("6.1.0-47-amd64", "6.1")]
