@@ -214,9 +214,17 @@ public static partial class BisectCommand
         var dir = Path.Combine(work, "shards", ShardKey(build.Spec), target.ShardKind);
         if (!r.Fresh && StepOutput(dir, target.StepFile) is { } cached)
         {
-            var answer = target.AnswerFrom(File.ReadAllText(cached), cached);
-            log.WriteLine($"bisect: {build.Spec}: {answer.Text} (reused {Path.GetDirectoryName(cached)})");
-            return new BisectBuildResult(build, answer, false, Seconds(cached), Path.GetDirectoryName(cached)!);
+            try
+            {
+                var answer = target.AnswerFrom(File.ReadAllText(cached), cached);
+                log.WriteLine($"bisect: {build.Spec}: {answer.Text} (reused {Path.GetDirectoryName(cached)})");
+                return new BisectBuildResult(build, answer, false, Seconds(cached), Path.GetDirectoryName(cached)!);
+            }
+            catch (Exception e) when (e is FormatException or System.Text.Json.JsonException)
+            {
+                // A shard of an older CLI (without this row) or a truncated one: boot it again.
+                log.WriteLine($"bisect: {build.Spec}: the shard of an earlier run does not answer ({CliErrors.OneLine(e.Message)}); booting again");
+            }
         }
         if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ".kernel-matrix-out")))
             throw new CliUsageException($"--work: {dir} exists and is not a kernel-matrix shard: choose another --work directory.");
@@ -245,7 +253,15 @@ public static partial class BisectCommand
         }
         var output = StepOutput(dir, target.StepFile)
             ?? throw new BisectNoResultException($"{build.Spec} gave no {target.StepFile} (kernel-matrix exit {rc}: timeout, panic or a failed step; log: {logFile}); the bisect cannot go past it");
-        var a = target.AnswerFrom(File.ReadAllText(output), output);
+        BisectAnswer a;
+        try
+        {
+            a = target.AnswerFrom(File.ReadAllText(output), output);
+        }
+        catch (Exception e) when (e is FormatException or System.Text.Json.JsonException)
+        {
+            throw new BisectNoResultException($"{build.Spec}: {CliErrors.OneLine(e.Message)} (log: {logFile})");
+        }
         log.WriteLine($"bisect: {build.Spec}: {a.Text} ({sw.Elapsed.TotalSeconds:F0} s)");
         return new BisectBuildResult(build, a, true, Seconds(output) ?? (int)sw.Elapsed.TotalSeconds, Path.GetDirectoryName(output)!);
     }

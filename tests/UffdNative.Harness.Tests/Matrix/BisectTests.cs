@@ -269,6 +269,41 @@ public class BisectTests
         Assert.StartsWith("close-clears-wp: no flip from 6.1.170-3 to 6.1.192-3: both answer \"new: wp=0 after close\" (a change, if any, is outside this range); 2 of 11 builds looked at (2 booted, 0 reused)", none.Summary());
     }
 
+    /// <summary>The verb end to end without booting: two shards an earlier run left (each holding a
+    /// real probe of this kernel, as the host column of a matrix would) are reused, the answers
+    /// agree, and the report says so.</summary>
+    [Fact]
+    public void SharedShardsOfAnEarlierRunAreReusedWithoutBooting()
+    {
+        var work = Directory.CreateTempSubdirectory("uffdnative-bisect-").FullName;
+        try
+        {
+            foreach (var build in new[] { "6.1.170-3", "6.1.192-3" })
+            {
+                var shard = Path.Combine(work, "shards", build, "probe");
+                Directory.CreateDirectory(Path.Combine(shard, "host"));
+                File.WriteAllText(Path.Combine(shard, ".kernel-matrix-out"), "");
+                File.WriteAllText(Path.Combine(shard, "host", "seconds"), "7\n");
+                var probe = CliRunner.Run("probe", "--rows", "close-clears-wp", "--json", "-o", Path.Combine(shard, "host", "probe.json"));
+                Assert.True(probe.ExitCode is 0 or 1, probe.ToString());
+            }
+            var r = CliRunner.RunIn(null, [], ["bisect", "close-clears-wp", "--kernels", "6.1.170-3,6.1.192-3", "--work", work, "--json"], Repo.Root);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+            var j = doc.RootElement;
+            Assert.False(j.GetProperty("flipped").GetBoolean());
+            Assert.Equal((0, 2), (j.GetProperty("booted").GetInt32(), j.GetProperty("reused").GetInt32()));
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, j.GetProperty("series").ValueKind);
+            Assert.All(j.GetProperty("steps").EnumerateArray(), s => Assert.Equal(7, s.GetProperty("seconds").GetInt32()));
+            Assert.Contains("(reused " + Path.Combine(work, "shards", "6.1.170-3", "probe", "host") + ")", r.Stderr);
+            Assert.Contains("no flip from 6.1.170-3 to 6.1.192-3", j.GetProperty("summary").GetString());
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("6.1.170-3", "6.1")]
     [InlineData("6.1.0-47-amd64", "6.1")]
