@@ -197,13 +197,13 @@ public static partial class BisectCommand
         var older = report.LastOld!.Build;
         var newer = report.FirstNew!.Build;
         if (!older.IsPackaged || !newer.IsPackaged)
-            return report with { ChangelogNote = "not Debian archive builds (--kernels): no changelog to read; between your own builds, git log says what changed" };
+            return report with { ChangelogNote = $"{(older.IsPackaged ? newer : older).Spec} is not a Debian package version: no changelog to read; between one's own builds, git log says what changed" };
         var (rc, text, stderr) = RunScript(buildsScript, ["changelog", newer.Spec]);
         if (rc != 0)
             return report with { ChangelogNote = $"{BuildsScriptName} changelog {newer.Spec} failed: {LastLine(stderr)}" };
         var between = DebianChangelog.Between(DebianChangelog.Parse(text), older.Spec, newer.Spec);
         if (between.Count == 0)
-            return report with { ChangelogNote = $"the changelog of {newer.Package} has no entries after {older.Spec}" };
+            return report with { ChangelogNote = $"the changelog of {newer.Spec} has no entries after {older.Spec}" };
         return report with { Changes = DebianChangelog.Rank(between, report.Target.Cves, report.Target.Hints) };
     }
 

@@ -2,10 +2,15 @@ namespace UffdNative.Harness.Matrix;
 
 /// <summary>One kernel build a bisect may boot: what kernel-matrix.sh is given (<see cref="Spec"/>: a
 /// Debian package version, or any KERNEL it takes), its package and release when known.</summary>
-public sealed record KernelBuild(string Spec, string? Package = null, string? Release = null)
+public sealed partial record KernelBuild(string Spec, string? Package = null, string? Release = null)
 {
-    /// <summary>True for a build from the archive (a package version), which has a changelog.</summary>
-    public bool IsPackaged => Package is not null;
+    /// <summary>True for a build from the archive (listed with its package, or given as a Debian
+    /// package version such as 6.1.192-1 or 6.12.100-1~deb12u1), which has a changelog.</summary>
+    public bool IsPackaged => Package is not null || PackageVersion().IsMatch(Spec);
+
+    // kernel-matrix's "package version" form (km_kernel_spec): X.Y[.Z][~rcN]-REVISION, no "+debN" release part.
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9]+\.[0-9]+(\.[0-9]+)?(~rc[0-9]+)?-[0-9]+([~+.][0-9A-Za-z.~+]*)?$")]
+    private static partial System.Text.RegularExpressions.Regex PackageVersion();
 
     /// <summary>Parses `scripts/kernel-builds.sh list` output (VERSION TAB PACKAGE TAB RELEASE) into
     /// builds in dpkg order, each version once.</summary>

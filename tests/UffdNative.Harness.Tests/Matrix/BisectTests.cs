@@ -52,6 +52,10 @@ public class BisectTests
         Assert.Equal("linux-image-6.1.0-55-amd64", builds[8].Package);
         Assert.Equal("6.1.0-55-amd64", builds[8].Release);
         Assert.True(builds[0].IsPackaged);
+        Assert.True(new KernelBuild("6.12.100-1~deb12u1").IsPackaged);     // --kernels with package versions
+        Assert.True(new KernelBuild("7.3~rc7-1~exp1").IsPackaged);
+        Assert.False(new KernelBuild("6.12.100+deb12-amd64").IsPackaged);   // a release: which upload is not said
+        Assert.False(new KernelBuild("/var/tmp/k1/bzImage").IsPackaged);
 
         Assert.Equal(["6.1.180-1", "6.1.187-1", "6.1.190-1"], KernelBuild.Range(builds, "6.1.180-1", "6.1.190-1").Select(b => b.Spec));
         Assert.Equal(11, KernelBuild.Range(builds, null, null).Count);
