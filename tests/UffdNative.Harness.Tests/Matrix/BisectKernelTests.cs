@@ -30,6 +30,11 @@ public class BisectKernelTests
 {
     private static string MatrixScript => Path.Combine(Repo.Root, "scripts/kernel-matrix.sh");
 
+    // The whole probe took up to 115 s a guest under TCG at load 38 on 2 cores (the matrix's
+    // defaults are 150 s a step, 270 s a kernel): room for a busier machine.
+    private static BisectCommand.Request Ask(string target, string series, string work) =>
+        new() { Target = target, Series = series, Work = work, StepTimeout = 400, Timeout = 600 };
+
     [BisectKernelFact]
     public void TheChangelogOfTheFlippingBuildNamesTheFixAndItsStableRelease()
     {
@@ -54,7 +59,7 @@ public class BisectKernelTests
         {
             var log = new StringWriter();
             var sw = Stopwatch.StartNew();
-            var close = BisectCommand.Run(new BisectCommand.Request { Target = "close-clears-wp", Series = "6.1", Work = work }, MatrixScript, log);
+            var close = BisectCommand.Run(Ask("close-clears-wp", "6.1", work), MatrixScript, log);
             Assert.True(close.Flipped, log.ToString());
             Assert.Equal("6.1.190-1", close.LastOld!.Build.Spec);
             Assert.Equal("6.1.192-1", close.FirstNew!.Build.Spec);
@@ -64,12 +69,12 @@ public class BisectKernelTests
             Assert.Equal(0, close.Reused);
             Assert.Equal("mm/userfaultfd: reset ptes when close() for wr-protected ones (CVE-2024-36881)", close.Changes[0].Item.Text);
 
-            var mremap = BisectCommand.Run(new BisectCommand.Request { Target = "mremap-clears-wp", Series = "6.1", Work = work }, MatrixScript, log);
+            var mremap = BisectCommand.Run(Ask("mremap-clears-wp", "6.1", work), MatrixScript, log);
             Assert.Equal(("6.1.190-1", "6.1.192-1"), (mremap.LastOld!.Build.Spec, mremap.FirstNew!.Build.Spec));
             Assert.Equal(0, mremap.Booted);   // the same builds' probe shards answer every row
             Assert.Equal("mm: clear uffd-wp PTE/PMD state on mremap() (CVE-2025-21696)", mremap.Changes[0].Item.Text);
 
-            var eagain = BisectCommand.Run(new BisectCommand.Request { Target = "eagain-result-field", Series = "6.12", Work = work }, MatrixScript, log);
+            var eagain = BisectCommand.Run(Ask("eagain-result-field", "6.12", work), MatrixScript, log);
             Assert.False(eagain.Flipped);
             Assert.Equal(2, eagain.Steps.Count);
             Assert.Equal(2, eagain.Booted);
