@@ -29,7 +29,9 @@ cmd=${1:-}
 arg=${2:-}
 case "$cmd" in
     -h|--help) usage; exit 0 ;;
-    list|deb|changelog) [ -n "$arg" ] && [ $# -eq 2 ] || { km_log "usage: kernel-builds.sh $cmd ${cmd/list/SERIES}${cmd/deb/}${cmd/changelog/} (see --help)"; exit $KM_EXIT_USAGE; } ;;
+    list|deb|changelog)
+        what=KERNEL; [ "$cmd" = list ] && what=SERIES
+        [ -n "$arg" ] && [ $# -eq 2 ] || { km_log "usage: kernel-builds.sh $cmd $what (see --help)"; exit $KM_EXIT_USAGE; } ;;
     *) km_log "usage: kernel-builds.sh list SERIES | deb KERNEL | changelog KERNEL (see --help)"; exit $KM_EXIT_USAGE ;;
 esac
 
