@@ -308,6 +308,23 @@ public class BisectTests
         }
     }
 
+    /// <summary>kernel-builds.sh refuses what it cannot list or read before touching the cache or apt.</summary>
+    [Theory]
+    [InlineData(new string[0], "usage: kernel-builds.sh list SERIES | deb KERNEL | changelog KERNEL")]
+    [InlineData(new[] { "list" }, "usage: kernel-builds.sh list SERIES (see --help)")]
+    [InlineData(new[] { "list", "6.2" }, "unknown series '6.2': use 5.10, 6.1, 6.12, 6.12-trixie, 7.2, 7.3")]
+    [InlineData(new[] { "changelog", "/var/tmp/k1/bzImage" }, "'/var/tmp/k1/bzImage' is not a Debian package: only packaged kernels have a changelog")]
+    [InlineData(new[] { "deb", "host" }, "'host' is not a Debian package")]
+    public void TheBuildsScriptRefusesBadInputWithExitTwo(string[] args, string message)
+    {
+        var cache = Path.Combine(Path.GetTempPath(), "kernel-builds-test-cache-never-created");
+        var r = CliRunner.Exec(["bash", Path.Combine(Repo.Root, "scripts/kernel-builds.sh"), .. args], environment: new Dictionary<string, string> { ["KERNEL_MATRIX_CACHE"] = cache });
+        Assert.True(r.ExitCode == 2, r.ToString());
+        Assert.Contains(message, r.Stderr);
+        Assert.Empty(r.Stdout);
+        Assert.False(Directory.Exists(cache));
+    }
+
     [Theory]
     [InlineData("6.1.170-3", "6.1")]
     [InlineData("6.1.0-47-amd64", "6.1")]
