@@ -36,6 +36,10 @@ public static class Verbs
         yield return MatrixCommand.Create().WithExamples(
             "uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12",
             "uffdnative matrix 6.12.115+deb12-amd64 --step 'probe.json=uffdnative probe --json'");
+        yield return BisectCommand.Create().WithExamples(
+            "uffdnative bisect close-clears-wp --series 6.1          (which bookworm 6.1 build changed it)",
+            "uffdnative bisect mremap-clears-wp --from 6.1.180-1 --to 6.1.192-3 --json",
+            "uffdnative bisect <row> --kernels ~/k1/bzImage,~/k2/bzImage   (your own builds, oldest first)");
         yield return ServeCommand.Create().WithExamples(
             "uffdnative serve --socket /run/uffd.sock                        (one client session, its policies)",
             "uffdnative serve --socket /run/uffd.sock --sessions 0 --policy missing-copy --source file:guest.img");

@@ -127,7 +127,7 @@ public static class MatrixCommand
     }
 
     /// <summary>This program's directory when it holds the CLI the guests can run, else null (the script builds one).</summary>
-    private static string? OwnCliDirectory()
+    internal static string? OwnCliDirectory()
     {
         var dir = AppContext.BaseDirectory;
         return File.Exists(Path.Combine(dir, "UffdNative.Cli.dll")) ? dir.TrimEnd('/') : null;

@@ -238,6 +238,9 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "matrix: timeout not a number", ["matrix", "--timeout", "soon"], 2, "Cannot parse argument 'soon' for option '--timeout'" },
         { "matrix: timeout NaN", ["matrix", "--timeout", "NaN"], 2, "Cannot parse argument 'NaN' for option '--timeout'" },
         { "matrix: missing script", ["matrix", "--script", "{dir}/no-such-kernel-matrix.sh"], 2, "scripts/kernel-matrix.sh not found" },
+        { "bisect: neither a row nor a scenario", ["bisect", "no-such-row", "--series", "6.1"], 2, "'no-such-row' is neither a probe row" },
+        { "bisect: no builds named", ["bisect", "close-clears-wp"], 2, "which builds? give --series (e.g. 6.1), --from/--to package versions, or --kernels" },
+        { "bisect: missing script", ["bisect", "close-clears-wp", "--series", "6.1", "--script", "{dir}/no-such-kernel-matrix.sh"], 2, "scripts/kernel-matrix.sh not found" },
         // -- serve
         { "serve: no socket given", ["serve"], 2, "Option '--socket' is required." },
         { "serve: socket in a missing directory", ["serve", "--socket", "{dir}/missing/uffd.sock"], 2, "--socket: listen failed: ENOENT (No such file or directory) — socket {dir}/missing/uffd.sock" },
