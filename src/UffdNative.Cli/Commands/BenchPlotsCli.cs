@@ -12,8 +12,8 @@ internal static class BenchPlotsCli
     {
         try
         {
+            BenchPlots.CheckRenderer(); // first: a run that cannot draw leaves no directory behind
             BenchPlots.PrepareDirectory(dir);
-            BenchPlots.CheckRenderer();
         }
         catch (BenchPlotException e)
         {
