@@ -4,16 +4,20 @@
 # (apt-get install --no-install-recommends; one `apt-get update` and a retry when the first attempt
 # fails on stale lists); never writes /etc/apt. Needs root.
 #
-#   scripts/install-chromium.sh          # installs when `chromium` is not on PATH; prints its path
+#   scripts/install-chromium.sh          # installs when no Chromium is on PATH; prints the one to use
 #
 # Exit: 0 installed (or already there; the path is printed), 3 it could not be installed (one line
 # on stderr naming the cause and the fix; apt's output is in the log it names).
 set -uo pipefail
 
-if path=$(command -v chromium); then
-  echo "$path"
-  exit 0
-fi
+# Debian's chromium first; another Chromium build already on PATH serves too (GitHub's Ubuntu runners
+# carry Google Chrome, and Ubuntu has no Debian-style chromium package, only a snap stub).
+for name in chromium google-chrome-stable google-chrome chromium-browser; do
+  if path=$(command -v "$name"); then
+    echo "$path"
+    exit 0
+  fi
+done
 fail() { echo "install-chromium: $1" >&2; exit 3; }
 [ "$(id -u)" = 0 ] || fail "chromium is not installed and installing it needs root. Fix: run as root, or: sudo apt-get install --no-install-recommends chromium"
 command -v apt-get >/dev/null || fail "chromium is not installed and there is no apt-get. Fix: install Chromium so that \`chromium\` is on PATH"

@@ -29,7 +29,7 @@ done
 if [ $install = 1 ]; then
   chromium=$("$here/install-chromium.sh") || exit 3
 else
-  chromium=$(command -v chromium) || { echo "render-page.sh: chromium is not installed. Fix: scripts/install-chromium.sh (root), or apt-get install --no-install-recommends chromium" >&2; exit 3; }
+  chromium=$(command -v chromium || command -v google-chrome-stable || command -v google-chrome || command -v chromium-browser) || { echo "render-page.sh: chromium is not installed. Fix: scripts/install-chromium.sh (root), or apt-get install --no-install-recommends chromium" >&2; exit 3; }
 fi
 
 url="file://$(realpath "$page")"
