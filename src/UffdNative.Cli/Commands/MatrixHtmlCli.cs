@@ -42,7 +42,7 @@ internal static class MatrixHtmlCli
         {
             throw new CliUsageException($"--html: cannot write '{page.FullName}': {e.Message}", e);
         }
-        Console.Error.WriteLine($"matrix page: {page.FullName} ({kernels.Count} kernels)");
+        Console.Error.WriteLine($"matrix page: {page.FullName} ({kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")})");
         return kernels;
     }
 }

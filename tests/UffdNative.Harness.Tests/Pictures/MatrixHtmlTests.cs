@@ -154,6 +154,30 @@ public sealed partial class MatrixHtmlTests : IDisposable
         Assert.False(File.Exists(page));
     }
 
+    [Fact]
+    public void MatrixHtmlBuildsThePageFromTheScriptsOutputDirectoryAndKeepsItsStatus()
+    {
+        // A stand-in for scripts/kernel-matrix.sh (as the verb's own tests use): it writes this kernel's
+        // real reports where the script would (OUT/host/) and exits 1, "a step failed".
+        var reports = Path.Combine(root, "reports");
+        Directory.CreateDirectory(reports);
+        File.WriteAllText(Path.Combine(reports, "probe.json"), CliRunner.Run("probe", "--json").Stdout);
+        File.WriteAllText(Path.Combine(reports, "check.json"), CliRunner.Run("check", "--json").Stdout);
+        var fake = Path.Combine(root, "fake-matrix.sh");
+        File.WriteAllText(fake, "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args\"\n" +
+            $"mkdir -p \"$2/host\" && cp {reports}/probe.json {reports}/check.json \"$2/host/\"; exit 1\n");
+        var outDir = Path.Combine(root, "km");
+        var page = Path.Combine(root, "km.html");
+        var r = CliRunner.Run("matrix", "--script", fake, "--out", outDir, "--no-install", "--html", page, "host");
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Equal(["--out", outDir, "--no-install", "--cli", AppContext.BaseDirectory.TrimEnd('/'), "host"], File.ReadAllLines(Path.Combine(root, "args")));
+        Assert.Contains($"matrix page: {page} (1 kernel)", r.Stderr, StringComparison.Ordinal);
+        var html = File.ReadAllText(page);
+        var release = ProbeReport.FromJson(File.ReadAllText(Path.Combine(reports, "probe.json"))).KernelRelease;
+        Assert.Contains($"<th class=\"k\">{WebUtility.HtmlEncode(release)}</th>", html, StringComparison.Ordinal);
+        Assert.Contains("<h2 id=\"check\">", html, StringComparison.Ordinal);
+    }
+
     /// <summary>The page's sections by their h2 id (summary, probe, probe-nobody, check).</summary>
     private static Dictionary<string, string> Sections(string dom) =>
         SectionStart().Split(dom).Skip(1).Chunk(2).ToDictionary(p => p[0], p => p[1]);
