@@ -5,3 +5,4 @@ extra kernel-matrix scripts/kernel-matrix.sh --ci --out TestResults/ci/kernel-ma
 # Issue 7: a bounded soak (about 2 minutes, 4 toucher threads): lost 0, corrupt 0, hung 0.
 extra soak .ci/soak.sh
 extra containers scripts/container-test.sh  # Issue 14: the Dockerfile built and probe/check/bench run in every documented container mode; docs/containers.md table
+extra pictures .ci/pictures.sh  # Issue 15: a bench --plot run and the matrix page's Chromium screenshot (TestResults/ci/pictures)

@@ -24,10 +24,11 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Write the report as JSON on stdout." };
         var scenario = new Option<string[]>("--scenario") { Description = "Only these scenarios: a name (baseline, missing-copy, missing-zero, wp, wp-snapshot, minor, read-ahead, async) or name/memory (e.g. wp/shmem). Repeatable.", AllowMultipleArgumentsPerToken = true };
         var external = new Option<bool>("--external") { Description = "Also measure every loop scenario served by an external handler process (uffdnative serve), against the in-process loops of the same run." };
+        var plot = new Option<string?>("--plot") { Description = "Also draw charts into DIR (PNG and SVG): touch-latency CDFs per scenario and loop, ns/fault over region size. DIR must be new, empty, or an earlier --plot's (its plots are replaced)." };
         var readAhead = CliOptions.Int("--read-ahead", "read-ahead: pages installed after the faulting one (N)", 63, 0, 511);
         var cmd = new Command("bench", "Measure the managed and the native fault loop side by side on the real kernel; every run verifies every page's content and the fault count.")
         {
-            pages, touchers, loop, pin, repeat, warmup, json, scenario, readAhead, external,
+            pages, touchers, loop, pin, repeat, warmup, json, scenario, readAhead, external, plot,
         };
         cmd.SetAction(pr =>
         {
@@ -57,12 +58,17 @@ public static class BenchCommand
                 Scenarios = filters,
                 External = pr.GetValue(external),
             };
+            // Refused directories and a renderer that cannot load fail now, not after the run.
+            if (pr.GetValue(plot) is { } plotDir)
+                BenchPlotsCli.Prepare(plotDir);
             var report = CliProgress.Run("bench", 0, pr.GetValue(json), sink =>
                 new BenchRunner(options, p => sink.Update(p.Step, p.Steps, ProgressText(p))).Run("uffdnative bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).SkipWhile(a => a == "bench"))));
             if (pr.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(report, BenchJsonContext.Default.BenchReport));
             else
                 Print(report);
+            if (pr.GetValue(plot) is { } dir)
+                BenchPlotsCli.Write(report, dir);
             return report.Failed ? ExitCodes.Failure : ExitCodes.Ok;
         });
         return cmd;

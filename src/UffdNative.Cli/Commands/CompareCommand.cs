@@ -10,13 +10,16 @@ public static class CompareCommand
     {
         var markdown = new Option<bool>("--markdown") { Description = "Write the matrix as a Markdown table." };
         var output = CliOptions.OutputFile("--output", "Write the matrix to this file instead of standard output.", "-o");
-        var files = CliOptions.InputFileArguments("reports", "Probe reports written by 'uffdnative probe --json' (one per kernel).", "compare", () => ["--markdown", "--output/-o"]);
+        var files = CliOptions.InputFileArguments("reports", "Probe reports written by 'uffdnative probe --json' (one per kernel).", "compare", () => ["--markdown", "--output/-o", "--html"]);
+        var html = new Option<FileInfo?>("--html") { Description = "Write one self-contained HTML page instead: the reports may then be probe and check JSON files, one directory per kernel (as matrix writes them)." };
         var cmd = new Command("compare", "Compare probe reports of several kernels: a matrix of every probe row × kernel, differing rows highlighted. Exit 1 when a report has regressed/unexpected or failed rows, 2 for a missing or malformed report.")
         {
-            files, markdown, output,
+            files, markdown, output, html,
         };
         cmd.SetAction(pr =>
         {
+            if (pr.GetValue(html) is { } page)
+                return MatrixHtmlCli.Flagged(MatrixHtmlCli.WriteFromFiles((pr.GetValue(files) ?? []).Select(Path.GetFullPath), page)) ? ExitCodes.Failure : ExitCodes.Ok;
             var reports = new List<ProbeReport>();
             foreach (var f in pr.GetValue(files) ?? [])
                 CliPaths.RequireInput("reports", f);

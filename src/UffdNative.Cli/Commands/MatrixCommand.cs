@@ -52,13 +52,14 @@ public static class MatrixCommand
         var rebuild = new Option<bool>("--rebuild") { Description = "Let the script build the CLI from the repository instead of running this one." };
         var script = new Option<string?>("--script") { Description = $"Path to kernel-matrix.sh (default: ${ScriptEnvironmentVariable}, else {ScriptRelativePath} above the current or this program's directory)." };
         var jobs = new Option<int?>("--jobs", "-j") { Description = "Kernels run at once, each an independent shard (default: the CPU count)." };
+        var html = new Option<FileInfo?>("--html") { Description = "Also write the results as one self-contained HTML page (kernels × probe and check rows, differences highlighted)." };
         var verbose = new Option<bool>("--verbose") { Description = "Show qemu command lines and guest consoles (-v is the global --verbosity)." };
 
         var cmd = new Command("matrix",
             "Probe userfaultfd on the host and on Debian kernels (5.10 to 7.3-rc) or one's own booted under qemu (TCG, or KVM where hardware KVM exists), then write the comparison matrix. " +
             "Runs scripts/kernel-matrix.sh and exits 0 when all agreed; 1 a step failed, a kernel logged WARN/BUG/Oops, or a kernel gave no result (timeout, panic; the script itself says 4); 2 usage; 3 setup failed (packages or kernels could not be fetched).")
         {
-            kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose, jobs,
+            kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose, jobs, html,
         };
         cmd.SetAction(pr =>
         {
@@ -81,7 +82,10 @@ public static class MatrixCommand
                 Jobs = pr.GetValue(jobs),
                 Cli = pr.GetValue(rebuild) ? null : OwnCliDirectory(),
             };
-            return Run(scriptPath, ScriptArguments(request));
+            int code = Run(scriptPath, ScriptArguments(request));
+            if (pr.GetValue(html) is { } page && code is not (ExitCodes.Usage or ExitCodes.Environment))
+                MatrixHtmlCli.WriteFromDirectory(request.Out ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(scriptPath)!)!, "artifacts", "kernel-matrix"), page);
+            return code;
         });
         return cmd;
     }

@@ -80,6 +80,9 @@ public sealed record Measurement
     public bool? ScanExact { get; init; }
     /// <summary>Null when the content and the fault count verified; else what failed.</summary>
     public string? Failure { get; init; }
+    /// <summary>Every touch's latency as the touchers saw it (the source of P50Ns..P999Ns; the bench
+    /// plots draw its CDF). Not in the JSON report.</summary>
+    [JsonIgnore] public UffdNative.Serving.HistogramSnapshot? Latency { get; init; }
 
     [JsonIgnore] public double NsPerFault => Faults == 0 ? 0 : (double)WallNs / Faults;
 }

@@ -397,6 +397,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
             ScanPages = scanPages,
             ScanExact = scanExact,
             Failure = verify,
+            Latency = latency,
         };
     }
 
