@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
 using UffdNative.Harness.Scenarios;
 using UffdNative.Harness.Probing;
+using UffdNative.Harness.Reporting;
 
 namespace UffdNative.Cli.Commands;
 
@@ -25,9 +27,10 @@ public static class CheckCommand
         var verbose = new Option<bool>("--verbose") { Description = "Print each divergence with the model state before it." };
         var list = new Option<bool>("--list") { Description = "List the named scenarios and exit." };
         var trace = new Option<bool>("--trace") { Description = "With a divergence, print the model's and the kernel's full traces." };
+        var format = ReportFormats.Option(ReportFormat.Text, ReportFormat.Json, ReportFormat.Ktap, ReportFormat.Junit);
         var cmd = new Command("check", "Run every named scenario on the model and on this kernel; report pass / diverged / not applicable per scenario × memory type.")
         {
-            json, profile, set, scenario, memory, verbose, list, trace,
+            json, format, profile, set, scenario, memory, verbose, list, trace,
         };
         cmd.SetAction(pr =>
         {
@@ -37,6 +40,7 @@ public static class CheckCommand
                     Console.WriteLine($"{s.Name,-30} {s.Section,-28} {string.Join(",", s.Targets.Select(MemoryTypes.Name))}\n{"",-30} {s.Description}");
                 return ExitCodes.Ok;
             }
+            var fmt = ReportFormats.Resolve(pr, format, json);
             ResolvedProfile resolved;
             try
             {
@@ -70,7 +74,7 @@ public static class CheckCommand
             if (ConformanceCli.DetectOrReport() is not { } env)
                 return ExitCodes.Environment;
             var runner = new ConformanceRunner(resolved.Used, resolved.Reference, env);
-            bool asJson = pr.GetValue(json);
+            bool asJson = fmt != ReportFormat.Text; // a machine format: stdout holds the report alone
             if (!asJson)
                 PrintHeader(resolved);
             var cells = new List<CellResult>();
@@ -87,8 +91,12 @@ public static class CheckCommand
                     Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
             }
             var report = BuildReport(resolved, selected, cells);
-            if (asJson)
+            if (fmt == ReportFormat.Json)
                 Console.WriteLine(JsonSerializer.Serialize(report, CheckJsonContext.Default.CheckReport));
+            else if (fmt == ReportFormat.Ktap)
+                Console.Out.Write(KtapWriter.Check(report));
+            else if (fmt == ReportFormat.Junit)
+                Console.Out.Write(JUnitWriter.Check(report));
             else
                 PrintTable(selected, cells, report);
             return report.Diverged + report.Errors > 0 ? ExitCodes.Failure : ExitCodes.Ok;
