@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Reporting;
 using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Cli.Commands;
@@ -16,9 +17,10 @@ public static class ReplayCommand
         var profile = new Option<string?>("--profile") { Description = "Use the mainline profile of this version instead of the detected one." };
         var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,..." };
         var c = new Option<string?>("--c") { Description = "Also write the standalone C reproducer to this directory." };
+        var json = new Option<bool>("--json") { Description = "Write both traces and the divergence as JSON on stdout (schema docs/schemas/replay.schema.json)." };
         var cmd = new Command("replay", "Run a scenario JSON on the model and this kernel; print both traces and the first divergence.")
         {
-            file, profile, set, c,
+            file, profile, set, c, json,
         };
         cmd.SetAction(pr =>
         {
@@ -49,6 +51,22 @@ public static class ReplayCommand
                 return ExitCodes.Environment;
             var runner = new ConformanceRunner(used, reference, env);
             var (model, kernel, d) = runner.Compare(s);
+            if (pr.GetValue(json))
+            {
+                var cFile = pr.GetValue(c) is { } cDir ? Reproducer.Write(s, runner, cDir).C : null;
+                Console.WriteLine(JsonSerializer.Serialize(new ReplayJsonReport
+                {
+                    KernelRelease = KernelVersion.RunningRelease(),
+                    Profile = used.Origin,
+                    File = Path.GetFullPath(path),
+                    Scenario = s.Describe(),
+                    ModelTrace = model.Trace.Describe(),
+                    KernelTrace = kernel.Describe(),
+                    Divergence = d is null ? null : DivergenceJson.From(d),
+                    CReproducer = cFile,
+                }, VerbJsonContext.Default.ReplayJsonReport));
+                return d is null ? ExitCodes.Ok : ExitCodes.Failure;
+            }
             Console.WriteLine(s.Describe());
             Console.WriteLine($"---- model ({used.Origin})");
             Console.WriteLine(model.Trace.Describe());
