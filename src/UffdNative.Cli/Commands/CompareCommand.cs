@@ -1,6 +1,7 @@
 using System.CommandLine;
 using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Probing;
+using UffdNative.Harness.Reporting;
 
 namespace UffdNative.Cli.Commands;
 
@@ -11,12 +12,15 @@ public static class CompareCommand
         var files = new Argument<FileInfo[]>("reports") { Description = "Probe reports written by 'uffdnative probe --json' (one per kernel).", Arity = ArgumentArity.OneOrMore };
         var markdown = new Option<bool>("--markdown") { Description = "Write the matrix as a Markdown table." };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the matrix to this file instead of standard output." };
+        var json = new Option<bool>("--json") { Description = "Write the matrix as JSON (schema docs/schemas/compare.schema.json)." };
         var cmd = new Command("compare", "Compare probe reports of several kernels: a matrix of every probe row × kernel, differing rows highlighted. Exit 1 when a report has regressed/unexpected or failed rows, 2 for a missing or malformed report.")
         {
-            files, markdown, output,
+            files, markdown, json, output,
         };
         cmd.SetAction(pr =>
         {
+            if (pr.GetValue(json) && pr.GetValue(markdown))
+                throw new CliUsageException("--json and --markdown are exclusive: choose one output format.");
             var reports = new List<ProbeReport>();
             foreach (var f in pr.GetValue(files) ?? [])
             {
@@ -42,8 +46,9 @@ public static class CompareCommand
             }
             var matrix = ReportComparer.Build(reports);
             var file = pr.GetValue(output);
-            bool color = file is null && !pr.GetValue(markdown) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
-            string text2 = pr.GetValue(markdown) ? ReportComparer.Markdown(matrix) : ReportComparer.Table(matrix, color);
+            bool color = file is null && !pr.GetValue(markdown) && !pr.GetValue(json) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+            string text2 = pr.GetValue(json) ? System.Text.Json.JsonSerializer.Serialize(CompareJsonReport.From(matrix), VerbJsonContext.Default.CompareJsonReport) + "\n"
+                : pr.GetValue(markdown) ? ReportComparer.Markdown(matrix) : ReportComparer.Table(matrix, color);
             if (file is not null)
                 CliFiles.WriteAllText(file, text2);
             else
