@@ -9,8 +9,8 @@ namespace UffdNative.Harness.Reporting;
 
 /// <summary>
 /// The check and probe reports as JUnit XML, the shape CI dashboards read (Jenkins, GitLab, Azure
-/// DevOps): testsuites → testsuite → testcase with failure / error / skipped, as the junit-10.xsd of
-/// Jenkins' xunit plugin defines it (docs/schemas/junit-10.xsd; the tests validate against it).
+/// DevOps): testsuites → testsuite → testcase with failure / error / skipped, as the format's common
+/// structure has it (docs/schemas/junit.xsd, this project's own; the tests validate against it).
 /// A divergence or a regressed row is a failure, a cell or experiment that could not run is an error,
 /// not applicable / not determined is skipped.
 /// </summary>
@@ -161,7 +161,7 @@ public static class JUnitWriter
 
     private static string Count(int n) => n.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Seconds with three decimals and no thousands separator (the xsd's SUREFIRE_TIME).</summary>
+    /// <summary>Seconds with three decimals and no thousands separator (docs/schemas/junit.xsd: seconds).</summary>
     private static string Seconds(double s) => Math.Max(0, s).ToString("0.000", CultureInfo.InvariantCulture);
 
     /// <summary>Drops the characters XML 1.0 cannot carry (control characters from an errno text or
