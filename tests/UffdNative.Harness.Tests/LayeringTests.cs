@@ -20,7 +20,7 @@ public partial class LayeringTests
     private static readonly Assembly HarnessAssembly = typeof(KernelModel).Assembly;
 
     /// <summary>The harness namespaces that come after the model, and the CLI.</summary>
-    private static readonly string[] AfterModel = [$"{Harness}.Conformance", $"{Harness}.Probing", $"{Harness}.Benchmarks", $"{Harness}.Soak", "UffdNative.Cli"];
+    private static readonly string[] AfterModel = [$"{Harness}.Conformance", $"{Harness}.Probing", $"{Harness}.Benchmarks", $"{Harness}.Soak", $"{Harness}.Reporting", "UffdNative.Cli"];
     private static readonly string[] AfterScenarios = [$"{Harness}.Model", .. AfterModel];
 
     public static TheoryData<string, string> Layers => new()

@@ -6,6 +6,7 @@ using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
 using UffdNative.Harness.Scenarios;
 using UffdNative.Harness.Probing;
+using UffdNative.Harness.Reporting;
 
 namespace UffdNative.Cli.Commands;
 
@@ -27,9 +28,10 @@ public static class CheckCommand
         var list = new Option<bool>("--list") { Description = "List the named scenarios and exit." };
         var listSwitches = new Option<bool>("--list-switches") { Description = "List the profile switches (for --profile-set) and exit." };
         var trace = new Option<bool>("--trace") { Description = "With a divergence, print the model's and the kernel's full traces." };
+        var format = ReportFormats.Option(ReportFormat.Text, ReportFormat.Json, ReportFormat.Ktap, ReportFormat.Junit);
         var cmd = new Command("check", "Run every named scenario on the model and on this kernel; report pass / diverged / not applicable per scenario × memory type.")
         {
-            json, profile, set, scenario, memory, verbose, list, listSwitches, trace,
+            json, format, profile, set, scenario, memory, verbose, list, listSwitches, trace,
         };
         cmd.SetAction(pr =>
         {
@@ -39,6 +41,7 @@ public static class CheckCommand
                     Console.WriteLine($"{s.Name,-30} {s.Section,-28} {string.Join(",", s.Targets.Select(MemoryTypes.Name))}\n{"",-30} {s.Description}");
                 return ExitCodes.Ok;
             }
+            var fmt = ReportFormats.Resolve(pr, format, json);
             if (pr.GetValue(listSwitches))
             {
                 CliConsole.WriteTable(["switch", "since", "§", "new behaviour", "old behaviour"],
@@ -64,7 +67,7 @@ public static class CheckCommand
 
             var env = ConformanceCli.Detect();
             var runner = new ConformanceRunner(resolved.Used, resolved.Reference, env);
-            bool asJson = pr.GetValue(json);
+            bool asJson = fmt != ReportFormat.Text; // a machine format: stdout holds the report alone
             if (!asJson)
                 PrintHeader(resolved);
             var cells = new List<CellResult>();
@@ -81,8 +84,12 @@ public static class CheckCommand
                     Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
             }
             var report = CheckReport.Build(KernelVersion.RunningRelease(), resolved.Used.Origin, resolved.Source, resolved.Switches, resolved.Facts, selected.Count, cells);
-            if (asJson)
+            if (fmt == ReportFormat.Json)
                 Console.WriteLine(JsonSerializer.Serialize(report, CheckJsonContext.Default.CheckReport));
+            else if (fmt == ReportFormat.Ktap)
+                Console.Out.Write(KtapWriter.Check(report));
+            else if (fmt == ReportFormat.Junit)
+                Console.Out.Write(JUnitWriter.Check(report));
             else
                 PrintTable(selected, cells, report);
             return report.Failed ? ExitCodes.Failure : ExitCodes.Ok;

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using UffdNative.Cli.Infrastructure;
+using System.Text.Json;
 using UffdNative.Harness.Conformance;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Reporting;
 
 namespace UffdNative.Cli.Commands;
 
@@ -20,9 +22,10 @@ public static class FuzzCommand
         var output = CliOptions.OutputDirectory("--output", "Directory for the reproducer of a divergence (default: ./uffdnative-repro; a new numbered one beside an earlier reproducer).");
         var force = CliOptions.Force("the reproducer");
         var inject = new Option<string?>("--inject-bug") { Description = $"Deliberately break one model rule (testing the fuzzer): {string.Join(", ", Enum.GetNames<ModelBug>().Skip(1))}." };
+        var json = new Option<bool>("--json") { Description = "Write the result as JSON on stdout (progress goes to stderr; schema docs/schemas/fuzz.schema.json)." };
         var cmd = new Command("fuzz", "Run random scenarios (CsCheck, from a seed) on the model and this kernel; shrink a divergence and write a reproducer.")
         {
-            seed, count, seconds, profile, set, output, force, inject,
+            seed, count, seconds, profile, set, output, force, inject, json,
         };
         cmd.SetAction(pr =>
         {
@@ -35,26 +38,34 @@ public static class FuzzCommand
                 throw new CliUsageException($"unknown model bug '{b}' (one of {string.Join(", ", Enum.GetNames<ModelBug>().Skip(1))})");
             var (used, reference) = ConformanceCli.Profile(pr.GetValue(profile), pr.GetValue(set));
             var env = ConformanceCli.Detect();
+            bool asJson = pr.GetValue(json);
+            var say = asJson ? Console.Error : Console.Out; // with --json, stdout holds the JSON alone
             var runner = new ConformanceRunner(used, reference, env, bug);
             var fuzzer = new Fuzzer(runner);
             ulong s = pr.GetValue(seed);
-            Console.WriteLine($"fuzz seed {s} on {KernelVersion.RunningRelease()}, profile {used.Origin}{(bug != ModelBug.None ? $", injected model bug {bug}" : "")}");
-            var report = fuzzer.Run(s, n, t is { } sec ? TimeSpan.FromSeconds(sec) : null, msg => Console.WriteLine("  " + msg));
-            Console.WriteLine($"{report.Scenarios} scenarios in {report.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s: {report.ScenariosPerSecond.ToString("F1", CultureInfo.InvariantCulture)} scenarios/s ({report.Skipped} skipped)");
+            say.WriteLine($"fuzz seed {s} on {KernelVersion.RunningRelease()}, profile {used.Origin}{(bug != ModelBug.None ? $", injected model bug {bug}" : "")}");
+            var report = fuzzer.Run(s, n, t is { } sec ? TimeSpan.FromSeconds(sec) : null, msg => say.WriteLine("  " + msg));
+            say.WriteLine($"{report.Scenarios} scenarios in {report.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s: {report.ScenariosPerSecond.ToString("F1", CultureInfo.InvariantCulture)} scenarios/s ({report.Skipped} skipped)");
             if (report.Finding is not { } f)
             {
-                Console.WriteLine("0 divergences");
+                say.WriteLine("0 divergences");
+                if (asJson)
+                    Console.WriteLine(JsonSerializer.Serialize(FuzzJsonReport.From(report, KernelVersion.RunningRelease(), used.Origin, InjectedName(bug), null), VerbJsonContext.Default.FuzzJsonReport));
                 return ExitCodes.Ok;
             }
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"divergence in scenario {f.ScenarioIndex} after {f.TimeToFind.TotalSeconds:F1} s; shrunk from {f.Original.Ops.Count} to {f.Shrunk.Ops.Count} ops in {f.ShrinkSteps} steps ({f.TimeToShrink.TotalSeconds:F1} s)"));
-            Console.WriteLine(f.Shrunk.Describe());
-            Console.WriteLine(f.Divergence.Describe());
+            say.WriteLine(string.Create(CultureInfo.InvariantCulture, $"divergence in scenario {f.ScenarioIndex} after {f.TimeToFind.TotalSeconds:F1} s; shrunk from {f.Original.Ops.Count} to {f.Shrunk.Ops.Count} ops in {f.ShrinkSteps} steps ({f.TimeToShrink.TotalSeconds:F1} s)"));
+            say.WriteLine(f.Shrunk.Describe());
+            say.WriteLine(f.Divergence.Describe());
             var dir = pr.GetValue(output) ?? Path.Combine(Directory.GetCurrentDirectory(), "uffdnative-repro");
             var files = ConformanceCli.WriteReproducer(f.Shrunk, runner, dir, pr.GetValue(force), "--output");
             if (files is not null)
-                Console.WriteLine($"reproducer: {files.Json} (uffdnative replay) and {files.C} (gcc -O2 {Path.GetFileName(files.C)} && ./a.out)");
+                say.WriteLine($"reproducer: {files.Json} (uffdnative replay) and {files.C} (gcc -O2 {Path.GetFileName(files.C)} && ./a.out)");
+            if (asJson)
+                Console.WriteLine(JsonSerializer.Serialize(FuzzJsonReport.From(report, KernelVersion.RunningRelease(), used.Origin, InjectedName(bug), files is null ? null : (files.Json, files.C)), VerbJsonContext.Default.FuzzJsonReport));
             return ExitCodes.Failure;
         });
         return cmd;
     }
+
+    private static string? InjectedName(ModelBug bug) => bug == ModelBug.None ? null : bug.ToString();
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Probing;
+using UffdNative.Harness.Reporting;
 
 namespace UffdNative.Cli.Commands;
 
@@ -13,15 +14,17 @@ public static class ProbeCommand
         var output = CliOptions.OutputFile("--output", "Write the report to this file instead of standard output.", "-o");
         var allow = new Option<bool>("--allow-host-changes") { Description = "Allow reserving huge pages for the hugetlbfs rows (vm.nr_hugepages, restored afterwards). Use inside a throwaway guest, or on a host on purpose." };
         var rows = new Option<string?>("--rows") { Description = "Comma-separated behaviour row ids to run (default: all)." };
+        var format = ReportFormats.Option(ReportFormat.Text, ReportFormat.Json, ReportFormat.Markdown, ReportFormat.Ktap, ReportFormat.Junit);
         var cmd = new Command("probe", "Report what this kernel's userfaultfd supports and how it behaves: environment, open paths, features, registration masks, and every dated behaviour as a real experiment, judged against mainline of this version.")
         {
-            json, markdown, output, allow, rows,
+            json, markdown, format, output, allow, rows,
         };
         cmd.SetAction(pr =>
         {
             if (pr.GetValue(json) && pr.GetValue(markdown))
                 throw new CliUsageException("--json and --markdown are exclusive");
             var only = pr.GetValue(rows) is { } list ? CliOptions.NonEmptyList("--rows", list, "behaviour row ids such as wp-shmem-markers") : null;
+            var fmt = ReportFormats.Resolve(pr, format, json, markdown);
             if (only is not null)
             {
                 var unknown = only.Where(id => BehaviourRows.All.All(r => r.Id != id)).ToList();
@@ -30,8 +33,15 @@ public static class ProbeCommand
             }
             var report = ProbeRunner.Run(new ProbeOptions { AllowHostChanges = pr.GetValue(allow), Rows = only });
             var file = pr.GetValue(output);
-            bool color = file is null or "-" && !pr.GetValue(json) && !pr.GetValue(markdown) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
-            string text = pr.GetValue(json) ? report.ToJson() + "\n" : pr.GetValue(markdown) ? ProbeRendering.Markdown(report) : ProbeRendering.Table(report, color);
+            bool color = file is null or "-" && fmt == ReportFormat.Text && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+            string text = fmt switch
+            {
+                ReportFormat.Json => report.ToJson() + "\n",
+                ReportFormat.Markdown => ProbeRendering.Markdown(report),
+                ReportFormat.Ktap => KtapWriter.Probe(report),
+                ReportFormat.Junit => JUnitWriter.Probe(report),
+                _ => ProbeRendering.Table(report, color),
+            };
             CliFiles.WriteOutput(file, text);
             if (report.Features.Error is not null)
                 throw new CliEnvironmentException(EnvironmentDiagnosis.From(report).OneLine());

@@ -1,6 +1,9 @@
+using System.Text.Json;
 using System.CommandLine;
 using UffdNative.Cli.Infrastructure;
 using UffdNative.Harness.Conformance;
+using UffdNative.Harness.Model;
+using UffdNative.Harness.Reporting;
 
 namespace UffdNative.Cli.Commands;
 
@@ -15,9 +18,10 @@ public static class ReplayCommand
         var set = new Option<string?>("--profile-set") { Description = "Override switches: name=new|old,... (see 'uffdnative check --list-switches')." };
         var c = CliOptions.OutputDirectory("--c", "Also write the standalone C reproducer (and the scenario) to this directory (a new numbered one beside an earlier reproducer).");
         var force = CliOptions.Force("the C reproducer");
+        var json = new Option<bool>("--json") { Description = "Write both traces and the divergence as JSON on stdout (schema docs/schemas/replay.schema.json)." };
         var cmd = new Command("replay", "Run a scenario JSON on the model and this kernel; print both traces and the first divergence.")
         {
-            file, profile, set, c, force,
+            file, profile, set, c, force, json,
         };
         cmd.SetAction(pr =>
         {
@@ -29,6 +33,22 @@ public static class ReplayCommand
             var env = ConformanceCli.Detect();
             var runner = new ConformanceRunner(used, reference, env);
             var (model, kernel, d) = runner.Compare(s);
+            if (pr.GetValue(json))
+            {
+                var cFile = pr.GetValue(c) is { } cDir ? ConformanceCli.WriteReproducer(s, runner, cDir, pr.GetValue(force), "--c")?.C : null;
+                Console.WriteLine(JsonSerializer.Serialize(new ReplayJsonReport
+                {
+                    KernelRelease = KernelVersion.RunningRelease(),
+                    Profile = used.Origin,
+                    File = Path.GetFullPath(path),
+                    Scenario = s.Describe(),
+                    ModelTrace = model.Trace.Describe(),
+                    KernelTrace = kernel.Describe(),
+                    Divergence = d is null ? null : DivergenceJson.From(d),
+                    CReproducer = cFile,
+                }, VerbJsonContext.Default.ReplayJsonReport));
+                return d is null ? ExitCodes.Ok : ExitCodes.Failure;
+            }
             Console.WriteLine(s.Describe());
             Console.WriteLine($"---- model ({used.Origin})");
             Console.WriteLine(model.Trace.Describe());
