@@ -129,8 +129,9 @@ public class DetectorEvidenceTests
     }
 
     /// <summary>Fresh reports (UFFDNATIVE_DETECTOR_REPORTS: a directory of probe.json files, e.g. a kernel-matrix
-    /// output) of a recorded kernel give the recorded answers, switch by switch, with the evidence of that answer.
-    /// Without the variable this checks nothing and says so in its output; CI sets it (.ci/extra.sh).</summary>
+    /// output) show the evidence of their answers, and those of a recorded kernel give the recorded answers, switch by
+    /// switch. (A Debian update changes the release; its report is then checked for evidence only, until recorded.)
+    /// Without the variable there is nothing to check; CI sets it (.ci/extra.sh, after the kernel matrix).</summary>
     [Fact]
     public void FreshReportsOfARecordedKernelGiveTheRecordedAnswers()
     {
@@ -140,21 +141,17 @@ public class DetectorEvidenceTests
         var recorded = RecordedReports().ToDictionary(r => r.KernelRelease);
         var fresh = Directory.GetFiles(dir, "probe.json", SearchOption.AllDirectories).Select(f => ProbeReport.FromJson(File.ReadAllText(f), f)).ToList();
         Assert.NotEmpty(fresh);
-        int compared = 0;
         foreach (var r in fresh)
         {
-            if (!recorded.TryGetValue(r.KernelRelease, out var rec))
-                continue;
-            compared++;
+            recorded.TryGetValue(r.KernelRelease, out var rec);
             foreach (var b in r.Behaviours.Where(b => b.Switch is not null))
             {
-                var want = rec.Behaviours.Single(x => x.Switch == b.Switch);
-                Assert.True(want.Kind == b.Kind && want.Value == b.Value,
-                    $"{r.KernelRelease} {b.Switch}: recorded {want.Kind} {want.Value} ({want.Observed}), now {b.Kind} {b.Value} ({b.Observed}; {b.Evidence})");
                 AssertEvidence(b, r.KernelRelease);
+                if (rec?.Behaviours.Single(x => x.Switch == b.Switch) is { } want)
+                    Assert.True(want.Kind == b.Kind && want.Value == b.Value,
+                        $"{r.KernelRelease} {b.Switch}: recorded {want.Kind} {want.Value} ({want.Observed}), now {b.Kind} {b.Value} ({b.Observed}; {b.Evidence})");
             }
         }
-        Assert.True(compared > 0, $"none of the reports in {dir} is of a recorded kernel ({string.Join(", ", recorded.Keys)})");
     }
 
     private static void AssertEvidence(BehaviourResult b, string where)
