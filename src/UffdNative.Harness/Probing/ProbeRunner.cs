@@ -255,6 +255,9 @@ public static class ProbeRunner
                 if (f > now && (ExpectedFeatures(f) & KernelProfile.ModelledFeatures) == modelled)
                     v = Verdict.Backported;
         var unmodelled = UnmodelledBits(got & ~KernelProfile.ModelledFeatures, ioctls & ~ModelledApiIoctls);
+        // A version after the newest the switch table was read against: what changed since is unknown here.
+        if (now > KernelProfile.NewestKnown)
+            unmodelled.Add($"kernel {now}: newer than the model (its switch table reads mainline through {KernelProfile.NewestKnown}); later changes are not modelled");
         if (v == Verdict.AsExpected && unmodelled.Count > 0)
             v = Verdict.NewerThanModel;
         return new FeatureReport

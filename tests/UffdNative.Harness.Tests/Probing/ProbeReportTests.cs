@@ -116,6 +116,10 @@ public class ProbeReportTests
         Assert.Equal("regressed", missing.Verdict);
         Assert.Equal(["features"], new ProbeReport { Features = missing }.FlaggedItems());
         Assert.Equal("as-expected", ProbeRunner.JudgeFeatures(0x1ff, 0x8000000000000003, new KernelVersion(5, 10)).Verdict);
+        // A version after the table's newest is newer than the model even with nothing unknown in the mask.
+        var later = ProbeRunner.JudgeFeatures(0x7ffff, 0x8000000000000403, new KernelVersion(7, 4));
+        Assert.Equal("newer-than-model", later.Verdict);
+        Assert.Contains("kernel 7.4: newer than the model (its switch table reads mainline through 7.3); later changes are not modelled", later.Unmodelled);
     }
 
     [Fact]
