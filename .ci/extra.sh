@@ -6,3 +6,17 @@ extra kernel-matrix scripts/kernel-matrix.sh --ci --out TestResults/ci/kernel-ma
 extra soak .ci/soak.sh
 extra containers scripts/container-test.sh  # Issue 14: the Dockerfile built and probe/check/bench run in every documented container mode; docs/containers.md table
 extra pictures .ci/pictures.sh  # Issue 15: a bench --plot run and the matrix page's Chromium screenshot (TestResults/ci/pictures)
+# Issue 11: the detectors' evidence in the matrix's guests (and, for a kernel recorded in
+# tests/UffdNative.Harness.Tests/Probing/DetectorEvidence/, the recorded answers): catches a detector that
+# answers without its experiment where the kernel differs from mainline of its version (6.1.192's backports).
+extra detector-evidence env UFFDNATIVE_DETECTOR_REPORTS=TestResults/ci/kernel-matrix \
+  dotnet test tests/UffdNative.Harness.Tests --no-build --filter FullyQualifiedName~DetectorEvidenceTests
+# Issue 11, behind a flag (UFFDNATIVE_CI_FULL=1; about 40-60 minutes more on 2 cores under TCG, plus 25 the first
+# time the zero-page-off test kernel is built): every Debian kernel
+# of the matrix (5.10, 6.1, 6.12 bookworm and trixie, 7.2, 7.3-rc) and the configuration variants (THP always,
+# fault_around_bytes 8192, the zero page off: the test kernel, built once and cached).
+if [ "${UFFDNATIVE_CI_FULL:-0}" = 1 ]; then
+  extra full-matrix scripts/kernel-matrix.sh --jobs 2 --timeout 900 --step-timeout 450 --out TestResults/ci/full-matrix \
+    host 5.10 6.1 6.12 6.12-trixie 7.2 7.3
+  extra config-variants scripts/config-variants.sh --out TestResults/ci/config-variants --jobs 1 --timeout 900 --step-timeout 450
+fi

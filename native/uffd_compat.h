@@ -186,6 +186,13 @@ struct uffdio_zeropage {
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1 << 16)
 #endif
+/* 7.3: read-write protection (the RWP series); named so a probe can report them, not used by the shim */
+#ifndef UFFD_FEATURE_RWP
+#define UFFD_FEATURE_RWP (1 << 17)
+#endif
+#ifndef UFFD_FEATURE_RWP_ASYNC
+#define UFFD_FEATURE_RWP_ASYNC (1 << 18)
+#endif
 
 /* ---- register modes, ioctl numbers of later ioctls ------------------------------------------- */
 #ifndef UFFDIO_REGISTER_MODE_WP
@@ -205,6 +212,12 @@ struct uffdio_zeropage {
 #endif
 #ifndef _UFFDIO_POISON
 #define _UFFDIO_POISON (0x08)
+#endif
+#ifndef _UFFDIO_RWPROTECT
+#define _UFFDIO_RWPROTECT (0x09) /* 7.3 */
+#endif
+#ifndef _UFFDIO_SET_MODE
+#define _UFFDIO_SET_MODE (0x0A) /* 7.3 */
 #endif
 
 #ifndef UFFDIO_COPY_MODE_WP

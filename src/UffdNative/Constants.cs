@@ -44,6 +44,8 @@ public sealed record UffdFeatureInfo(UffdFeatures Feature, string CName, KernelV
         new(UffdFeatures.Poison, "UFFD_FEATURE_POISON", new(6, 6), "UFFDIO_POISON"),
         new(UffdFeatures.WpAsync, "UFFD_FEATURE_WP_ASYNC", new(6, 7), "asynchronous WP: the kernel resolves, PAGEMAP_SCAN reports"),
         new(UffdFeatures.Move, "UFFD_FEATURE_MOVE", new(6, 8), "UFFDIO_MOVE"),
+        new(UffdFeatures.Rwp, "UFFD_FEATURE_RWP", new(7, 3), "RWP register mode: read and write faults on protected pages (UFFDIO_RWPROTECT)"),
+        new(UffdFeatures.RwpAsync, "UFFD_FEATURE_RWP_ASYNC", new(7, 3), "asynchronous RWP: the kernel resolves, PAGEMAP_SCAN reports PAGE_IS_ACCESSED"),
     ];
 
     public static UffdFeatureInfo Of(UffdFeatures single) => All.First(f => f.Feature == single);
@@ -57,11 +59,11 @@ public sealed record UffdFeatureInfo(UffdFeatures Feature, string CName, KernelV
                 parts.Add($"{f.CName} (Linux {f.Since}+)");
         var unknown = (ulong)set & ~AllKnownMask;
         if (unknown != 0)
-            parts.Add($"unknown bits 0x{unknown:x} (not in mainline through 6.18)");
+            parts.Add($"unknown bits 0x{unknown:x} (not in mainline through 7.3)");
         return string.Join(", ", parts);
     }
 
-    public const ulong AllKnownMask = 0x1ffff;
+    public const ulong AllKnownMask = 0x7ffff;
 }
 
 /// <summary>A kernel release reduced to major.minor.patch; the raw release string is kept.</summary>

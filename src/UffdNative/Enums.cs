@@ -22,6 +22,10 @@ public enum UffdFeatures : ulong
     Poison = 1UL << 14,
     WpAsync = 1UL << 15,
     Move = 1UL << 16,
+    /// <summary>UFFD_FEATURE_RWP (7.3): the read-write-protect register mode and UFFDIO_RWPROTECT.</summary>
+    Rwp = 1UL << 17,
+    /// <summary>UFFD_FEATURE_RWP_ASYNC (7.3): RWP faults resolved by the kernel, toggled by UFFDIO_SET_MODE.</summary>
+    RwpAsync = 1UL << 18,
 }
 
 /// <summary>UFFDIO_REGISTER_MODE_*.</summary>
@@ -48,6 +52,10 @@ public enum UffdIoctls : ulong
     WriteProtect = 1UL << 0x06,
     Continue = 1UL << 0x07,
     Poison = 1UL << 0x08,
+    /// <summary>_UFFDIO_RWPROTECT (7.3, RWP-registered ranges).</summary>
+    RwProtect = 1UL << 0x09,
+    /// <summary>_UFFDIO_SET_MODE (7.3, an fd-level ioctl: UFFDIO_API's mask).</summary>
+    SetMode = 1UL << 0x0A,
     Api = 1UL << 0x3F,
 }
 

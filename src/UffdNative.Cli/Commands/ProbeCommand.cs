@@ -47,10 +47,7 @@ public static class ProbeCommand
                 throw new CliEnvironmentException(EnvironmentDiagnosis.From(report).OneLine());
             if (report.HasFlagged)
             {
-                Console.Error.WriteLine("uffdnative: probe rows flagged regressed/unexpected or failed: " + string.Join(", ",
-                    report.Behaviours.Where(b => VerdictText.Parse(b.Verdict).IsFlagged()).Select(b => b.Id)
-                        .Concat(report.RegisterMasks.Where(m => VerdictText.Parse(m.Verdict).IsFlagged()).Select(m => $"register {m.Memory} {m.Mode}"))
-                        .Concat(VerdictText.Parse(report.Features.Verdict).IsFlagged() ? ["features"] : [])));
+                Console.Error.WriteLine("uffdnative: probe rows flagged regressed/unexpected or failed: " + string.Join(", ", report.FlaggedItems()));
                 return ExitCodes.Failure;
             }
             return ExitCodes.Ok;

@@ -14,6 +14,11 @@ public sealed record ConformanceEnvironment
     /// <see cref="ConformanceRunner"/> sets them), so applicability and predictions share one source.</summary>
     public EnvironmentFacts Facts { get; init; } = EnvironmentFacts.Mainline;
 
+    /// <summary>Whether userfaultfd(UFFD_USER_MODE_ONLY) exists (5.11+): the model profile's user-mode-only switch,
+    /// set by the <see cref="ConformanceRunner"/> like <see cref="Facts"/>. Before 5.11 the flag is EINVAL at open,
+    /// so a scenario with such a uffd has nothing to compare.</summary>
+    public bool UserModeOnly { get; init; } = true;
+
     /// <summary>Features from UFFDIO_API (or why no uffd opens here).</summary>
     public static ConformanceEnvironment Detect()
     {
@@ -45,6 +50,8 @@ public sealed record ConformanceEnvironment
                 : $"hugetlb (vm.nr_hugepages = {Facts.HugePagesTotal}): 2 MiB pages are not modelled";
         if (memory is MemoryType.Shmem or MemoryType.ShmemPrivate && Facts.ThpShmem == "force")
             return "shmem THP is 'force' (transparent_hugepage/shmem_enabled): MADV_NOHUGEPAGE cannot keep these mappings at 4 KiB pages";
+        if (!UserModeOnly && s.Uffds.Any(u => u.UserModeOnly))
+            return "needs UFFD_USER_MODE_ONLY (Linux 5.11+), which this kernel lacks (user-mode-only: old)";
         var missing = s.RequiredFeatures & ~Features;
         if (missing != 0)
             return $"needs {UffdFeatureInfo.Describe(missing)}, which this kernel lacks";

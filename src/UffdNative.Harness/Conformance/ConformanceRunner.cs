@@ -33,7 +33,7 @@ public sealed class ConformanceRunner
     {
         Profile = profile;
         Reference = reference;
-        Environment = environment with { Facts = profile.Facts };
+        Environment = environment with { Facts = profile.Facts, UserModeOnly = profile[KernelProfile.UserModeOnly] };
         ModelOptions = new ModelOptions { Bugs = bugs };
         Executor = new KernelExecutor(executor);
     }

@@ -228,6 +228,14 @@ public static class NamedScenarios
             MemoryTypes.Modelled, m => NewScenario("reregister-replaces-modes", m, WpFeatures(m))
                 .Then(Register(R.Missing), Register(R.WriteProtect), Read(0), Register(R.Missing | R.WriteProtect), Register(R.WriteProtect), Read(1), WriteProtect(1), Write(1, 0xb01)));
 
+        Add("reregister-drops-wp", "§1.4 REGISTER (7.3: notes B12)", "re-registering a WP VMA of the same uffd without WP: the modes are replaced and the wp bit stays behind (through 7.2), or EBUSY and the VMA stays WP-only (7.3, reregister-keeps-wp); the next read tells which",
+            MemoryTypes.Modelled, m => NewScenario("reregister-drops-wp", m, WpFeatures(m))
+                .Then(Register(R.WriteProtect), Write(0, 0xb11), WriteProtect(0), Register(R.Missing), Read(1)));
+
+        Add("reregister-merges-anon-vma", "mm/vma.c is_mergeable_anon_vma (6.16)", "registration walks the VMAs in order: re-registering [0,4) after a fault gave [2,4) an anon_vma merges it into [0,2) only from 6.16 (vma-merge-anon-vma); before, a COPY over both VMAs is ENOENT. Found on Debian 6.12.118 (private file and anonymous memory)",
+            MemoryTypes.Modelled, m => NewScenario("reregister-merges-anon-vma", m, WpFeatures(m))
+                .Then(Register(R.Missing, 2, 2), Read(3), Register(R.Missing | R.WriteProtect, 0, 4), Copy(0, 0xb21, 4), Read(0)));
+
         Add("fill-checks-registration", "§0.8, §1.4", "the fill ioctls check only that the VMA is registered, not the mode: COPY/ZEROPAGE into a WP-only VMA, CONTINUE into a MISSING-only one work; MODE_WP needs WP (EINVAL); an unregistered range is ENOENT; WRITEPROTECT needs WP (ENOENT)",
             MemoryTypes.Modelled, m => NewScenario("fill-checks-registration", m, WpFeatures(m), alias: true)
                 .Then(Register(R.WriteProtect, 0, 2), Register(R.Missing, 2, 2), Copy(0, 0xc01), ZeroPage(1), Copy(2, 0xc02, wp: true), WriteProtect(2), Copy(3, 0xc03, 1, mapping: MemoryTypes.IsFileBacked(m) ? "al" : "m0"))

@@ -26,14 +26,6 @@ public enum ModelBug
 public sealed record ModelOptions
 {
     public ModelBug Bugs { get; init; }
-
-    /// <summary>Whether PAGEMAP_SCAN's generic path reports a none PTE as written. Not in the reference:
-    /// "fs/proc/task_mmu: fix PAGEMAP_SCAN written state for unpopulated ptes" (mm-hotfixes, July 2026,
-    /// Cc stable; mainline ~7.2) made it so; kernels without the fix report no category. This is
-    /// version-dependent and belongs in <see cref="KernelProfile"/> once a detector exists for it; until
-    /// then the model follows the current mainline source. The named scenarios and the fuzzer never scan
-    /// none PTEs.</summary>
-    public bool ScanNoneWritten { get; init; } = true;
 }
 
 /// <summary>The model's answer for a whole scenario.</summary>

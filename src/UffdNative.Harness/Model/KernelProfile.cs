@@ -14,6 +14,14 @@ public sealed record ProfileSwitch(string Name, KernelVersion Since, string Sect
     /// mainline release without it. Null: still in effect.</summary>
     public KernelVersion? Until { get; init; }
 
+    /// <summary>False for a switch no model rule reads: detected and reported by probe (a kernel finding, a
+    /// behaviour no scenario op can reach), never a cause of a check divergence.</summary>
+    public bool Modelled { get; init; } = true;
+
+    /// <summary>A switch whose rules are reached only when this other switch is on (the scan switches need
+    /// PAGEMAP_SCAN): under a profile without it, no scenario can show this one.</summary>
+    public string? Needs { get; init; }
+
     public bool MainlineValue(KernelVersion v) => v >= Since && (Until is not { } u || v < u);
 }
 
@@ -46,6 +54,27 @@ public sealed record KernelProfile
     public const string MinorShmem = "minor-shmem";
     public const string DevUserfaultfd = "dev-userfaultfd";
     public const string UserModeOnly = "user-mode-only";
+    public const string PagemapWpAnon = "pagemap-wp-anon";
+    public const string ContinueIoctl = "continue-ioctl";
+    public const string VmaMergeAnonVma = "vma-merge-anon-vma";
+    public const string CopyOverGuardEexist = "copy-over-guard-eexist";
+    public const string MinAddrNotValidated = "min-addr-not-validated";
+    public const string ShmemFillBeyondEof = "shmem-fill-beyond-eof";
+    public const string SpecialVmaWpAsyncEinval = "special-vma-wp-async-einval";
+    public const string ScanNoneWritten = "scan-none-written";
+    public const string ScanHoleWritten = "scan-hole-written";
+    public const string ReregisterKeepsWp = "reregister-keeps-wp";
+    public const string ScanWrittenWpOnly = "scan-written-wp-only";
+
+    /// <summary>The newest mainline release whose behaviour this table describes (the research behind the
+    /// switches after 6.18 read Debian's 6.19, 7.1, 7.2 and 7.3-rc7 sources). A kernel newer than this may
+    /// behave in ways no switch covers: probe says so ("newer than the model").</summary>
+    public static readonly KernelVersion NewestKnown = new(7, 3);
+
+    /// <summary>The UFFDIO_API feature bits the model has rules for (bits 0–16, through UFFD_FEATURE_MOVE).
+    /// Bits the binding can name but the model does not model (RWP, RWP_ASYNC: 7.3), and bits nobody here
+    /// knows, are reported as "newer than the model" by probe, never judged.</summary>
+    public const ulong ModelledFeatures = 0x1ffff;
 
     public static readonly ImmutableArray<ProfileSwitch> Switches =
     [
@@ -70,6 +99,26 @@ public sealed record KernelProfile
         new(MinorShmem, new(5, 14), "§1.3", "MINOR registration on shmem", "MINOR on shmem is EINVAL"),
         new(DevUserfaultfd, new(6, 1), "§1.1", "/dev/userfaultfd with USERFAULTFD_IOC_NEW", "no device"),
         new(UserModeOnly, new(5, 11), "§1.1", "UFFD_USER_MODE_ONLY", "flag is EINVAL"),
+        new(PagemapWpAnon, new(5, 13), "§1.7 (\"mm/pagemap: export uffd-wp protection information\")", "pagemap bit 57 shows the uffd-wp bit of anonymous PTEs", "bit 57 is never set for anonymous PTEs: a wp bit cannot be observed"),
+        new(ContinueIoctl, new(5, 13), "§1.4 UFFDIO_CONTINUE (\"userfaultfd: add UFFDIO_CONTINUE ioctl\")", "UFFDIO_CONTINUE is a known ioctl: validated, errors written into 'mapped'", "an unknown ioctl: EINVAL before 'mapped' is written"),
+        new(VmaMergeAnonVma, new(6, 16), "mm/vma.c is_mergeable_anon_vma (\"mm/vma: fix incorrectly disallowed anonymous VMA merges\")",
+            "a VMA whose flags change merges with a neighbour that has no anon_vma even when it has one (re-registration joins the VMAs)",
+            "refused (list_is_singular of the neighbour's empty anon_vma_chain): the VMAs stay split, so a fill over both is ENOENT"),
+        new(CopyOverGuardEexist, new(6, 19), "§1.4 COPY (\"mm: correctly handle UFFD PTE markers\")", "COPY onto a guard-region marker (MADV_GUARD_INSTALL) is EEXIST", "COPY overwrites the guard marker") { Modelled = false },
+        new(MinAddrNotValidated, new(7, 1), "§1.4 validate_range (161ce69c2c89, Cc stable: seen in 5.10.262, 6.1.192, 6.12.117, 6.18.44)",
+            "ranges below vm.mmap_min_addr are no longer refused up front: COPY with src below it is EFAULT (copy=-14)", "EINVAL before the lookup, the result field untouched") { Modelled = false },
+        new(ShmemFillBeyondEof, new(7, 1), "§1.4 COPY/CONTINUE (vm_uffd_ops rework)",
+            "beyond i_size: COPY/ZEROPAGE into MAP_SHARED shmem ENOMEM, CONTINUE EFAULT", "COPY/ZEROPAGE EFAULT, CONTINUE EINVAL"),
+        new(SpecialVmaWpAsyncEinval, new(7, 2), "§1.3 vma_can_userfault (\"userfaultfd: prevent registration of special VMAs\", Cc stable: 7.1.13, 6.12.117)",
+            "with a WP_ASYNC uffd, WP registration of a special mapping ([vvar]: VM_PFNMAP) is EINVAL", "EPERM (it passes vma_can_userfault, then fails the VM_MAYWRITE check)") { Modelled = false },
+        new(ScanNoneWritten, new(7, 2), "§1.7 PAGEMAP_SCAN (\"fix PAGEMAP_SCAN written state for unpopulated ptes\", Cc stable: 7.1.13, 6.12.117)",
+            "a none PTE inside a page table is reported PAGE_IS_WRITTEN (and armed by WP_MATCHING)", "a none PTE has no category") { Needs = PagemapScan },
+        new(ScanHoleWritten, new(7, 2), "§1.7 PAGEMAP_SCAN (\"fix PAGEMAP_SCAN written state for PMD holes\", Cc stable: 7.1.13, 6.12.117)",
+            "a range without a page table in a uffd-wp VMA is reported PAGE_IS_WRITTEN", "not reported") { Needs = PagemapScan },
+        new(ReregisterKeepsWp, new(7, 3), "§1.4 REGISTER (RWP series, patch 09)", "re-registering a VMA of the same uffd without WP is EBUSY (unregister first)",
+            "the modes are replaced; the wp bits stay behind on a VMA without VM_UFFD_WP"),
+        new(ScanWrittenWpOnly, new(7, 3), "§1.7 PAGEMAP_SCAN (\"mm/pagemap: add PAGE_IS_ACCESSED for RWP tracking\")",
+            "PAGE_IS_WRITTEN only on uffd-wp VMAs", "any present page without the wp bit, in any VMA, is WRITTEN") { Needs = PagemapScan },
     ];
 
     public static ProfileSwitch Describe(string name) =>

@@ -173,6 +173,7 @@ internal sealed partial class ModelRun
                 consultedList.Add(consulted);
                 break;
             }
+            TrackPageTables(op);
             observations.Add(new OpObservation { Index = i, Op = op.Describe(), Result = result, Messages = msgs, Child = child, PageMap = PageMaps() });
             consultedList.Add(consulted);
         }
@@ -190,7 +191,8 @@ internal sealed partial class ModelRun
 
     /// <summary>The pagemap string of a mapping. In a MADV_HUGEPAGE mapping the kernel is free to back an
     /// untouched page with a THP on a neighbour's fault, and a read with the huge zero page (whose pagemap
-    /// entry carries the file bit), so none and zero-page PTEs there are unspecified (§3.8).</summary>
+    /// entry carries the file bit), so none and zero-page PTEs there are unspecified (§3.8). Before 5.13
+    /// pagemap has no uffd-wp bit (pagemap-wp-anon): the model keeps tracking wp, but shows what pagemap can.</summary>
     internal string PageMapOf(MapState m)
     {
         var chars = m.PageMap.ToCharArray();
@@ -198,7 +200,47 @@ internal sealed partial class ModelRun
             for (int i = 0; i < chars.Length; i++)
                 if (m.Ptes[i].IsNone || (m.Ptes[i].IsPresent && m.Ptes[i].Mapped == MappedPage.Zero))
                     chars[i] = PageChars.Unspecified;
+        if (chars.Any(c => c is PageChars.AnonWp or PageChars.FileWp or PageChars.WpMarker) && !Sw(KernelProfile.PagemapWpAnon))
+            for (int i = 0; i < chars.Length; i++)
+                chars[i] = chars[i] switch
+                {
+                    PageChars.AnonWp => PageChars.Anon,
+                    PageChars.FileWp => PageChars.File,
+                    PageChars.WpMarker => PageChars.Swap,
+                    var c => c,
+                };
         return new string(chars);
+    }
+
+    /// <summary>After an op: a mapping with any PTE has its table; one the op touched may have got a table
+    /// without an entry (a fault that became a uffd message, a fill that failed after allocating it); MADV_DONTNEED
+    /// that empties a table may free it (PT reclaim, 6.14+ with CONFIG_PT_RECLAIM).</summary>
+    private void TrackPageTables(ScenarioOp op)
+    {
+        foreach (var m in parent.Maps)
+        {
+            bool any = m.Ptes.Any(p => !p.IsNone);
+            bool touched = op switch
+            {
+                RegisterOp or UnregisterOp or WriteProtectOp or ScanOp or MremapOp or MprotectOp or ForkOp or CloseOp or DrainOp or WakeOp => false,
+                PwriteOp or PreadOp or TruncateOp or PunchHoleOp or ApiOp => false,
+                MoveOp mv => mv.M == m.Name || mv.Src == m.Name,
+                ReadOp r => r.M == m.Name,
+                WriteOp w => w.M == m.Name,
+                CopyOp c => c.M == m.Name,
+                ZeroPageOp z => z.M == m.Name,
+                ContinueOp c => c.M == m.Name,
+                PoisonOp p => p.M == m.Name,
+                _ => false,
+            };
+            bool zapped = op is DrainOp || op is MadviseOp { Advice: MadviseAdvice.DontNeed } md && md.M == m.Name;
+            if (any)
+                m.PageTable = PageTableState.Present;
+            else if (zapped && m.PageTable == PageTableState.Present)
+                m.PageTable = PageTableState.Unknown;
+            else if (touched && m.PageTable == PageTableState.Absent)
+                m.PageTable = PageTableState.Unknown;
+        }
     }
 
     private string Exec(ScenarioOp op, List<string> child) => op switch

@@ -103,6 +103,20 @@ public sealed class Vma
     public override string ToString() => $"[{Start},{End}){(Ctx is null ? "" : $" {Ctx.Name}:{RegisterOp.ModeText(Modes)}")}{(AnonVma != 0 ? $" av{AnonVma}" : "")}";
 }
 
+/// <summary>Whether the PTE table under a mapping exists (scenario mappings are smaller than 2 MiB and 2 MiB
+/// aligned: one table each). PAGEMAP_SCAN reports a none PTE in a table and a range without one differently
+/// on some kernels (scan-none-written, scan-hole-written).</summary>
+public enum PageTableState : byte
+{
+    /// <summary>Never populated: nothing has touched the mapping yet.</summary>
+    Absent,
+    /// <summary>A PTE was installed (present, marker or poison): the table exists until munmap.</summary>
+    Present,
+    /// <summary>A fault or ioctl may have allocated one without installing an entry, or MADV_DONTNEED emptied it
+    /// (the kernel may reclaim an empty table): the model cannot tell.</summary>
+    Unknown,
+}
+
 /// <summary>A mapping of the scenario inside one mm: its PTEs and VMAs (which may be split by
 /// registration).</summary>
 public sealed class MapState
@@ -114,6 +128,7 @@ public sealed class MapState
     public required int Pages { get; init; }
     public required Pte[] Ptes { get; init; }
     public required List<Vma> Vmas { get; init; }
+    public PageTableState PageTable { get; set; }
 
     /// <summary>vma_is_anonymous(): a private anonymous mapping. shmem MAP_PRIVATE is *not* anonymous.</summary>
     public bool IsAnonymous => Kind == MapKind.Anon;
@@ -135,6 +150,7 @@ public sealed class MapState
         Pages = Pages,
         Ptes = (Pte[])Ptes.Clone(),
         Vmas = Vmas.Select(vmaMap).ToList(),
+        PageTable = PageTable,
     };
 }
 

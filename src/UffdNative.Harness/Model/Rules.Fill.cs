@@ -23,6 +23,8 @@ internal sealed partial class ModelRun
         // An ioctl the kernel does not know is EINVAL before anything is written (§1.4 "Unknown command numbers").
         if (kind == FillKind.Poison && !Sw(KernelProfile.Poison))
             return IoResult.Fail(E.EINVAL, IoResult.FieldUntouched);
+        if (kind == FillKind.Continue && !Sw(KernelProfile.ContinueIoctl))
+            return IoResult.Fail(E.EINVAL, IoResult.FieldUntouched);
         // CONTINUE_MODE_WP is 6.4+; before, an unknown mode bit is EINVAL before the field is written.
         if (kind == FillKind.Continue && wp && !Sw(KernelProfile.ContinueModeWp))
             return IoResult.Fail(E.EINVAL, IoResult.FieldUntouched);
@@ -70,9 +72,10 @@ internal sealed partial class ModelRun
             case FillKind.Copy when m.IsShared:
             case FillKind.ZeroPage when m.IsShared:
                 // shmem_mfill_atomic_pte: i_size (EFAULT), then the page cache (EEXIST if a page exists
-                // even without a PTE), then the PTE (EEXIST unless none or a marker).
+                // even without a PTE), then the PTE (EEXIST unless none or a marker). From 7.1 the folio comes
+                // from vm_uffd_ops->alloc_folio, which returns NULL beyond i_size: ENOMEM (shmem-fill-beyond-eof).
                 if (beyondEof)
-                    return E.EFAULT;
+                    return Sw(KernelProfile.ShmemFillBeyondEof) ? E.ENOMEM : E.EFAULT;
                 if (file.Present[idx])
                     return E.EEXIST;
                 if (!pte.IsNoneMostly)
@@ -103,9 +106,10 @@ internal sealed partial class ModelRun
 
             case FillKind.Continue:
                 // shmem_get_folio(SGP_NOALLOC): beyond i_size -EINVAL, no cached page EFAULT (§3.10); then
-                // the page-cache page is mapped (read-only in a private mapping), wp only with MODE_WP.
+                // the page-cache page is mapped (read-only in a private mapping), wp only with MODE_WP. From 7.1
+                // every get_folio_noalloc error is EFAULT (shmem-fill-beyond-eof).
                 if (beyondEof)
-                    return E.EINVAL;
+                    return Sw(KernelProfile.ShmemFillBeyondEof) ? E.EFAULT : E.EINVAL;
                 if (!file.Present[idx])
                     return E.EFAULT;
                 if (!pte.IsNoneMostly)

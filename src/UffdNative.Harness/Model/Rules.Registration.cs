@@ -6,10 +6,13 @@ namespace UffdNative.Harness.Model;
 /// <summary>Rules of UFFDIO_API, REGISTER, UNREGISTER and close() (reference §1.2, §1.4, §1.5).</summary>
 internal sealed partial class ModelRun
 {
-    /// <summary>The features a kernel supports (§1.2 table): bits 0–9 since 4.x/5.13, the rest by switch.</summary>
+    /// <summary>The features a kernel supports (§1.2 table): bits 0–8 since 4.x/5.7, the rest by switch.</summary>
     private ulong SupportedFeatures()
     {
-        ulong f = 0x1ff | (1UL << 9);
+        ulong f = 0x1ff;
+        // MINOR_HUGETLBFS came with the UFFDIO_CONTINUE ioctl (5.13).
+        if (Sw(KernelProfile.ContinueIoctl))
+            f |= 1UL << 9;
         if (Sw(KernelProfile.MinorShmem))
             f |= 1UL << 10;
         if (Sw(KernelProfile.ExactAddress))
@@ -89,16 +92,12 @@ internal sealed partial class ModelRun
                 return "EINVAL";
             if (v.Ctx is not null && v.Ctx != ctx)
                 return "EBUSY";
+            // 7.3 (RWP series): a mode switch that drops VM_UFFD_WP would leave wp bits and markers without
+            // the flag that describes them: EBUSY, unregister first. Before, the modes were replaced.
+            if (v.Ctx == ctx && v.Wp && (modes & RegisterMode.WriteProtect) == 0 && Sw(KernelProfile.ReregisterKeepsWp))
+                return "EBUSY";
         }
-        foreach (var v in vmas)
-        {
-            if (v.Ctx == ctx && (v.Modes & modes) == modes)
-                continue;
-            var piece = Isolate(m, v, Math.Max(first, v.Start), Math.Min(first + count, v.End));
-            piece.Ctx = ctx;
-            piece.Modes = modes;
-        }
-        MergeVmas(m);
+        ModifyRange(m, first, first + count, v => v.Ctx == ctx && (v.Modes & modes) == modes, ctx, modes);
         if (!observeIoctls)
             return "ok";
         // The returned ioctls (§1.4 "Returned ioctls"): WAKE|COPY|ZEROPAGE (+MOVE|POISON since 6.8), plus
@@ -130,11 +129,8 @@ internal sealed partial class ModelRun
             int s = Math.Max(first, v.Start), e = Math.Min(first + count, v.End);
             if (v.Wp && Sw(KernelProfile.UnregisterClearsWp) && !Bug(ModelBug.UnregisterKeepsWp))
                 ClearWp(m, s, e);
-            var piece = Isolate(m, v, s, e);
-            piece.Ctx = null;
-            piece.Modes = RegisterMode.None;
         }
-        MergeVmas(m);
+        ModifyRange(m, first, first + count, v => v.Ctx is null, null, RegisterMode.None);
         return IoResult.Success();
     }
 
@@ -146,13 +142,11 @@ internal sealed partial class ModelRun
         foreach (var m in ctx.Mm.Maps)
         {
             foreach (var v in m.Vmas.Where(v => v.Ctx == ctx))
-            {
                 if (v.Wp && Sw(KernelProfile.CloseClearsWp))
                     ClearWp(m, v.Start, v.End);
-                v.Ctx = null;
-                v.Modes = RegisterMode.None;
-            }
-            MergeVmas(m);
+            // userfaultfd_release_all: every VMA of the ctx, in address order, through vma_modify.
+            if (m.Vmas.Any(v => v.Ctx == ctx))
+                ModifyRange(m, 0, m.Pages, v => v.Ctx != ctx, null, RegisterMode.None);
         }
         return "ok";
     }
@@ -179,25 +173,93 @@ internal sealed partial class ModelRun
         return v;
     }
 
-    /// <summary>vma_merge after a flag change: neighbours merge when their uffd ctx and flags are equal and
-    /// their anon_vmas compatible (one missing, or the same).</summary>
-    private static void MergeVmas(MapState m)
+    /// <summary>The flags a VMA has for merging: its uffd ctx and modes (none when unregistered).</summary>
+    private static RegisterMode FlagsOf(Vma v) => v.Ctx is null ? RegisterMode.None : v.Modes;
+
+    /// <summary>The loops of userfaultfd_register_range, userfaultfd_unregister and userfaultfd_release_all
+    /// (mm/userfaultfd.c): VMA by VMA in address order, skipping those that need no change, each modified
+    /// through vma_modify with the previous VMA as the merge candidate on its left (the VMA itself when the
+    /// range starts inside it).</summary>
+    private void ModifyRange(MapState m, int start, int end, Func<Vma, bool> skip, Ctx? ctx, RegisterMode modes)
     {
-        for (int i = 0; i + 1 < m.Vmas.Count;)
+        int i = m.Vmas.FindIndex(v => v.End > start);
+        if (i < 0 || m.Vmas[i].Start >= end)
+            return;
+        Vma? prev = m.Vmas[i].Start < start ? m.Vmas[i] : i > 0 ? m.Vmas[i - 1] : null;
+        int cur = start;
+        while (cur < end)
         {
-            var a = m.Vmas[i];
-            var b = m.Vmas[i + 1];
-            var fa = a.Ctx is null ? RegisterMode.None : a.Modes;
-            var fb = b.Ctx is null ? RegisterMode.None : b.Modes;
-            if (a.Ctx == b.Ctx && fa == fb && (a.AnonVma == 0 || b.AnonVma == 0 || a.AnonVma == b.AnonVma))
-            {
-                a.End = b.End;
-                if (a.AnonVma == 0)
-                    a.AnonVma = b.AnonVma;
-                m.Vmas.RemoveAt(i + 1);
-            }
-            else
-                i++;
+            var v = m.Vmas.FirstOrDefault(x => x.End > cur);
+            if (v is null || v.Start >= end)
+                break;
+            if (!skip(v))
+                v = Modify(m, prev, v, Math.Max(cur, v.Start), Math.Min(end, v.End), ctx, modes);
+            prev = v;
+            cur = v.End;
         }
     }
+
+    /// <summary>vma_modify (mm/vma.c vma_merge_existing_range, then split): [start, end) of <paramref name="v"/>
+    /// gets the new flags; it merges into the previous VMA when it starts at v's start, into the next when it
+    /// ends at v's end, if their flags are then equal and their anon_vmas compatible; otherwise v is split.
+    /// Returns the VMA that now holds [start, end).</summary>
+    private Vma Modify(MapState m, Vma? prev, Vma v, int start, int end, Ctx? ctx, RegisterMode modes)
+    {
+        bool Same(Vma x) => x.Ctx == ctx && FlagsOf(x) == modes;
+        int vi = m.Vmas.IndexOf(v);
+        bool leftSide = start == v.Start, rightSide = end == v.End;
+        var next = rightSide && vi + 1 < m.Vmas.Count ? m.Vmas[vi + 1] : null;
+        bool left = leftSide && prev is not null && prev != v && prev.End == start && Same(prev) && AnonVmaMergeable(v.AnonVma, prev.AnonVma);
+        bool right = next is not null && next.Start == end && Same(next) && AnonVmaMergeable(v.AnonVma, next.AnonVma) &&
+                     (!left || prev!.AnonVma == 0 || next.AnonVma == 0 || prev.AnonVma == next.AnonVma);
+        if (left && right)
+        {
+            prev!.End = next!.End;
+            if (prev.AnonVma == 0)
+                prev.AnonVma = next.AnonVma != 0 ? next.AnonVma : v.AnonVma;
+            m.Vmas.Remove(v);
+            m.Vmas.Remove(next);
+            return prev;
+        }
+        if (left)
+        {
+            prev!.End = end;
+            if (prev.AnonVma == 0)
+                prev.AnonVma = v.AnonVma;
+            if (rightSide)
+                m.Vmas.Remove(v);
+            else
+                v.Start = end;
+            return prev;
+        }
+        if (right)
+        {
+            next!.Start = start;
+            if (next.AnonVma == 0)
+                next.AnonVma = v.AnonVma;
+            if (leftSide)
+                m.Vmas.Remove(v);
+            else
+                v.End = start;
+            return next;
+        }
+        var piece = Isolate(m, v, start, end);
+        piece.Ctx = ctx;
+        piece.Modes = modes;
+        return piece;
+    }
+
+    /// <summary>is_mergeable_anon_vma (mm/vma.c): may the modified VMA (anon_vma <paramref name="src"/>, 0 for
+    /// none) merge into a neighbour with <paramref name="target"/>? The same anon_vma, or neither, always; a
+    /// neighbour with one and the VMA without, always (the neighbour's is reused); the VMA with one and the
+    /// neighbour without only since 6.16 (vma-merge-anon-vma) — before, the test was list_is_singular() of the
+    /// neighbour's anon_vma_chain, which is empty. (Fork children are never merged either way: the model
+    /// re-registers only the parent's VMAs.)</summary>
+    private bool AnonVmaMergeable(int src, int target)
+    {
+        if (src == target || src == 0)
+            return true;
+        return target == 0 && Sw(KernelProfile.VmaMergeAnonVma);
+    }
+
 }

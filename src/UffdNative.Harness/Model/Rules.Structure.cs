@@ -302,15 +302,33 @@ internal sealed partial class ModelRun
 
     // ---- PAGEMAP_SCAN --------------------------------------------------------------------------------
 
+    /// <summary>Is a none PTE PAGE_IS_WRITTEN? In a page table (pagemap_scan_pte_entry's generic path):
+    /// scan-none-written; without one (pagemap_scan_pte_hole, uffd-wp VMAs only): scan-hole-written. Where the
+    /// model cannot tell whether the table exists and the two answers differ, it says so.</summary>
+    private bool NoneWritten(MapState m, Vma vma)
+    {
+        bool inTable = Sw(KernelProfile.ScanNoneWritten);
+        bool inHole = vma.Wp && Sw(KernelProfile.ScanHoleWritten);
+        return m.PageTable switch
+        {
+            PageTableState.Present => inTable,
+            PageTableState.Absent => inHole,
+            _ when inTable == inHole => inTable,
+            _ => throw new OutOfScopeException("PAGEMAP_SCAN over a none PTE whose page table may or may not exist (a fault or fill may have allocated it, MADV_DONTNEED may have freed it): the written category depends on it here"),
+        };
+    }
+
     private const ulong PageIsWpAllowed = 1, PageIsWritten = 2, PageIsFile = 4, PageIsPresent = 8, PageIsSwapped = 0x10, PageIsPfnZero = 0x20;
 
     /// <summary>The return mask the scan op asks for.</summary>
     internal const ulong ScanReturnMask = PageIsWritten | PageIsFile | PageIsPresent | PageIsSwapped | PageIsPfnZero;
 
-    /// <summary>PAGEMAP_SCAN (6.7+, §1.7) with category_mask = PAGE_IS_WRITTEN: pagemap_page_category per
-    /// PTE ("written" = no uffd-wp bit; none PTEs have no category), contiguous equal pages form a
-    /// region. WP_MATCHING|CHECK_WPASYNC also write-protects what matched, and is EPERM on a VMA without
-    /// async WP.</summary>
+    /// <summary>PAGEMAP_SCAN (6.7+, §1.7) with category_mask = PAGE_IS_WRITTEN (the generic path, not the
+    /// WRITTEN-only fast path): pagemap_page_category per PTE ("written" = no uffd-wp bit), contiguous equal pages
+    /// form a region. A none PTE is written since scan-none-written when its table exists, and in a uffd-wp VMA
+    /// since scan-hole-written when it does not; from 7.3 (scan-written-wp-only) nothing outside a uffd-wp VMA is
+    /// written. WP_MATCHING|CHECK_WPASYNC also write-protects what matched (a none PTE gets a marker), and is
+    /// EPERM on a VMA without async WP.</summary>
     private string Scan(MapState m, bool wpMatching)
     {
         if (!Sw(KernelProfile.PagemapScan))
@@ -329,14 +347,16 @@ internal sealed partial class ModelRun
         for (int p = 0; p < m.Pages; p++)
         {
             var pte = m.Ptes[p];
+            var vma = m.VmaAt(p);
             ulong cat = pte.Kind switch
             {
                 PteKind.Present => PageIsPresent | (pte.Wp ? 0 : PageIsWritten) | (pte.Mapped == MappedPage.File ? PageIsFile : 0) | (pte.Mapped == MappedPage.Zero ? PageIsPfnZero : 0),
                 PteKind.WpMarker => PageIsSwapped,
                 PteKind.Poison => PageIsSwapped | PageIsWritten,
-                // A none PTE: written since the 2026 fix (ModelOptions.ScanNoneWritten), no category before.
-                _ => opt.ScanNoneWritten ? PageIsWritten : 0,
+                _ => NoneWritten(m, vma) ? PageIsWritten : 0,
             };
+            if ((cat & PageIsWritten) != 0 && !vma.Wp && Sw(KernelProfile.ScanWrittenWpOnly))
+                cat &= ~PageIsWritten;
             if ((cat & PageIsWritten) == 0)
                 continue;
             cat &= ScanReturnMask;
@@ -346,6 +366,8 @@ internal sealed partial class ModelRun
                 regions.Add((p, p + 1, cat));
             if (wpMatching && pte.Kind == PteKind.Present)
                 m.Ptes[p].Wp = true;
+            else if (wpMatching && pte.IsNone)
+                m.Ptes[p] = Pte.Marker;
         }
         return $"ok regions={regions.Count}" + string.Concat(regions.Select(r => $" [{r.Start},{r.End}):0x{r.Cat:x}"));
     }

@@ -50,7 +50,6 @@ public static class BehaviourRows
             new("event-fork-needs-ptrace", "§1.1, §3 (5.5)", "UFFD_FEATURE_EVENT_FORK without CAP_SYS_PTRACE", V(5, 5), "UFFDIO_API: EPERM", "allowed", EventForkNeedsPtrace),
             new("unprivileged-user-mode-only", "§1.1, §3 (5.11)", "unprivileged open with vm.unprivileged_userfaultfd=0", V(5, 11), "syscall EPERM, UFFD_USER_MODE_ONLY OK", "allowed (or no such flag)", UnprivilegedUserModeOnly),
             new("wp-anon", "§1.3, §3 (5.7)", "WP registration on anonymous memory", V(5, 7), "OK", "EINVAL", WpAnon),
-            new("pagemap-wp-anon", "§1.7, §3 (5.13)", "pagemap bit 57 on a write-protected anon page", V(5, 13), "bit 57 = 1", "bit 57 = 0", PagemapWpAnon),
             new("kernel-write-intercepted", "§0.4, §1.5", "a kernel-mode write (read(2) into a WP'd page) on a full uffd", V(5, 7), "intercepted: message flags 0x3", "not intercepted", KernelWriteIntercepted),
             new("user-mode-only-kernel-efault", "§0.4, §1.5 (5.11)", "the same kernel-mode write on a UFFD_USER_MODE_ONLY uffd", V(5, 11), "EFAULT, no message", "intercepted", UserModeOnlyEfault),
             new("fault-around-missing", "§3.1", "fault-around on a MISSING-only registered shmem VMA", V(4, 11), "still on (the 2020 'all armed VMAs' patch was never merged)", "off", FaultAroundMissing),
@@ -179,22 +178,6 @@ public static class BehaviourRows
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.WriteProtect, out var io);
         string ev = $"REGISTER(WP, anon): {Errno.Name(r)} ioctls=0x{(ulong)io:x}";
         return r == 0 ? Finding.Of(true, "OK", ev) : Finding.Of(false, Errno.Name(r), ev);
-    }
-
-    private static Finding PagemapWpAnon(Lab lab)
-    {
-        if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
-            return no;
-        using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 9);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
-        var before = lab.Pm(m.Address);
-        u.WriteProtect(m.Address, P, protect: true);
-        var after = lab.Pm(m.Address);
-        string ev = $"present anon page: before WP {Lab.Bits(before)}, after {Lab.Bits(after)}";
-        return Finding.Of(after.UffdWp && !before.UffdWp, after.UffdWp ? "bit 57 = 1" : "bit 57 = 0", ev);
     }
 
     private static Finding KernelWrite(Lab lab, bool userModeOnly)
@@ -402,6 +385,8 @@ public static class BehaviourRows
     {
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
+        if (SwitchDetectors.WpBitInvisible(lab) is { } invisible)
+            return invisible;
         bool shmem = lab.Has(UffdFeatures.WpHugetlbfsShmem);
         using var s = lab.NewScope();
         var a = s.Anon(1);
@@ -490,6 +475,8 @@ public static class BehaviourRows
     {
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp | UffdFeatures.EventRemap) is { } no)
             return no;
+        if (SwitchDetectors.WpBitInvisible(lab) is { } invisible)
+            return invisible;
         using var s = lab.NewScope();
         var m = s.Anon(1);
         Accessor.Touch(m.Address, P, write: true, value: 1);
@@ -523,6 +510,8 @@ public static class BehaviourRows
     {
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
+        if (SwitchDetectors.WpBitInvisible(lab) is { } invisible)
+            return invisible;
         string thp = ReadText("/sys/kernel/mm/transparent_hugepage/enabled");
         if (thp.Length == 0 || thp.Contains("[never]", StringComparison.Ordinal))
             return Finding.Undetermined($"THP is disabled ({(thp.Length == 0 ? "no THP" : thp)})");

@@ -51,6 +51,10 @@ public enum Verdict
     Informational,
     /// <summary>The experiment failed (flagged).</summary>
     Error,
+    /// <summary>The kernel shows something this model does not know: a feature bit or ioctl it has no rule for
+    /// (reported by number or name), or a behaviour it detects but does not model. Not flagged: the kernel is
+    /// newer than the model, not wrong.</summary>
+    NewerThanModel,
 }
 
 public static class VerdictText
@@ -63,6 +67,7 @@ public static class VerdictText
         Verdict.Regressed => "regressed",
         Verdict.Undetermined => "undetermined",
         Verdict.Informational => "informational",
+        Verdict.NewerThanModel => "newer-than-model",
         _ => "error",
     };
 
@@ -74,6 +79,7 @@ public static class VerdictText
         Verdict.Regressed => "REGRESSED/UNEXPECTED",
         Verdict.Undetermined => "not determined",
         Verdict.Informational => "informational",
+        Verdict.NewerThanModel => "newer than the model",
         _ => "ERROR",
     };
 
@@ -84,6 +90,7 @@ public static class VerdictText
         "regressed" => Verdict.Regressed,
         "undetermined" => Verdict.Undetermined,
         "informational" => Verdict.Informational,
+        "newer-than-model" => Verdict.NewerThanModel,
         _ => Verdict.Error,
     };
 

@@ -69,6 +69,17 @@ public sealed class Lab : IDisposable
     /// <summary>The environment facts of this machine (detected once per lab, by experiment).</summary>
     public (Harness.Model.EnvironmentFacts Facts, IReadOnlyList<FactFinding> Findings) Facts => facts ??= FactDetectors.DetectAll(this);
 
+    private readonly Dictionary<string, Finding> remembered = new(StringComparer.Ordinal);
+
+    /// <summary>One experiment's finding, run once per lab: rows that depend on another row's answer (e.g. whether
+    /// pagemap shows the uffd-wp bit at all) ask for it here.</summary>
+    public Finding Remember(string key, Func<Finding> run)
+    {
+        if (!remembered.TryGetValue(key, out var f))
+            remembered[key] = f = run();
+        return f;
+    }
+
     public PageMapEntry Pm(ulong addr) => PageMap.Read(addr);
 
     public PageMapEntry[] Pm(ulong addr, long pages) => PageMap.Read(addr, pages);

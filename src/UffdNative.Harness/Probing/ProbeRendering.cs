@@ -57,6 +57,8 @@ public static class ProbeRendering
         var fv = VerdictText.Parse(r.Features.Verdict);
         sb.AppendLine($"Features             {Hex(r.Features.Supported)}  {Ansi(fv.Display(), fv, color)} (mainline {r.MainlineVersion}: {Hex(r.Features.Expected)}); API ioctls {Hex(r.Features.ApiIoctls)}");
         sb.AppendLine($"  {string.Join(" ", r.Features.Names.Select(n => n.Replace("UFFD_FEATURE_", "", StringComparison.Ordinal)))}");
+        foreach (var u in r.Features.Unmodelled)
+            sb.AppendLine($"  {u}");
         if (r.RegisterMasks.Count > 0)
         {
             sb.AppendLine();
@@ -108,9 +110,13 @@ public static class ProbeRendering
         sb.AppendLine();
         sb.AppendLine($"Detected profile     {(r.Profile.Description.Length > 0 ? r.Profile.Description : r.Profile.Prior)}");
         var s = r.Summary;
-        sb.AppendLine($"Summary              {s.AsExpected} as expected, {s.Backported} backported, {s.Regressed} regressed/unexpected, {s.Undetermined} not determined, {s.Informational} informational, {s.Errors} errors; {s.DurationMs} ms");
+        sb.AppendLine($"Summary              {s.AsExpected} as expected, {s.Backported} backported, {s.Regressed} regressed/unexpected, {s.Undetermined} not determined, {s.Informational} informational, {s.Errors} errors, {s.NewerThanModel} newer than the model; {s.DurationMs} ms");
+        sb.AppendLine($"Flagged              {Flagged(r)}");
         return sb.ToString();
     }
+
+    /// <summary>The items that make probe exit 1 (<see cref="ProbeReport.FlaggedItems"/>), or "none (exit 0)".</summary>
+    private static string Flagged(ProbeReport r) => r.FlaggedItems() is { Count: > 0 } f ? string.Join(", ", f) + " (exit 1)" : "none (exit 0)";
 
     private static string SeccompText(int mode) => mode switch { 0 => "off", 1 => "strict", 2 => "filter", _ => "unknown" };
 
@@ -163,6 +169,8 @@ public static class ProbeRendering
         sb.AppendLine("## Features");
         sb.AppendLine();
         sb.AppendLine($"`{Hex(r.Features.Supported)}` ({MdVerdict(VerdictText.Parse(r.Features.Verdict))}; mainline {r.MainlineVersion}: `{Hex(r.Features.Expected)}`): {string.Join(", ", r.Features.Names.Select(n => n.Replace("UFFD_FEATURE_", "", StringComparison.Ordinal)))}. UFFDIO_API ioctls `{Hex(r.Features.ApiIoctls)}`.");
+        foreach (var u in r.Features.Unmodelled)
+            sb.AppendLine($"- {Md(u)}");
         if (r.RegisterMasks.Count > 0)
         {
             sb.AppendLine();
@@ -205,7 +213,7 @@ public static class ProbeRendering
         sb.AppendLine($"**Detected profile:** {Md(r.Profile.Description.Length > 0 ? r.Profile.Description : r.Profile.Prior)}");
         sb.AppendLine();
         var s = r.Summary;
-        sb.AppendLine($"**Summary:** {s.AsExpected} as expected, {s.Backported} backported, {s.Regressed} regressed/unexpected, {s.Undetermined} not determined, {s.Informational} informational, {s.Errors} errors.");
+        sb.AppendLine($"**Summary:** {s.AsExpected} as expected, {s.Backported} backported, {s.Regressed} regressed/unexpected, {s.Undetermined} not determined, {s.Informational} informational, {s.Errors} errors, {s.NewerThanModel} newer than the model. **Flagged:** {Md(Flagged(r))}.");
         return sb.ToString();
     }
 }

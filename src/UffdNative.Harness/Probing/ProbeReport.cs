@@ -49,6 +49,9 @@ public sealed record FeatureReport
     public ulong Expected { get; init; }
     public string Verdict { get; init; } = "";
     public ulong ApiIoctls { get; init; }
+    /// <summary>Feature and ioctl bits this kernel reports that the model has no rules for, each by number
+    /// ("feature bit 17: unknown to this model (UFFD_FEATURE_RWP, Linux 7.3+)").</summary>
+    public List<string> Unmodelled { get; init; } = [];
     /// <summary>Why UFFDIO_API could not be asked (no uffd could be opened), or null.</summary>
     public string? Error { get; init; }
 }
@@ -115,6 +118,8 @@ public sealed record ProbeSummary
     public int Undetermined { get; init; }
     public int Informational { get; init; }
     public int Errors { get; init; }
+    /// <summary>Rows and the feature mask showing what this model does not know (not flagged).</summary>
+    public int NewerThanModel { get; init; }
     public long DurationMs { get; init; }
 }
 
@@ -150,10 +155,14 @@ public sealed record ProbeReport
     public ProbeSummary Summary { get; init; } = new();
 
     /// <summary>True when any row (feature, register or behaviour) is regressed/unexpected or errored.</summary>
-    public bool HasFlagged =>
-        Behaviours.Any(b => VerdictText.Parse(b.Verdict).IsFlagged()) ||
-        RegisterMasks.Any(r => VerdictText.Parse(r.Verdict).IsFlagged()) ||
-        (Features.Error is null && VerdictText.Parse(Features.Verdict).IsFlagged());
+    public bool HasFlagged => FlaggedItems().Count > 0;
+
+    /// <summary>What makes probe exit 1, named: the summary prints the same list, so the two always agree.</summary>
+    public List<string> FlaggedItems() =>
+        Behaviours.Where(b => VerdictText.Parse(b.Verdict).IsFlagged()).Select(b => b.Id)
+            .Concat(RegisterMasks.Where(m => VerdictText.Parse(m.Verdict).IsFlagged()).Select(m => $"register {m.Memory} {m.Mode}"))
+            .Concat(Features.Error is null && VerdictText.Parse(Features.Verdict).IsFlagged() ? ["features"] : [])
+            .ToList();
 
     public string ToJson() => JsonSerializer.Serialize(this, ProbeJsonContext.Default.ProbeReport);
 

@@ -124,6 +124,7 @@ public static class ProbeRunner
                 Undetermined = verdicts.Count(v => v == Verdict.Undetermined),
                 Informational = verdicts.Count(v => v == Verdict.Informational),
                 Errors = verdicts.Count(v => v == Verdict.Error),
+                NewerThanModel = verdicts.Count(v => v == Verdict.NewerThanModel) + (report.Features.Verdict == Verdict.NewerThanModel.Id() ? 1 : 0),
                 DurationMs = total.ElapsedMilliseconds,
             },
         };
@@ -228,26 +229,68 @@ public static class ProbeRunner
         return string.Join("\n", parts);
     }
 
+    /// <summary>The UFFDIO_API ioctls (on the fd) the model knows: REGISTER, UNREGISTER, API.</summary>
+    public const ulong ModelledApiIoctls = (ulong)(UffdIoctls.Register | UffdIoctls.Unregister | UffdIoctls.Api);
+
+    /// <summary>UFFDIO_API's answer judged on the bits the model has rules for (<see cref="KernelProfile.ModelledFeatures"/>):
+    /// those are as expected, backported or regressed as before. Every other bit — one the binding can name (RWP,
+    /// 7.3) or one nobody here knows — is listed by number ("feature bit 17: unknown to this model") and makes the
+    /// verdict "newer than the model", which is not flagged: the kernel is newer, not wrong.</summary>
     public static FeatureReport Features(Lab lab, KernelVersion now)
     {
-        ulong expected = ExpectedFeatures(now);
         ulong got = (ulong)lab.Supported;
-        Verdict v = got == expected ? Verdict.AsExpected : Verdict.Regressed;
-        if (v != Verdict.AsExpected)
-            foreach (var f in UffdFeatureInfo.All.Select(f => f.Since).Append(new KernelVersion(99, 0)).Distinct())
-                if (f > now && ExpectedFeatures(f) == got)
-                    v = Verdict.Backported;
         ulong ioctls;
         using (var u = Userfaultfd.Open())
             ioctls = (ulong)u.ApiIoctls;
+        return JudgeFeatures(got, ioctls, now);
+    }
+
+    public static FeatureReport JudgeFeatures(ulong got, ulong ioctls, KernelVersion now)
+    {
+        ulong expected = ExpectedFeatures(now) & KernelProfile.ModelledFeatures;
+        ulong modelled = got & KernelProfile.ModelledFeatures;
+        Verdict v = modelled == expected ? Verdict.AsExpected : Verdict.Regressed;
+        if (v != Verdict.AsExpected)
+            foreach (var f in UffdFeatureInfo.All.Select(f => f.Since).Append(new KernelVersion(99, 0)).Distinct())
+                if (f > now && (ExpectedFeatures(f) & KernelProfile.ModelledFeatures) == modelled)
+                    v = Verdict.Backported;
+        var unmodelled = UnmodelledBits(got & ~KernelProfile.ModelledFeatures, ioctls & ~ModelledApiIoctls);
+        // A version after the newest the switch table was read against: what changed since is unknown here.
+        if (now > KernelProfile.NewestKnown)
+            unmodelled.Add($"kernel {now}: newer than the model (its switch table reads mainline through {KernelProfile.NewestKnown}); later changes are not modelled");
+        if (v == Verdict.AsExpected && unmodelled.Count > 0)
+            v = Verdict.NewerThanModel;
         return new FeatureReport
         {
             Supported = got,
-            Names = UffdFeatureInfo.All.Where(f => (lab.Supported & f.Feature) != 0).Select(f => f.CName).ToList(),
+            Names = UffdFeatureInfo.All.Where(f => (got & (ulong)f.Feature) != 0).Select(f => f.CName).ToList(),
             Expected = expected,
             Verdict = v.Id(),
             ApiIoctls = ioctls,
+            Unmodelled = unmodelled,
         };
+    }
+
+    /// <summary>"feature bit 17: unknown to this model (UFFD_FEATURE_RWP, Linux 7.3+)", "ioctl bit 10: …" —
+    /// by number always, with the name where the binding has one.</summary>
+    public static List<string> UnmodelledBits(ulong features, ulong ioctls)
+    {
+        var list = new List<string>();
+        for (int b = 0; b < 64; b++)
+        {
+            if ((features & (1UL << b)) == 0)
+                continue;
+            var info = UffdFeatureInfo.All.FirstOrDefault(f => (ulong)f.Feature == 1UL << b);
+            list.Add($"feature bit {b}: unknown to this model" + (info is null ? "" : $" ({info.CName}, Linux {info.Since}+)"));
+        }
+        for (int b = 0; b < 64; b++)
+        {
+            if ((ioctls & (1UL << b)) == 0)
+                continue;
+            string? name = Enum.IsDefined(typeof(UffdIoctls), 1UL << b) ? ((UffdIoctls)(1UL << b)).ToString() : null;
+            list.Add($"UFFDIO_API ioctl bit {b}: unknown to this model" + (name is null ? "" : $" ({name})"));
+        }
+        return list;
     }
 
     public static ulong ExpectedFeatures(KernelVersion v) =>

@@ -63,7 +63,7 @@ public static class ReportComparer
                 r => r.Facts.FirstOrDefault(f => f.Id == id) is { DiffersFromMainline: true } f ? $"mainline {f.Mainline}" : "");
         Add("profile", "detected", r => r.Profile.Description);
 
-        Add("summary", "verdicts", r => $"{r.Summary.AsExpected} ok, {r.Summary.Backported} backported, {r.Summary.Regressed} regressed, {r.Summary.Undetermined} n/d, {r.Summary.Errors} errors");
+        Add("summary", "verdicts", r => $"{r.Summary.AsExpected} ok, {r.Summary.Backported} backported, {r.Summary.Regressed} regressed, {r.Summary.Undetermined} n/d, {r.Summary.Errors} errors" + (r.Summary.NewerThanModel > 0 ? $", {r.Summary.NewerThanModel} newer than the model" : ""));
 
         var flagged = new List<string>();
         for (int i = 0; i < reports.Count; i++)
@@ -93,6 +93,7 @@ public static class ReportComparer
         Verdict.Backported => "backported",
         Verdict.Regressed => "REGRESSED",
         Verdict.Error => "ERROR",
+        Verdict.NewerThanModel => "newer than the model",
         _ => "",
     };
 

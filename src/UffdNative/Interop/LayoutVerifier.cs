@@ -161,8 +161,8 @@ internal static unsafe class LayoutVerifier
             ("UFFD_POLL_HUP", (long)PollEvents.HangUp),
             ("UFFD_POLL_ERR", (long)PollEvents.Error),
         };
-        string[] ioctlNames = ["REGISTER", "UNREGISTER", "WAKE", "COPY", "ZEROPAGE", "MOVE", "WRITEPROTECT", "CONTINUE", "POISON", "API"];
-        UffdIoctls[] ioctlBits = [UffdIoctls.Register, UffdIoctls.Unregister, UffdIoctls.Wake, UffdIoctls.Copy, UffdIoctls.ZeroPage, UffdIoctls.Move, UffdIoctls.WriteProtect, UffdIoctls.Continue, UffdIoctls.Poison, UffdIoctls.Api];
+        string[] ioctlNames = ["REGISTER", "UNREGISTER", "WAKE", "COPY", "ZEROPAGE", "MOVE", "WRITEPROTECT", "CONTINUE", "POISON", "RWPROTECT", "SET_MODE", "API"];
+        UffdIoctls[] ioctlBits = [UffdIoctls.Register, UffdIoctls.Unregister, UffdIoctls.Wake, UffdIoctls.Copy, UffdIoctls.ZeroPage, UffdIoctls.Move, UffdIoctls.WriteProtect, UffdIoctls.Continue, UffdIoctls.Poison, UffdIoctls.RwProtect, UffdIoctls.SetMode, UffdIoctls.Api];
         for (int i = 0; i < ioctlNames.Length; i++)
             entries.Add(("_UFFDIO_" + ioctlNames[i], System.Numerics.BitOperations.TrailingZeroCount((ulong)ioctlBits[i])));
         foreach (var f in UffdFeatureInfo.All)

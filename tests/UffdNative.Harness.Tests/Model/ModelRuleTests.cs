@@ -316,9 +316,12 @@ public class ModelRuleTests
     {
         // §0b: with the zero page a read maps it (PAGE_IS_PFNZERO, no anon_vma: a fork child has nothing);
         // without it, a private exclusive zeroed page (anon_vma prepared: the child inherits it).
+        // The scan also shows none PTEs as written: scan-none-written (7.2; backported to this project's 6.18.44
+        // host and Debian 6.12.117), set here so that the scan shows every page.
         ScenarioOp[] ops = [Read(2), new ScanOp("m0"), new ForkOp()];
-        var on = Run(ScenarioOf(MemoryType.Anon, ops: ops));
-        var off = Run(ScenarioOf(MemoryType.Anon, ops: ops), NoZeroPage);
+        var on = Run(ScenarioOf(MemoryType.Anon, ops: ops), Mainline618.With(KernelProfile.ScanNoneWritten, true));
+        var off = Run(ScenarioOf(MemoryType.Anon, ops: ops), NoZeroPage.With(KernelProfile.ScanNoneWritten, true));
+        Assert.Equal("ok regions=1 [2,3):0x2a", ObservationOf(Run(ScenarioOf(MemoryType.Anon, ops: ops)), 1).Result);
         Assert.Equal("ok value=0x0", ObservationOf(on, 0).Result);
         Assert.Equal("ok value=0x0", ObservationOf(off, 0).Result);
         Assert.Equal("..a.", PageMapAfter(on, 0));
@@ -422,5 +425,79 @@ public class ModelRuleTests
         // Without the failed write there is no anon_vma and the private file PTE is not copied.
         var r2 = Run(s with { Ops = [Register(R.Minor), Write(2, 1, "al"), Read(3), new ForkOp()] });
         Assert.Equal("pagemap m0=.... al=....", ObservationOf(r2, 3).Child[0]);
+    }
+
+    // ---- switches added for 5.10 and for kernels after 6.18 (both sides of each) -------------------------
+
+    [Fact]
+    public void ReRegistrationMergesAVmaWithAnAnonVmaIntoItsNeighbourOnlyFrom616()
+    {
+        // mm/vma.c is_mergeable_anon_vma ("mm/vma: fix incorrectly disallowed anonymous VMA merges", 6.16). The read
+        // of page 3 gives [2,4) an anon_vma (a private file page is CoW'ed); re-registering [0,4) modifies [0,2) first,
+        // then [2,4) with [0,2) as the candidate: merged from 6.16, two VMAs before. A COPY must lie in one VMA
+        // (mfill_atomic: ENOENT otherwise). Found on Debian 6.12.118 in a guest; the 6.18 host merges.
+        var s = ScenarioOf(MemoryType.ShmemPrivate, ops: [Register(R.Missing, 2, 2), Read(3), Register(R.Missing | R.Minor, 0, 4), Copy(0, 0x41, 4)]);
+        Assert.StartsWith("EAGAIN", ObservationOf(Run(s), 3).Result);
+        Assert.StartsWith("ENOENT", ObservationOf(Run(s, KernelProfile.Mainline("6.12")), 3).Result);
+        Assert.StartsWith("ENOENT", ObservationOf(Run(s, Mainline618.With(KernelProfile.VmaMergeAnonVma, false)), 3).Result);
+    }
+
+    [Fact]
+    public void PagemapShowsNoAnonWpBitBefore513()
+    {
+        // "mm/pagemap: export uffd-wp protection information" (5.13): before it bit 57 is never set; the model keeps
+        // the wp state (the write still faults) but shows what pagemap can.
+        var s = ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0)]);
+        Assert.Equal("A...", PageMapAfter(Run(s), 2));
+        var old = Mainline618.With(KernelProfile.PagemapWpAnon, false);
+        Assert.Equal("a...", PageMapAfter(Run(s), 1));
+        Assert.Equal("a...", PageMapAfter(Run(s, old), 2));
+        var write = ObservationOf(Run(s.Then(Write(0, 2)), old), 3);
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], write.Messages);
+    }
+
+    [Fact]
+    public void ContinueIsAnUnknownIoctlBefore513()
+    {
+        // Before UFFDIO_CONTINUE (5.13) the command is unknown: EINVAL before 'mapped' is written. After, CONTINUE on
+        // a range without MINOR registration is EINVAL with the errno in the field.
+        var s = ScenarioOf(MemoryType.Anon, ops: [Register(R.Missing), Continue(0)]);
+        Assert.Equal("EINVAL field=-22", ObservationOf(Run(s), 1).Result);
+        Assert.Equal("EINVAL field=1", ObservationOf(Run(s, KernelProfile.Mainline("5.10")), 1).Result);
+    }
+
+    [Fact]
+    public void ReRegistrationThatDropsWpIsEbusyFrom73()
+    {
+        // RWP series patch 09 (7.3): re-registering a WP VMA of the same uffd without WP is EBUSY; before, the modes
+        // were replaced and the wp bit stayed behind on a VMA without VM_UFFD_WP.
+        var s = ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp, ops: [Register(R.WriteProtect), Write(0, 1), WriteProtect(0), Register(R.Missing)]);
+        Assert.Equal("ok", ObservationOf(Run(s), 3).Result);
+        Assert.Equal("A...", PageMapAfter(Run(s), 3));
+        Assert.Equal("EBUSY", ObservationOf(Run(s, KernelProfile.Mainline("7.3")), 3).Result);
+        // Adding a mode to WP is still allowed.
+        var add = ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp, ops: [Register(R.WriteProtect), Register(R.WriteProtect | R.Missing)]);
+        Assert.Equal("ok", ObservationOf(Run(add, KernelProfile.Mainline("7.3")), 1).Result);
+    }
+
+    [Fact]
+    public void ShmemFillsBeyondEofChangeErrnoIn71()
+    {
+        // vm_uffd_ops rework (7.1): COPY into MAP_SHARED shmem beyond i_size EFAULT -> ENOMEM; CONTINUE EINVAL -> EFAULT.
+        var copy = ScenarioOf(MemoryType.Shmem, ops: [new TruncateOp(2), Register(R.Missing), Copy(3, 1)]);
+        Assert.StartsWith("EFAULT", ObservationOf(Run(copy), 2).Result);
+        Assert.StartsWith("ENOMEM", ObservationOf(Run(copy, KernelProfile.Mainline("7.1")), 2).Result);
+        var cont = ScenarioOf(MemoryType.Shmem, ops: [new TruncateOp(2), Register(R.Minor), Continue(3)]);
+        Assert.StartsWith("EINVAL", ObservationOf(Run(cont), 2).Result);
+        Assert.StartsWith("EFAULT", ObservationOf(Run(cont, KernelProfile.Mainline("7.1")), 2).Result);
+    }
+
+    [Fact]
+    public void PagemapScanReportsWrittenOnlyInWpVmasFrom73()
+    {
+        // "mm/pagemap: add PAGE_IS_ACCESSED for RWP tracking" (7.3): PAGE_IS_WRITTEN only on VM_UFFD_WP VMAs.
+        var s = ScenarioOf(MemoryType.Anon, F.PageFaultFlagWp, ops: [Write(0, 1), new ScanOp("m0")]);
+        Assert.StartsWith("ok regions=1 [0,1):0xa", ObservationOf(Run(s), 1).Result);
+        Assert.Equal("ok regions=0", ObservationOf(Run(s, KernelProfile.Mainline("7.3")), 1).Result);
     }
 }

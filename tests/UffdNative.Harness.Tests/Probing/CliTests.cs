@@ -78,7 +78,9 @@ public class CliTests
             Assert.Equal(0, report.Summary.Regressed);
             Assert.Equal(0, report.Summary.Errors);
             // Every switch is still detected with user-mode-only uffds.
-            Assert.Equal(report.Profile.Mainline, report.Profile.Detected);
+            // Where this kernel differs from mainline of its version (stable backports), the row says backported.
+            foreach (var (sw, v) in report.Profile.Detected)
+                Assert.True(v == report.Profile.Mainline[sw] || byId[sw].Verdict == "backported", sw);
 
             var table = CliRunner.Run(["probe"], asUser: "65534", dllDir: dir);
             Assert.Equal(0, table.ExitCode);

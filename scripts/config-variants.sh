@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# config-variants.sh — `probe` and `check` in guests booted in the configurations the environment facts
+# describe (docs/environment-facts.md): THP always, a changed fault_around_bytes (set through debugfs inside
+# the guest), and the test kernel with the shared zero page off. Huge pages are reserved in every guest
+# (hugepages=16). `check` must pass in each with the detected profile; nothing in the suite knows which.
+#
+#   scripts/config-variants.sh [--out DIR] [--kernel KERNEL] [--only NAME,...] [kernel-matrix options...]
+#
+# Variants (each a kernel-matrix run into DIR/NAME):
+#   thp-always       KERNEL with transparent_hugepage=always
+#   fault-around-2   KERNEL with fault_around_bytes=8192 (2 pages) written in the guest before the steps
+#   zero-page-off    the test kernel (scripts/build-test-kernel.sh; about 25 min the first time, cached after)
+#                    with uffdnative_no_zero_page=1
+# KERNEL defaults to 6.12-trixie. Exit status: the worst of the runs (kernel-matrix.sh's codes).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=artifacts/config-variants kernel=6.12-trixie only="thp-always,fault-around-2,zero-page-off" pass=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --out) out=$2; shift 2 ;;
+        --kernel) kernel=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) pass+=("$1"); shift ;;
+    esac
+done
+mkdir -p "$out"
+worst=0
+run() {
+    local name=$1; shift
+    case ",$only," in *",$name,"*) ;; *) return 0 ;; esac
+    local t0=$SECONDS
+    echo "config-variants: $name: scripts/kernel-matrix.sh --out $out/$name $*"
+    scripts/kernel-matrix.sh --out "$out/$name" "${pass[@]}" "$@"
+    local rc=$?
+    echo "config-variants: $name: exit $rc after $((SECONDS - t0)) s"
+    [ "$rc" -gt "$worst" ] && worst=$rc
+    return 0
+}
+run thp-always --append "hugepages=16 transparent_hugepage=always" "$kernel"
+run fault-around-2 \
+    --step 'probe.json=mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; echo 8192 >/sys/kernel/debug/fault_around_bytes || exit 3; uffdnative probe --json' \
+    --step 'check.json=uffdnative check --json' "$kernel"
+case ",$only," in
+    *,zero-page-off,*)
+        if image=$(scripts/build-test-kernel.sh | tail -1) && [ -f "$image" ]; then
+            run zero-page-off --append "uffdnative_no_zero_page=1 hugepages=16 transparent_hugepage=madvise" "$image"
+        else
+            echo "config-variants: zero-page-off: the test kernel could not be built" >&2
+            worst=3
+        fi ;;
+esac
+echo "config-variants: exit $worst"
+exit "$worst"
