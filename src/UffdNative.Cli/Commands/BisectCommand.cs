@@ -89,7 +89,7 @@ public static partial class BisectCommand
             var text = fmt switch { "json" => report.ToJson(), "ktap" => report.ToKtap(), _ => report.ToText() };
             if (pr.GetValue(output) is { } file)
             {
-                CliFiles.WriteAllText(file, text);
+                CliFiles.WriteOutput(file.FullName, text);
                 Console.Error.WriteLine($"uffdnative: {report.Summary()}");
             }
             else
