@@ -93,6 +93,18 @@ public readonly unsafe struct FaultContext
         return new ResolveResult(r, c.Mapped > 0 ? c.Mapped : 0);
     }
 
+    /// <summary>UFFDIO_MOVE of [src, src+len) to dst (6.8+, anonymous private memory only): the pages
+    /// change owner instead of being copied. allowSourceHoles: a missing source page is skipped rather
+    /// than failing the move with ENOENT (reference §1.4 MOVE). Bytes: the bytes moved from dst on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ResolveResult Move(ulong dst, ulong src, ulong len, bool dontWake, bool allowSourceHoles = true)
+    {
+        var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (dontWake ? (ulong)MoveMode.DontWake : 0) | (allowSourceHoles ? (ulong)MoveMode.AllowSrcHoles : 0) };
+        stats->ResolveIoctls++;
+        int r = Shim.uffd_move(Fd, &m);
+        return new ResolveResult(r, m.Move > 0 ? m.Move : 0);
+    }
+
     /// <summary>Copies bytes natively (e.g. a write-protected page into a snapshot store).</summary>
     public void CopyMemory(nint dst, ulong src, ulong len) => Shim.uffd_copy_memory((void*)dst, (void*)src, len);
 
