@@ -742,10 +742,13 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         public void Dispose()
         {
             Abort();
+            // A worker still running after the close (it cannot be, barring a kernel bug) keeps the
+            // reservation mapped: unmapping under it would SIGSEGV the whole process (issue 13).
+            bool quiet = workers.All(w => w.Join(0));
             foreach (var w in workers)
                 w.Dispose();
             // Unmap the reservation except what mremap vacated (someone else may own it by now).
-            if (reservation != 0)
+            if (reservation != 0 && quiet)
             {
                 ulong at = reservation, end = reservation + reservationLen;
                 foreach (var (start, len) in vacated.OrderBy(v => v.Start))
