@@ -6,6 +6,7 @@ using NativeAccess = UffdNative.Access.Op;
 using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.PageMap;
+using UffdNative.Harness.Probing;
 using UffdNative.Harness.Scenarios;
 using UffdNative.Messages;
 using UffdNative.Serving;
@@ -205,7 +206,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             foreach (var u in sc.Uffds)
             {
                 int flags = Uffd.OCloexec | Uffd.ONonblock;
-                int fd = Userfaultfd.OpenRaw(u.UserModeOnly ? UffdOpenPath.SyscallUserModeOnly : UffdOpenPath.Syscall, flags, out _);
+                // The open policy of every verb; a user-mode-only uffd in place of a full one only when the
+                // runner found that nothing in the scenario faults in kernel mode (ConformanceEnvironment.Cannot).
+                int fd = OpenPolicy.Here.OpenRaw(u.UserModeOnly, flags, allowUserModeOnly: true);
                 if (fd < 0)
                     throw new UffdException("open userfaultfd", -fd, "", "");
                 var uffd = Userfaultfd.Adopt(fd, u.Features);
