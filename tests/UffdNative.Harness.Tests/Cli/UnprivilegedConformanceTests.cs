@@ -77,4 +77,14 @@ public sealed class UnprivilegedConformanceTests(WorldReadableCliCopy cli) : ICl
         // What needs EVENT_FORK is skipped, not run into EPERM.
         Assert.Matches(@"\(([1-9]\d*) skipped\)", r.Stdout);
     }
+
+    [Fact]
+    public void SoakWithoutForksDoesNotAskForEventForkAsAnUnprivilegedUser()
+    {
+        var prefix = File.Exists("/dev/userfaultfd") ? WithDevice : WithoutDevice;
+        var r = Run(prefix, "soak", "--seconds", "2", "--pages", "1024", "--no-fork");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.DoesNotContain("EVENT_FORK", r.Stdout + r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("0 FORK events", r.Stdout, StringComparison.Ordinal);
+    }
 }
