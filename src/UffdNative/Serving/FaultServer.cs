@@ -230,9 +230,14 @@ public sealed unsafe class FaultServer : IDisposable
         stepped = true;
         if (ending)
             return [];
+        if (stats->State == LoopAbi.StateCreated)
+            stats->State = LoopAbi.StateRunning;
+        int mask;
+        int n = Shim.uffd_loop_wait(fd, waitFd, 0, msgs, options.MaxMessagesPerRead, stats, &mask);
+        if (n == 0 && pendingCount == 0 && (mask & LoopAbi.WaitEof) == 0)
+            return []; // nothing to do: one read, no allocation
         log ??= new ResolutionLog();
         log.Begin();
-        var u0 = ThreadUsage.Current();
         try
         {
             for (int k = 0; k < pendingCount; k++)
@@ -240,11 +245,7 @@ public sealed unsafe class FaultServer : IDisposable
                 ref var p = ref pending[k];
                 log.AddFault(new PageFault(p.Addr, (PageFaultFlags)p.Flags, 0), p.Addr, (FaultKind)p.Kind, retried: true);
             }
-            if (stats->State == LoopAbi.StateCreated)
-                stats->State = LoopAbi.StateRunning;
             var ctx = new FaultContext(fd, stats, log);
-            int mask;
-            int n = Shim.uffd_loop_wait(fd, waitFd, 0, msgs, options.MaxMessagesPerRead, stats, &mask);
             if (n < 0)
                 End(FaultServerExitReason.Error, -n, LoopOperation.Read, null);
             int forks = 0;
@@ -290,7 +291,7 @@ public sealed unsafe class FaultServer : IDisposable
         }
         var results = log.Complete();
         if (ending)
-            Finish(u0);
+            Finish(ThreadUsage.Current()); // no loop thread: a stepped server reports no loop CPU
         return results;
     }
 
