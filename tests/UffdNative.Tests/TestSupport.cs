@@ -1,3 +1,4 @@
+using UffdNative.Access;
 using UffdNative.Memory;
 
 // Real-kernel tests share one process's page tables, fd table and CPUs; run them one at a time so
@@ -49,11 +50,16 @@ public sealed class Region : IDisposable
     public ulong Len => Map.Length;
     public ulong PageAt(long i) => Map.PageAddress(i);
 
+    private readonly ulong start, length;
+    private bool disposed;
+
     private Region(MemfdFile? file, Mapping map, Userfaultfd uffd)
     {
         File = file;
         Map = map;
         Uffd = uffd;
+        start = map.Address;
+        length = map.Length;
     }
 
     public static Userfaultfd OpenUffd(UffdFeatures features = UffdFeatures.None, bool userModeOnly = false) =>
@@ -78,10 +84,21 @@ public sealed class Region : IDisposable
         return new Region(null, m, u);
     }
 
+    /// <summary>Close the uffd (the kernel wakes every worker blocked in a fault here, §1.5 close()),
+    /// wait until no native worker still accesses the pages, then unmap. A test that failed with its
+    /// workers blocked ends here as one failed test: unmapping under a woken worker would SIGSEGV the
+    /// test host and lose every later result. A worker still running after the wait (blocked on
+    /// another, open uffd) keeps the mapping: it is left mapped, never pulled from under it.</summary>
     public void Dispose()
     {
+        if (disposed)
+            return;
+        disposed = true;
         Uffd.Dispose();
-        Map.Dispose();
+        if (NativeWorker.WaitForWorkersIn(start, length, Hard.Timeout))
+            Map.Dispose();
+        else
+            Console.Error.WriteLine($"Region 0x{start:x}+{length}: a native worker is still running in it; left mapped");
         File?.Dispose();
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using UffdNative.Access;
 using UffdNative.Harness.Native;
+using UffdNative.Harness.Probing;
 using UffdNative.Memory;
 using UffdNative.Serving;
 using UffdNative.Serving.Policies;
@@ -239,7 +240,7 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         };
         if (c.Scenario != "baseline")
         {
-            s.Uffd = Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = features });
+            s.Uffd = Userfaultfd.Open(OpenPolicy.Here.Options(features));
             s.Uffd.Register(s.Map.Address, len, mode);
             if (c.Scenario is "wp" or "wp-snapshot")
                 if (!s.Uffd.WriteProtect(s.Map.Address, len, protect: true))

@@ -1,5 +1,6 @@
 using System.Globalization;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Probing;
 using UffdNative.Harness.Scenarios;
 
 namespace UffdNative.Harness.Conformance;
@@ -13,20 +14,23 @@ public sealed record ConformanceEnvironment
     /// <summary>The environment facts the cells are judged against: always the model profile's (the
     /// <see cref="ConformanceRunner"/> sets them), so applicability and predictions share one source.</summary>
     public EnvironmentFacts Facts { get; init; } = EnvironmentFacts.Mainline;
+    /// <summary>How uffds open here (<see cref="OpenPolicy"/>): what a scenario cannot have is not applicable.</summary>
+    public OpenPolicy Access { get; init; } = OpenPolicy.Here;
 
     /// <summary>Whether userfaultfd(UFFD_USER_MODE_ONLY) exists (5.11+): the model profile's user-mode-only switch,
     /// set by the <see cref="ConformanceRunner"/> like <see cref="Facts"/>. Before 5.11 the flag is EINVAL at open,
     /// so a scenario with such a uffd has nothing to compare.</summary>
     public bool UserModeOnly { get; init; } = true;
 
-    /// <summary>Features from UFFDIO_API (or why no uffd opens here).</summary>
+    /// <summary>Features from UFFDIO_API (or why no uffd opens here), along the open policy.</summary>
     public static ConformanceEnvironment Detect()
     {
         UffdFeatures features = UffdFeatures.None;
         string? error = null;
+        var access = OpenPolicy.Here;
         try
         {
-            features = Userfaultfd.QuerySupportedFeatures(new UffdOpenOptions { Path = UffdOpenPath.Syscall });
+            features = Userfaultfd.QuerySupportedFeatures(access.Options());
         }
         catch (UffdException e)
         {
@@ -36,7 +40,19 @@ public sealed record ConformanceEnvironment
         {
             Features = features,
             OpenError = error,
+            Access = access,
         };
+    }
+
+    /// <summary>Why the scenario cannot run with the uffds this process can open, or null: EVENT_FORK
+    /// without CAP_SYS_PTRACE; a kernel-mode access to a uffd that must see it when only user-mode-only
+    /// uffds open; an API op through a path that fails here. Never a divergence.</summary>
+    public string? Cannot(Scenario s)
+    {
+        var features = s.Uffds.Aggregate(UffdFeatures.None, (f, u) => f | u.Features);
+        bool kernelFaults = s.Uffds.Any(u => !u.UserModeOnly) && s.Ops.Any(o => o is WriteOp { Mode: AccessMode.Kernel });
+        var paths = s.Ops.OfType<ApiOp>().Select(a => a.Device ? UffdOpenPath.Device : UffdOpenPath.Syscall).Distinct();
+        return Access.Cannot(features, kernelFaults, paths);
     }
 
     /// <summary>Why a cell cannot run here, or null.</summary>
@@ -55,6 +71,8 @@ public sealed record ConformanceEnvironment
         var missing = s.RequiredFeatures & ~Features;
         if (missing != 0)
             return $"needs {UffdFeatureInfo.Describe(missing)}, which this kernel lacks";
+        if (Cannot(s) is { } why)
+            return why;
         return ns.Requires?.Invoke(Facts);
     }
 }

@@ -44,6 +44,9 @@ public sealed class ConformanceRunner
     public (ModelResult Model, ScenarioTrace Kernel, Divergence? Divergence) Compare(Scenario s)
     {
         var model = Model.Run(s);
+        // What this process cannot open (no privilege, no device) is not applicable, never a divergence.
+        if (Environment.Cannot(s) is { } why)
+            return (model, new ScenarioTrace { Error = $"not applicable here: {why}" }, null);
         var kernel = Executor.Run(s);
         return (model, kernel, Differ.FirstDivergence(model, kernel, Reference, Profile));
     }

@@ -6,7 +6,10 @@ using NativeAccess = UffdNative.Access.Op;
 using UffdNative.Uapi;
 using UffdNative.Memory;
 using UffdNative.PageMap;
+using UffdNative.Harness.Probing;
 using UffdNative.Harness.Scenarios;
+using UffdNative.Messages;
+using UffdNative.Serving;
 using static Tmds.Linux.LibC;
 using E = UffdNative.Errno;
 
@@ -16,13 +19,19 @@ public sealed record ExecutorOptions
 {
     /// <summary>How long one op may take before the run is declared hung ("timeout").</summary>
     public int OpTimeoutMs { get; init; } = 3000;
+
+    /// <summary>Replaces the handler's policies (<see cref="ScenarioHandler"/>) for each uffd: a test's
+    /// deliberately wrong policy must make <c>check</c> diverge. Not a switch of any verb.</summary>
+    internal Func<IReadOnlyList<FaultPolicy>, IReadOnlyList<FaultPolicy>>? ReplacePolicies { get; init; }
 }
 
 /// <summary>
 /// Runs a scenario on the real kernel and records the same canonical observations the model produces.
 /// Faulting accesses run on native worker threads (never managed code, ARCHITECTURE.md rule 2);
-/// event-producing calls (madvise, mremap, fork) run on helper threads while this thread reads the uffds
-/// and resolves faults by the scenario's declared policy; SIGBUS-prone accesses only happen in fork
+/// event-producing calls (madvise, mremap, fork) run on helper threads while this thread steps one
+/// <see cref="FaultServer"/> per uffd (<see cref="FaultServer.ResolvePending"/>), which resolves the faults
+/// with the shipping policies of the scenario's declared handler (<see cref="ScenarioHandler"/>) and reports
+/// every ioctl it issued: the observations are what the engine did. SIGBUS-prone accesses only happen in fork
 /// children (<see cref="ScenarioValidator"/>). Every wait is bounded: a hang becomes "timeout", after which
 /// every uffd is closed (the kernel then wakes and resolves every blocked thread) and the run stops.
 /// </summary>
@@ -46,7 +55,16 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         public required string Name;
         public required Userfaultfd Fd;
         public required UffdFeatures Features;
+        /// <summary>The stepped server of this uffd (null when the API handshake failed: nothing to serve).</summary>
+        public FaultServer? Server;
         public bool Closed;
+
+        public void Close()
+        {
+            Server?.Dispose(); // a stepped server's Stop closes its uffd (CloseUffdOnStop)
+            Fd.Dispose();
+            Closed = true;
+        }
     }
 
     private sealed class Helper
@@ -188,19 +206,37 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             foreach (var u in sc.Uffds)
             {
                 int flags = Uffd.OCloexec | Uffd.ONonblock;
-                int fd = Userfaultfd.OpenRaw(u.UserModeOnly ? UffdOpenPath.SyscallUserModeOnly : UffdOpenPath.Syscall, flags, out _);
+                // The open policy of every verb; a user-mode-only uffd in place of a full one only when the
+                // runner found that nothing in the scenario faults in kernel mode (ConformanceEnvironment.Cannot).
+                int fd = OpenPolicy.Here.OpenRaw(u.UserModeOnly, flags, allowUserModeOnly: true);
                 if (fd < 0)
                     throw new UffdException("open userfaultfd", -fd, "", "");
                 var uffd = Userfaultfd.Adopt(fd, u.Features);
                 var api = new UffdioApi { Api = (ulong)Uffd.Api, Features = (ulong)u.Features };
                 int rc = uffd.TryApi(ref api);
-                uffds.Add(new UffdEntry { Name = u.Name, Fd = uffd, Features = u.Features });
+                uffds.Add(new UffdEntry { Name = u.Name, Fd = uffd, Features = u.Features, Server = rc == 0 ? NewServer(uffd) : null });
                 parts.Add($"{u.Name}={(rc == 0 ? "ok" : E.Name(-rc))}");
             }
             return parts.Count == 0 ? "ok" : string.Join(" ", parts);
         }
 
         private ulong SlotAddress(int slot) => slotBase + (ulong)slot * SlotSize;
+
+        private FaultServer NewServer(Userfaultfd uffd)
+        {
+            var policies = ScenarioHandler.Policies(sc, name => (M(name).Address, M(name).Len));
+            if (opt.ReplacePolicies is { } replace)
+                policies = replace(policies);
+            return new FaultServer(uffd, new FaultServerOptions
+            {
+                Policies = policies,
+                Ranges = [.. maps.Select((m, i) => ScenarioHandler.Range(sc, i, m.Address, m.Len))],
+                OnFork = ForkBehavior.Serve, // the child's server is stepped here too (Resolution.ForkChild)
+                MaxMessagesPerRead = 16,
+                CloseUffdOnStop = true,
+                ThreadName = "conformance",
+            });
+        }
 
         private MapEntry M(string name) => maps.First(m => m.Spec.Name == name);
         private UffdEntry U(string name) => uffds.First(u => u.Name == name);
@@ -412,6 +448,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             {
                 vacated.Add((m.Address, m.Len));
                 m.Address = target;
+                Moved(m);
             }
             return Errno(h.Result);
         }
@@ -444,7 +481,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             helpers.Add(h);
             Serve(() => h.Done, deadline);
             foreach (var cu in childUffds)
-                cu.Fd.Dispose();
+                cu.Close();
             childUffds.Clear();
             if (blocked)
                 return "blocked";
@@ -481,10 +518,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return h.Result == 0 ? "ok" : $"child exit {h.Result}";
         }
 
-        private string Close(UffdEntry u)
+        private static string Close(UffdEntry u)
         {
-            u.Fd.Dispose();
-            u.Closed = true;
+            u.Close();
             return "ok";
         }
 
@@ -550,29 +586,21 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return poll(fds, (ulong_t)(ulong)live.Length, timeoutMs) > 0;
         }
 
-        /// <summary>Reads and resolves messages until <paramref name="done"/> holds. Held events are not
-        /// read here unless the op is a drain (Serve is then called with their completion).</summary>
+        /// <summary>Steps every live server until <paramref name="done"/> holds. A held event is read by
+        /// the next op that serves (a drain waits for it).</summary>
         private void Serve(Func<bool> done, long deadline)
         {
-            var buf = new UffdMsg[16];
             while (true)
             {
                 bool any = false;
                 foreach (var u in Live.ToList())
                 {
-                    int n;
-                    try
-                    {
-                        n = u.Fd.ReadMessages(buf);
-                    }
-                    catch (UffdException)
-                    {
-                        n = 0;
-                    }
-                    for (int i = 0; i < n; i++)
+                    if (u.Server is not { Exit: null } server)
+                        continue;
+                    foreach (var r in server.ResolvePending())
                     {
                         any = true;
-                        Handle(u, buf[i]);
+                        Record(u, r);
                         if (blocked)
                             return;
                     }
@@ -589,6 +617,22 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             }
         }
 
+        /// <summary>After an mremap of m: the servers serve its new place (a REMAP event, when the uffd
+        /// asked for them, already moved their range) and a MOVE source is taken from there.</summary>
+        private void Moved(MapEntry m)
+        {
+            int index = maps.IndexOf(m);
+            foreach (var u in Live)
+            {
+                if (u.Server is not { } server)
+                    continue;
+                if (!server.Ranges.Any(r => r.Contains(m.Address)))
+                    server.Track(ScenarioHandler.Range(sc, index, m.Address, m.Len));
+                if (m.Spec.Name == sc.Policy.MoveSource)
+                    ScenarioHandler.MoveSourceMoved(server.Options.Policies, m.Address);
+            }
+        }
+
         private (string Name, int Page)? Locate(ulong addr)
         {
             foreach (var m in maps)
@@ -597,13 +641,12 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return null;
         }
 
-        private string Where(ulong addr) => Locate(addr) is { } l ? $"{l.Name}+{l.Page}" : $"0x{addr:x}";
-
-        private void Handle(UffdEntry u, UffdMsg msg)
+        /// <summary>One message a server read, and what it did with it, in the model's words.</summary>
+        private void Record(UffdEntry u, Resolution r)
         {
-            switch ((UffdEventKind)msg.Event)
+            switch (r.Message)
             {
-                case UffdEventKind.PageFault:
+                case PageFault f:
                 {
                     if (++faultsThisOp > Model.KernelModel.MaxFaultsPerOp)
                     {
@@ -611,114 +654,74 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                         blocked = true;
                         return;
                     }
-                    var loc = Locate(msg.PagefaultAddress);
-                    if (loc is null)
+                    ulong flags = (ulong)f.Flags;
+                    if (Locate(f.Address) is not { } loc)
                     {
-                        msgs.Add($"{u.Name} PF 0x{msg.PagefaultFlags:x} 0x{msg.PagefaultAddress:x} => unknown address");
+                        msgs.Add($"{u.Name} PF 0x{flags:x} 0x{f.Address:x} => unknown address");
                         blocked = true;
                         return;
                     }
-                    var (log, resolved) = Resolve(u, loc.Value.Name, loc.Value.Page, (PageFaultFlags)msg.PagefaultFlags);
-                    msgs.Add($"{u.Name} PF 0x{msg.PagefaultFlags:x} {loc.Value.Name}+{loc.Value.Page} => {log}");
-                    if (!resolved)
+                    msgs.Add($"{u.Name} PF 0x{flags:x} {loc.Name}+{loc.Page} => {Describe(r)}");
+                    // The declared handler releases the thread only when its policy resolved the page
+                    // (EEXIST + WAKE counts); anything else leaves it blocked (HandlerPolicy).
+                    if (r.Outcome != FaultOutcome.Resolved)
                         blocked = true;
                     return;
                 }
-                case UffdEventKind.Fork:
+                case null when r.Kind == UffdEventKind.Fork:
                     msgs.Add($"{u.Name} FORK");
-                    childUffds.Add(new UffdEntry { Name = u.Name + "c", Fd = Userfaultfd.Adopt((int)msg.ForkUfd, u.Features), Features = u.Features });
+                    if (r.ForkChild is { } child)
+                        childUffds.Add(new UffdEntry { Name = u.Name + "c", Fd = child.Uffd, Features = u.Features, Server = child });
                     return;
-                case UffdEventKind.Remove:
+                case RemoveEvent e:
                 {
-                    var a = Locate(msg.RemoveStart);
-                    msgs.Add(a is { } l ? $"{u.Name} REMOVE {l.Name}+{l.Page}..{l.Page + (int)((msg.RemoveEnd - msg.RemoveStart) / Page)}" : $"{u.Name} REMOVE 0x{msg.RemoveStart:x}..0x{msg.RemoveEnd:x}");
+                    var a = Locate(e.Start);
+                    msgs.Add(a is { } l ? $"{u.Name} REMOVE {l.Name}+{l.Page}..{l.Page + (int)((e.End - e.Start) / Page)}" : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}");
                     return;
                 }
-                case UffdEventKind.Remap:
+                case RemapEvent e:
                 {
-                    var a = Locate(msg.RemapFrom);
-                    msgs.Add($"{u.Name} REMAP {(a is { } l ? l.Name : $"0x{msg.RemapFrom:x}")}");
+                    var a = Locate(e.From);
+                    msgs.Add($"{u.Name} REMAP {(a is { } l ? l.Name : $"0x{e.From:x}")}");
                     return;
                 }
+                case UnmapEvent e:
+                    msgs.Add($"{u.Name} event 0x{(int)UffdEventKind.Unmap:x} 0x{e.Start:x}");
+                    return;
                 default:
-                    msgs.Add($"{u.Name} event 0x{msg.Event:x} 0x{msg.RemoveStart:x}");
+                    msgs.Add($"{u.Name} event {r.Kind}");
                     return;
             }
         }
 
-        /// <summary>The handler policy, exactly as the model's ModelRun.Resolve states it.</summary>
-        private (string, bool) Resolve(UffdEntry u, string m, int p, PageFaultFlags flags)
+        /// <summary>The ioctls of the fault's run as the model names them: copy, copy-wp, zeropage,
+        /// unprotect, continue, continue-wp, move, wake; a failure as name:ERRNO. The WAKE a server issues
+        /// after ENOENT (it drops the fault) is not the declared handler's: the model has the thread
+        /// blocked there, and the run ends.</summary>
+        private static string Describe(Resolution r)
         {
-            var log = new List<string>();
-            Io r;
-            int first = p;
-            static string Entry(string name, Io r) => r.Rc == 0 ? name : $"{name}:{E.Name(-r.Rc)}";
-            int mapIndex = sc.MappingIndex(m);
-            if ((flags & PageFaultFlags.WriteProtect) != 0)
+            if (r.Run is not { } run)
+                return "no resolution (the server ended)";
+            var ioctls = run.Ioctls;
+            int n = ioctls.Count;
+            if (r.Outcome == FaultOutcome.Dropped && n > 1 && ioctls[n - 1].Kind == ResolutionIoctlKind.Wake)
+                n--;
+            var parts = new string[n];
+            for (int i = 0; i < n; i++)
             {
-                r = WriteProtect(u, m, p, 1, protect: false, dontWake: false);
-                log.Add(Entry("unprotect", r));
-            }
-            else if ((flags & PageFaultFlags.Minor) != 0)
-            {
-                if (sc.Policy.ContinueWp)
+                var io = ioctls[i];
+                string name = io.Kind switch
                 {
-                    r = Continue(u, m, p, 1, wp: true);
-                    log.Add(Entry("continue-wp", r));
-                    if (r.Rc == -E.EINVAL)
-                    {
-                        r = Continue(u, m, p, 1, wp: false);
-                        log.Add(Entry("continue", r));
-                    }
-                }
-                else
-                {
-                    r = Continue(u, m, p, 1, wp: false);
-                    log.Add(Entry("continue", r));
-                }
+                    ResolutionIoctlKind.Copy => io.WriteProtect ? "copy-wp" : "copy",
+                    ResolutionIoctlKind.Continue => io.WriteProtect ? "continue-wp" : "continue",
+                    ResolutionIoctlKind.ZeroPage => "zeropage",
+                    ResolutionIoctlKind.WriteProtect => io.WriteProtect ? "protect" : "unprotect",
+                    ResolutionIoctlKind.Move => "move",
+                    _ => "wake",
+                };
+                parts[i] = io.Succeeded ? name : $"{name}:{E.Name(io.Errno)}";
             }
-            else
-            {
-                switch (sc.Policy.Missing)
-                {
-                    case MissingPolicy.CopyWp:
-                        r = Copy(u, m, p, 1, HandlerPolicy.CopyTag(mapIndex, p), wp: true);
-                        log.Add(Entry("copy-wp", r));
-                        if (r.Rc == -E.EINVAL)
-                        {
-                            r = Copy(u, m, p, 1, HandlerPolicy.CopyTag(mapIndex, p), wp: false);
-                            log.Add(Entry("copy", r));
-                        }
-                        break;
-                    case MissingPolicy.ZeroPage:
-                        r = ZeroPage(u, m, p, 1);
-                        log.Add(Entry("zeropage", r));
-                        break;
-                    case MissingPolicy.Move:
-                        int chunk = Math.Max(1, sc.Policy.MoveChunk);
-                        first = p - p % chunk;
-                        r = Move(u, m, first, sc.Policy.MoveSource!, first, chunk, holes: true);
-                        log.Add(Entry("move", r));
-                        break;
-                    default:
-                        r = Copy(u, m, p, 1, HandlerPolicy.CopyTag(mapIndex, p), wp: false);
-                        log.Add(Entry("copy", r));
-                        break;
-                }
-            }
-            bool resolved;
-            if (r.Rc == 0)
-                resolved = true;
-            else if (r.Rc == -E.EEXIST)
-            {
-                var range = new UffdioRange(Addr(m, p), Page);
-                u.Fd.TryWake(ref range);
-                log.Add("wake");
-                resolved = true;
-            }
-            else
-                resolved = r.Rc == -E.EAGAIN && r.Field is > 0 && p < first + (int)(r.Field.Value / (long)Page);
-            return (string.Join(" ", log), resolved);
+            return string.Join(" ", parts);
         }
 
         // ---- teardown ------------------------------------------------------------------------------------
@@ -729,12 +732,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         {
             foreach (var u in uffds)
                 if (!u.Closed)
-                {
-                    u.Fd.Dispose();
-                    u.Closed = true;
-                }
+                    u.Close();
             foreach (var c in childUffds)
-                c.Fd.Dispose();
+                c.Close();
             childUffds.Clear();
             foreach (var w in workers)
                 w.Join(2000);
@@ -745,10 +745,13 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         public void Dispose()
         {
             Abort();
+            // A worker still running after the close (it cannot be, barring a kernel bug) keeps the
+            // reservation mapped: unmapping under it would SIGSEGV the whole process (issue 13).
+            bool quiet = workers.All(w => w.Join(0));
             foreach (var w in workers)
                 w.Dispose();
             // Unmap the reservation except what mremap vacated (someone else may own it by now).
-            if (reservation != 0)
+            if (reservation != 0 && quiet)
             {
                 ulong at = reservation, end = reservation + reservationLen;
                 foreach (var (start, len) in vacated.OrderBy(v => v.Start))

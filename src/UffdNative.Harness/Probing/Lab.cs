@@ -28,7 +28,7 @@ public sealed class Lab : IDisposable
         Release = KernelVersion.RunningRelease();
         HasPtrace = HostFacts.HasCapability(HostFacts.CapSysPtrace);
         // Can a uffd that also sees kernel-mode faults be opened (device or plain syscall)?
-        foreach (var path in new[] { UffdOpenPath.Device, UffdOpenPath.Syscall })
+        foreach (var path in OpenPolicy.FullOrder)
         {
             int fd = Userfaultfd.OpenRaw(path, Uffd.OCloexec | Uffd.ONonblock, out _);
             if (fd >= 0)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using UffdNative.Access;
 using UffdNative.Harness.Native;
+using UffdNative.Harness.Probing;
 using UffdNative.Memory;
 using UffdNative.Serving;
 using UffdNative.Serving.Policies;
@@ -183,7 +184,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         ulong seed = o.Seed * 0x1000;
         // A: anonymous, MISSING, copied from a pattern source; discards, moves and forks.
         var mapA = Mapping.Anonymous(len);
-        var uA = Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = UffdFeatures.EventRemove | UffdFeatures.EventRemap | UffdFeatures.ThreadId });
+        var uA = Userfaultfd.Open(OpenPolicy.Here.Options(UffdFeatures.EventRemove | UffdFeatures.EventRemap | UffdFeatures.ThreadId));
         uA.Register(mapA.Address, len, RegisterMode.Missing);
         ulong seedA = seed + 1;
         sourceA = PageSource.FromDelegate((offset, dest) => Accessor.PatternFill(dest, seedA, offset / 8), len);
@@ -193,7 +194,7 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         var fB = MemfdFile.Create("soak-wp", (long)len);
         fB.WritePattern(0, (long)len, seed + 2);
         var mapB = fB.MapShared();
-        var uB = Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem | UffdFeatures.ThreadId });
+        var uB = Userfaultfd.Open(OpenPolicy.Here.Options(UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem | UffdFeatures.ThreadId));
         uB.Register(mapB.Address, len, RegisterMode.WriteProtect);
         uB.WriteProtect(mapB.Address, len, protect: true);
         AddRegion("shmem-wp", fB, mapB, uB, seed + 2, new WpUnprotect(), ForkBehavior.Close);
@@ -202,23 +203,24 @@ public sealed unsafe class SoakRunner(SoakOptions o, Action<string>? progress = 
         var fC = MemfdFile.Create("soak-minor", (long)len);
         fC.WritePattern(0, (long)len, seed + 3);
         var mapC = fC.MapShared();
-        var uC = Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = UffdFeatures.MinorShmem | UffdFeatures.EventRemove | UffdFeatures.ThreadId });
+        var uC = Userfaultfd.Open(OpenPolicy.Here.Options(UffdFeatures.MinorShmem | UffdFeatures.EventRemove | UffdFeatures.ThreadId));
         uC.Register(mapC.Address, len, RegisterMode.Minor);
         AddRegion("shmem-minor", fC, mapC, uC, seed + 3, new MinorContinue(), ForkBehavior.Close);
 
         // D: shmem, MISSING, zero; hole-punch churn.
         var fD = MemfdFile.Create("soak-zero", (long)len);
         var mapD = fD.MapShared();
-        var uD = Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = UffdFeatures.MissingShmem | UffdFeatures.EventRemove | UffdFeatures.ThreadId });
+        var uD = Userfaultfd.Open(OpenPolicy.Here.Options(UffdFeatures.MissingShmem | UffdFeatures.EventRemove | UffdFeatures.ThreadId));
         uD.Register(mapD.Address, len, RegisterMode.Missing);
         AddRegion("shmem-missing-zero", fD, mapD, uD, 0, new MissingZero(), ForkBehavior.Close);
 
-        // F: anonymous, MISSING, EVENT_FORK, served to fork children by child servers. Forks get a uffd
+        // F: anonymous, MISSING, EVENT_FORK (only when forks are churned: it needs CAP_SYS_PTRACE, §1.2),
+        // served to fork children by child servers. Forks get a uffd
         // of their own, whose loop does nothing else: glibc's fork() holds the malloc locks while the
         // kernel waits for the FORK message to be read, so the reading loop must never need malloc
         // (managed allocation, JIT, GC) before that read — a loop busy with other events might.
         var mapF = Mapping.Anonymous(len);
-        var uF = Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = UffdFeatures.EventFork | UffdFeatures.ThreadId });
+        var uF = Userfaultfd.Open(OpenPolicy.Here.Options((o.Fork ? UffdFeatures.EventFork : UffdFeatures.None) | UffdFeatures.ThreadId));
         uF.Register(mapF.Address, len, RegisterMode.Missing);
         ulong seedF = seed + 5;
         sourceF = PageSource.FromDelegate((offset, dest) => Accessor.PatternFill(dest, seedF, offset / 8), len);

@@ -57,20 +57,54 @@ public static class Op
 /// A native thread that runs accessor ops once, so a caller can cause a fault and observe it (the
 /// message, fdinfo pending) without blocking itself. Join with a timeout; a worker that never
 /// finishes is reported, and its handle deliberately leaked rather than freed under it.
+/// Teardown order: close the uffd (the kernel wakes every blocked worker, which then completes its
+/// access normally, reference §1.5 close()), wait for the workers (<see cref="WaitForWorkersIn"/>),
+/// then unmap. Unmapping first would make a woken worker fault on memory that is gone: SIGSEGV, and
+/// the whole process (a test host and every later result with it) is lost.
 /// </summary>
 public sealed unsafe class NativeWorker : IDisposable
 {
+    // Workers not yet seen finished, for WaitForWorkersIn.
+    private static readonly object LiveGate = new();
+    private static readonly HashSet<NativeWorker> Live = [];
+
     private nint handle;
     private readonly int count;
+    private readonly ulong lowest, highest;
+    // Join and Dispose may race (a test body's join, a teardown's wait): the native join and free run once.
+    private readonly object gate = new();
     private AccessResult[]? results;
 
     public NativeWorker(ReadOnlySpan<AccessOp> ops, int cpu = -1)
     {
         count = ops.Length;
+        lowest = ulong.MaxValue;
+        foreach (ref readonly var op in ops)
+        {
+            lowest = Math.Min(lowest, op.Addr);
+            highest = Math.Max(highest, op.Addr + Math.Max(op.Len, 8));
+        }
         fixed (AccessOp* p = ops)
             handle = Shim.uffd_worker_start(p, ops.Length, cpu);
         if (handle == 0)
             throw new UffdException("start native worker", Errno.ENOMEM, "pthread_create failed", "");
+        lock (LiveGate)
+            Live.Add(this);
+    }
+
+    /// <summary>Waits until no unfinished worker accesses [start, start+length): call it after closing
+    /// the uffd and before unmapping. False when one still runs after timeoutMs (blocked on a uffd that
+    /// is still open): then the memory must stay mapped.</summary>
+    internal static bool WaitForWorkersIn(ulong start, ulong length, int timeoutMs)
+    {
+        NativeWorker[] overlapping;
+        lock (LiveGate)
+            overlapping = [.. Live.Where(w => w.lowest < start + length && start < w.highest)];
+        long deadline = Environment.TickCount64 + timeoutMs;
+        foreach (var w in overlapping)
+            if (!w.Join((int)Math.Max(0, deadline - Environment.TickCount64)))
+                return false;
+        return true;
     }
 
     public static NativeWorker Start(params AccessOp[] ops) => new(ops);
@@ -85,13 +119,18 @@ public sealed unsafe class NativeWorker : IDisposable
     /// <summary>Waits up to timeoutMs; true when every op finished (results then available).</summary>
     public bool Join(int timeoutMs)
     {
-        if (results is not null)
-            return true;
-        var r = new AccessResult[count];
-        fixed (AccessResult* p = r)
-            if (Shim.uffd_worker_join(handle, timeoutMs, p) != 0)
-                return false;
-        results = r;
+        lock (gate)
+        {
+            if (results is not null || handle == 0)
+                return true; // handle 0: freed by Dispose, which only frees a finished worker
+            var r = new AccessResult[count];
+            fixed (AccessResult* p = r)
+                if (Shim.uffd_worker_join(handle, timeoutMs, p) != 0)
+                    return false;
+            results = r;
+        }
+        lock (LiveGate)
+            Live.Remove(this);
         return true;
     }
 
@@ -123,8 +162,13 @@ public sealed unsafe class NativeWorker : IDisposable
 
     public void Dispose()
     {
-        if (handle != 0 && Shim.uffd_worker_free(handle) == 0)
+        lock (gate)
+        {
+            if (handle == 0 || Shim.uffd_worker_free(handle) != 0)
+                return; // still running (blocked in a fault); freeing would let it write into freed memory
             handle = 0;
-        // else: still running (blocked in a fault); freeing would let it write into freed memory.
+        }
+        lock (LiveGate)
+            Live.Remove(this);
     }
 }

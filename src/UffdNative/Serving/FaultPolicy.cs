@@ -47,13 +47,16 @@ public readonly record struct ResolveResult(int Ret, long Bytes)
 public readonly unsafe struct FaultContext
 {
     private readonly UffdLoopStats* stats;
+    // Set only in stepped mode (FaultServer.ResolvePending): every ioctl is also recorded there.
+    private readonly ResolutionLog? log;
 
     public int Fd { get; }
 
-    internal FaultContext(int fd, UffdLoopStats* stats)
+    internal FaultContext(int fd, UffdLoopStats* stats, ResolutionLog? log = null)
     {
         Fd = fd;
         this.stats = stats;
+        this.log = log;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -62,7 +65,9 @@ public readonly unsafe struct FaultContext
         var c = new UffdioCopy { Dst = dst, Src = (ulong)src, Len = len, Mode = (dontWake ? (ulong)CopyMode.DontWake : 0) | (writeProtect ? (ulong)CopyMode.WriteProtect : 0) };
         stats->ResolveIoctls++;
         int r = Shim.uffd_copy(Fd, &c);
-        return new ResolveResult(r, c.Copy > 0 ? c.Copy : 0);
+        var result = new ResolveResult(r, c.Copy > 0 ? c.Copy : 0);
+        log?.Add(ResolutionIoctlKind.Copy, dst, len, c.Mode, result);
+        return result;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -71,7 +76,9 @@ public readonly unsafe struct FaultContext
         var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)ZeroPageMode.DontWake : 0 };
         stats->ResolveIoctls++;
         int r = Shim.uffd_zeropage(Fd, &z);
-        return new ResolveResult(r, z.Zeropage > 0 ? z.Zeropage : 0);
+        var result = new ResolveResult(r, z.Zeropage > 0 ? z.Zeropage : 0);
+        log?.Add(ResolutionIoctlKind.ZeroPage, start, len, z.Mode, result);
+        return result;
     }
 
     /// <summary>Removes write protection from the range (wakes it unless dontWake).</summary>
@@ -81,7 +88,9 @@ public readonly unsafe struct FaultContext
         var w = new UffdioWriteprotect { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)WriteProtectMode.DontWake : 0 };
         stats->ResolveIoctls++;
         int r = Shim.uffd_writeprotect(Fd, &w);
-        return new ResolveResult(r, r == 0 ? (long)len : 0);
+        var result = new ResolveResult(r, r == 0 ? (long)len : 0);
+        log?.Add(ResolutionIoctlKind.WriteProtect, start, len, w.Mode, result);
+        return result;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -90,7 +99,23 @@ public readonly unsafe struct FaultContext
         var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (dontWake ? (ulong)ContinueMode.DontWake : 0) | (writeProtect ? (ulong)ContinueMode.WriteProtect : 0) };
         stats->ResolveIoctls++;
         int r = Shim.uffd_continue(Fd, &c);
-        return new ResolveResult(r, c.Mapped > 0 ? c.Mapped : 0);
+        var result = new ResolveResult(r, c.Mapped > 0 ? c.Mapped : 0);
+        log?.Add(ResolutionIoctlKind.Continue, start, len, c.Mode, result);
+        return result;
+    }
+
+    /// <summary>UFFDIO_MOVE of [src, src+len) to dst (6.8+, anonymous private memory only): the pages
+    /// change owner instead of being copied. allowSourceHoles: a missing source page is skipped rather
+    /// than failing the move with ENOENT (reference §1.4 MOVE). Bytes: the bytes moved from dst on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ResolveResult Move(ulong dst, ulong src, ulong len, bool dontWake, bool allowSourceHoles = true)
+    {
+        var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (dontWake ? (ulong)MoveMode.DontWake : 0) | (allowSourceHoles ? (ulong)MoveMode.AllowSrcHoles : 0) };
+        stats->ResolveIoctls++;
+        int r = Shim.uffd_move(Fd, &m);
+        var result = new ResolveResult(r, m.Move > 0 ? m.Move : 0);
+        log?.Add(ResolutionIoctlKind.Move, dst, len, m.Mode, result);
+        return result;
     }
 
     /// <summary>Copies bytes natively (e.g. a write-protected page into a snapshot store).</summary>

@@ -39,6 +39,7 @@ public sealed unsafe class FaultServer : IDisposable
         public ulong Addr;
         public long T0;
         public int Kind;
+        public ulong Flags;
     }
 
     private static readonly ulong PageSize = Mapping.PageSize;
@@ -77,6 +78,9 @@ public sealed unsafe class FaultServer : IDisposable
     private readonly object statsGate = new();
     private int uffdHeld;
     private volatile bool disposed;
+    // Stepped mode (ResolvePending()): the caller's thread drives the server; log records what it does.
+    private bool stepped;
+    private ResolutionLog? log;
 
     public FaultServer(Userfaultfd uffd, FaultServerOptions options)
     {
@@ -219,6 +223,8 @@ public sealed unsafe class FaultServer : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         if (thread is not null)
             throw new InvalidOperationException("the server was already started");
+        if (stepped)
+            throw new InvalidOperationException("the server is driven step by step (ResolvePending was called): it cannot also run its own loop");
         thread = new Thread(Run) { IsBackground = true, Name = options.ThreadName };
         thread.Start();
         if (logger.IsEnabled(LogLevel.Information))
@@ -230,11 +236,111 @@ public sealed unsafe class FaultServer : IDisposable
     public bool Stop(int timeoutMs = 10_000)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        if (stepped)
+        {
+            EndStepped(FaultServerExitReason.Stopped, 0, LoopOperation.None, null);
+            return true;
+        }
         RequestStop();
         var t = thread;
         if (t is null || t == Thread.CurrentThread)
             return t is null;
         return t.Join(timeoutMs);
+    }
+
+    // ---- stepped mode -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Stepped mode: instead of <see cref="Start"/>, the caller's thread drives the server one step at a
+    /// time. Each call reads the messages pending now (never waits), applies the events and resolves the
+    /// faults exactly as the running loop does — same policies, coalescing, errno rules and wakes, faults
+    /// an earlier call deferred retried first — and returns what it did: one <see cref="Resolution"/> per
+    /// message in read order, each fault with every ioctl of its run (range, mode, result) and whether
+    /// its thread was woken. For tests, conformance checks and handlers that must log every decision; the
+    /// running loop records nothing. An unrecoverable error ends the server as in the loop (the uffd is
+    /// closed, <see cref="Exit"/> says why); later calls return nothing. <see cref="Stop"/> ends it.
+    /// FORK children (<see cref="ForkBehavior.Serve"/>) are stepped servers too (<see cref="Resolution.ForkChild"/>).
+    /// Allocates; not for the hot path.
+    /// </summary>
+    public IReadOnlyList<Resolution> ResolvePending()
+    {
+        if (thread is not null)
+            throw new InvalidOperationException("the server runs its own loop (Start was called): ResolvePending is for a server driven step by step");
+        ObjectDisposedException.ThrowIf(stats == null, this);
+        stepped = true;
+        if (ending)
+            return [];
+        if (stats->State == LoopAbi.StateCreated)
+            stats->State = LoopAbi.StateRunning;
+        int mask;
+        int n = Shim.uffd_loop_wait(fd, waitFd, 0, msgs, options.MaxMessagesPerRead, stats, &mask);
+        if (n == 0 && pendingCount == 0 && (mask & LoopAbi.WaitEof) == 0)
+            return []; // nothing to do: one read, no allocation
+        log ??= new ResolutionLog();
+        log.Begin();
+        try
+        {
+            for (int k = 0; k < pendingCount; k++)
+            {
+                ref var p = ref pending[k];
+                log.AddFault(new PageFault(p.Addr, (PageFaultFlags)p.Flags, 0), p.Addr, (FaultKind)p.Kind, retried: true);
+            }
+            var ctx = new FaultContext(fd, stats, log);
+            if (n < 0)
+                End(FaultServerExitReason.Error, -n, LoopOperation.Read, null);
+            int forks = 0;
+            for (int i = 0; i < n; i++)
+            {
+                ref UffdMsg m = ref msgs[i];
+                if (m.Event == (byte)UffdEventKind.PageFault)
+                {
+                    var f = (PageFault)UffdMessage.FromRaw(m);
+                    log.AddFault(f, f.PageAddress(PageSize), f.FaultKind, retried: false);
+                }
+                else if (m.Event == (byte)UffdEventKind.Fork)
+                {
+                    forks++;
+                    log.AddEvent(UffdEventKind.Fork, null); // the fd is never wrapped here: the child server owns it
+                }
+                else
+                {
+                    log.AddEvent((UffdEventKind)m.Event, UffdMessage.FromRaw(m));
+                }
+            }
+            int before = Children.Count;
+            bool debug = logger.IsEnabled(LogLevel.Debug);
+            if (n > 0)
+                Dispatch(n, debug);
+            if (forks > 0)
+            {
+                // Children were added in the order of their FORK messages.
+                var all = Children;
+                int c = before;
+                for (int i = 0; i < log.Results.Count && c < all.Count; i++)
+                    if (log.Results[i].Kind == UffdEventKind.Fork)
+                        log.Results[i] = log.Results[i] with { ForkChild = all[c++] };
+            }
+            if (pendingCount > 0 && !ending)
+                ResolvePending(in ctx, debug);
+            if (n == 0 && (mask & LoopAbi.WaitEof) != 0)
+                End(FaultServerExitReason.EndOfFile, 0, LoopOperation.Read, null);
+        }
+        catch (Exception e)
+        {
+            End(FaultServerExitReason.Error, e is UffdException u ? u.Errno : 0, LoopOperation.Policy, e);
+        }
+        var results = log.Complete();
+        if (ending)
+            Finish(ThreadUsage.Current()); // no loop thread: a stepped server reports no loop CPU
+        return results;
+    }
+
+    private void EndStepped(FaultServerExitReason reason, int errno, LoopOperation op, Exception? exception)
+    {
+        if (stats == null || Volatile.Read(ref exit) is not null)
+            return;
+        End(reason, errno, op, exception);
+        Finish(ThreadUsage.Current());
     }
 
     // ---- the loop ---------------------------------------------------------------------------------
@@ -332,6 +438,7 @@ public sealed unsafe class FaultServer : IDisposable
                 p.Addr = m.PagefaultAddress & ~(PageSize - 1);
                 p.T0 = t0;
                 p.Kind = kind;
+                p.Flags = f;
                 if (debug)
                     Log.Fault(logger, m.PagefaultAddress, (FaultKind)kind, f, m.PagefaultPtid);
             }
@@ -376,7 +483,9 @@ public sealed unsafe class FaultServer : IDisposable
                 j++;
             }
             ulong deferFrom = end;
+            log?.BeginRun(start, end, (FaultKind)kind, ending);
             bool resolved = ResolveRun(in ctx, (FaultKind)kind, start, end, range, ref deferFrom, debug);
+            log?.EndRun(resolved, deferFrom, ending);
             long t = Stopwatch.GetTimestamp();
             for (int k = idx; k < j; k++)
             {
@@ -482,6 +591,7 @@ public sealed unsafe class FaultServer : IDisposable
         var w = new UffdioRange(start, len);
         stats->WakeIoctls++;
         int r = Shim.uffd_wake(fd, &w);
+        log?.AddWake(start, len, r);
         if (r < 0)
             End(FaultServerExitReason.Error, -r, LoopOperation.Wake, null);
     }
@@ -542,7 +652,8 @@ public sealed unsafe class FaultServer : IDisposable
             });
             lock (gate)
                 children.Add(child);
-            child.Start();
+            if (!stepped)
+                child.Start(); // a stepped server's children are stepped by its caller (Resolution.ForkChild)
         }
         catch
         {
@@ -661,6 +772,8 @@ public sealed unsafe class FaultServer : IDisposable
     {
         if (disposed)
             return;
+        if (stepped)
+            Stop();
         if (thread is not null && !Stop())
         {
             disposed = true; // still running: keep its buffers alive rather than free them under it

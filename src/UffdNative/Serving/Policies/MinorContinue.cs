@@ -10,9 +10,19 @@ public sealed class MinorContinue(bool installWriteProtected = false) : FaultPol
 {
     public bool InstallWriteProtected { get; } = installWriteProtected;
 
+    /// <summary>With <see cref="InstallWriteProtected"/>: when the kernel refuses MODE_WP with EINVAL (the
+    /// range is not registered for WP, or the kernel predates CONTINUE_MODE_WP, 6.4), map the page
+    /// without write protection instead of failing — a second CONTINUE in the same step.</summary>
+    public bool FallBackWithoutWriteProtect { get; init; }
+
     public override FaultKind Kind => FaultKind.Minor;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake) =>
-        context.Continue(run.Start, run.Length, dontWake, InstallWriteProtected);
+    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
+    {
+        var r = context.Continue(run.Start, run.Length, dontWake, InstallWriteProtected);
+        if (InstallWriteProtected && FallBackWithoutWriteProtect && r.Ret == -Errno.EINVAL)
+            r = context.Continue(run.Start, run.Length, dontWake);
+        return r;
+    }
 }

@@ -5,13 +5,24 @@ namespace UffdNative.Serving.Policies;
 
 /// <summary>
 /// MISSING faults: UFFDIO_COPY from a <see cref="PageSource"/> at the run's source offset (postcopy,
-/// snapshot restore, lazy pages). Pages a REMOVE event discarded are served as zero instead. With
-/// <see cref="InstallWriteProtected"/> the pages are installed write-protected (COPY_MODE_WP).
+/// snapshot restore, lazy pages). Pages a REMOVE event discarded are served as zero instead (unless
+/// <see cref="RefetchRemovedPages"/>). With <see cref="InstallWriteProtected"/> the pages are installed
+/// write-protected (COPY_MODE_WP).
 /// </summary>
 public class MissingCopy(PageSource source, bool installWriteProtected = false) : FaultPolicy
 {
     public PageSource Source { get; } = source;
     public bool InstallWriteProtected { get; } = installWriteProtected;
+
+    /// <summary>With <see cref="InstallWriteProtected"/>: when the kernel refuses COPY_MODE_WP with
+    /// EINVAL (the range is registered without WP, reference §1.4 COPY), install the page without write
+    /// protection instead of failing — a second COPY in the same step.</summary>
+    public bool FallBackWithoutWriteProtect { get; init; }
+
+    /// <summary>Serve pages a REMOVE event discarded from the source again rather than as zero: for a
+    /// source that stays authoritative after a discard, as in postcopy, where the destination discards
+    /// (MADV_DONTNEED) the pages the source re-sends so that the next fault fetches them anew.</summary>
+    public bool RefetchRemovedPages { get; init; }
 
     public override FaultKind Kind => FaultKind.Missing;
 
@@ -20,17 +31,26 @@ public class MissingCopy(PageSource source, bool installWriteProtected = false) 
     {
         if (run.Range is not { } range)
             return ResolveResult.Fail(Errno.EFAULT); // no source offset for memory the server does not serve
-        ulong len = range.UniformPrefix(run.Start, run.Length, out bool removed);
-        if (removed)
-            return ZeroRemoved(context, range, run.Start, len, dontWake);
+        ulong len = run.Length;
+        if (!RefetchRemovedPages)
+        {
+            len = range.UniformPrefix(run.Start, run.Length, out bool removed);
+            if (removed)
+                return ZeroRemoved(context, range, run.Start, len, dontWake);
+        }
         if (len == run.Length)
             len = Extend(range, run.Start, len);
         nint src = Source.Prepare(range.SourceOffsetOf(run.Start), len, out ulong available);
-        return context.Copy(run.Start, src, available, dontWake, InstallWriteProtected);
+        var r = context.Copy(run.Start, src, available, dontWake, InstallWriteProtected);
+        if (InstallWriteProtected && FallBackWithoutWriteProtect && r.Ret == -Errno.EINVAL)
+            r = context.Copy(run.Start, src, available, dontWake);
+        return r;
     }
 
     /// <summary>How many bytes from start to copy for a run of len bytes (read-ahead extends it).</summary>
     protected virtual ulong Extend(ServedRange range, ulong start, ulong len) => len;
 
-    public override FaultPolicy ForForkChild() => Source.ForForkChild() is var s && ReferenceEquals(s, Source) ? this : new MissingCopy(s, InstallWriteProtected);
+    public override FaultPolicy ForForkChild() => Source.ForForkChild() is var s && ReferenceEquals(s, Source)
+        ? this
+        : new MissingCopy(s, InstallWriteProtected) { FallBackWithoutWriteProtect = FallBackWithoutWriteProtect, RefetchRemovedPages = RefetchRemovedPages };
 }

@@ -21,5 +21,5 @@ public sealed class ReadAhead(PageSource source, int pages) : MissingCopy(source
         return (ulong)page * Mapping.PageSize + range.Start - start;
     }
 
-    public override FaultPolicy ForForkChild() => Source.ForForkChild() is var s && ReferenceEquals(s, Source) ? this : new ReadAhead(s, Pages);
+    public override FaultPolicy ForForkChild() => Source.ForForkChild() is var s && ReferenceEquals(s, Source) ? this : new ReadAhead(s, Pages) { RefetchRemovedPages = RefetchRemovedPages };
 }
