@@ -18,5 +18,6 @@ extra detector-evidence env UFFDNATIVE_DETECTOR_REPORTS=TestResults/ci/kernel-ma
 if [ "${UFFDNATIVE_CI_FULL:-0}" = 1 ]; then
   extra full-matrix scripts/kernel-matrix.sh --jobs 2 --timeout 900 --step-timeout 450 --out TestResults/ci/full-matrix \
     host 5.10 6.1 6.12 6.12-trixie 7.2 7.3
+  extra bisect env UFFDNATIVE_BISECT_TESTS=1 dotnet test tests/UffdNative.Harness.Tests --filter FullyQualifiedName~BisectKernelTests
   extra config-variants scripts/config-variants.sh --out TestResults/ci/config-variants --jobs 1 --timeout 900 --step-timeout 450
 fi

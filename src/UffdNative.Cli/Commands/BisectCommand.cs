@@ -34,7 +34,7 @@ public static partial class BisectCommand
         var format = new Option<string?>("--format") { Description = "text (default), json or ktap." };
         format.AcceptOnlyFromAmong("text", "json", "ktap");
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the report to this file instead of standard output." };
-        var work = new Option<string?>("--work") { Description = "Where the shards are kept and reused (default: artifacts/bisect in the repository): shards/BUILD/probe is an ordinary kernel-matrix --out directory." };
+        var work = new Option<string?>("--work") { Description = "Where the shards are kept and reused (default: artifacts/bisect in the repository): shards/BUILD/probe is an ordinary kernel-matrix output directory." };
         var fresh = new Option<bool>("--fresh") { Description = "Boot every build looked at, even where a shard of an earlier run exists (the old shard is replaced)." };
         var timeout = new Option<int?>("--timeout") { Description = "Seconds per kernel, boot included (the matrix's default 270)." };
         var stepTimeout = new Option<int?>("--step-timeout") { Description = "Seconds per step (the matrix's default 150)." };

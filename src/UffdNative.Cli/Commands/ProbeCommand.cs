@@ -22,7 +22,7 @@ public static class ProbeCommand
         cmd.SetAction(pr =>
         {
             if (pr.GetValue(json) && pr.GetValue(markdown))
-                throw new CliUsageException("--json and --markdown are exclusive");
+                throw new CliUsageException("--json and --markdown are exclusive: choose one output format.");
             var only = pr.GetValue(rows) is { } list ? CliOptions.NonEmptyList("--rows", list, "behaviour row ids such as wp-shmem-markers") : null;
             var fmt = ReportFormats.Resolve(pr, format, json, markdown);
             if (only is not null)

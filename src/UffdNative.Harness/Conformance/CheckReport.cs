@@ -74,6 +74,7 @@ public sealed record CheckReport
     };
 
     /// <summary>Whether the run found a problem (exit code 1).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool Failed => Diverged + Errors > 0;
 }
 

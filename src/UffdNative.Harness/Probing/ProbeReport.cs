@@ -191,6 +191,25 @@ public sealed record ProbeReport
             throw new FormatException($"{source}: probe report schema version {r.SchemaVersion} is not supported (this uffdnative reads version {CurrentSchema})");
         if (string.IsNullOrEmpty(r.KernelRelease))
             throw new FormatException($"{source}: probe report has no kernelRelease");
+        // The source-generated reader sets an init-only member the document lacks to null, not to its
+        // initializer: an absent section (a trimmed recording keeps only its behaviours) reads as empty.
+        r = r with
+        {
+            Environment = r.Environment ?? new(),
+            OpenPaths = r.OpenPaths ?? [],
+            Features = r.Features ?? new(),
+            RegisterMasks = r.RegisterMasks ?? [],
+            Behaviours = r.Behaviours ?? [],
+            Facts = r.Facts ?? [],
+            Profile = r.Profile ?? new(),
+            Summary = r.Summary ?? new(),
+        };
+        r = r with
+        {
+            Environment = r.Environment with { ContainerHints = r.Environment.ContainerHints ?? [] },
+            Features = r.Features with { Names = r.Features.Names ?? [] },
+            Profile = r.Profile with { Detected = r.Profile.Detected ?? [], Mainline = r.Profile.Mainline ?? [] },
+        };
         // Elements of lists are not covered by the nullable annotations the serializer respects.
         if (r.OpenPaths.Any(x => x is null) || r.RegisterMasks.Any(x => x is null) || r.Behaviours.Any(x => x is null) || r.Facts.Any(x => x is null)
             || r.Features.Names.Any(x => x is null) || r.Environment.ContainerHints.Any(x => x is null)

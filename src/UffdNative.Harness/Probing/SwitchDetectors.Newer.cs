@@ -8,7 +8,7 @@ namespace UffdNative.Harness.Probing;
 
 /// <summary>
 /// Detectors of the switches a 5.10 guest needed (pagemap-wp-anon, continue-ioctl, vma-merge-anon-vma) and of the
-/// behaviours that changed after 6.18 (/work/notes/uffd-after-6.18.md §2, rows B1, B3, B4a/b, B6, B7, B8, B12,
+/// behaviours that changed after 6.18 (docs/kernel-reference.md §6.4, rows B1, B3, B4a/b, B6, B7, B8, B12,
 /// B13). Each reads what the kernel did, never its version: Debian's 6.1.192 and 6.12.117 carry several of them.
 /// </summary>
 public static partial class SwitchDetectors

@@ -264,6 +264,7 @@ public sealed unsafe class FaultServer : IDisposable
     /// </summary>
     public IReadOnlyList<Resolution> ResolvePending()
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         if (thread is not null)
             throw new InvalidOperationException("the server runs its own loop (Start was called): ResolvePending is for a server driven step by step");
         ObjectDisposedException.ThrowIf(stats == null, this);
@@ -753,7 +754,8 @@ public sealed unsafe class FaultServer : IDisposable
         lock (gate)
             kids = [.. children];
         foreach (var c in kids)
-            c.Stop();
+            if (!c.disposed) // a child its owner disposed already has ended (and Stop would throw)
+                c.Stop();
         var u1 = ThreadUsage.Current();
         var d = u1 - u0;
         stats->LoopUtimeNs = d.UtimeNs;

@@ -11,7 +11,7 @@ public sealed class FormatOptionTests
         { ["check", "--json", "--format", "ktap"], "uffdnative: --json and --format ktap are exclusive: choose one output format." },
         { ["probe", "--markdown", "--format", "junit"], "uffdnative: --markdown and --format junit are exclusive: choose one output format." },
         { ["probe", "--json", "--markdown"], "uffdnative: --json and --markdown are exclusive: choose one output format." },
-        { ["compare", "--json", "--markdown", "/dev/null"], "uffdnative: --json and --markdown are exclusive: choose one output format." },
+        { ["compare", "--json", "--markdown", "/nonexistent/report.json"], "uffdnative: --json and --markdown are exclusive: choose one output format." },
     };
 
     [Theory]

@@ -16,7 +16,7 @@ namespace UffdNative.Harness.Tests.Formats;
 public sealed class JsonSchemaTests
 {
     /// <summary>The verbs whose --json (or --format json) documents these tests produce and validate.</summary>
-    public static readonly IReadOnlyList<string> ValidatedVerbs = ["probe", "check", "bench", "soak", "fuzz", "replay", "compare"];
+    public static readonly IReadOnlyList<string> ValidatedVerbs = ["probe", "check", "bench", "soak", "fuzz", "replay", "compare", "bisect"]; // bisect: in BisectTests (its runs boot kernels)
 
     private static readonly ConcurrentDictionary<string, JsonSchema> Schemas = new();
 

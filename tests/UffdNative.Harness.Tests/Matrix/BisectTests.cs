@@ -10,7 +10,7 @@ namespace UffdNative.Harness.Tests.Matrix;
 /// the changelog reading and ranking (on real changelog text: excerpts of the changelog.Debian of
 /// linux-image-6.1.0-57-amd64 and linux-image-6.12.118+deb12-amd64, cut out line for line), a row's
 /// answer from a real probe of this kernel, and the verb's usage errors. The bisects that boot
-/// kernels are in <see cref="BisectKernelTests"/>, behind UFFDNATIVE_BISECT_TESTS=1.
+/// kernels are in BisectKernelTests (compiled only then), behind UFFDNATIVE_BISECT_TESTS=1.
 /// </summary>
 public class BisectTests
 {
@@ -248,6 +248,7 @@ public class BisectTests
         Assert.Equal((4, 1), (report.Booted, report.Reused));
         Assert.Equal("close-clears-wp: first build with the new answer is 6.1.192-1 (6.1.0-55-amd64) (after 6.1.190-1 (6.1.0-54-amd64)); 5 of 11 builds looked at (4 booted, 1 reused), 612 s", report.Summary());
 
+        Assert.Empty(UffdNative.Harness.Tests.Formats.JsonSchemaTests.Problems("bisect", report.ToJson()));
         using var doc = System.Text.Json.JsonDocument.Parse(report.ToJson());
         var j = doc.RootElement;
         Assert.True(j.GetProperty("flipped").GetBoolean());
