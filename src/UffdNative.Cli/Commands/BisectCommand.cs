@@ -36,19 +36,14 @@ public static partial class BisectCommand
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the report to this file instead of standard output." };
         var work = new Option<string?>("--work") { Description = "Where the shards are kept and reused (default: artifacts/bisect in the repository): shards/BUILD/probe is an ordinary kernel-matrix output directory." };
         var fresh = new Option<bool>("--fresh") { Description = "Boot every build looked at, even where a shard of an earlier run exists (the old shard is replaced)." };
-        var timeout = new Option<int?>("--timeout") { Description = "Seconds per kernel, boot included (the matrix's default 270)." };
-        var stepTimeout = new Option<int?>("--step-timeout") { Description = "Seconds per step (the matrix's default 150)." };
-        var append = new Option<string?>("--append") { Description = "Guest kernel command line (the matrix's default: hugepages=16 and the host's THP mode)." };
-        var accel = new Option<string?>("--accel") { Description = "auto, kvm or tcg (as the matrix)." };
-        accel.AcceptOnlyFromAmong("auto", "kvm", "tcg");
-        var noInstall = new Option<bool>("--no-install") { Description = "Do not apt-get install qemu and the other host tools." };
+        var guest = new GuestOptions();
         var script = new Option<string?>("--script") { Description = $"Path to kernel-matrix.sh (default: ${MatrixCommand.ScriptEnvironmentVariable}, else {MatrixCommand.ScriptRelativePath} above the current or this program's directory); {BuildsScriptName} is taken from the same directory." };
 
         var cmd = new Command("bisect",
             "Find the kernel build where a probe row's answer (or a check scenario's observation) changed: boot the two ends of a Debian series' builds (or of --kernels) under qemu, binary-search between them with one cached kernel-matrix shard per build, and report the two adjacent builds, both answers and the changelog lines between them that mention userfaultfd, uffd, mm/ or the row's CVE. " +
             "Exit 0 when the search ended (flip found or none), 1 a build gave no result (timeout, panic: see its shard log), 2 usage, 3 setup (qemu, apt, download).")
         {
-            target, series, from, to, kernels, scenario, profile, json, format, output, work, fresh, timeout, stepTimeout, append, accel, noInstall, script,
+            target, series, from, to, kernels, scenario, profile, json, format, output, work, fresh, guest.Timeout, guest.StepTimeout, guest.Append, guest.Accel, guest.NoInstall, script,
         };
         cmd.SetAction(pr =>
         {
@@ -70,11 +65,7 @@ public static partial class BisectCommand
                 Profile = pr.GetValue(profile),
                 Work = pr.GetValue(work),
                 Fresh = pr.GetValue(fresh),
-                Timeout = pr.GetValue(timeout),
-                StepTimeout = pr.GetValue(stepTimeout),
-                Append = pr.GetValue(append),
-                Accel = pr.GetValue(accel),
-                NoInstall = pr.GetValue(noInstall),
+                Guest = guest.Read(pr),
             };
             BisectReport report;
             try
@@ -111,11 +102,7 @@ public static partial class BisectCommand
         public string? Profile { get; init; }
         public string? Work { get; init; }
         public bool Fresh { get; init; }
-        public int? Timeout { get; init; }
-        public int? StepTimeout { get; init; }
-        public string? Append { get; init; }
-        public string? Accel { get; init; }
-        public bool NoInstall { get; init; }
+        public GuestSettings Guest { get; init; } = new();
         /// <summary>The CLI the guests run (null: this program's directory, else the script builds one).</summary>
         public string? Cli { get; init; }
     }
@@ -236,11 +223,7 @@ public static partial class BisectCommand
             Steps = [$"{target.StepFile}={target.StepCommand}"],
             Jobs = 1,
             Cli = cli,
-            Timeout = r.Timeout,
-            StepTimeout = r.StepTimeout,
-            Append = r.Append,
-            Accel = r.Accel,
-            NoInstall = r.NoInstall,
+            Guest = r.Guest,
         });
         var logFile = dir + ".log";
         log.WriteLine($"bisect: {build.Spec}: booting (kernel-matrix shard {dir}; log {logFile})");

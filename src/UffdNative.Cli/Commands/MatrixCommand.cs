@@ -21,11 +21,8 @@ public static class MatrixCommand
         public string? Out { get; init; }
         public bool Ci { get; init; }
         public IReadOnlyList<string> Steps { get; init; } = [];
-        public int? Timeout { get; init; }
-        public int? StepTimeout { get; init; }
-        public string? Append { get; init; }
-        public string? Accel { get; init; }
-        public bool NoInstall { get; init; }
+        /// <summary>The guests' timeouts, command line, accelerator and host tools.</summary>
+        public GuestSettings Guest { get; init; } = new();
         public bool Verbose { get; init; }
         /// <summary>Guests run at once (the script's --jobs; null: its default, the CPU count).</summary>
         public int? Jobs { get; init; }
@@ -43,12 +40,7 @@ public static class MatrixCommand
         var output = new Option<string?>("--out") { Description = "Results directory: KERNEL/probe.json, probe-nobody.json, check.json, console logs, matrix.md (default: artifacts/kernel-matrix)." };
         var ci = new Option<bool>("--ci") { Description = "What CI runs: host 6.1 6.12 with the default steps." };
         var steps = new Option<string[]>("--step") { Description = "Replace the default steps: NAME[@UID]=COMMAND, stdout to KERNEL/NAME; `uffdnative` in COMMAND is this CLI. Repeatable." };
-        var timeout = new Option<int?>("--timeout") { Description = "Seconds per kernel, boot included (default 270)." };
-        var stepTimeout = new Option<int?>("--step-timeout") { Description = "Seconds per step (default 150)." };
-        var append = new Option<string?>("--append") { Description = "Guest kernel command line (default: hugepages=16 and the host's THP mode)." };
-        var accel = new Option<string?>("--accel") { Description = "auto (KVM only with kvm_intel/kvm_amd, else TCG), kvm or tcg." };
-        accel.AcceptOnlyFromAmong("auto", "kvm", "tcg");
-        var noInstall = new Option<bool>("--no-install") { Description = "Do not apt-get install qemu and the other host tools." };
+        var guest = new GuestOptions();
         var rebuild = new Option<bool>("--rebuild") { Description = "Let the script build the CLI from the repository instead of running this one." };
         var script = new Option<string?>("--script") { Description = $"Path to kernel-matrix.sh (default: ${ScriptEnvironmentVariable}, else {ScriptRelativePath} above the current or this program's directory)." };
         var jobs = new Option<int?>("--jobs", "-j") { Description = "Kernels run at once, each an independent shard (default: the CPU count)." };
@@ -59,7 +51,7 @@ public static class MatrixCommand
             "Probe userfaultfd on the host and on Debian kernels (5.10 to 7.3-rc) or one's own booted under qemu (TCG, or KVM where hardware KVM exists), then write the comparison matrix. " +
             "Runs scripts/kernel-matrix.sh and exits 0 when all agreed; 1 a step failed, a kernel logged WARN/BUG/Oops, or a kernel gave no result (timeout, panic; the script itself says 4); 2 usage; 3 setup failed (packages or kernels could not be fetched).")
         {
-            kernels, output, ci, steps, timeout, stepTimeout, append, accel, noInstall, rebuild, script, verbose, jobs, html,
+            kernels, output, ci, steps, guest.Timeout, guest.StepTimeout, guest.Append, guest.Accel, guest.NoInstall, rebuild, script, verbose, jobs, html,
         };
         cmd.SetAction(pr =>
         {
@@ -73,11 +65,7 @@ public static class MatrixCommand
                 Out = pr.GetValue(output),
                 Ci = pr.GetValue(ci),
                 Steps = pr.GetValue(steps) ?? [],
-                Timeout = pr.GetValue(timeout),
-                StepTimeout = pr.GetValue(stepTimeout),
-                Append = pr.GetValue(append),
-                Accel = pr.GetValue(accel),
-                NoInstall = pr.GetValue(noInstall),
+                Guest = guest.Read(pr),
                 Verbose = pr.GetValue(verbose),
                 Jobs = pr.GetValue(jobs),
                 Cli = pr.GetValue(rebuild) ? null : OwnCliDirectory(),
@@ -97,11 +85,12 @@ public static class MatrixCommand
         if (r.Ci) args.Add("--ci");
         if (r.Out is not null) args.AddRange(["--out", r.Out]);
         foreach (var s in r.Steps) args.AddRange(["--step", s]);
-        if (r.Timeout is { } t) args.AddRange(["--timeout", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        if (r.StepTimeout is { } st) args.AddRange(["--step-timeout", st.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        if (r.Append is not null) args.AddRange(["--append", r.Append]);
-        if (r.Accel is not null) args.AddRange(["--accel", r.Accel]);
-        if (r.NoInstall) args.Add("--no-install");
+        var g = r.Guest;
+        if (g.Timeout is { } t) args.AddRange(["--timeout", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (g.StepTimeout is { } st) args.AddRange(["--step-timeout", st.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (g.Append is not null) args.AddRange(["--append", g.Append]);
+        if (g.Accel is not null) args.AddRange(["--accel", g.Accel]);
+        if (g.NoInstall) args.Add("--no-install");
         if (r.Verbose) args.Add("--verbose");
         if (r.Jobs is { } j) args.AddRange(["--jobs", j.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (r.Cli is not null) args.AddRange(["--cli", r.Cli]);
@@ -165,4 +154,36 @@ public static class MatrixCommand
             throw new CliEnvironmentException($"cannot start bash for {scriptPath}: {e.Message}", e);
         }
     }
+}
+
+/// <summary>What kernel-matrix.sh is told about its guests: timeouts, the guest command line, the
+/// accelerator, whether it may install host tools (matrix and bisect pass the same).</summary>
+public sealed record GuestSettings
+{
+    public int? Timeout { get; init; }
+    public int? StepTimeout { get; init; }
+    public string? Append { get; init; }
+    public string? Accel { get; init; }
+    public bool NoInstall { get; init; }
+}
+
+/// <summary>The options of <see cref="GuestSettings"/>, declared once for every verb that boots guests.</summary>
+public sealed class GuestOptions
+{
+    public Option<int?> Timeout { get; } = new("--timeout") { Description = "Seconds per kernel, boot included (default 270)." };
+    public Option<int?> StepTimeout { get; } = new("--step-timeout") { Description = "Seconds per step (default 150)." };
+    public Option<string?> Append { get; } = new("--append") { Description = "Guest kernel command line (default: hugepages=16 and the host's THP mode)." };
+    public Option<string?> Accel { get; } = new("--accel") { Description = "auto (KVM only with kvm_intel/kvm_amd, else TCG), kvm or tcg." };
+    public Option<bool> NoInstall { get; } = new("--no-install") { Description = "Do not apt-get install qemu and the other host tools." };
+
+    public GuestOptions() => Accel.AcceptOnlyFromAmong("auto", "kvm", "tcg");
+
+    public GuestSettings Read(ParseResult pr) => new()
+    {
+        Timeout = pr.GetValue(Timeout),
+        StepTimeout = pr.GetValue(StepTimeout),
+        Append = pr.GetValue(Append),
+        Accel = pr.GetValue(Accel),
+        NoInstall = pr.GetValue(NoInstall),
+    };
 }

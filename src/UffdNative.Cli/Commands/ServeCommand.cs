@@ -142,6 +142,8 @@ public static class ServeCommand
         }
         using var _ = server;
         using var cancel = new CancellationTokenSource();
+        // serve's own stop (every client told, HandlerStopped) replaces the CLI's exit-on-signal.
+        using var own = UffdNative.Cli.Infrastructure.CliSignals.VerbHandlesSignals();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
         {
             ctx.Cancel = true;

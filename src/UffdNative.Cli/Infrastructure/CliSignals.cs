@@ -32,9 +32,33 @@ public sealed class CliSignals : IDisposable
         return new CliSignals(error);
     }
 
+    private static int verbHandles;
+
+    /// <summary>While the result is not disposed, the running verb handles SIGINT and SIGTERM itself (serve
+    /// stops its sessions and tells each client, then returns): this handler then neither restores nor
+    /// exits. Only for verbs that make no host change.</summary>
+    public static IDisposable VerbHandlesSignals()
+    {
+        Interlocked.Increment(ref verbHandles);
+        return new Release();
+    }
+
+    private sealed class Release : IDisposable
+    {
+        private int done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref done, 1) == 0)
+                Interlocked.Decrement(ref verbHandles);
+        }
+    }
+
     private void Handle(PosixSignalContext context)
     {
         context.Cancel = true;
+        if (Volatile.Read(ref verbHandles) > 0)
+            return;
         var (name, code) = context.Signal == PosixSignal.SIGINT ? ("SIGINT", 130) : ("SIGTERM", 143);
         var restored = HostJournal.RestoreAll();
         error.WriteLine($"uffdnative: interrupted by {name}" + (restored.Count > 0 ? $": {string.Join("; ", restored)}" : ": no host change to restore"));

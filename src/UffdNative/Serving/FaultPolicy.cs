@@ -125,6 +125,36 @@ public readonly unsafe struct FaultContext
     internal void CountZeroPages(ulong pages) => stats->ZeroPages += pages;
 }
 
+/// <summary>Saves one page of a WP snapshot before it may change: 1 saved now, 0 already saved (or
+/// outside the store), a negative errno when the content cannot be read.</summary>
+internal interface IPageSaver
+{
+    int Save(in FaultContext context, ulong offset, ulong address);
+}
+
+/// <summary>The one WP-snapshot resolution (in-process <see cref="Policies.WpSnapshot"/> and the external
+/// handler's twin): every page of the run is saved at its source offset before the run is unprotected,
+/// so no write can reach a page whose old content the snapshot lacks.</summary>
+internal static class SnapshotResolution
+{
+    internal static ResolveResult SaveThenUnprotect<TSaver>(ref TSaver saver, in FaultContext context, in FaultRun run, bool dontWake)
+        where TSaver : struct, IPageSaver
+    {
+        if (run.Range is not { } range)
+            return ResolveResult.Fail(Errno.EFAULT);
+        ulong page = Memory.Mapping.PageSize, saved = 0;
+        for (ulong a = run.Start; a < run.End; a += page)
+        {
+            int r = saver.Save(context, range.SourceOffsetOf(a), a);
+            if (r < 0)
+                return ResolveResult.Fail(-r);
+            saved += (ulong)r;
+        }
+        context.CountSnapshotPages(saved);
+        return context.Unprotect(run.Start, run.Length, dontWake);
+    }
+}
+
 /// <summary>
 /// How faults of one kind are resolved. <see cref="Resolve"/> runs on the loop thread for a run of
 /// contiguous pages and must not allocate or block for long; it makes one resolution step and reports

@@ -33,7 +33,7 @@ public class BisectKernelTests
     // The whole probe took up to 115 s a guest under TCG at load 38 on 2 cores (the matrix's
     // defaults are 150 s a step, 270 s a kernel): room for a busier machine.
     private static BisectCommand.Request Ask(string target, string series, string work) =>
-        new() { Target = target, Series = series, Work = work, StepTimeout = 400, Timeout = 600 };
+        new() { Target = target, Series = series, Work = work, Guest = new() { StepTimeout = 400, Timeout = 600 } };
 
     [BisectKernelFact]
     public void TheChangelogOfTheFlippingBuildNamesTheFixAndItsStableRelease()

@@ -225,22 +225,20 @@ internal sealed class ExternalWpSnapshot(RegionContent content, SnapshotTarget s
 
     public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
     {
-        if (run.Range is not { } range)
-            return ResolveResult.Fail(Errno.EFAULT);
-        ulong page = Mapping.PageSize, n = 0;
-        for (ulong a = run.Start; a < run.End; a += page)
+        var saver = new Saver(content, store);
+        return SnapshotResolution.SaveThenUnprotect(ref saver, context, run, dontWake);
+    }
+
+    private readonly struct Saver(RegionContent content, SnapshotTarget store) : IPageSaver
+    {
+        // A negative result (ESRCH: the owner is gone) fails the run.
+        public int Save(in FaultContext context, ulong offset, ulong address)
         {
-            ulong offset = range.SourceOffsetOf(a);
-            if (offset < store.Length && !store.IsSaved(offset))
-            {
-                int r = store.Save(offset, a, content);
-                if (r < 0)
-                    return ResolveResult.Fail(-r); // ESRCH: the owner is gone
-                n++;
-            }
+            if (offset >= store.Length || store.IsSaved(offset))
+                return 0;
+            int r = store.Save(offset, address, content);
+            return r < 0 ? r : 1;
         }
-        context.CountSnapshotPages(n);
-        return context.Unprotect(run.Start, run.Length, dontWake);
     }
 }
 

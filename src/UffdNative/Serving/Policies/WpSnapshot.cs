@@ -19,19 +19,20 @@ public sealed class WpSnapshot(SnapshotStore store) : FaultPolicy
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
     {
-        if (run.Range is not { } range)
-            return ResolveResult.Fail(Errno.EFAULT);
-        ulong page = Mapping.PageSize, saved = 0;
-        for (ulong a = run.Start; a < run.End; a += page)
+        var saver = new Saver(Store);
+        return SnapshotResolution.SaveThenUnprotect(ref saver, context, run, dontWake);
+    }
+
+    // The copy is native (uffd_copy_memory): a read of a WP page never faults, but managed code never
+    // touches registered memory.
+    private readonly struct Saver(SnapshotStore store) : IPageSaver
+    {
+        public int Save(in FaultContext context, ulong offset, ulong address)
         {
-            ulong offset = range.SourceOffsetOf(a);
-            if (Store.TryClaim(offset))
-            {
-                context.CopyMemory(Store.AddressOf(offset), a, page);
-                saved++;
-            }
+            if (!store.TryClaim(offset))
+                return 0;
+            context.CopyMemory(store.AddressOf(offset), address, Memory.Mapping.PageSize);
+            return 1;
         }
-        context.CountSnapshotPages(saved);
-        return context.Unprotect(run.Start, run.Length, dontWake);
     }
 }
