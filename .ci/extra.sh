@@ -9,7 +9,7 @@ extra pictures .ci/pictures.sh  # Issue 15: a bench --plot run and the matrix pa
 # Issue 11: the detectors' evidence in the matrix's guests (and, for a kernel recorded in
 # tests/UffdNative.Harness.Tests/Probing/DetectorEvidence/, the recorded answers): catches a detector that
 # answers without its experiment where the kernel differs from mainline of its version (6.1.192's backports).
-extra detector-evidence env UFFDNATIVE_DETECTOR_REPORTS=TestResults/ci/kernel-matrix \
+extra detector-evidence env UFFDNATIVE_DETECTOR_REPORTS="$PWD/TestResults/ci/kernel-matrix" \
   dotnet test tests/UffdNative.Harness.Tests --no-build --filter FullyQualifiedName~DetectorEvidenceTests
 # Issue 11, behind a flag (UFFDNATIVE_CI_FULL=1; about 40-60 minutes more on 2 cores under TCG, plus 25 the first
 # time the zero-page-off test kernel is built): every Debian kernel
