@@ -40,10 +40,10 @@ public sealed class CliSignals : IDisposable
     public static IDisposable VerbHandlesSignals()
     {
         Interlocked.Increment(ref verbHandles);
-        return new Release();
+        return new SignalScope();
     }
 
-    private sealed class Release : IDisposable
+    private sealed class SignalScope : IDisposable
     {
         private int done;
 
