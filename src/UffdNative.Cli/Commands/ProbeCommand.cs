@@ -21,10 +21,8 @@ public static class ProbeCommand
         };
         cmd.SetAction(pr =>
         {
-            if (pr.GetValue(json) && pr.GetValue(markdown))
-                throw new CliUsageException("--json and --markdown are exclusive: choose one output format.");
+            var fmt = ReportFormats.Resolve(pr, format, json, markdown); // refuses --json with --markdown too
             var only = pr.GetValue(rows) is { } list ? CliOptions.NonEmptyList("--rows", list, "behaviour row ids such as wp-shmem-markers") : null;
-            var fmt = ReportFormats.Resolve(pr, format, json, markdown);
             if (only is not null)
             {
                 var unknown = only.Where(id => BehaviourRows.All.All(r => r.Id != id)).ToList();

@@ -65,6 +65,7 @@ internal static class ScenarioHandler
                 buf = GC.AllocateArray<byte>((int)(length + Page), pinned: true);
             fixed (byte* b = buf)
             {
+                // A staging buffer of our own, never registered with any uffd: the policy copies from it.
                 byte* p = (byte*)(((ulong)b + Page - 1) & ~(Page - 1)); // page aligned
                 new Span<byte>(p, (int)length).Clear();
                 int mapping = (int)(offset / Stride);
