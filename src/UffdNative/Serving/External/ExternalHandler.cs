@@ -77,6 +77,7 @@ public sealed record ExternalHandlerOptions
     public int? SnapshotFd { get; init; }
     /// <summary>The process that owns the registered memory (default: this one).</summary>
     public int OwnerPid { get; init; }
+    /// <summary>Where the session logs; null: <see cref="UffdLogging.LoggerFactory"/>'s <c>UffdNative.Serving.External.ExternalHandler</c>.</summary>
     public ILogger? Logger { get; init; }
 }
 
