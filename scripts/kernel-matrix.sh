@@ -168,6 +168,29 @@ if [ "$append_set" = 0 ]; then
 fi
 
 runner_text=$(cat "$KM_LIB_DIR/run-steps.sh")
+
+# Machine-readable progress for `uffdnative matrix` (its live bar): with KM_PROGRESS_FILE set, one
+# tab-separated line per event is appended there (each line one write, O_APPEND: shards do not interleave):
+#   plan  KERNELS  STEPS            once, before the first kernel
+#   step  LABEL    NAME  UID  exit 0|FAILED    as each step of a kernel ends
+#   kernel  LABEL  CODE  RESULT     as each kernel ends (its remaining steps will not run)
+km_progress() {
+    [ -n "${KM_PROGRESS_FILE:-}" ] || return 0
+    local IFS=$'\t'
+    printf '%s\n' "$*" >>"$KM_PROGRESS_FILE"
+}
+# Passes the guest's output through and reports its "step NAME (uid U): exit 0, Ns" / "... FAILED, ..." lines.
+km_step_tap() {
+    local line rest name uid
+    while IFS= read -r line; do
+        printf '%s\n' "$line"
+        case $line in
+            "step "*" (uid "*"): exit 0"*|"step "*" (uid "*"): FAILED"*)
+                rest=${line#step } name=${rest%% (uid *} uid=${rest#* (uid } uid=${uid%%)*}
+                case $rest in *"): exit 0"*) km_progress step "$1" "$name" "$uid" "exit 0" ;; *) km_progress step "$1" "$name" "$uid" FAILED ;; esac ;;
+        esac
+    done
+}
 worst=$EXIT_OK
 rank() { case $1 in 2) echo 5;; 3) echo 4;; 4) echo 3;; 1) echo 2;; *) echo 0;; esac; }
 fail_with() {  # keep the highest-priority exit status: 2 > 3 > 4 > 1 > 0
@@ -188,6 +211,7 @@ run_kernel() {
             sed "s/^/[$k] /" "$out/.run/prepare-$idx.log" >&2
             km_log "[$k] could not be prepared: $(grep -m1 'error:' "$out/.run/prepare-$idx.log" | sed 's/^[^:]*: error: //')"
             printf '%s\t%s\t%s\n' "$k" "$EXIT_SETUP" "setup failed (see above)" >"$out/.run/$idx.tmp" && mv "$out/.run/$idx.tmp" "$out/.run/$idx"
+            km_progress kernel "$k" "$EXIT_SETUP" "setup failed"
             return 0
         fi
         rm -f "$out/.run/prepare-$idx.log"
@@ -202,7 +226,7 @@ run_kernel() {
     set +e
     if [ "$k" = host ]; then
         timeout -k 10 "$timeout_s" bash -c "$runner_text" run-steps "$dir" "$cli" "$step_timeout" "${step_args[@]}" 2>&1 \
-            | tee "$dir/run.log" | sed -u "s/^/[$label] /" >&2
+            | tee "$dir/run.log" | km_step_tap "$label" | sed -u "s/^/[$label] /" >&2
         rc=${PIPESTATUS[0]}
         echo 1 >"$dir/boots.tmp" && mv "$dir/boots.tmp" "$dir/boots"
     else
@@ -211,7 +235,7 @@ run_kernel() {
         vflag=(); [ "$verbose" = 1 ] && vflag=(-v)
         "$SCRIPTS_DIR/kernel-run.sh" "${vflag[@]}" --no-install --timeout "$timeout_s" --accel "$accel" --log-dir "$dir" \
             "${share[@]}" --append "$append" "$k" -- bash -c "$runner_text" run-steps "$dir" "$cli" "$step_timeout" "${step_args[@]}" 2>&1 \
-            | tee "$dir/run.log" | sed -u "s/^/[$label] /" >&2
+            | tee "$dir/run.log" | km_step_tap "$label" | sed -u "s/^/[$label] /" >&2
         rc=${PIPESTATUS[0]}
     fi
     set -e
@@ -242,12 +266,14 @@ run_kernel() {
     printf '%s\t%s\n' "$code" "$text" >"$dir/result.tmp" && mv "$dir/result.tmp" "$dir/result"
     km_log "[$label] $text (${secs}s)"
     printf '%s\t%s\t%s\n' "$label" "$code" "$text" >"$out/.run/$idx.tmp" && mv "$out/.run/$idx.tmp" "$out/.run/$idx"
+    km_progress kernel "$label" "$code" "$text"
 }
 
 labels=() results=()
 if [ "$merge" = 0 ]; then
     rm -rf "$out/.run" && mkdir -p "$out/.run"
     km_log "running ${#kernels[@]} kernel(s), at most $jobs at once"
+    km_progress plan "${#kernels[@]}" "$step_count"
     running=0 idx=0
     for k in "${kernels[@]}"; do
         if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi

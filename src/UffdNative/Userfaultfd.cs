@@ -190,7 +190,10 @@ public sealed unsafe class Userfaultfd : IDisposable
         var (fd, _, _, _) = OpenFd(o);
         using var h = new SafeFdHandle(fd);
         var api = new UffdioApi { Api = (ulong)Uffd.Api };
-        UffdException.Check(Shim.uffd_api(fd, &api), "UFFDIO_API (query)", e => Remedies.Api(0, 0, e, KernelVersion.Running()));
+        int r = Shim.uffd_api(fd, &api);
+        if (KernelLog.Enabled)
+            KernelLog.Api(fd, 0, api, r);
+        UffdException.Check(r, "UFFDIO_API (query)", e => Remedies.Api(0, 0, e, KernelVersion.Running()));
         cachedSupported = (UffdFeatures)api.Features;
         return cachedSupported.Value;
     }
@@ -199,13 +202,16 @@ public sealed unsafe class Userfaultfd : IDisposable
     public static int OpenRaw(UffdOpenPath path, int flags, out int stage)
     {
         stage = 0;
-        return path switch
+        int fd = path switch
         {
             UffdOpenPath.Syscall => Shim.uffd_open_syscall(flags),
             UffdOpenPath.SyscallUserModeOnly => Shim.uffd_open_syscall(flags | Uffd.UserModeOnly),
             UffdOpenPath.Device => Shim.uffd_open_device(null, flags, out stage),
             _ => throw new ArgumentOutOfRangeException(nameof(path), path, "Auto and Adopted are not single open paths"),
         };
+        if (KernelLog.Enabled)
+            KernelLog.Open(path, flags, fd);
+        return fd;
     }
 
     private static (int Fd, UffdOpenPath Via, List<UffdOpenAttempt> Attempts, bool UserModeOnly) OpenFd(UffdOpenOptions o)
@@ -243,16 +249,148 @@ public sealed unsafe class Userfaultfd : IDisposable
 
     // ---- raw ioctls: the kernel's answer, unchanged -----------------------------------------------
 
-    public int TryApi(ref UffdioApi api) { int fd = Lease(); try { fixed (UffdioApi* p = &api) return Shim.uffd_api(fd, p); } finally { Unlease(); } }
-    private int TryRegister(ref UffdioRegister reg) { int fd = Lease(); try { fixed (UffdioRegister* p = &reg) return Shim.uffd_register(fd, p); } finally { Unlease(); } }
-    public int TryUnregister(ref UffdioRange r) { int fd = Lease(); try { fixed (UffdioRange* p = &r) return Shim.uffd_unregister(fd, p); } finally { Unlease(); } }
-    public int TryWake(ref UffdioRange r) { int fd = Lease(); try { fixed (UffdioRange* p = &r) return Shim.uffd_wake(fd, p); } finally { Unlease(); } }
-    public int TryCopy(ref UffdioCopy c) { int fd = Lease(); try { fixed (UffdioCopy* p = &c) return Shim.uffd_copy(fd, p); } finally { Unlease(); } }
-    public int TryZeroPage(ref UffdioZeropage z) { int fd = Lease(); try { fixed (UffdioZeropage* p = &z) return Shim.uffd_zeropage(fd, p); } finally { Unlease(); } }
-    public int TryWriteProtect(ref UffdioWriteprotect w) { int fd = Lease(); try { fixed (UffdioWriteprotect* p = &w) return Shim.uffd_writeprotect(fd, p); } finally { Unlease(); } }
-    public int TryContinue(ref UffdioContinue c) { int fd = Lease(); try { fixed (UffdioContinue* p = &c) return Shim.uffd_continue(fd, p); } finally { Unlease(); } }
-    public int TryPoison(ref UffdioPoison c) { int fd = Lease(); try { fixed (UffdioPoison* p = &c) return Shim.uffd_poison(fd, p); } finally { Unlease(); } }
-    public int TryMove(ref UffdioMove m) { int fd = Lease(); try { fixed (UffdioMove* p = &m) return Shim.uffd_move(fd, p); } finally { Unlease(); } }
+    // Each logs the call with its arguments and result at Debug (UffdLogging) when enabled: one flag test otherwise.
+    public int TryApi(ref UffdioApi api)
+    {
+        int fd = Lease();
+        try
+        {
+            ulong requested = api.Features;
+            int r;
+            fixed (UffdioApi* p = &api) r = Shim.uffd_api(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Api(fd, requested, api, r);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
+    private int TryRegister(ref UffdioRegister reg)
+    {
+        int fd = Lease();
+        try
+        {
+            int r;
+            fixed (UffdioRegister* p = &reg) r = Shim.uffd_register(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Register(fd, reg, r);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryUnregister(ref UffdioRange r)
+    {
+        int fd = Lease();
+        try
+        {
+            int rc;
+            fixed (UffdioRange* p = &r) rc = Shim.uffd_unregister(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Range("UFFDIO_UNREGISTER", fd, r, rc);
+            return rc;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryWake(ref UffdioRange r)
+    {
+        int fd = Lease();
+        try
+        {
+            int rc;
+            fixed (UffdioRange* p = &r) rc = Shim.uffd_wake(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Range("UFFDIO_WAKE", fd, r, rc);
+            return rc;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryCopy(ref UffdioCopy c)
+    {
+        int fd = Lease();
+        try
+        {
+            int r;
+            fixed (UffdioCopy* p = &c) r = Shim.uffd_copy(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Transfer("UFFDIO_COPY", fd, c.Dst, c.Src, c.Len, c.Mode, r, "copy", c.Copy);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryZeroPage(ref UffdioZeropage z)
+    {
+        int fd = Lease();
+        try
+        {
+            int r;
+            fixed (UffdioZeropage* p = &z) r = Shim.uffd_zeropage(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Fill("UFFDIO_ZEROPAGE", fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryWriteProtect(ref UffdioWriteprotect w)
+    {
+        int fd = Lease();
+        try
+        {
+            int r;
+            fixed (UffdioWriteprotect* p = &w) r = Shim.uffd_writeprotect(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.WriteProtect(fd, w, r);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryContinue(ref UffdioContinue c)
+    {
+        int fd = Lease();
+        try
+        {
+            int r;
+            fixed (UffdioContinue* p = &c) r = Shim.uffd_continue(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Fill("UFFDIO_CONTINUE", fd, c.Range, c.Mode, r, "mapped", c.Mapped);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryPoison(ref UffdioPoison c)
+    {
+        int fd = Lease();
+        try
+        {
+            int r;
+            fixed (UffdioPoison* p = &c) r = Shim.uffd_poison(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Fill("UFFDIO_POISON", fd, c.Range, c.Mode, r, "updated", c.Updated);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
+    public int TryMove(ref UffdioMove m)
+    {
+        int fd = Lease();
+        try
+        {
+            int r;
+            fixed (UffdioMove* p = &m) r = Shim.uffd_move(fd, p);
+            if (KernelLog.Enabled)
+                KernelLog.Transfer("UFFDIO_MOVE", fd, m.Dst, m.Src, m.Len, m.Mode, r, "move", m.Move);
+            return r;
+        }
+        finally { Unlease(); }
+    }
+
     /// <summary>Any request number: what a kernel does with an ioctl it may not know.</summary>
     internal int TryIoctlRaw(ulong request, void* arg) { int fd = Lease(); try { return Shim.uffd_ioctl_raw(fd, request, arg); } finally { Unlease(); } }
 

@@ -71,18 +71,25 @@ public static class CheckCommand
             if (!asJson)
                 PrintHeader(resolved);
             var cells = new List<CellResult>();
-            foreach (var c in runner.RunAll(selected, memories))
+            long total = selected.Sum(s => s.Targets.Count(m => memories is null || memories.Contains(m)));
+            // Progress goes to stderr (a bar on a terminal, Information lines otherwise); stdout is the report's.
+            CliProgress.Run($"check {total} cells", total, asJson, progress =>
             {
-                cells.Add(c);
-                if (!asJson && pr.GetValue(trace) && c.Status is CellStatus.Diverged or CellStatus.Error)
+                foreach (var c in runner.RunAll(selected, memories))
                 {
-                    var s = NamedScenarios.Find(c.Scenario)!.Build(c.Memory);
-                    var (model, kernel, _) = runner.Compare(s);
-                    Console.WriteLine($"---- {c.Scenario} × {MemoryTypes.Name(c.Memory)}\n{s.Describe()}---- model\n{model.Trace.Describe()}\n---- kernel\n{kernel.Describe()}\n");
+                    cells.Add(c);
+                    progress.Status($"{c.Scenario} × {MemoryTypes.Name(c.Memory)}: {c.Status.ToString().ToLowerInvariant()}; {cells.Count(x => x.Status is CellStatus.Diverged or CellStatus.Error)} diverged or failed");
+                    progress.Advance();
+                    if (!asJson && pr.GetValue(trace) && c.Status is CellStatus.Diverged or CellStatus.Error)
+                    {
+                        var s = NamedScenarios.Find(c.Scenario)!.Build(c.Memory);
+                        var (model, kernel, _) = runner.Compare(s);
+                        Console.WriteLine($"---- {c.Scenario} × {MemoryTypes.Name(c.Memory)}\n{s.Describe()}---- model\n{model.Trace.Describe()}\n---- kernel\n{kernel.Describe()}\n");
+                    }
+                    if (!asJson && pr.GetValue(verbose) && c.Divergence is { } d)
+                        Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
                 }
-                if (!asJson && pr.GetValue(verbose) && c.Divergence is { } d)
-                    Console.WriteLine($"  {c.Scenario} × {MemoryTypes.Name(c.Memory)}: {d.Describe()}\n  before: {d.StateBefore}");
-            }
+            });
             var report = CheckReport.Build(KernelVersion.RunningRelease(), resolved.Used.Origin, resolved.Source, resolved.Switches, resolved.Facts, selected.Count, cells);
             if (fmt == ReportFormat.Json)
                 Console.WriteLine(JsonSerializer.Serialize(report, CheckJsonContext.Default.CheckReport));

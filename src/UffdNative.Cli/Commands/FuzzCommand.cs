@@ -44,7 +44,28 @@ public static class FuzzCommand
             var fuzzer = new Fuzzer(runner);
             ulong s = pr.GetValue(seed);
             say.WriteLine($"fuzz seed {s} on {KernelVersion.RunningRelease()}, profile {used.Origin}{(bug != ModelBug.None ? $", injected model bug {bug}" : "")}");
-            var report = fuzzer.Run(s, n, t is { } sec ? TimeSpan.FromSeconds(sec) : null, msg => say.WriteLine("  " + msg));
+            // Live progress on stderr: scenarios against --count, or time against --seconds.
+            long total = n ?? (long)(t!.Value * 1000);
+            var report = CliProgress.Run(n is { } cases ? $"fuzz {cases} scenarios" : string.Create(CultureInfo.InvariantCulture, $"fuzz for {t} s"), total, asJson, progress =>
+            {
+                bool diverged = false;
+                var r = fuzzer.Run(s, n, t is { } sec ? TimeSpan.FromSeconds(sec) : null, msg =>
+                {
+                    say.WriteLine("  " + msg);
+                    if (msg.StartsWith("scenario ", StringComparison.Ordinal) && msg.Contains(" diverged ", StringComparison.Ordinal))
+                    {
+                        diverged = true;
+                        progress.Status("1 divergence: shrinking");
+                    }
+                }, default, (run, elapsed) =>
+                {
+                    if (!diverged)
+                        progress.Update(n is null ? (long)elapsed.TotalMilliseconds : run, total,
+                            string.Create(CultureInfo.InvariantCulture, $"{run} scenarios, 0 divergences, {run / Math.Max(elapsed.TotalSeconds, 1e-3):F0} scenarios/s"));
+                });
+                progress.Update(total, total, string.Create(CultureInfo.InvariantCulture, $"{r.Scenarios} scenarios, {(r.Finding is null ? 0 : 1)} divergences, {r.ScenariosPerSecond:F0} scenarios/s"));
+                return r;
+            });
             say.WriteLine($"{report.Scenarios} scenarios in {report.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s: {report.ScenariosPerSecond.ToString("F1", CultureInfo.InvariantCulture)} scenarios/s ({report.Skipped} skipped)");
             if (report.Finding is not { } f)
             {

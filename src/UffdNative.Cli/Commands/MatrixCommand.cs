@@ -139,19 +139,49 @@ public static class MatrixCommand
 
     private static int Run(string scriptPath, List<string> args)
     {
-        var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
+        // The script's stderr comes through here, line by line, so that on a terminal it scrolls above the
+        // live bar; its progress events (KM_PROGRESS_FILE, see kernel-matrix.sh) drive the bar.
+        var psi = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardError = true };
         psi.ArgumentList.Add(scriptPath);
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        var progressFile = Path.Combine(Path.GetTempPath(), $"uffdnative-matrix-{Environment.ProcessId}-{Guid.NewGuid():N}.tsv");
+        psi.Environment["KM_PROGRESS_FILE"] = progressFile;
         try
         {
-            using var p = Process.Start(psi)!;
-            p.WaitForExit();
-            return MapExitCode(p.ExitCode);
+            return CliProgress.Run("matrix", 0, json: false, sink =>
+            {
+                using var p = Process.Start(psi)!;
+                var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+                p.ErrorDataReceived += (_, e) =>
+                {
+                    if (e.Data is not null)
+                        lines.Enqueue(e.Data);
+                };
+                p.BeginErrorReadLine();
+                var tracker = new MatrixProgress(sink);
+                long offset = 0;
+                bool exited;
+                do
+                {
+                    exited = p.WaitForExit(250); // the display's refresh period; the exit is what ends the loop
+                    if (exited)
+                        p.WaitForExit(); // and the redirected stderr is drained
+                    while (lines.TryDequeue(out var line))
+                        sink.Line(line);
+                    offset = tracker.ReadFrom(progressFile, offset);
+                }
+                while (!exited);
+                return MapExitCode(p.ExitCode);
+            });
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new CliEnvironmentException($"cannot start bash for {scriptPath}: {e.Message}", e);
+        }
+        finally
+        {
+            File.Delete(progressFile);
         }
     }
 }
@@ -186,4 +216,59 @@ public sealed class GuestOptions
         Accel = pr.GetValue(Accel),
         NoInstall = pr.GetValue(NoInstall),
     };
+}
+
+/// <summary>Turns kernel-matrix.sh's progress events (one tab-separated line each: "plan KERNELS STEPS",
+/// "step LABEL NAME UID RESULT", "kernel LABEL CODE RESULT") into steps done of kernels × steps.</summary>
+public sealed class MatrixProgress(IProgressSink sink)
+{
+    private readonly Dictionary<string, int> stepsSeen = [];
+    private int kernels, steps, kernelsDone;
+    private long done;
+
+    public long Done => done;
+    public long Total => (long)kernels * steps;
+
+    /// <summary>Applies the complete lines of the file from <paramref name="offset"/> on; returns the offset
+    /// after the last complete line (a line being written is read next time).</summary>
+    public long ReadFrom(string path, long offset)
+    {
+        if (!File.Exists(path))
+            return offset;
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (f.Length <= offset)
+            return offset;
+        f.Seek(offset, SeekOrigin.Begin);
+        var buffer = new byte[f.Length - offset];
+        int n = f.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        int end = Array.LastIndexOf(buffer, (byte)'\n', n - 1);
+        if (end < 0)
+            return offset;
+        foreach (var line in System.Text.Encoding.UTF8.GetString(buffer, 0, end).Split('\n'))
+            Apply(line);
+        return offset + end + 1;
+    }
+
+    public void Apply(string line)
+    {
+        var f = line.Split('\t');
+        switch (f[0])
+        {
+            case "plan" when f.Length >= 3 && int.TryParse(f[1], out var k) && int.TryParse(f[2], out var s):
+                (kernels, steps) = (k, s);
+                sink.Update(done, Total, $"0/{kernels} kernels");
+                break;
+            case "step" when f.Length >= 5:
+                stepsSeen[f[1]] = stepsSeen.GetValueOrDefault(f[1]) + 1;
+                done++;
+                sink.Update(done, Total, $"{kernelsDone}/{kernels} kernels; {f[1]}: {f[2]} (uid {f[3]}) {f[4]}");
+                break;
+            case "kernel" when f.Length >= 4:
+                kernelsDone++;
+                // A kernel that ended early (setup failed, timeout, panic) runs none of its remaining steps.
+                done += Math.Max(0, steps - stepsSeen.GetValueOrDefault(f[1]));
+                sink.Update(done, Total, $"{kernelsDone}/{kernels} kernels; {f[1]}: {f[3]}");
+                break;
+        }
+    }
 }

@@ -35,7 +35,12 @@ public static class SoakCommand
                 throw new CliUsageException($"--seconds 1..{7 * 86400}, --threads 1..64, --pages >= 1024 (at most {BenchCommand.MaxPages}) and a multiple of 512");
             var options = new SoakOptions { Seconds = s, Threads = t, Faults = pr.GetValue(faults), PagesPerRegion = p, Seed = pr.GetValue(seed), Fork = !pr.GetValue(noFork) };
             bool asJson = pr.GetValue(json);
-            var result = new SoakRunner(options, asJson ? null : line => Console.Error.WriteLine(line)).Run();
+            // Live progress on stderr (a bar on a terminal, Information lines otherwise): time against
+            // --seconds, with the runner's once-a-second totals (faults/s, verified, lost, corrupt, hung).
+            long total = s * 1000L;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var result = CliProgress.Run($"soak {s} s", total, asJson, progress =>
+                new SoakRunner(options, line => progress.Update(Math.Min(clock.ElapsedMilliseconds, total), total, line)).Run());
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(result, SoakJsonContext.Default.SoakResult));
             else

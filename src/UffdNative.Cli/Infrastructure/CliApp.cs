@@ -40,12 +40,23 @@ public static class CliApp
         return o;
     }
 
+    /// <summary>--log-format, on every verb (recursive): simple lines, or one JSON object per line. Checked
+    /// after parsing, so a bad value is a usage error (one line, exit 2) like every other.</summary>
+    public static Option<string> LogFormatOption { get; } = new("--log-format")
+    {
+        Description = "How log lines look on stderr: simple (default) or json (one JSON object per line: Timestamp, EventId, LogLevel, Category, Message, State).",
+        HelpName = "format",
+        Recursive = true,
+        DefaultValueFactory = _ => "simple",
+    };
+
     /// <summary>The root command with every verb (tests parse command lines against it). Named
     /// "uffdnative" whatever the executable is called (UffdNative.Cli.dll under `dotnet`).</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand(Description);
         root.Options.Add(VerbosityOption);
+        root.Options.Add(LogFormatOption);
         foreach (var command in Verbs.All())
             root.Subcommands.Add(command);
         root.WithExamples(
@@ -93,7 +104,10 @@ public static class CliApp
         }
 
         var verbosity = parsed.GetValue(VerbosityOption);
-        using var logging = CliLog.Configure(verbosity);
+        var formatText = parsed.GetValue(LogFormatOption);
+        if (!CliLog.TryParseFormat(formatText, out var logFormat))
+            return CliErrors.Report(new CliUsageException($"--log-format: '{formatText}' is not a format; use simple or json."), error, withStackTrace: false);
+        using var logging = CliLog.Configure(verbosity, logFormat);
         var log = CliLog.For("uffdnative");
         var started = System.Diagnostics.Stopwatch.StartNew();
         log.LogDebug("uffdnative {Version} on .NET {Runtime}, kernel {Kernel}: {Verb} {Arguments}",

@@ -28,9 +28,10 @@ public static class CliConsole
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(writer),
-            Ansi = plain ? AnsiSupport.No : AnsiSupport.Detect,
+            // NO_COLOR takes the colours away, not the terminal: a progress bar still redraws in place.
+            Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
             ColorSystem = plain ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
-            Interactive = plain ? InteractionSupport.No : InteractionSupport.Detect,
+            Interactive = redirected ? InteractionSupport.No : InteractionSupport.Detect,
         });
         if (redirected)
             console.Profile.Width = 200; // no terminal to ask: do not wrap report lines at 80 columns

@@ -19,6 +19,16 @@ public enum Verbosity
     Diagnostic,
 }
 
+/// <summary>How log lines are written on stderr (global option --log-format).</summary>
+public enum LogFormat
+{
+    /// <summary>One line per message: "time level: category[event] message" (the default).</summary>
+    Simple,
+    /// <summary>One JSON object per line (Microsoft.Extensions.Logging's JsonConsoleFormatter): Timestamp,
+    /// EventId, LogLevel, Category, Message, State.</summary>
+    Json,
+}
+
 /// <summary>
 /// The CLI's Microsoft.Extensions.Logging setup: a single-line console logger on stderr (stdout is
 /// for results and JSON), its level set by -v/--verbosity. Verbs take loggers from <see cref="For{T}"/>.
@@ -59,21 +69,51 @@ public static class CliLog
         return Enum.IsDefined(v);
     }
 
-    /// <summary>Creates the logger factory for this run; dispose it before exit to flush.</summary>
-    public static ILoggerFactory Configure(Verbosity v)
+    /// <summary>Parses simple or json (--log-format).</summary>
+    public static bool TryParseFormat(string? text, out LogFormat format)
+    {
+        format = (text ?? "").Trim().ToLowerInvariant() switch
+        {
+            "simple" => LogFormat.Simple,
+            "json" => LogFormat.Json,
+            _ => (LogFormat)(-1),
+        };
+        return Enum.IsDefined(format);
+    }
+
+    /// <summary>Creates the logger factory for this run, and makes it the binding's
+    /// (<see cref="UffdLogging"/>: the fault server, the external handler, the executor and every kernel
+    /// call, category UffdNative.Kernel, at Debug); dispose it before exit to flush.</summary>
+    public static ILoggerFactory Configure(Verbosity v, LogFormat format = LogFormat.Simple)
     {
         Verbosity = v;
-        factory = LoggerFactory.Create(b => b
-            .SetMinimumLevel(ToLogLevel(v))
-            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
-            .AddSimpleConsole(o =>
+        factory = LoggerFactory.Create(b =>
+        {
+            b.SetMinimumLevel(ToLogLevel(v))
+                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+                .AddFilter<ConsoleLoggerProvider>(null, ToLogLevel(v));
+            if (format == LogFormat.Json)
             {
-                o.SingleLine = true;
-                o.IncludeScopes = false;
-                o.TimestampFormat = v >= Verbosity.Detailed ? "HH:mm:ss.fff " : null;
-                o.ColorBehavior = Console.IsErrorRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
-            })
-            .AddFilter<ConsoleLoggerProvider>(null, ToLogLevel(v)));
+                b.AddJsonConsole(o =>
+                {
+                    o.IncludeScopes = false;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                    o.UseUtcTimestamp = true;
+                    o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
+                });
+            }
+            else
+            {
+                b.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.IncludeScopes = false;
+                    o.TimestampFormat = v >= Verbosity.Detailed ? "HH:mm:ss.fff " : null;
+                    o.ColorBehavior = Console.IsErrorRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
+                });
+            }
+        });
+        UffdLogging.LoggerFactory = factory;
         return factory;
     }
 
@@ -81,6 +121,7 @@ public static class CliLog
     public static void Reset()
     {
         factory = NullLoggerFactory.Instance;
+        UffdLogging.LoggerFactory = factory;
         Verbosity = Verbosity.Minimal;
     }
 }

@@ -15,6 +15,9 @@ public interface IProgressSink
     /// <summary>Absolute form, for callbacks that report where they are: <paramref name="done"/> of
     /// <paramref name="total"/> steps, and the status line.</summary>
     void Update(long done, long total, string status);
+
+    /// <summary>Writes a line of another program's output on stderr (above the bar on a terminal).</summary>
+    void Line(string text);
 }
 
 /// <summary>
@@ -77,6 +80,8 @@ public static class CliProgress
             task.Value = Math.Min(done, total > 0 ? total : done);
             Status(status);
         }
+
+        public void Line(string text) => CliConsole.Error.WriteLine(text);
     }
 
     /// <summary>Where stderr is not a terminal: logs (Information) each further tenth of the way
@@ -104,6 +109,8 @@ public static class CliProgress
         }
 
         public void Status(string text) => status = text;
+
+        public void Line(string text) => Console.Error.WriteLine(text);
 
         public void Update(long done, long total, string status)
         {

@@ -34,8 +34,9 @@ public sealed class Fuzzer(ConformanceRunner runner)
     }
 
     /// <summary>Runs scenarios until one diverges, <paramref name="count"/> were run or
-    /// <paramref name="duration"/> passed; shrinks a divergent one.</summary>
-    public FuzzReport Run(ulong seed, int? count, TimeSpan? duration, Action<string>? progress = null, CancellationToken cancel = default)
+    /// <paramref name="duration"/> passed; shrinks a divergent one. <paramref name="scenarioRun"/> is told
+    /// after each scenario run: how many so far, and the time since the start.</summary>
+    public FuzzReport Run(ulong seed, int? count, TimeSpan? duration, Action<string>? progress = null, CancellationToken cancel = default, Action<int, TimeSpan>? scenarioRun = null)
     {
         var sw = Stopwatch.StartNew();
         int run = 0, skipped = 0;
@@ -56,6 +57,7 @@ public sealed class Fuzzer(ConformanceRunner runner)
             }
             var (m, k, div) = Runner.Compare(s);
             run++;
+            scenarioRun?.Invoke(run, sw.Elapsed);
             if (k.Error is not null && k.Observations.Count == 0)
             {
                 skipped++;

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using System.Runtime.InteropServices;
 using Tmds.Linux;
 using UffdNative.Access;
@@ -23,6 +25,19 @@ public sealed record ExecutorOptions
     /// <summary>Replaces the handler's policies (<see cref="ScenarioHandler"/>) for each uffd: a test's
     /// deliberately wrong policy must make <c>check</c> diverge. Not a switch of any verb.</summary>
     internal Func<IReadOnlyList<FaultPolicy>, IReadOnlyList<FaultPolicy>>? ReplacePolicies { get; init; }
+
+    /// <summary>Where the executor logs each step (Debug); null: the binding's <see cref="UffdLogging"/>.
+    /// The kernel calls themselves are logged by the binding (category UffdNative.Kernel).</summary>
+    public ILogger? Logger { get; init; }
+}
+
+internal static partial class ExecutorLog
+{
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Debug, Message = "{Scenario}: setup -> {Result}")]
+    public static partial void Setup(ILogger logger, string scenario, string result);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Debug, Message = "{Scenario}: op {Index} {Op} -> {Result}{Messages}")]
+    public static partial void Op(ILogger logger, string scenario, int index, string op, string result, string messages);
 }
 
 /// <summary>
@@ -124,10 +139,13 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         private void* srcBuf;
         private ulong srcBufLen;
 
+        private readonly ILogger log;
+
         public Execution(Scenario sc, ExecutorOptions opt)
         {
             this.sc = sc;
             this.opt = opt;
+            log = opt.Logger ?? UffdLogging.LoggerFactory.CreateLogger<KernelExecutor>();
         }
 
         public ScenarioTrace Execute()
@@ -143,6 +161,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 return new ScenarioTrace { Error = $"setup: {e.Message}" };
             }
             obs.Add(new OpObservation { Index = -1, Op = "setup", Result = setup, PageMap = PageMaps() });
+            bool debug = log.IsEnabled(LogLevel.Debug);
+            if (debug)
+                ExecutorLog.Setup(log, sc.Name, setup);
             for (int i = 0; i < sc.Ops.Count; i++)
             {
                 var op = sc.Ops[i];
@@ -164,9 +185,13 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 {
                     Abort();
                     obs.Add(new OpObservation { Index = i, Op = op.Describe(), Result = blocked ? "blocked" : "timeout", Messages = msgs, Child = child });
+                    if (debug)
+                        ExecutorLog.Op(log, sc.Name, i, op.Describe(), blocked ? "blocked" : "timeout", "");
                     break;
                 }
                 obs.Add(new OpObservation { Index = i, Op = op.Describe(), Result = result, Messages = msgs, Child = child, PageMap = PageMaps() });
+                if (debug)
+                    ExecutorLog.Op(log, sc.Name, i, op.Describe(), result, msgs.Count == 0 ? "" : "; messages: " + string.Join(", ", msgs));
             }
             return new ScenarioTrace { Observations = obs };
         }
@@ -235,6 +260,8 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 MaxMessagesPerRead = 16,
                 CloseUffdOnStop = true,
                 ThreadName = "conformance",
+                // At Debug only: at Information each scenario's server start and end would drown fuzz's and check's progress lines.
+                Logger = log.IsEnabled(LogLevel.Debug) ? null : NullLogger.Instance,
             });
         }
 

@@ -41,7 +41,7 @@ public readonly record struct ResolveResult(int Ret, long Bytes)
 
 /// <summary>
 /// What a policy may do from the loop thread: the resolving ioctls on the server's uffd (each counted
-/// in the statistics), and a native memory copy. Every call is a P/Invoke into the shim, so the loop
+/// in the statistics, and logged at Debug under UffdNative.Kernel when <see cref="UffdLogging"/> enables it), and a native memory copy. Every call is a P/Invoke into the shim, so the loop
 /// thread never touches registered memory itself (ARCHITECTURE.md rule 2).
 /// </summary>
 public readonly unsafe struct FaultContext
@@ -67,6 +67,8 @@ public readonly unsafe struct FaultContext
         int r = Shim.uffd_copy(Fd, &c);
         var result = new ResolveResult(r, c.Copy > 0 ? c.Copy : 0);
         log?.Add(ResolutionIoctlKind.Copy, dst, len, c.Mode, result);
+        if (KernelLog.Enabled)
+            KernelLog.Transfer("UFFDIO_COPY", Fd, dst, c.Src, len, c.Mode, r, "copy", c.Copy);
         return result;
     }
 
@@ -78,6 +80,8 @@ public readonly unsafe struct FaultContext
         int r = Shim.uffd_zeropage(Fd, &z);
         var result = new ResolveResult(r, z.Zeropage > 0 ? z.Zeropage : 0);
         log?.Add(ResolutionIoctlKind.ZeroPage, start, len, z.Mode, result);
+        if (KernelLog.Enabled)
+            KernelLog.Fill("UFFDIO_ZEROPAGE", Fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
         return result;
     }
 
@@ -90,6 +94,8 @@ public readonly unsafe struct FaultContext
         int r = Shim.uffd_writeprotect(Fd, &w);
         var result = new ResolveResult(r, r == 0 ? (long)len : 0);
         log?.Add(ResolutionIoctlKind.WriteProtect, start, len, w.Mode, result);
+        if (KernelLog.Enabled)
+            KernelLog.WriteProtect(Fd, w, r);
         return result;
     }
 
@@ -101,6 +107,8 @@ public readonly unsafe struct FaultContext
         int r = Shim.uffd_continue(Fd, &c);
         var result = new ResolveResult(r, c.Mapped > 0 ? c.Mapped : 0);
         log?.Add(ResolutionIoctlKind.Continue, start, len, c.Mode, result);
+        if (KernelLog.Enabled)
+            KernelLog.Fill("UFFDIO_CONTINUE", Fd, c.Range, c.Mode, r, "mapped", c.Mapped);
         return result;
     }
 
@@ -115,6 +123,8 @@ public readonly unsafe struct FaultContext
         int r = Shim.uffd_move(Fd, &m);
         var result = new ResolveResult(r, m.Move > 0 ? m.Move : 0);
         log?.Add(ResolutionIoctlKind.Move, dst, len, m.Mode, result);
+        if (KernelLog.Enabled)
+            KernelLog.Transfer("UFFDIO_MOVE", Fd, dst, src, len, m.Mode, r, "move", m.Move);
         return result;
     }
 

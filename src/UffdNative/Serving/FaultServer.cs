@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using UffdNative.Interop;
 using UffdNative.Memory;
 using UffdNative.Messages;
@@ -100,7 +99,7 @@ public sealed unsafe class FaultServer : IDisposable
         this.options = options;
         fd = uffd.Lease(); // held until the loop ends: see ReleaseUffd
         uffdHeld = 1;
-        logger = options.Logger ?? NullLogger.Instance;
+        logger = options.Logger ?? UffdLogging.LoggerFactory.CreateLogger<FaultServer>();
         ranges = [.. options.Ranges];
         stopEvent = new EventFd();
         waitFd = stopEvent.Fd;
@@ -593,6 +592,8 @@ public sealed unsafe class FaultServer : IDisposable
         stats->WakeIoctls++;
         int r = Shim.uffd_wake(fd, &w);
         log?.AddWake(start, len, r);
+        if (KernelLog.Enabled)
+            KernelLog.Range("UFFDIO_WAKE", fd, w, r);
         if (r < 0)
             End(FaultServerExitReason.Error, -r, LoopOperation.Wake, null);
     }

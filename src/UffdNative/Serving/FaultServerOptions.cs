@@ -39,6 +39,8 @@ public sealed record FaultServerOptions
     /// <summary>How many non-blocking passes a stop may use to serve what is pending.</summary>
     public int StopDrainPasses { get; init; } = 64;
 
+    /// <summary>Where the server logs (category of one's choice); null: <see cref="UffdLogging.LoggerFactory"/>'s
+    /// <c>UffdNative.Serving.FaultServer</c>. The kernel calls are logged under <c>UffdNative.Kernel</c> either way.</summary>
     public ILogger? Logger { get; init; }
 
     public string ThreadName { get; init; } = "uffd-fault-server";

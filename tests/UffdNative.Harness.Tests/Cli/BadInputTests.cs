@@ -158,6 +158,8 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "verbosity as a number", ["probe", "--verbosity", "3"], 2, "Argument '3' not recognized" },
         { "verbosity without its value", ["probe", "-v"], 2, "Required argument missing for option: '-v'" },
         { "verbosity empty", ["probe", "-v", ""], 2, "Argument '' not recognized" },
+        { "log format that is not one", ["--log-format", "xml", "probe"], 2, "--log-format: 'xml' is not a format; use simple or json." },
+        { "log format empty, on a verb", ["probe", "--log-format", ""], 2, "--log-format: '' is not a format; use simple or json." },
         // -- probe
         { "probe: two output formats", ["probe", "--json", "--markdown"], 2, "--json and --markdown are exclusive" },
         { "probe: unknown behaviour row", ["probe", "--rows", "no-such-row"], 2, "unknown row(s) no-such-row" },

@@ -77,6 +77,7 @@ public sealed record ExternalHandlerOptions
     public int? SnapshotFd { get; init; }
     /// <summary>The process that owns the registered memory (default: this one).</summary>
     public int OwnerPid { get; init; }
+    /// <summary>Where the session logs; null: <see cref="UffdLogging.LoggerFactory"/>'s <c>UffdNative.Serving.External.ExternalHandler</c>.</summary>
     public ILogger? Logger { get; init; }
 }
 
@@ -138,7 +139,8 @@ public sealed class ExternalHandler : IDisposable
     private ExternalHandler(Userfaultfd uffd, ExternalHandlerOptions options, FrameChannel channel, SafeFdHandle pidfd, int handlerPid, IReadOnlyList<RangeInfo> ranges)
     {
         this.uffd = uffd;
-        this.options = options;
+        // Without a logger of its own, the session logs where the binding does (UffdLogging).
+        this.options = options.Logger is null ? options with { Logger = UffdLogging.LoggerFactory.CreateLogger<ExternalHandler>() } : options;
         this.channel = channel;
         this.pidfd = pidfd;
         HandlerPid = handlerPid;
@@ -223,6 +225,8 @@ public sealed class ExternalHandler : IDisposable
             if (reply.Type != "ready")
                 throw new UffdException("external handler", Errno.EPROTO, $"expected ready, got '{reply.Type}'", "");
             var session = new ExternalHandler(uffd, options, channel, pidfd, peer.Pid, reply.Ranges ?? []);
+            session.options.Logger!.LogInformation("uffd {Fd} handed to the external handler (pid {Pid}): {Regions} regions, heartbeat {HeartbeatMs} ms, on failure {Action}",
+                uffd.Fd, peer.Pid, options.Regions.Count, options.HeartbeatMs, options.OnFailure);
             session.watchdog.Start();
             return session;
         }

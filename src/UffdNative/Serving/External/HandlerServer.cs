@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using UffdNative.Interop;
 
 namespace UffdNative.Serving.External;
@@ -85,7 +86,13 @@ public sealed class HandlerServer : IDisposable
         }
     }
 
-    private void Say(string line) => options.Output?.Invoke(line);
+    private readonly ILogger logger = UffdLogging.LoggerFactory.CreateLogger<HandlerServer>();
+
+    private void Say(string line)
+    {
+        logger.LogDebug("handler server: {Line}", line);
+        options.Output?.Invoke(line);
+    }
 
     /// <summary>Serves until cancelled, the parent ends, or the configured sessions were served; then
     /// stops every session (bounded) and returns the results.</summary>
