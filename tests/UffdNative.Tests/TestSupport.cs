@@ -1,6 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Memory;
-
 // Real-kernel tests share one process's page tables, fd table and CPUs; run them one at a time so
 // fdinfo counts, pinning and fork children never interleave.
 [assembly: CollectionBehavior(DisableTestParallelization = true)]

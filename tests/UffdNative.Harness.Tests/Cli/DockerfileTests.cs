@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.RegularExpressions;
-
 namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>One Dockerfile instruction: the keyword and its text with continuations joined.</summary>

@@ -1,6 +1,4 @@
 using System.IO.Compression;
-using System.Text.Json;
-using System.Xml.Linq;
 
 namespace UffdNative.Harness.Tests.Cli;
 

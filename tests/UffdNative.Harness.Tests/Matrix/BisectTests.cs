@@ -1,8 +1,3 @@
-using UffdNative.Cli.Commands;
-using UffdNative.Harness.Matrix;
-using UffdNative.Harness.Probing;
-using UffdNative.Harness.Tests.Cli;
-
 namespace UffdNative.Harness.Tests.Matrix;
 
 /// <summary>

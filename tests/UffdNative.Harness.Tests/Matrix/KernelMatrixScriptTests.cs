@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using UffdNative.Cli.Commands;
-
 namespace UffdNative.Harness.Tests.Matrix;
 
 /// <summary>
@@ -558,11 +555,11 @@ public class KernelMatrixScriptTests
     [Fact]
     public void TheVerbRunsTheScriptWithItsOwnCliAndMapsItsStatusOntoTheDocumentedCodes()
     {
-        var help = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--help"]);
+        var help = CliRunner.Run(["matrix", "--help"]);
         Assert.Equal(0, help.ExitCode);
         Assert.Contains("uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12", help.Stdout);
 
-        var missing = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--script", "/nonexistent/kernel-matrix.sh"]);
+        var missing = CliRunner.Run(["matrix", "--script", "/nonexistent/kernel-matrix.sh"]);
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("not found", missing.Stderr);
 
@@ -571,7 +568,7 @@ public class KernelMatrixScriptTests
         {
             var fake = Path.Combine(dir.FullName, "fake-matrix.sh");
             File.WriteAllText(fake, "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args\"; exit 7\n");
-            var r = UffdNative.Harness.Tests.Probing.CliRunner.Run(
+            var r = CliRunner.Run(
                 ["matrix", "--script", fake, "--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "6.12"]);
             Assert.Equal(1, r.ExitCode); // any failing status but 2 and 3 is "a failure found"
             Assert.Equal([0, 1, 2, 3, 1, 1], new[] { 0, 1, 2, 3, 4, 124 }.Select(MatrixCommand.MapExitCode));
@@ -584,7 +581,7 @@ public class KernelMatrixScriptTests
         }
 
         // Through to the real script: its usage error (2) comes back unchanged.
-        var bad = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "6.6"]);
+        var bad = CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "6.6"]);
         Assert.Equal(2, bad.ExitCode);
         Assert.False(Directory.Exists("/nonexistent/never"));
     }

@@ -1,6 +1,3 @@
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests.Probing;
 
 /// <summary>One full probe of this host, shared by the tests of this process.</summary>

@@ -1,10 +1,3 @@
-using UffdNative.Harness.Soak;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
-using UffdNative.Serving.Policies;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>The external handler (`uffdnative serve`) serving a uffd of this process, end to end.</summary>

@@ -1,12 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Harness.Soak;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving;
-using UffdNative.Serving.External;
-using UffdNative.Serving.Policies;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using UffdNative.Interop;
-using UffdNative.Serving.External;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>

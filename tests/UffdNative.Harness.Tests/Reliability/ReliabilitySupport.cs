@@ -1,9 +1,4 @@
 using System.Runtime.InteropServices;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
 
 namespace UffdNative.Harness.Tests.Reliability;
 

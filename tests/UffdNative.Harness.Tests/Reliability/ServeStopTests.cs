@@ -1,9 +1,3 @@
-using UffdNative.Harness.Native;
-using UffdNative.Harness.Soak;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>No silent stops (issue 12, item 5): serve stopped by SIGTERM while a client still has

@@ -1,7 +1,3 @@
-using UffdNative.Harness.Soak;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>The watchdog's rules checked before anything is handed over, and refusals by the handler.</summary>

@@ -1,9 +1,4 @@
-using UffdNative.Access;
 using Microsoft.Win32.SafeHandles;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Tests.Serving;
 

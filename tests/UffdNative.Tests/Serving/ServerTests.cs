@@ -1,10 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Tests.Serving;
 

@@ -1,7 +1,4 @@
 using System.Runtime.InteropServices;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Serving;
 
 namespace UffdNative.Tests.Serving;
 

@@ -1,8 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
-
 namespace UffdNative.Tests.Serving;
 
 /// <summary>

@@ -1,10 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Memory;
-using UffdNative.Messages;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
-using UffdNative.Uapi;
-
 namespace UffdNative.Tests.Serving;
 
 /// <summary>FaultServer driven step by step (ResolvePending): each call resolves what is pending as
