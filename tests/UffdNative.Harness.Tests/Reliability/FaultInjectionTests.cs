@@ -11,9 +11,9 @@ public class FaultInjectionTests
     private const ulong Seed = 0x5eed7;
     private const int Hard = 90_000;
 
-    private static PageSource PatternSource(ulong len) => PageSource.FromDelegate((offset, dest) => Accessor.PatternFill(dest, Seed, offset / 8), len);
+    private static PageSource PatternSource(ulong len) => R.PatternSource(Seed, len);
 
-    private static List<PolicySpec> MissingPattern => [PolicySpec.Of("missing-copy", new SourceSpec { Kind = "pattern", Seed = Seed })];
+    private static List<PolicySpec> MissingPattern => R.MissingPattern(Seed);
 
     // ---- handler delays ---------------------------------------------------------------------------
 
@@ -22,17 +22,12 @@ public class FaultInjectionTests
     {
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "0..25", "--inject-seed", "7"]);
         using var map = Mapping.Anonymous(512 * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with
             {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
                 StallDeadlineMs = 5000, // far above the largest injected delay, even on a loaded machine
-                OnFailure = WatchdogAction.Takeover, // in-process faulting threads: never Fail (SIGBUS)
-                TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
             });
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 128, 128)).ToArray();
             R.JoinAll(60_000, workers);
@@ -58,19 +53,10 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "2..15", "--inject-seed", "11"]);
         const long pages = 512;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
-        var uffd = R.Open(UffdFeatures.EventRemove);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                StallDeadlineMs = 10_000,
-                // Faulting threads of this very process: never Fail here (its SIGBUS would end the test host).
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 10_000 });
             var readers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * (pages / 4), pages / 4)).ToArray();
             int removes = 0;
             var rng = new Random(3);
@@ -115,13 +101,7 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-            {
-                Regions = [owner.Region("missing")],
-                Policies = MissingPattern,
-                OwnerPid = owner.Pid,
-                OnFailure = WatchdogAction.Fail,
-            });
+            using var session = owner.ConnectFailing("missing", MissingPattern);
             owner.Go();
             // The handler has read the fault and is inside its (delayed) resolution: read, unresolved.
             R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
@@ -144,18 +124,10 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "20..60"]);
         const long pages = 256;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
-        using var fallback = PatternSource(map.Length);
+        var uffd = R.RegisterMissing(map);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(fallback)],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
             handler.Kill();
@@ -183,12 +155,7 @@ public class FaultInjectionTests
         Assert.True(uffd.WriteProtect(map.Address, map.Length, protect: true));
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "shmem", "wp")],
-                Policies = [PolicySpec.Of("wp-unprotect")],
-                OnFailure = WatchdogAction.Release,
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.WpUnprotectWithRelease(map));
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 64, 64, 0x77)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
             handler.Kill();
@@ -209,13 +176,7 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-            {
-                Regions = [owner.Region("missing")],
-                Policies = MissingPattern,
-                OwnerPid = owner.Pid,
-                OnFailure = WatchdogAction.Fail,
-            });
+            using var session = owner.ConnectFailing("missing", MissingPattern);
             owner.Go();
             R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
             handler.Kill();
@@ -236,13 +197,7 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "wp", "write", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-            {
-                Regions = [owner.Region("wp")],
-                Policies = [PolicySpec.Of("wp-unprotect")],
-                OwnerPid = owner.Pid,
-                OnFailure = WatchdogAction.Fail,
-            });
+            using var session = owner.ConnectFailing("wp", [PolicySpec.Of("wp-unprotect")]);
             owner.Go();
             R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first write");
             handler.Kill();
@@ -259,19 +214,10 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start([]);
         const long pages = 64;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
-        using var fallback = PatternSource(map.Length);
+        var uffd = R.RegisterMissing(map);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(fallback)],
-                StallDeadlineMs = 1000,
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 1000 });
             Assert.Equal(0, Tmds.Linux.LibC.kill(handler.Pid, 19)); // SIGSTOP: alive, but serving nothing
             using var w = R.Read(map, 0, pages);
             Assert.True(session.Completion.Wait(20_000));
@@ -343,12 +289,7 @@ public class FaultInjectionTests
         Assert.True(uffd.WriteProtect(map.Address, map.Length, protect: true));
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "shmem", "wp")],
-                Policies = [PolicySpec.Of("wp-unprotect")],
-                OnFailure = WatchdogAction.Release,
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.WpUnprotectWithRelease(map));
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 32, 32, 0x99)).ToArray();
             Assert.True(session.Completion.Wait(30_000));
             Assert.Equal(HandlerFailureKind.HandlerError, session.Failure!.Kind);
@@ -372,17 +313,10 @@ public class FaultInjectionTests
         // the re-fault's message before it resolves: two messages for one page, handled together.
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "1000..1000"]);
         using var map = Mapping.Anonymous(4 * R.Page);
-        var uffd = R.Open(UffdFeatures.EventRemove);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             using var w = new NativeWorker([Op.Read64(map.PageAddress(1) + 16)]);
             R.Until(() => uffd.ReadFdInfo() is { Pending: 0, Total: 1 }, "the fault read by the handler");
             w.Signal(); // SIGUSR1: counted by the worker, which then retries the access
@@ -427,13 +361,7 @@ public class FaultInjectionTests
             using var owner = OwnerProcess.Start(16384, "missing", "verify", Seed, cg!.ProcsPath, handler.SocketPath);
             R.Within(Hard, () =>
             {
-                using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-                {
-                    Regions = [owner.Region("missing")],
-                    Policies = MissingPattern,
-                    OwnerPid = owner.Pid,
-                    OnFailure = WatchdogAction.Fail,
-                });
+                using var session = owner.ConnectFailing("missing", MissingPattern);
                 owner.Go();
                 Assert.Equal(-9, owner.WaitForExit(60_000));
                 Assert.True(session.Completion.Wait(30_000), "the session did not end");

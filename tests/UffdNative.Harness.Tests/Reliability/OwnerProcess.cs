@@ -130,6 +130,16 @@ public sealed unsafe class OwnerProcess : IDisposable
 
     public HandoffRegion Region(string mode) => new() { BaseHostVirtAddr = Address, Size = Length, Memory = "anon", Modes = [mode] };
 
+    /// <summary>Hands this owner's uffd to the handler it connected to, watched with OnFailure = Fail
+    /// (the owner, another process, gets SIGBUS rather than a hang).</summary>
+    public ExternalHandler ConnectFailing(string mode, List<PolicySpec> policies) => ExternalHandler.Connect(HandlerConnection!, Uffd, new ExternalHandlerOptions
+    {
+        Regions = [Region(mode)],
+        Policies = policies,
+        OwnerPid = Pid,
+        OnFailure = WatchdogAction.Fail,
+    });
+
     /// <summary>Lets the owner touch its pages.</summary>
     public void Go()
     {

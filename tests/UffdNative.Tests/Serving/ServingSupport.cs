@@ -18,34 +18,12 @@ public static unsafe class S
         new([Op.TouchRead(r.PageAt(first), (ulong)count * Page)]);
 
     /// <summary>A native worker that writes word (i % 512) of page i := pattern(seed, i), like the bench toucher.</summary>
-    public static NativeWorker WritePages(Region r, long first, long count, ulong seed)
-    {
-        var ops = new AccessOp[count];
-        for (long k = 0; k < count; k++)
-        {
-            long i = first + k;
-            ops[k] = Op.Write64(r.PageAt(i) + (ulong)(i % 512) * 8, Accessor.PatternWord(seed, (ulong)i));
-        }
-        return new NativeWorker(ops);
-    }
+    public static NativeWorker WritePages(Region r, long first, long count, ulong seed) => TestWaits.WritePattern(r.PageAt, first, count, seed);
 
     /// <summary>Waits (hard bound) until cond holds, yielding between observations.</summary>
-    public static void Until(Func<bool> cond, string what, int timeoutMs = 10_000)
-    {
-        var deadline = Environment.TickCount64 + timeoutMs;
-        while (!cond())
-        {
-            if (Environment.TickCount64 > deadline)
-                Assert.Fail("not observed in time: " + what);
-            Thread.Yield();
-        }
-    }
+    public static void Until(Func<bool> cond, string what, int timeoutMs = 10_000) => TestWaits.Until(cond, what, timeoutMs);
 
-    public static void JoinAll(params NativeWorker[] workers)
-    {
-        foreach (var w in workers)
-            Assert.True(w.Join(10_000), $"worker {w.ThreadId} still blocked (state {w.State})");
-    }
+    public static void JoinAll(params NativeWorker[] workers) => TestWaits.JoinAll(10_000, workers);
 
     public static FaultServer Serve(Region r, params FaultPolicy[] policies) => Serve(r, new FaultServerOptions { Policies = policies });
 
