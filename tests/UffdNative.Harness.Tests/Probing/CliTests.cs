@@ -102,20 +102,7 @@ public class CliTests
         Assert.Equal(before, HostFacts.ReadInt(knob));
         Assert.True(r.ExitCode == 0, r.Stderr);
         var report = ProbeReport.FromJson(r.Stdout, "stdout");
-        string Mask(string memory, string mode)
-        {
-            var m = report.RegisterMasks.Single(x => x.Memory == memory && x.Mode == mode);
-            Assert.Equal("as-expected", m.Verdict);
-            return m.Errno == "OK" ? $"0x{m.Ioctls:x}" : m.Errno;
-        }
-        foreach (var memory in new[] { "hugetlb-shared", "hugetlb-private" })
-        {
-            Assert.Equal("0x10c", Mask(memory, "MISSING"));
-            Assert.Equal("0x14c", Mask(memory, "WP"));
-            Assert.Equal("0x18c", Mask(memory, "MINOR"));
-            Assert.Equal("0x14c", Mask(memory, "MISSING|WP"));
-            Assert.Equal("0x1cc", Mask(memory, "WP|MINOR"));
-        }
+        RegisterMaskAsserts.Expect(report, ["hugetlb-shared", "hugetlb-private"], ("MISSING", "0x10c"), ("WP", "0x14c"), ("MINOR", "0x18c"), ("MISSING|WP", "0x14c"), ("WP|MINOR", "0x1cc"));
         Assert.Equal(["poison"], report.Behaviours.Select(b => b.Id));
     }
 }

@@ -101,10 +101,8 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = owner.ConnectFailing("missing", MissingPattern);
-            owner.Go();
             // The handler has read the fault and is inside its (delayed) resolution: read, unresolved.
-            R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
+            using var session = owner.ConnectAndHoldFirstFault("missing", MissingPattern);
             owner.Kill();
             Assert.Equal(-9, owner.WaitForExit(10_000));
             Assert.True(session.Completion.Wait(20_000), "the session did not end");
@@ -176,9 +174,7 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = owner.ConnectFailing("missing", MissingPattern);
-            owner.Go();
-            R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
+            using var session = owner.ConnectAndHoldFirstFault("missing", MissingPattern);
             handler.Kill();
             Assert.True(session.Completion.Wait(20_000));
             Assert.Equal(ExternalHandlerState.Failing, session.State);
@@ -197,9 +193,7 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "wp", "write", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = owner.ConnectFailing("wp", [PolicySpec.Of("wp-unprotect")]);
-            owner.Go();
-            R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first write");
+            using var session = owner.ConnectAndHoldFirstFault("wp", [PolicySpec.Of("wp-unprotect")]);
             handler.Kill();
             Assert.True(session.Completion.Wait(20_000));
             Assert.Equal(ExternalHandlerState.Failing, session.State);

@@ -140,6 +140,24 @@ public sealed unsafe class OwnerProcess : IDisposable
         OnFailure = WatchdogAction.Fail,
     });
 
+    /// <summary><see cref="ConnectFailing"/>, then the owner touches its pages and this waits until the handler
+    /// has read the first fault and holds it (read, unresolved: the handlers these tests start delay it).</summary>
+    public ExternalHandler ConnectAndHoldFirstFault(string mode, List<PolicySpec> policies)
+    {
+        var session = ConnectFailing(mode, policies);
+        try
+        {
+            Go();
+            R.Until(() => FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Lets the owner touch its pages.</summary>
     public void Go()
     {

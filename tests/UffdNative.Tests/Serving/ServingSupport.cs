@@ -29,10 +29,62 @@ public static unsafe class S
 
     public static FaultServer Serve(Region r, FaultServerOptions o)
     {
-        if (o.Ranges.Count == 0)
-            o = o with { Ranges = [new ServedRange(r.Addr, r.Len)] };
-        var s = new FaultServer(r.Uffd, o);
+        var s = Server(r, o);
         s.Start();
         return s;
+    }
+
+    /// <summary>A server of r (all of it, unless o names ranges), not started: stepped tests drive it.</summary>
+    public static FaultServer Server(Region r, FaultServerOptions o) =>
+        new(r.Uffd, o.Ranges.Count == 0 ? o with { Ranges = [new ServedRange(r.Addr, r.Len)] } : o);
+}
+
+/// <summary>pattern(seed) pages in an ordinary (never registered) buffer and the page source over them,
+/// released together; usable wherever a <see cref="PageSource"/> is.</summary>
+public sealed class PatternPages : IDisposable
+{
+    public PageBuffer Buffer { get; }
+    public PageSource Source { get; }
+
+    public PatternPages(ulong length, ulong seed)
+    {
+        Buffer = new PageBuffer(length, seed);
+        Source = PageSource.FromBuffer(Buffer);
+    }
+
+    public static implicit operator PageSource(PatternPages p) => p.Source;
+
+    public void Dispose()
+    {
+        Source.Dispose();
+        Buffer.Dispose();
+    }
+}
+
+/// <summary>A page source that holds the loop inside its fill: <see cref="Entered"/> is set when a fill
+/// starts, which then waits for <see cref="Release"/> and fills zeros (or pattern(seed) when given).</summary>
+public sealed class GatedSource : IDisposable
+{
+    public ManualResetEventSlim Entered { get; } = new();
+    public ManualResetEventSlim Release { get; } = new();
+    public PageSource Source { get; }
+
+    public GatedSource(ulong length, ulong? patternSeed = null) => Source = PageSource.FromDelegate((offset, dest) =>
+    {
+        Entered.Set();
+        Release.Wait();
+        if (patternSeed is { } seed)
+            Accessor.PatternFill(dest, seed, offset / 8);
+        else
+            dest.Clear();
+    }, length);
+
+    public static implicit operator PageSource(GatedSource g) => g.Source;
+
+    public void Dispose()
+    {
+        Source.Dispose();
+        Entered.Dispose();
+        Release.Dispose();
     }
 }
