@@ -64,10 +64,7 @@ public readonly unsafe struct FaultContext
     {
         var c = new UffdioCopy { Dst = dst, Src = (ulong)src, Len = len, Mode = (dontWake ? (ulong)CopyMode.DontWake : 0) | (writeProtect ? (ulong)CopyMode.WriteProtect : 0) };
         stats->ResolveIoctls++;
-        int r = Shim.uffd_copy(Fd, &c);
-        var result = new ResolveResult(r, c.Copy > 0 ? c.Copy : 0);
-        log?.Add(ResolutionIoctlKind.Copy, dst, len, c.Mode, result);
-        return result;
+        return Logged(ResolutionIoctlKind.Copy, dst, len, c.Mode, Shim.uffd_copy(Fd, &c), c.Copy);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -75,10 +72,7 @@ public readonly unsafe struct FaultContext
     {
         var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)ZeroPageMode.DontWake : 0 };
         stats->ResolveIoctls++;
-        int r = Shim.uffd_zeropage(Fd, &z);
-        var result = new ResolveResult(r, z.Zeropage > 0 ? z.Zeropage : 0);
-        log?.Add(ResolutionIoctlKind.ZeroPage, start, len, z.Mode, result);
-        return result;
+        return Logged(ResolutionIoctlKind.ZeroPage, start, len, z.Mode, Shim.uffd_zeropage(Fd, &z), z.Zeropage);
     }
 
     /// <summary>Removes write protection from the range (wakes it unless dontWake).</summary>
@@ -88,9 +82,7 @@ public readonly unsafe struct FaultContext
         var w = new UffdioWriteprotect { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)WriteProtectMode.DontWake : 0 };
         stats->ResolveIoctls++;
         int r = Shim.uffd_writeprotect(Fd, &w);
-        var result = new ResolveResult(r, r == 0 ? (long)len : 0);
-        log?.Add(ResolutionIoctlKind.WriteProtect, start, len, w.Mode, result);
-        return result;
+        return Logged(ResolutionIoctlKind.WriteProtect, start, len, w.Mode, r, r == 0 ? (long)len : 0);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -98,10 +90,7 @@ public readonly unsafe struct FaultContext
     {
         var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (dontWake ? (ulong)ContinueMode.DontWake : 0) | (writeProtect ? (ulong)ContinueMode.WriteProtect : 0) };
         stats->ResolveIoctls++;
-        int r = Shim.uffd_continue(Fd, &c);
-        var result = new ResolveResult(r, c.Mapped > 0 ? c.Mapped : 0);
-        log?.Add(ResolutionIoctlKind.Continue, start, len, c.Mode, result);
-        return result;
+        return Logged(ResolutionIoctlKind.Continue, start, len, c.Mode, Shim.uffd_continue(Fd, &c), c.Mapped);
     }
 
     /// <summary>UFFDIO_MOVE of [src, src+len) to dst (6.8+, anonymous private memory only): the pages
@@ -112,9 +101,17 @@ public readonly unsafe struct FaultContext
     {
         var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (dontWake ? (ulong)MoveMode.DontWake : 0) | (allowSourceHoles ? (ulong)MoveMode.AllowSrcHoles : 0) };
         stats->ResolveIoctls++;
-        int r = Shim.uffd_move(Fd, &m);
-        var result = new ResolveResult(r, m.Move > 0 ? m.Move : 0);
-        log?.Add(ResolutionIoctlKind.Move, dst, len, m.Mode, result);
+        return Logged(ResolutionIoctlKind.Move, dst, len, m.Mode, Shim.uffd_move(Fd, &m), m.Move);
+    }
+
+    // What every resolving ioctl returns: its ret and its progress field (negative: none), recorded in
+    // stepped mode. The callers pass the ioctl call before its struct's progress field: C# evaluates
+    // arguments left to right, so the field is read after the kernel wrote it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ResolveResult Logged(ResolutionIoctlKind kind, ulong start, ulong len, ulong mode, int ret, long progress)
+    {
+        var result = new ResolveResult(ret, progress > 0 ? progress : 0);
+        log?.Add(kind, start, len, mode, result);
         return result;
     }
 
