@@ -206,8 +206,6 @@ static void *worker_main(void *arg)
 void *uffd_worker_start(const struct uffd_access_op *ops, int nops, int cpu)
 {
 	struct uffd_worker *w;
-	pthread_condattr_t ca;
-	pthread_attr_t attr;
 	if (nops <= 0)
 		return NULL;
 	pthread_once(&sig_once, install_sigusr1);
@@ -231,20 +229,12 @@ void *uffd_worker_start(const struct uffd_access_op *ops, int nops, int cpu)
 			break;
 		}
 	}
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (pthread_create(&w->thread, &attr, worker_main, w) != 0) {
-		pthread_attr_destroy(&attr);
+	uffd_sync_init(&w->lock, &w->cond);
+	if (uffd_thread_start(&w->thread, worker_main, w) != 0) {
 		if (w->slot >= 0)
 			atomic_store(&sig_slots[w->slot].tid, 0);
 		goto fail;
 	}
-	pthread_attr_destroy(&attr);
 	return w;
 fail:
 	free(w->ops);
@@ -268,14 +258,7 @@ int uffd_worker_progress(void *worker) { return atomic_load(&((struct uffd_worke
 int uffd_worker_join(void *worker, int timeout_ms, struct uffd_access_result *results)
 {
 	struct uffd_worker *w = worker;
-	struct timespec dl = uffd_deadline_after(CLOCK_MONOTONIC, timeout_ms < 0 ? 0 : timeout_ms);
-	int rc = 0;
-	pthread_mutex_lock(&w->lock);
-	while (!w->done && rc == 0)
-		rc = timeout_ms < 0 ? pthread_cond_wait(&w->cond, &w->lock) : pthread_cond_timedwait(&w->cond, &w->lock, &dl);
-	int done = w->done;
-	pthread_mutex_unlock(&w->lock);
-	if (!done)
+	if (!uffd_wait_done(&w->lock, &w->cond, &w->done, timeout_ms))
 		return -ETIMEDOUT;
 	pthread_join(w->thread, NULL);
 	w->thread = 0;
@@ -300,17 +283,11 @@ int uffd_worker_signal_count(void *worker)
 int uffd_worker_free(void *worker)
 {
 	struct uffd_worker *w = worker;
-	pthread_mutex_lock(&w->lock);
-	int done = w->done;
-	pthread_mutex_unlock(&w->lock);
-	if (!done)
-		return -EBUSY;
-	if (w->thread)
-		pthread_join(w->thread, NULL);
+	int r = uffd_thread_reap(&w->lock, &w->cond, &w->done, w->thread);
+	if (r != 0)
+		return r;
 	if (w->slot >= 0)
 		atomic_store(&sig_slots[w->slot].tid, 0);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
 	free(w->ops);
 	free(w->results);
 	free(w);

@@ -129,26 +129,53 @@ static void on_event(struct uffd_loop *L, const struct uffd_msg *m)
 	}
 }
 
+/* The fault kind each policy serves; a message of another kind is -ENOSYS. */
+static int policy_kind(int policy)
+{
+	switch (policy) {
+	case UFFD_POLICY_MISSING_COPY:
+	case UFFD_POLICY_READ_AHEAD:
+	case UFFD_POLICY_MISSING_ZERO:
+		return UFFD_KIND_MISSING;
+	case UFFD_POLICY_WP_SNAPSHOT:
+	case UFFD_POLICY_WP_UNPROTECT:
+		return UFFD_KIND_WP;
+	case UFFD_POLICY_MINOR_CONTINUE:
+		return UFFD_KIND_MINOR;
+	default:
+		return -1;
+	}
+}
+
+/* UFFDIO_ZEROPAGE over [pos, pos+len): the MISSING-zero policy, and a removed run under MISSING-copy. */
+static int zeropage(struct uffd_loop *L, uint64_t pos, uint64_t len, int dontwake, int64_t *bytes)
+{
+	struct uffdio_zeropage z = { .range = { pos, len }, .mode = dontwake ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0 };
+	L->st.resolve_ioctls++;
+	int r = uffd_zeropage(L->cfg.uffd, &z);
+	*bytes = z.zeropage > 0 ? z.zeropage : 0;
+	return r;
+}
+
 /* One ioctl (or a policy step) over [pos, pos+len). Returns 0 or -errno; *bytes = progress. */
 static int resolve(struct uffd_loop *L, int kind, uint64_t pos, uint64_t len, int dontwake, int64_t *bytes)
 {
 	const struct uffd_loop_config *c = &L->cfg;
 	int r;
 	*bytes = 0;
+	if (kind != policy_kind(c->policy))
+		return -ENOSYS;
 	switch (c->policy) {
 	case UFFD_POLICY_MISSING_COPY:
 	case UFFD_POLICY_READ_AHEAD: {
-		if (kind != UFFD_KIND_MISSING || !in_range(L, pos))
-			return kind != UFFD_KIND_MISSING ? -ENOSYS : -ENOENT;
+		if (!in_range(L, pos))
+			return -ENOENT;
 		uint64_t first = (pos - c->range_start) / PAGE, n = len / PAGE, k = 1;
 		int zero = bit_get(L->removed, first);
 		while (k < n && bit_get(L->removed, first + k) == zero)
 			k++;
-		L->st.resolve_ioctls++;
 		if (zero) {
-			struct uffdio_zeropage z = { .range = { pos, k * PAGE }, .mode = dontwake ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0 };
-			r = uffd_zeropage(c->uffd, &z);
-			*bytes = z.zeropage > 0 ? z.zeropage : 0;
+			r = zeropage(L, pos, k * PAGE, dontwake, bytes);
 			/* The marks stay: REMOVE is delivered before the zap, so a page zero-filled between the
 			 * two is zapped again and must be zero-filled again, not copied (FaultPolicy.ZeroRemoved). */
 			L->st.zero_pages += (uint64_t)*bytes / PAGE;
@@ -163,22 +190,14 @@ static int resolve(struct uffd_loop *L, int kind, uint64_t pos, uint64_t len, in
 			want = (e - first) * PAGE;
 		}
 		struct uffdio_copy cp = { .dst = pos, .src = c->source + (pos - c->range_start), .len = want, .mode = dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0 };
+		L->st.resolve_ioctls++;
 		r = uffd_copy(c->uffd, &cp);
 		*bytes = cp.copy > 0 ? cp.copy : 0;
 		return r;
 	}
-	case UFFD_POLICY_MISSING_ZERO: {
-		if (kind != UFFD_KIND_MISSING)
-			return -ENOSYS;
-		struct uffdio_zeropage z = { .range = { pos, len }, .mode = dontwake ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0 };
-		L->st.resolve_ioctls++;
-		r = uffd_zeropage(c->uffd, &z);
-		*bytes = z.zeropage > 0 ? z.zeropage : 0;
-		return r;
-	}
+	case UFFD_POLICY_MISSING_ZERO:
+		return zeropage(L, pos, len, dontwake, bytes);
 	case UFFD_POLICY_WP_SNAPSHOT:
-		if (kind != UFFD_KIND_WP)
-			return -ENOSYS;
 		if (!in_range(L, pos))
 			return -ENOENT;
 		for (uint64_t a = pos; a < pos + len && in_range(L, a); a += PAGE) {
@@ -192,8 +211,6 @@ static int resolve(struct uffd_loop *L, int kind, uint64_t pos, uint64_t len, in
 		/* fall through: then unprotect */
 		__attribute__((fallthrough));
 	case UFFD_POLICY_WP_UNPROTECT: {
-		if (kind != UFFD_KIND_WP)
-			return -ENOSYS;
 		struct uffdio_writeprotect w = { .range = { pos, len }, .mode = dontwake ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0 };
 		L->st.resolve_ioctls++;
 		r = uffd_writeprotect(c->uffd, &w);
@@ -201,8 +218,6 @@ static int resolve(struct uffd_loop *L, int kind, uint64_t pos, uint64_t len, in
 		return r;
 	}
 	case UFFD_POLICY_MINOR_CONTINUE: {
-		if (kind != UFFD_KIND_MINOR)
-			return -ENOSYS;
 		struct uffdio_continue cn = { .range = { pos, len }, .mode = dontwake ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0 };
 		L->st.resolve_ioctls++;
 		r = uffd_continue(c->uffd, &cn);
@@ -407,6 +422,18 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+/* What uffd_loop_start allocated: freed on its failure path and by uffd_loop_free. */
+static void loop_release(struct uffd_loop *L)
+{
+	if (L->stopfd >= 0)
+		close(L->stopfd);
+	free(L->msgs);
+	free(L->work);
+	free(L->removed);
+	free(L->saved);
+	free(L);
+}
+
 void *uffd_loop_start(const struct uffd_loop_config *cfg, int *err)
 {
 	struct uffd_loop *L;
@@ -435,11 +462,7 @@ void *uffd_loop_start(const struct uffd_loop_config *cfg, int *err)
 		*err = L->stopfd < 0 ? L->stopfd : -ENOMEM;
 		goto fail;
 	}
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int r = pthread_create(&L->thread, &attr, loop_main, L);
-	pthread_attr_destroy(&attr);
+	int r = uffd_thread_start(&L->thread, loop_main, L);
 	if (r != 0) {
 		*err = -r;
 		goto fail;
@@ -447,13 +470,7 @@ void *uffd_loop_start(const struct uffd_loop_config *cfg, int *err)
 	pthread_setname_np(L->thread, "uffd-native-lp"); /* findable by name (tests signal it) */
 	return L;
 fail:
-	if (L->stopfd >= 0)
-		close(L->stopfd);
-	free(L->msgs);
-	free(L->work);
-	free(L->removed);
-	free(L->saved);
-	free(L);
+	loop_release(L);
 	return NULL;
 }
 
@@ -490,12 +507,7 @@ int uffd_loop_free(void *loop)
 		return -EBUSY;
 	if (L->thread)
 		pthread_join(L->thread, NULL);
-	close(L->stopfd);
-	free(L->msgs);
-	free(L->work);
-	free(L->removed);
-	free(L->saved);
-	free(L);
+	loop_release(L);
 	return 0;
 }
 
@@ -559,21 +571,11 @@ static void *toucher_main(void *arg)
 void *uffd_toucher_start(const struct uffd_touch_config *cfg)
 {
 	struct uffd_toucher *t = calloc(1, sizeof(*t));
-	pthread_condattr_t ca;
-	pthread_attr_t attr;
 	if (!t)
 		return NULL;
 	t->cfg = *cfg;
-	pthread_mutex_init(&t->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int r = pthread_create(&t->thread, &attr, toucher_main, t);
-	pthread_attr_destroy(&attr);
-	if (r != 0) {
+	uffd_sync_init(&t->lock, &t->cond);
+	if (uffd_thread_start(&t->thread, toucher_main, t) != 0) {
 		free(t);
 		return NULL;
 	}
@@ -595,14 +597,7 @@ uint64_t uffd_toucher_progress(void *toucher) { return atomic_load(&((struct uff
 int uffd_toucher_join(void *toucher, int timeout_ms, struct uffd_touch_result *out)
 {
 	struct uffd_toucher *t = toucher;
-	struct timespec dl = uffd_deadline_after(CLOCK_MONOTONIC, timeout_ms < 0 ? 0 : timeout_ms);
-	int rc = 0;
-	pthread_mutex_lock(&t->lock);
-	while (!t->done && rc == 0)
-		rc = timeout_ms < 0 ? pthread_cond_wait(&t->cond, &t->lock) : pthread_cond_timedwait(&t->cond, &t->lock, &dl);
-	int done = t->done;
-	pthread_mutex_unlock(&t->lock);
-	if (!done)
+	if (!uffd_wait_done(&t->lock, &t->cond, &t->done, timeout_ms))
 		return -ETIMEDOUT;
 	if (t->thread) {
 		pthread_join(t->thread, NULL);
@@ -616,17 +611,10 @@ int uffd_toucher_join(void *toucher, int timeout_ms, struct uffd_touch_result *o
 int uffd_toucher_free(void *toucher)
 {
 	struct uffd_toucher *t = toucher;
-	pthread_mutex_lock(&t->lock);
-	int done = t->done;
-	pthread_mutex_unlock(&t->lock);
-	if (!done)
-		return -EBUSY;
-	if (t->thread)
-		pthread_join(t->thread, NULL);
-	pthread_cond_destroy(&t->cond);
-	pthread_mutex_destroy(&t->lock);
-	free(t);
-	return 0;
+	int r = uffd_thread_reap(&t->lock, &t->cond, &t->done, t->thread);
+	if (r == 0)
+		free(t);
+	return r;
 }
 
 /* ---- verification ---------------------------------------------------------------------------- */

@@ -350,15 +350,11 @@ void *uffd_soak_start(const struct uffd_soak_config *cfg, int *err)
 	}
 	for (int i = 0; i < cfg->threads; i++) {
 		struct soak_thread *t = &s->threads[i];
-		pthread_attr_t attr;
 		t->s = s;
 		t->index = i;
 		t->rng = (cfg->seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1))) | 1;
 		atomic_store(&t->state, UFFD_SOAK_RUNNING);
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, 256 * 1024);
-		int rc = pthread_create(&t->thread, &attr, soak_main, t);
-		pthread_attr_destroy(&attr);
+		int rc = uffd_thread_start(&t->thread, soak_main, t);
 		if (rc != 0) {
 			/* Stop the ones already started, then fail. */
 			pthread_mutex_lock(&s->mu);

@@ -1,6 +1,3 @@
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests;
 
 /// <summary>The running kernel's detected profile (switch and fact detectors, the same code as probe and

@@ -1,8 +1,4 @@
 using System.Reflection;
-using System.Text.RegularExpressions;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
-using UffdNative.Harness.Tests.Cli;
 
 namespace UffdNative.Harness.Tests;
 

@@ -1,5 +1,3 @@
-using UffdNative.Harness.Model;
-
 namespace UffdNative.Harness.Tests;
 
 public class ProfileTests

@@ -1,9 +1,5 @@
 using System.Reflection;
-using UffdNative.Memory;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 using UffdNative.Tests.Serving;
-using UffdNative.Uapi;
 
 namespace UffdNative.Tests;
 

@@ -1,7 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Uapi;
-using UffdNative.Memory;
-
 namespace UffdNative.Tests;
 
 /// <summary>The error paths issue 2 names, each with its exact errno (reference §1.4, §1.8).</summary>

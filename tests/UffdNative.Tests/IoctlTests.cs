@@ -1,9 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Uapi;
-using UffdNative.Memory;
-using UffdNative.Messages;
-using UffdNative.PageMap;
-
 namespace UffdNative.Tests;
 
 /// <summary>Every ioctl's success path on this kernel, with the content or pagemap state it must leave.</summary>

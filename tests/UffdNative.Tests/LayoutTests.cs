@@ -1,5 +1,3 @@
-using UffdNative.Interop;
-
 namespace UffdNative.Tests;
 
 public class LayoutTests

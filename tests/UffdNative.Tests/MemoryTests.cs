@@ -1,7 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Memory;
-using UffdNative.PageMap;
-
 namespace UffdNative.Tests;
 
 public class MemoryTests

@@ -1,9 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Uapi;
-using UffdNative.Memory;
-using UffdNative.Messages;
-using UffdNative.PageMap;
-
 namespace UffdNative.Tests;
 
 /// <summary>Every message kind with the flags of §1.5, and the message-related features.</summary>

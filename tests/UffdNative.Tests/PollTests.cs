@@ -1,5 +1,3 @@
-using UffdNative.Access;
-
 namespace UffdNative.Tests;
 
 public class PollTests

@@ -1,5 +1,3 @@
-using UffdNative.Memory;
-
 namespace UffdNative.Tests;
 
 public class RegisterTests

@@ -1,6 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Messages;
-
 namespace UffdNative.Tests;
 
 public class SmokeTests

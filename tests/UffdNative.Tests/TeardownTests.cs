@@ -1,4 +1,3 @@
-using UffdNative.Access;
 using UffdNative.Tests.Serving;
 
 namespace UffdNative.Tests;

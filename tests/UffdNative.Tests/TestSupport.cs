@@ -1,6 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Memory;
-
 // Real-kernel tests share one process's page tables, fd table and CPUs; run them one at a time so
 // fdinfo counts, pinning and fork children never interleave.
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
@@ -15,25 +12,8 @@ public static class Hard
     /// <summary>Runs body on its own thread. If it does not finish in time, every uffd in
     /// <paramref name="release"/> is closed (the kernel then wakes every blocked thread and resolves
     /// normally) and the test fails.</summary>
-    public static void Within(int timeoutMs, Action body, params IDisposable?[] release)
-    {
-        Exception? error = null;
-        var t = new Thread(() =>
-        {
-            try { body(); }
-            catch (Exception e) { error = e; }
-        }) { IsBackground = true, Name = "test body" };
-        t.Start();
-        if (!t.Join(timeoutMs))
-        {
-            foreach (var r in release)
-                r?.Dispose();
-            bool freed = t.Join(5000);
-            Assert.Fail($"hard timeout after {timeoutMs} ms" + (freed ? " (released by closing the uffd)" : " (the body is still blocked)"));
-        }
-        if (error is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
-    }
+    public static void Within(int timeoutMs, Action body, params IDisposable?[] release) =>
+        TestWaits.Within(timeoutMs, body, release.Select(r => (Action)(() => r?.Dispose())));
 
     public static void Within(Action body, params IDisposable?[] release) => Within(Timeout, body, release);
 }

@@ -77,6 +77,8 @@ public static class BenchCommand
     private static string ProgressText(BenchProgress p) =>
         $"{p.Case} {p.Loop} {p.Pages} pages {(p.Rep < 0 ? "warm-up" : $"rep {p.Rep + 1}/{p.Reps}")}: {p.Done}/{p.Total} touched, {p.Faults} faults";
 
+    private static string F<T>(T value, string? format = null) where T : IFormattable => value.ToString(format, CultureInfo.InvariantCulture);
+
     private static void Print(BenchReport r)
     {
         var o = r.Options!;
@@ -86,26 +88,30 @@ public static class BenchCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load average {r.LoadBefore:F2} before, {r.LoadAfter:F2} after") +
             (Math.Max(r.LoadBefore, r.LoadAfter) > 1.5 ? ": the machine was busy — wall-time figures are noisy; CPU µs/fault and p50 are disturbed far less." : "."));
         Console.WriteLine();
-        Console.WriteLine($"{"scenario",-24} {"pages",7} {"loop",-7} {"faults",7} {"faults/s",10} {"pages/s",10} {"ns/fault",9} {"p50",7} {"p99",7} {"p999",8} {"cpu µs/f",8} {"loop µs/f",9} {"csw/f",6} {"kf/pg",5} {"spread",6} {"m/n",6}");
+        var rows = new List<string[]>();
+        var notes = new List<string>();
         foreach (var s in r.Results)
         {
             string id = $"{s.Scenario}/{s.Memory}";
             if (s.Failure is not null)
             {
-                Console.WriteLine($"{id,-24} {s.Pages,7} FAILED VERIFICATION: {s.Failure}");
+                notes.Add($"{id} {s.Pages} pages: FAILED VERIFICATION: {s.Failure}");
                 continue;
             }
             foreach (var f in s.Loops)
             {
                 string ratio = f.Loop == "managed" && s.ManagedNativeRatio is { } x ? x.ToString("F3", CultureInfo.InvariantCulture) : "";
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{id,-24} {s.Pages,7} {f.Loop,-7} {f.Faults,7} {f.FaultsPerSecond,10:F0} {f.PagesPerSecond,10:F0} {f.NsPerFault,9:F0} {f.P50Ns,7:F0} {f.P99Ns,7:F0} {f.P999Ns,8:F0} {f.CpuUsPerFault,8:F2} {f.LoopCpuUsPerFault,9:F2} {f.ContextSwitchesPerFault,6:F2} {f.KernelFaultsPerPage,5:F2} {f.Spread,6:P0} {ratio,6}"));
+                rows.Add([id, F(s.Pages), f.Loop, F(f.Faults), F(f.FaultsPerSecond, "F0"), F(f.PagesPerSecond, "F0"), F(f.NsPerFault, "F0"), F(f.P50Ns, "F0"), F(f.P99Ns, "F0"), F(f.P999Ns, "F0"),
+                    F(f.CpuUsPerFault, "F2"), F(f.LoopCpuUsPerFault, "F2"), F(f.ContextSwitchesPerFault, "F2"), F(f.KernelFaultsPerPage, "F2"), F(f.Spread, "P0"), ratio]);
                 if (f.Loop == "external" && s.ExternalManagedRatio is { } er)
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",24} external/managed: {er:F2}x ns/fault, {s.ExternalManagedCpuRatio:F2}x CPU µs/fault (same run)"));
+                    notes.Add(string.Create(CultureInfo.InvariantCulture, $"{id} {s.Pages} pages: external/managed: {er:F2}x ns/fault, {s.ExternalManagedCpuRatio:F2}x CPU µs/fault (same run)"));
                 if (f.ScanMs is { } ms)
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"",24} scan of the range: {ms:F2} ms, returned exactly the {f.ScanPages} written pages (and a later subset exactly)"));
+                    notes.Add(string.Create(CultureInfo.InvariantCulture, $"{id} {s.Pages} pages: scan of the range: {ms:F2} ms, returned exactly the {f.ScanPages} written pages (and a later subset exactly)"));
             }
         }
+        CliConsole.WriteTable(["scenario", "pages", "loop", "faults", "faults/s", "pages/s", "ns/fault", "p50", "p99", "p999", "cpu µs/f", "loop µs/f", "csw/f", "kf/pg", "spread", "m/n"], rows);
+        foreach (var n in notes)
+            Console.WriteLine(n);
         if (r.Checks.Count > 0)
         {
             Console.WriteLine();

@@ -293,48 +293,12 @@ public static partial class BisectCommand
     private static Exception Fail(int rc, string message) =>
         rc == 2 ? new CliUsageException(message) : new CliEnvironmentException(message);
 
-    private static (int ExitCode, string Stdout, string Stderr) RunScript(string script, IReadOnlyList<string> args)
-    {
-        var psi = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(script);
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var err = p.StandardError.ReadToEndAsync();
-            var stdout = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            return (p.ExitCode, stdout, err.Result);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new CliEnvironmentException($"cannot start bash for {script}: {e.Message}");
-        }
-    }
+    private static (int ExitCode, string Stdout, string Stderr) RunScript(string script, IReadOnlyList<string> args) =>
+        CliProcesses.Bash([script, .. args], script, capture: true);
 
-    private static int RunScriptToFile(string script, IReadOnlyList<string> args, string logFile)
-    {
-        // bash redirects: the script's output goes to the shard's log, not through this process.
-        var psi = new ProcessStartInfo("bash") { UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("log=$1; shift; exec bash \"$@\" >\"$log\" 2>&1");
-        psi.ArgumentList.Add("bisect");
-        psi.ArgumentList.Add(logFile);
-        psi.ArgumentList.Add(script);
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            p.WaitForExit();
-            return p.ExitCode;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new CliEnvironmentException($"cannot start bash for {script}: {e.Message}");
-        }
-    }
+    // bash redirects: the script's output goes to the shard's log, not through this process.
+    private static int RunScriptToFile(string script, IReadOnlyList<string> args, string logFile) =>
+        CliProcesses.Bash(["-c", "log=$1; shift; exec bash \"$@\" >\"$log\" 2>&1", "bisect", logFile, script, .. args], script, capture: false).ExitCode;
 
     private static string LastLine(string text) =>
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "(no message)";

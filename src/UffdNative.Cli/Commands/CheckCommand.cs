@@ -109,13 +109,10 @@ public static class CheckCommand
         Console.WriteLine($"kernel   {KernelVersion.RunningRelease()}");
         Console.WriteLine($"profile  {p.Source}");
         Console.WriteLine();
-        Console.WriteLine($"{"switch",-30} {"prior",-6} {"detected",-9} {"used",-5} status");
-        foreach (var r in p.Switches)
-            Console.WriteLine($"{r.Switch,-30} {Bit(r.Prior),-6} {(r.Detected is { } d ? Bit(d) : "?"),-9} {Bit(r.Used),-5} {StatusText(r.Status)}");
-        Console.WriteLine();
-        Console.WriteLine($"{"environment fact",-30} {"mainline",-9} {"detected",-24} {"used",-24} cause");
-        foreach (var f in p.Facts)
-            Console.WriteLine($"{f.Fact,-30} {f.Mainline ?? "-",-9} {f.Detected ?? "?",-24} {f.Used,-24} {f.Cause}");
+        CliConsole.WriteTable(["switch", "prior", "detected", "used", "status"],
+            p.Switches.Select(r => new[] { r.Switch, Bit(r.Prior), r.Detected is { } d ? Bit(d) : "?", Bit(r.Used), StatusText(r.Status) }));
+        CliConsole.WriteTable(["environment fact", "mainline", "detected", "used", "cause"],
+            p.Facts.Select(f => new[] { f.Fact, f.Mainline ?? "-", f.Detected ?? "?", f.Used, f.Cause ?? "" }));
         Console.WriteLine();
     }
 
@@ -129,27 +126,19 @@ public static class CheckCommand
 
     private static string Bit(bool b) => b ? "new" : "old";
 
+    private static string CellText(CellResult? c) => c is null ? "—" : c.Status switch
+    {
+        CellStatus.Pass => "pass",
+        CellStatus.Diverged => "DIVERGED",
+        CellStatus.NotApplicable => "n/a",
+        _ => "ERROR",
+    };
+
     private static void PrintTable(List<NamedScenario> selected, List<CellResult> cells, CheckReport report)
     {
         var mems = MemoryTypes.All;
-        Console.WriteLine($"{"scenario",-28} " + string.Join(" ", mems.Select(m => MemoryTypes.Name(m).PadRight(16))));
-        foreach (var s in selected)
-        {
-            var line = $"{s.Name,-28} ";
-            foreach (var m in mems)
-            {
-                var c = cells.FirstOrDefault(x => x.Scenario == s.Name && x.Memory == m);
-                string v = c is null ? "—" : c.Status switch
-                {
-                    CellStatus.Pass => "pass",
-                    CellStatus.Diverged => "DIVERGED",
-                    CellStatus.NotApplicable => "n/a",
-                    _ => "ERROR",
-                };
-                line += v.PadRight(17);
-            }
-            Console.WriteLine(line.TrimEnd());
-        }
+        CliConsole.WriteTable(["scenario", .. mems.Select(MemoryTypes.Name)],
+            selected.Select(s => new[] { s.Name }.Concat(mems.Select(m => CellText(cells.FirstOrDefault(x => x.Scenario == s.Name && x.Memory == m)))).ToArray()));
         var notes = cells.Where(c => c.Status != CellStatus.Pass).ToList();
         if (notes.Count > 0)
         {

@@ -53,12 +53,14 @@ public static class SoakCommand
     private static void Print(SoakResult r)
     {
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(c, $"soak: {r.Seconds:F1} s, {r.Threads} toucher threads"));
-        Console.WriteLine(string.Create(c, $"  faults served   {r.Faults} ({r.FaultsPerSecond:F0}/s): missing {r.MissingFaults}, wp {r.WpFaults}, minor {r.MinorFaults}, fork children {r.ChildFaults}"));
-        Console.WriteLine(string.Create(c, $"  pages verified  {r.PagesVerified} (stamps written {r.Writes}, inconclusive {r.Inconclusive})"));
-        Console.WriteLine(string.Create(c, $"  churn           {r.RemoveEvents} REMOVE, {r.RemapEvents} REMAP, {r.ForkEvents} FORK events, {r.Protects} protects; eagain {r.Eagain}, eexist {r.Eexist}"));
-        Console.WriteLine(string.Create(c, $"  checkpoints     {r.Epochs} ({r.ExactSweeps} exact WP/MINOR sweeps matched one fault per page)"));
-        Console.WriteLine(string.Create(c, $"  lost {r.Lost}, corrupt {r.Corrupt}, hung {r.Hung}, accounting errors {r.AccountingErrors}"));
+        CliConsole.WriteTable(["soak", string.Create(c, $"{r.Seconds:F1} s, {r.Threads} toucher threads")],
+        [
+            ["faults served", string.Create(c, $"{r.Faults} ({r.FaultsPerSecond:F0}/s): missing {r.MissingFaults}, wp {r.WpFaults}, minor {r.MinorFaults}, fork children {r.ChildFaults}")],
+            ["pages verified", string.Create(c, $"{r.PagesVerified} (stamps written {r.Writes}, inconclusive {r.Inconclusive})")],
+            ["churn", string.Create(c, $"{r.RemoveEvents} REMOVE, {r.RemapEvents} REMAP, {r.ForkEvents} FORK events, {r.Protects} protects; eagain {r.Eagain}, eexist {r.Eexist}")],
+            ["checkpoints", string.Create(c, $"{r.Epochs} ({r.ExactSweeps} exact WP/MINOR sweeps matched one fault per page)")],
+            ["failures", string.Create(c, $"lost {r.Lost}, corrupt {r.Corrupt}, hung {r.Hung}, accounting errors {r.AccountingErrors}")],
+        ]);
         foreach (var p in r.Problems)
             Console.WriteLine("  ! " + p);
         Console.WriteLine(r.Passed ? "PASS" : "FAIL");

@@ -1,7 +1,6 @@
 using System.Globalization;
 using ScottPlot;
 using UffdNative.Harness.Output;
-using UffdNative.Serving;
 
 namespace UffdNative.Harness.Benchmarks;
 

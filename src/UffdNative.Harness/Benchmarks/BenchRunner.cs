@@ -1,11 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
 using UffdNative.Harness.Probing;
-using UffdNative.Memory;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Harness.Benchmarks;
 

@@ -3,15 +3,12 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using System.Runtime.InteropServices;
 using Tmds.Linux;
-using UffdNative.Access;
 using NativeAccess = UffdNative.Access.Op;
 using UffdNative.Uapi;
-using UffdNative.Memory;
 using UffdNative.PageMap;
 using UffdNative.Harness.Probing;
 using UffdNative.Harness.Scenarios;
 using UffdNative.Messages;
-using UffdNative.Serving;
 using static Tmds.Linux.LibC;
 using E = UffdNative.Errno;
 

@@ -1,6 +1,4 @@
 using UffdNative.Harness.Scenarios;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Harness.Conformance;
 

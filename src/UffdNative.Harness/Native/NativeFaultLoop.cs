@@ -1,5 +1,3 @@
-using UffdNative.Serving;
-
 namespace UffdNative.Harness.Native;
 
 /// <summary>What the native twin loop serves (one range, one policy).</summary>

@@ -1,7 +1,5 @@
 using System.Globalization;
-using UffdNative.Access;
 using UffdNative.Harness.Model;
-using UffdNative.Memory;
 using UffdNative.PageMap;
 
 namespace UffdNative.Harness.Probing;

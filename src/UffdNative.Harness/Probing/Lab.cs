@@ -1,6 +1,4 @@
-using UffdNative.Access;
 using UffdNative.Uapi;
-using UffdNative.Memory;
 using UffdNative.Messages;
 using UffdNative.PageMap;
 

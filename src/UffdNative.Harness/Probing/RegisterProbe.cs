@@ -1,6 +1,5 @@
 using System.Globalization;
 using UffdNative.Harness.Host;
-using UffdNative.Memory;
 
 namespace UffdNative.Harness.Probing;
 

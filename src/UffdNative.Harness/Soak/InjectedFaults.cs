@@ -1,5 +1,4 @@
 using UffdNative.Messages;
-using UffdNative.Serving;
 
 namespace UffdNative.Harness.Soak;
 

@@ -1,11 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
 using UffdNative.Harness.Probing;
-using UffdNative.Memory;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Harness.Soak;
 

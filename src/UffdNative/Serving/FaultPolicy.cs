@@ -65,11 +65,9 @@ public readonly unsafe struct FaultContext
         var c = new UffdioCopy { Dst = dst, Src = (ulong)src, Len = len, Mode = (dontWake ? (ulong)CopyMode.DontWake : 0) | (writeProtect ? (ulong)CopyMode.WriteProtect : 0) };
         stats->ResolveIoctls++;
         int r = Shim.uffd_copy(Fd, &c);
-        var result = new ResolveResult(r, c.Copy > 0 ? c.Copy : 0);
-        log?.Add(ResolutionIoctlKind.Copy, dst, len, c.Mode, result);
         if (KernelLog.Enabled)
             KernelLog.Transfer("UFFDIO_COPY", Fd, dst, c.Src, len, c.Mode, r, "copy", c.Copy);
-        return result;
+        return Logged(ResolutionIoctlKind.Copy, dst, len, c.Mode, r, c.Copy);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -78,11 +76,9 @@ public readonly unsafe struct FaultContext
         var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)ZeroPageMode.DontWake : 0 };
         stats->ResolveIoctls++;
         int r = Shim.uffd_zeropage(Fd, &z);
-        var result = new ResolveResult(r, z.Zeropage > 0 ? z.Zeropage : 0);
-        log?.Add(ResolutionIoctlKind.ZeroPage, start, len, z.Mode, result);
         if (KernelLog.Enabled)
             KernelLog.Fill("UFFDIO_ZEROPAGE", Fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
-        return result;
+        return Logged(ResolutionIoctlKind.ZeroPage, start, len, z.Mode, r, z.Zeropage);
     }
 
     /// <summary>Removes write protection from the range (wakes it unless dontWake).</summary>
@@ -92,11 +88,9 @@ public readonly unsafe struct FaultContext
         var w = new UffdioWriteprotect { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)WriteProtectMode.DontWake : 0 };
         stats->ResolveIoctls++;
         int r = Shim.uffd_writeprotect(Fd, &w);
-        var result = new ResolveResult(r, r == 0 ? (long)len : 0);
-        log?.Add(ResolutionIoctlKind.WriteProtect, start, len, w.Mode, result);
         if (KernelLog.Enabled)
             KernelLog.WriteProtect(Fd, w, r);
-        return result;
+        return Logged(ResolutionIoctlKind.WriteProtect, start, len, w.Mode, r, r == 0 ? (long)len : 0);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -105,11 +99,9 @@ public readonly unsafe struct FaultContext
         var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (dontWake ? (ulong)ContinueMode.DontWake : 0) | (writeProtect ? (ulong)ContinueMode.WriteProtect : 0) };
         stats->ResolveIoctls++;
         int r = Shim.uffd_continue(Fd, &c);
-        var result = new ResolveResult(r, c.Mapped > 0 ? c.Mapped : 0);
-        log?.Add(ResolutionIoctlKind.Continue, start, len, c.Mode, result);
         if (KernelLog.Enabled)
             KernelLog.Fill("UFFDIO_CONTINUE", Fd, c.Range, c.Mode, r, "mapped", c.Mapped);
-        return result;
+        return Logged(ResolutionIoctlKind.Continue, start, len, c.Mode, r, c.Mapped);
     }
 
     /// <summary>UFFDIO_MOVE of [src, src+len) to dst (6.8+, anonymous private memory only): the pages
@@ -121,10 +113,18 @@ public readonly unsafe struct FaultContext
         var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (dontWake ? (ulong)MoveMode.DontWake : 0) | (allowSourceHoles ? (ulong)MoveMode.AllowSrcHoles : 0) };
         stats->ResolveIoctls++;
         int r = Shim.uffd_move(Fd, &m);
-        var result = new ResolveResult(r, m.Move > 0 ? m.Move : 0);
-        log?.Add(ResolutionIoctlKind.Move, dst, len, m.Mode, result);
         if (KernelLog.Enabled)
             KernelLog.Transfer("UFFDIO_MOVE", Fd, dst, src, len, m.Mode, r, "move", m.Move);
+        return Logged(ResolutionIoctlKind.Move, dst, len, m.Mode, r, m.Move);
+    }
+
+    // What every resolving ioctl returns: its ret and its struct's progress field (negative: none; read
+    // after the ioctl, which writes it), recorded in stepped mode.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ResolveResult Logged(ResolutionIoctlKind kind, ulong start, ulong len, ulong mode, int ret, long progress)
+    {
+        var result = new ResolveResult(ret, progress > 0 ? progress : 0);
+        log?.Add(kind, start, len, mode, result);
         return result;
     }
 

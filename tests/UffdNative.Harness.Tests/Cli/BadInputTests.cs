@@ -1,5 +1,3 @@
-using UffdNative.Harness.Scenarios;
-
 namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>Input files for the bad-input table: malformed, truncated, deep, huge and crafted JSON (reports and

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-
 // The CLI tests drive Linux-only tools (setpriv, seccomp, mount namespaces) and Unix file modes.
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
@@ -30,8 +27,14 @@ public static class CliRunner
 
     public static string Launcher => Path.Combine(TestOutputDirectory, "uffd_seccomp_launch");
 
+    /// <summary>The prefix that runs a command as uid/gid 65534 with no supplementary groups.</summary>
+    public static readonly string[] Nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"];
+
     /// <summary>Runs `dotnet UffdNative.Cli.dll ARGS`.</summary>
     public static CliResult Run(params string[] args) => RunIn(null, [], args);
+
+    /// <summary>Runs `dotnet UffdNative.Cli.dll ARGS` with its own bound (check and fuzz take minutes).</summary>
+    public static CliResult Run(string[] args, int timeoutMs) => Exec([DotnetHost, CliDll(), .. args], timeoutMs: timeoutMs);
 
     /// <summary>Runs `PREFIX... dotnet DIR/UffdNative.Cli.dll ARGS` (DIR defaults to the test output).</summary>
     public static CliResult RunIn(string? directory, string[] prefix, string[] args, string? workingDirectory = null) =>

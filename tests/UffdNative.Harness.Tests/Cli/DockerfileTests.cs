@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.RegularExpressions;
-
 namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>One Dockerfile instruction: the keyword and its text with continuations joined.</summary>
@@ -228,33 +225,26 @@ public sealed partial class DockerfileTests
         Assert.StartsWith(copyDestination.TrimEnd('/') + "/", entry, StringComparison.Ordinal);
         var relative = entry[(copyDestination.TrimEnd('/').Length + 1)..];
 
-        var work = Directory.CreateTempSubdirectory("uffdnative-docker-build-").FullName;
-        try
-        {
-            var context = Path.Combine(work, "src");
-            var output = Path.Combine(work, "app");
-            Assert.True(DockerContext.CopyTo(Repo.Root, context) > 20);
-            Assert.False(Directory.Exists(Path.Combine(context, "native", "build")));
-            words[o + 1] = output;
-            var build = CliRunner.Exec([CliRunner.DotnetHost, .. words.Skip(1)], context, timeoutMs: 480_000);
-            Assert.True(build.ExitCode == 0, build.ToString());
-            var executable = Path.Combine(output, relative);
-            Assert.True(File.Exists(executable), $"{relative} is not in the build output");
-            Assert.True((File.GetUnixFileMode(executable) & UnixFileMode.UserExecute) != 0, $"{relative} is not executable");
-            Assert.True(File.Exists(Path.Combine(output, "runtimes/linux-x64/native/libuffdshim.so")), "the shim is not in the build output");
+        using var work = new TempDirectory("uffdnative-docker-build-");
+        var context = Path.Combine(work.Path, "src");
+        var output = Path.Combine(work.Path, "app");
+        Assert.True(DockerContext.CopyTo(Repo.Root, context) > 20);
+        Assert.False(Directory.Exists(Path.Combine(context, "native", "build")));
+        words[o + 1] = output;
+        var build = CliRunner.Exec([CliRunner.DotnetHost, .. words.Skip(1)], context, timeoutMs: 480_000);
+        Assert.True(build.ExitCode == 0, build.ToString());
+        var executable = Path.Combine(output, relative);
+        Assert.True(File.Exists(executable), $"{relative} is not in the build output");
+        Assert.True((File.GetUnixFileMode(executable) & UnixFileMode.UserExecute) != 0, $"{relative} is not executable");
+        Assert.True(File.Exists(Path.Combine(output, "runtimes/linux-x64/native/libuffdshim.so")), "the shim is not in the build output");
 
-            var cmd = JsonSerializer.Deserialize<string[]>(final.Single(i => i.Keyword == "CMD").Arguments)!;
-            var env = new Dictionary<string, string> { ["DOTNET_ROOT"] = Path.GetDirectoryName(CliRunner.DotnetHost) ?? "/usr/share/dotnet" };
-            var run = CliRunner.Exec([executable, .. cmd, "--json"], output, env);
-            Assert.True(run.ExitCode == 0, run.ToString());
-            using var report = JsonDocument.Parse(run.Stdout);
-            Assert.Equal("uffdnative", report.RootElement.GetProperty("tool").GetString());
-            Assert.Equal(KernelVersion.RunningRelease(), report.RootElement.GetProperty("kernelRelease").GetString());
-        }
-        finally
-        {
-            Directory.Delete(work, recursive: true);
-        }
+        var cmd = JsonSerializer.Deserialize<string[]>(final.Single(i => i.Keyword == "CMD").Arguments)!;
+        var env = new Dictionary<string, string> { ["DOTNET_ROOT"] = Path.GetDirectoryName(CliRunner.DotnetHost) ?? "/usr/share/dotnet" };
+        var run = CliRunner.Exec([executable, .. cmd, "--json"], output, env);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        using var report = JsonDocument.Parse(run.Stdout);
+        Assert.Equal("uffdnative", report.RootElement.GetProperty("tool").GetString());
+        Assert.Equal(KernelVersion.RunningRelease(), report.RootElement.GetProperty("kernelRelease").GetString());
     }
 
     [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")]

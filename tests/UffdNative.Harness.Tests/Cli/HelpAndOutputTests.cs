@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using UffdNative.Cli;
-using UffdNative.Cli.Infrastructure;
 
 namespace UffdNative.Harness.Tests.Cli;
 

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text.RegularExpressions;
-using UffdNative.Cli.Infrastructure;
 
 namespace UffdNative.Harness.Tests.Cli;
 

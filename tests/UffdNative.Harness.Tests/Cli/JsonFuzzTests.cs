@@ -1,11 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using UffdNative.Cli.Infrastructure;
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Scenarios;
-
 namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>

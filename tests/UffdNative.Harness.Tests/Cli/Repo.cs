@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>The repository these tests were built from (found by walking up to UffdNative.sln).</summary>

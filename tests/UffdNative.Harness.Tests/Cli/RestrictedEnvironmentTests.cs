@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>
@@ -15,7 +13,6 @@ namespace UffdNative.Harness.Tests.Cli;
 /// </summary>
 public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClassFixture<WorldReadableCliCopy>
 {
-    private static readonly string[] Nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"];
 
     /// <summary>Root without CAP_SYS_PTRACE is what a container's root is (Docker does not grant it).</summary>
     private static readonly string[] RootWithoutPtrace = ["setpriv", "--bounding-set", "-sys_ptrace", "--"];
@@ -139,7 +136,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
     {
         int? sysctl = HostFacts.UnprivilegedUserfaultfd;
         Assert.NotNull(sysctl);
-        var r = Probe(Nobody, "--json");
+        var r = Probe(CliRunner.Nobody, "--json");
         Assert.True(r.ExitCode == 0, r.ToString());
         var paths = OpenPaths(r);
         Assert.Equal("EACCES", paths["device"].Errno);
@@ -170,7 +167,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
 
         if (sysctl == 0)
         {
-            var text = Probe(Nobody);
+            var text = Probe(CliRunner.Nobody);
             Assert.True(text.ExitCode == 0, text.ToString());
             var lines = text.Stdout.Split('\n');
             Assert.Contains("  experiments use      user-mode-only", lines);
@@ -181,7 +178,7 @@ public sealed class RestrictedEnvironmentTests(WorldReadableCliCopy cli) : IClas
     [Fact]
     public void AnUnprivilegedUserUnderSeccompHasNoPathAndExitsThree()
     {
-        var r = Probe([.. Launch("--deny-userfaultfd"), .. Nobody]);
+        var r = Probe([.. Launch("--deny-userfaultfd"), .. CliRunner.Nobody]);
         Assert.True(r.ExitCode == 3, r.ToString());
         var error = Assert.Single(r.StderrLines);
         Assert.StartsWith("uffdnative: userfaultfd cannot be opened here: syscall EPERM (vm.unprivileged_userfaultfd=", error, StringComparison.Ordinal);

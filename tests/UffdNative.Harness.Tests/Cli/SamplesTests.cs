@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Xml.Linq;
 
 namespace UffdNative.Harness.Tests.Cli;
 
@@ -20,81 +19,74 @@ public sealed class SamplesTests
     [Fact]
     public void ThePackageCarriesTheShimAndEverySampleBuildsAgainstItAndRuns()
     {
-        var work = Directory.CreateTempSubdirectory("uffdnative-samples-").FullName;
-        try
+        using var work = new TempDirectory("uffdnative-samples-");
+        // A version no cache can hold already: the samples can only get this very package.
+        var version = "0.1.0-test" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
+        var feed = Path.Combine(work.Path, "feed");
+        var pack = Dotnet(["pack", Repo.PathOf("src/UffdNative/UffdNative.csproj"), "--no-build", "-c", Configuration, "-o", feed, $"-p:Version={version}"], Repo.Root);
+        Assert.True(pack.ExitCode == 0, pack.ToString());
+        var nupkg = Assert.Single(Directory.GetFiles(feed, "*.nupkg"));
+        Assert.Equal($"UffdNative.Binding.{version}.nupkg", Path.GetFileName(nupkg));
+        using (var zip = ZipFile.OpenRead(nupkg))
         {
-            // A version no cache can hold already: the samples can only get this very package.
-            var version = "0.1.0-test" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
-            var feed = Path.Combine(work, "feed");
-            var pack = Dotnet(["pack", Repo.PathOf("src/UffdNative/UffdNative.csproj"), "--no-build", "-c", Configuration, "-o", feed, $"-p:Version={version}"], Repo.Root);
-            Assert.True(pack.ExitCode == 0, pack.ToString());
-            var nupkg = Assert.Single(Directory.GetFiles(feed, "*.nupkg"));
-            Assert.Equal($"UffdNative.Binding.{version}.nupkg", Path.GetFileName(nupkg));
-            using (var zip = ZipFile.OpenRead(nupkg))
-            {
-                var names = zip.Entries.Select(e => e.FullName).Where(n => !n.StartsWith("package/", StringComparison.Ordinal) && !n.StartsWith("_rels/", StringComparison.Ordinal) && n != "[Content_Types].xml").Order(StringComparer.Ordinal).ToList();
-                Assert.Equal(["README.md", "UffdNative.Binding.nuspec", "lib/net10.0/UffdNative.dll", "lib/net10.0/UffdNative.xml", "runtimes/linux-x64/native/libuffdshim.so"], names);
-                using var nuspec = zip.GetEntry("UffdNative.Binding.nuspec")!.Open();
-                var meta = XDocument.Load(nuspec).Root!.Elements().Single(e => e.Name.LocalName == "metadata");
-                Assert.Equal("README.md", meta.Elements().Single(e => e.Name.LocalName == "readme").Value);
-                // The docs document the public surface (the accessor rule at least).
-                using var xml = new StreamReader(zip.GetEntry("lib/net10.0/UffdNative.xml")!.Open());
-                Assert.Contains("T:UffdNative.Access.Accessor", xml.ReadToEnd(), StringComparison.Ordinal);
-            }
-
-            // The samples, copied out of the repository (no build output, no repository settings), with
-            // a nuget.config of the local feed plus the machine's usual source; a fresh package folder
-            // that falls back to the machine's for everything else (no download of those).
-            var samples = Path.Combine(work, "samples");
-            CopyTree(Repo.PathOf("samples"), samples);
-            var machinePackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-            File.WriteAllText(Path.Combine(samples, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <config><add key="globalPackagesFolder" value="{Path.Combine(work, "packages")}" /></config>
-                  <fallbackPackageFolders><add key="machine" value="{machinePackages}" /></fallbackPackageFolders>
-                  <packageSources>
-                    <clear />
-                    <add key="local" value="{feed}" />
-                    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
-                  </packageSources>
-                </configuration>
-                """);
-            var build = Dotnet(["build", "Samples.sln", "-c", "Release", $"-p:UffdNativeVersion={version}"], samples);
-            Assert.True(build.ExitCode == 0, build.ToString());
-            Assert.Contains("0 Warning(s)", build.Stdout, StringComparison.Ordinal);
-
-            foreach (var (sample, expected) in new (string, string[])[]
-            {
-                ("LazyRestore", ["lazy-restore: 256 pages registered, 64 touched, 64 faults served from ", "lazy-restore: OK: every touched page holds its snapshot content; the other 192 pages were never read"]),
-                ("LiveSnapshot", ["live-snapshot: 256 pages, the owner wrote 2000 times to ", "live-snapshot: OK: all 256 snapshot pages hold their content from snapshot time ("]),
-                ("DirtyTracking",
-                [
-                    "dirty-tracking: round 1: wrote [3, 7, 8, 9, 100, 1023], PAGEMAP_SCAN found [3, 7, 8, 9, 100, 1023] ok",
-                    "dirty-tracking: round 2: wrote [5], PAGEMAP_SCAN found [5] ok",
-                    "dirty-tracking: round 3: wrote [], PAGEMAP_SCAN found [] ok",
-                    "dirty-tracking: round 4: wrote [0, 1, 2, 3, 512, 513], PAGEMAP_SCAN found [0, 1, 2, 3, 512, 513] ok",
-                    "dirty-tracking: OK: every round found exactly the pages written since the previous one (1024 pages tracked, no fault handler)",
-                ]),
-            })
-            {
-                var output = Path.Combine(samples, sample, "bin", "Release", "net10.0");
-                // The shim came from the package (the only place it could come from), the harness's library did not.
-                Assert.True(File.Exists(Path.Combine(output, "runtimes", "linux-x64", "native", "libuffdshim.so")), $"{sample}: no shim from the package");
-                Assert.Empty(Directory.GetFiles(output, "libuffdharness.so", SearchOption.AllDirectories));
-                var run = CliRunner.Exec([CliRunner.DotnetHost, Path.Combine(output, sample + ".dll")], work, timeoutMs: 60_000);
-                Assert.True(run.ExitCode == 0, run.ToString());
-                Assert.Equal("", run.Stderr);
-                var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-                Assert.True(lines.Length == expected.Length, run.ToString());
-                for (int i = 0; i < expected.Length; i++)
-                    Assert.StartsWith(expected[i], lines[i], StringComparison.Ordinal);
-            }
+            var names = zip.Entries.Select(e => e.FullName).Where(n => !n.StartsWith("package/", StringComparison.Ordinal) && !n.StartsWith("_rels/", StringComparison.Ordinal) && n != "[Content_Types].xml").Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(["README.md", "UffdNative.Binding.nuspec", "lib/net10.0/UffdNative.dll", "lib/net10.0/UffdNative.xml", "runtimes/linux-x64/native/libuffdshim.so"], names);
+            using var nuspec = zip.GetEntry("UffdNative.Binding.nuspec")!.Open();
+            var meta = XDocument.Load(nuspec).Root!.Elements().Single(e => e.Name.LocalName == "metadata");
+            Assert.Equal("README.md", meta.Elements().Single(e => e.Name.LocalName == "readme").Value);
+            // The docs document the public surface (the accessor rule at least).
+            using var xml = new StreamReader(zip.GetEntry("lib/net10.0/UffdNative.xml")!.Open());
+            Assert.Contains("T:UffdNative.Access.Accessor", xml.ReadToEnd(), StringComparison.Ordinal);
         }
-        finally
+
+        // The samples, copied out of the repository (no build output, no repository settings), with
+        // a nuget.config of the local feed plus the machine's usual source; a fresh package folder
+        // that falls back to the machine's for everything else (no download of those).
+        var samples = Path.Combine(work.Path, "samples");
+        CopyTree(Repo.PathOf("samples"), samples);
+        var machinePackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        File.WriteAllText(Path.Combine(samples, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <config><add key="globalPackagesFolder" value="{Path.Combine(work.Path, "packages")}" /></config>
+              <fallbackPackageFolders><add key="machine" value="{machinePackages}" /></fallbackPackageFolders>
+              <packageSources>
+                <clear />
+                <add key="local" value="{feed}" />
+                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
+              </packageSources>
+            </configuration>
+            """);
+        var build = Dotnet(["build", "Samples.sln", "-c", "Release", $"-p:UffdNativeVersion={version}"], samples);
+        Assert.True(build.ExitCode == 0, build.ToString());
+        Assert.Contains("0 Warning(s)", build.Stdout, StringComparison.Ordinal);
+
+        foreach (var (sample, expected) in new (string, string[])[]
         {
-            Directory.Delete(work, recursive: true);
+            ("LazyRestore", ["lazy-restore: 256 pages registered, 64 touched, 64 faults served from ", "lazy-restore: OK: every touched page holds its snapshot content; the other 192 pages were never read"]),
+            ("LiveSnapshot", ["live-snapshot: 256 pages, the owner wrote 2000 times to ", "live-snapshot: OK: all 256 snapshot pages hold their content from snapshot time ("]),
+            ("DirtyTracking",
+            [
+                "dirty-tracking: round 1: wrote [3, 7, 8, 9, 100, 1023], PAGEMAP_SCAN found [3, 7, 8, 9, 100, 1023] ok",
+                "dirty-tracking: round 2: wrote [5], PAGEMAP_SCAN found [5] ok",
+                "dirty-tracking: round 3: wrote [], PAGEMAP_SCAN found [] ok",
+                "dirty-tracking: round 4: wrote [0, 1, 2, 3, 512, 513], PAGEMAP_SCAN found [0, 1, 2, 3, 512, 513] ok",
+                "dirty-tracking: OK: every round found exactly the pages written since the previous one (1024 pages tracked, no fault handler)",
+            ]),
+        })
+        {
+            var output = Path.Combine(samples, sample, "bin", "Release", "net10.0");
+            // The shim came from the package (the only place it could come from), the harness's library did not.
+            Assert.True(File.Exists(Path.Combine(output, "runtimes", "linux-x64", "native", "libuffdshim.so")), $"{sample}: no shim from the package");
+            Assert.Empty(Directory.GetFiles(output, "libuffdharness.so", SearchOption.AllDirectories));
+            var run = CliRunner.Exec([CliRunner.DotnetHost, Path.Combine(output, sample + ".dll")], work.Path, timeoutMs: 60_000);
+            Assert.True(run.ExitCode == 0, run.ToString());
+            Assert.Equal("", run.Stderr);
+            var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(lines.Length == expected.Length, run.ToString());
+            for (int i = 0; i < expected.Length; i++)
+                Assert.StartsWith(expected[i], lines[i], StringComparison.Ordinal);
         }
     }
 

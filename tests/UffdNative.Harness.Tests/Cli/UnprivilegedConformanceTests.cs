@@ -1,6 +1,3 @@
-using System.Text.Json;
-using UffdNative.Harness.Conformance;
-
 namespace UffdNative.Harness.Tests.Cli;
 
 /// <summary>
@@ -13,16 +10,15 @@ namespace UffdNative.Harness.Tests.Cli;
 /// </summary>
 public sealed class UnprivilegedConformanceTests(WorldReadableCliCopy cli) : IClassFixture<WorldReadableCliCopy>
 {
-    private static readonly string[] Nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"];
 
     private const string ExposeDevice =
         "set -e; n=$(mktemp -u /dev/shm/uffd-device.XXXXXX); " +
         "mknod \"$n\" c $((0x$(stat -c %t /dev/userfaultfd))) $((0x$(stat -c %T /dev/userfaultfd))); chmod 666 \"$n\"; " +
         "mount --bind \"$n\" /dev/userfaultfd; rm -f \"$n\"; exec \"$@\"";
 
-    private static string[] WithDevice => ["unshare", "-m", "--propagation", "private", "sh", "-c", ExposeDevice, "sh", .. Nobody];
+    private static string[] WithDevice => ["unshare", "-m", "--propagation", "private", "sh", "-c", ExposeDevice, "sh", .. CliRunner.Nobody];
 
-    private static string[] WithoutDevice => [CliRunner.Launcher, "--hide-device", "--", .. Nobody];
+    private static string[] WithoutDevice => [CliRunner.Launcher, "--hide-device", "--", .. CliRunner.Nobody];
 
     private CliResult Run(string[] prefix, params string[] args) => CliRunner.RunIn(cli.Directory, prefix, args);
 

@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-using UffdNative.Cli.Infrastructure;
 using YamlDotNet.RepresentationModel;
 
 namespace UffdNative.Harness.Tests.Cli;

@@ -1,7 +1,3 @@
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
-
 namespace UffdNative.Harness.Tests.Conformance;
 
 /// <summary>The named scenarios against this kernel (real kernel, no mocks).</summary>

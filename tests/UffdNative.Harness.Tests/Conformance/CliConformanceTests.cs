@@ -1,7 +1,3 @@
-using System.Text.Json;
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
 using UffdNative.Harness.Tests.Probing;
 
 namespace UffdNative.Harness.Tests.Conformance;

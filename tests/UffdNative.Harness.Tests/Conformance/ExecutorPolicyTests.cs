@@ -1,8 +1,4 @@
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Scenarios;
 using UffdNative.Messages;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Harness.Tests.Conformance;
 

@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
-
 namespace UffdNative.Harness.Tests.Conformance;
 
 /// <summary>The fuzzer on this kernel: quiet with the real model, finds an injected model bug quickly,

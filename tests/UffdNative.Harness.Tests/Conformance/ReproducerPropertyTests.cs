@@ -1,7 +1,3 @@
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
-
 namespace UffdNative.Harness.Tests.Conformance;
 
 /// <summary>
@@ -128,17 +124,10 @@ public class ReproducerPropertyTests
 
     private static void AssertCompiles(string program, Scenario s)
     {
-        var dir = Directory.CreateTempSubdirectory("uffd-repro-cc-").FullName;
-        try
-        {
-            var c = Path.Combine(dir, "repro.c");
-            File.WriteAllText(c, program);
-            var (cc, output) = FuzzTests.Run("gcc", $"-O2 -Wall -Werror -c -o {Path.Combine(dir, "repro.o")} {c}", dir, 60_000);
-            Assert.True(cc == 0, $"{output}\n{s.Describe()}");
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var dir = new TempDirectory("uffd-repro-cc-");
+        var c = Path.Combine(dir.Path, "repro.c");
+        File.WriteAllText(c, program);
+        var (cc, output) = FuzzTests.Run("gcc", $"-O2 -Wall -Werror -c -o {Path.Combine(dir.Path, "repro.o")} {c}", dir.Path, 60_000);
+        Assert.True(cc == 0, $"{output}\n{s.Describe()}");
     }
 }

@@ -1,6 +1,3 @@
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
 using static UffdNative.Harness.Scenarios.ScenarioBuilder;
 
 namespace UffdNative.Harness.Tests.Conformance;

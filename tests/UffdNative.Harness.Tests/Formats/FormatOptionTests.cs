@@ -1,5 +1,3 @@
-using UffdNative.Harness.Tests.Cli;
-
 namespace UffdNative.Harness.Tests.Formats;
 
 /// <summary>--format and the older format flags: contradictions and unknown formats are one usage line

@@ -1,8 +1,3 @@
-using System.Text.Json;
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Probing;
-using UffdNative.Harness.Tests.Cli;
-
 namespace UffdNative.Harness.Tests.Formats;
 
 /// <summary>

@@ -1,8 +1,5 @@
 using System.Xml;
-using System.Xml.Linq;
 using System.Xml.Schema;
-using UffdNative.Harness.Probing;
-using UffdNative.Harness.Tests.Cli;
 
 namespace UffdNative.Harness.Tests.Formats;
 

@@ -1,9 +1,5 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Json.Schema;
-using UffdNative.Cli.Infrastructure;
-using UffdNative.Harness.Tests.Cli;
 
 namespace UffdNative.Harness.Tests.Formats;
 

@@ -1,5 +1,3 @@
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Probing;
 using UffdNative.Harness.Reporting;
 
 namespace UffdNative.Harness.Tests.Formats;

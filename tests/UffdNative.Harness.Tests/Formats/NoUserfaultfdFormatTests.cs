@@ -1,6 +1,3 @@
-using System.Xml.Linq;
-using UffdNative.Harness.Tests.Cli;
-
 namespace UffdNative.Harness.Tests.Formats;
 
 /// <summary>

@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using UffdNative.Cli.Commands;
-using UffdNative.Harness.Matrix;
-using UffdNative.Harness.Tests.Cli;
-
 namespace UffdNative.Harness.Tests.Matrix;
 
 /// <summary>A test that boots Debian kernels under qemu (minutes each under TCG) or downloads their

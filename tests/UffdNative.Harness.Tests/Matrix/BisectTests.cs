@@ -1,8 +1,3 @@
-using UffdNative.Cli.Commands;
-using UffdNative.Harness.Matrix;
-using UffdNative.Harness.Probing;
-using UffdNative.Harness.Tests.Cli;
-
 namespace UffdNative.Harness.Tests.Matrix;
 
 /// <summary>
@@ -280,33 +275,26 @@ public class BisectTests
     [Fact]
     public void SharedShardsOfAnEarlierRunAreReusedWithoutBooting()
     {
-        var work = Directory.CreateTempSubdirectory("uffdnative-bisect-").FullName;
-        try
+        using var work = new TempDirectory("uffdnative-bisect-");
+        foreach (var build in new[] { "6.1.170-3", "6.1.192-3" })
         {
-            foreach (var build in new[] { "6.1.170-3", "6.1.192-3" })
-            {
-                var shard = Path.Combine(work, "shards", build, "probe");
-                Directory.CreateDirectory(Path.Combine(shard, "host"));
-                File.WriteAllText(Path.Combine(shard, ".kernel-matrix-out"), "");
-                File.WriteAllText(Path.Combine(shard, "host", "seconds"), "7\n");
-                var probe = CliRunner.Run("probe", "--rows", "close-clears-wp", "--json", "-o", Path.Combine(shard, "host", "probe.json"));
-                Assert.True(probe.ExitCode is 0 or 1, probe.ToString());
-            }
-            var r = CliRunner.RunIn(null, [], ["bisect", "close-clears-wp", "--kernels", "6.1.170-3,6.1.192-3", "--work", work, "--json"], Repo.Root);
-            Assert.True(r.ExitCode == 0, r.ToString());
-            using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
-            var j = doc.RootElement;
-            Assert.False(j.GetProperty("flipped").GetBoolean());
-            Assert.Equal((0, 2), (j.GetProperty("booted").GetInt32(), j.GetProperty("reused").GetInt32()));
-            Assert.Equal(System.Text.Json.JsonValueKind.Null, j.GetProperty("series").ValueKind);
-            Assert.All(j.GetProperty("steps").EnumerateArray(), s => Assert.Equal(7, s.GetProperty("seconds").GetInt32()));
-            Assert.Contains("(reused " + Path.Combine(work, "shards", "6.1.170-3", "probe", "host") + ")", r.Stderr);
-            Assert.Contains("no flip from 6.1.170-3 to 6.1.192-3", j.GetProperty("summary").GetString());
+            var shard = Path.Combine(work.Path, "shards", build, "probe");
+            Directory.CreateDirectory(Path.Combine(shard, "host"));
+            File.WriteAllText(Path.Combine(shard, ".kernel-matrix-out"), "");
+            File.WriteAllText(Path.Combine(shard, "host", "seconds"), "7\n");
+            var probe = CliRunner.Run("probe", "--rows", "close-clears-wp", "--json", "-o", Path.Combine(shard, "host", "probe.json"));
+            Assert.True(probe.ExitCode is 0 or 1, probe.ToString());
         }
-        finally
-        {
-            Directory.Delete(work, recursive: true);
-        }
+        var r = CliRunner.RunIn(null, [], ["bisect", "close-clears-wp", "--kernels", "6.1.170-3,6.1.192-3", "--work", work.Path, "--json"], Repo.Root);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        var j = doc.RootElement;
+        Assert.False(j.GetProperty("flipped").GetBoolean());
+        Assert.Equal((0, 2), (j.GetProperty("booted").GetInt32(), j.GetProperty("reused").GetInt32()));
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, j.GetProperty("series").ValueKind);
+        Assert.All(j.GetProperty("steps").EnumerateArray(), s => Assert.Equal(7, s.GetProperty("seconds").GetInt32()));
+        Assert.Contains("(reused " + Path.Combine(work.Path, "shards", "6.1.170-3", "probe", "host") + ")", r.Stderr);
+        Assert.Contains("no flip from 6.1.170-3 to 6.1.192-3", j.GetProperty("summary").GetString());
     }
 
     /// <summary>kernel-builds.sh refuses what it cannot list or read before touching the cache or apt.</summary>

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using UffdNative.Cli.Commands;
-
 namespace UffdNative.Harness.Tests.Matrix;
 
 /// <summary>
@@ -213,34 +210,27 @@ public class KernelMatrixScriptTests
     [Fact]
     public void TheReleaseOfABzImageIsReadFromItsSetupHeaderAndOfAVmlinuxFromItsBanner()
     {
-        var dir = Directory.CreateTempSubdirectory("km-image-");
-        try
-        {
-            // A bzImage: "HdrS" at 0x202, the kernel_version pointer at 0x20e (offset from 0x200).
-            var bz = new byte[4096];
-            "HdrS"u8.CopyTo(bz.AsSpan(0x202));
-            BitConverter.GetBytes((ushort)0x300).CopyTo(bz, 0x20e);
-            "6.12.118-uffdnative (uffdnative@build-test-kernel) #1 SMP PREEMPT_DYNAMIC\0"u8.CopyTo(bz.AsSpan(0x500));
-            var bzPath = Path.Combine(dir.FullName, "bzImage");
-            File.WriteAllBytes(bzPath, bz);
-            Assert.Equal("6.12.118-uffdnative", Lib("km_bzimage_release \"$1\"", null, bzPath).Out.Trim());
+        using var dir = new TempDirectory("km-image-");
+        // A bzImage: "HdrS" at 0x202, the kernel_version pointer at 0x20e (offset from 0x200).
+        var bz = new byte[4096];
+        "HdrS"u8.CopyTo(bz.AsSpan(0x202));
+        BitConverter.GetBytes((ushort)0x300).CopyTo(bz, 0x20e);
+        "6.12.118-uffdnative (uffdnative@build-test-kernel) #1 SMP PREEMPT_DYNAMIC\0"u8.CopyTo(bz.AsSpan(0x500));
+        var bzPath = Path.Combine(dir.Path, "bzImage");
+        File.WriteAllBytes(bzPath, bz);
+        Assert.Equal("6.12.118-uffdnative", Lib("km_bzimage_release \"$1\"", null, bzPath).Out.Trim());
 
-            var elf = new byte[2048];
-            new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }.CopyTo(elf, 0);
-            "Linux version 7.3.0-rc7-dirty (me@box) (gcc 12)\0"u8.CopyTo(elf.AsSpan(1000));
-            var elfPath = Path.Combine(dir.FullName, "vmlinux");
-            File.WriteAllBytes(elfPath, elf);
-            Assert.Equal("7.3.0-rc7-dirty", Lib("km_bzimage_release \"$1\"", null, elfPath).Out.Trim());
+        var elf = new byte[2048];
+        new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }.CopyTo(elf, 0);
+        "Linux version 7.3.0-rc7-dirty (me@box) (gcc 12)\0"u8.CopyTo(elf.AsSpan(1000));
+        var elfPath = Path.Combine(dir.Path, "vmlinux");
+        File.WriteAllBytes(elfPath, elf);
+        Assert.Equal("7.3.0-rc7-dirty", Lib("km_bzimage_release \"$1\"", null, elfPath).Out.Trim());
 
-            var other = Path.Combine(dir.FullName, "notes.txt");
-            File.WriteAllText(other, "not a kernel");
-            Assert.Equal(1, Lib("km_bzimage_release \"$1\"", null, other).Code);
-            Assert.Equal(1, Lib("km_bzimage_release \"$1\"", null, Path.Combine(dir.FullName, "missing")).Code);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        var other = Path.Combine(dir.Path, "notes.txt");
+        File.WriteAllText(other, "not a kernel");
+        Assert.Equal(1, Lib("km_bzimage_release \"$1\"", null, other).Code);
+        Assert.Equal(1, Lib("km_bzimage_release \"$1\"", null, Path.Combine(dir.Path, "missing")).Code);
     }
 
     [Fact]
@@ -349,23 +339,16 @@ public class KernelMatrixScriptTests
     [Fact]
     public void KvmIsUsedOnlyWithHardwareKvmNeverWithPvm()
     {
-        var sys = Directory.CreateTempSubdirectory("km-sysmodule-");
-        try
-        {
-            string Accel(string dev = "/dev/null") => Lib($"km_accel_for '{sys.FullName}' '{dev}'").Out.Trim();
-            Directory.CreateDirectory(Path.Combine(sys.FullName, "kvm"));
-            Assert.Equal("tcg", Accel());                                   // kvm core alone
-            Directory.CreateDirectory(Path.Combine(sys.FullName, "kvm_pvm"));
-            Assert.Equal("tcg", Accel());                                   // this machine: PVM
-            Directory.Delete(Path.Combine(sys.FullName, "kvm_pvm"));
-            Directory.CreateDirectory(Path.Combine(sys.FullName, "kvm_intel"));
-            Assert.Equal("kvm", Accel());                                   // /dev/null stands in for a char device
-            Assert.Equal("tcg", Accel("/nonexistent/kvm"));                 // module but no device
-        }
-        finally
-        {
-            sys.Delete(recursive: true);
-        }
+        using var sys = new TempDirectory("km-sysmodule-");
+        string Accel(string dev = "/dev/null") => Lib($"km_accel_for '{sys.Path}' '{dev}'").Out.Trim();
+        Directory.CreateDirectory(Path.Combine(sys.Path, "kvm"));
+        Assert.Equal("tcg", Accel());                                   // kvm core alone
+        Directory.CreateDirectory(Path.Combine(sys.Path, "kvm_pvm"));
+        Assert.Equal("tcg", Accel());                                   // this machine: PVM
+        Directory.Delete(Path.Combine(sys.Path, "kvm_pvm"));
+        Directory.CreateDirectory(Path.Combine(sys.Path, "kvm_intel"));
+        Assert.Equal("kvm", Accel());                                   // /dev/null stands in for a char device
+        Assert.Equal("tcg", Accel("/nonexistent/kvm"));                 // module but no device
     }
 
     [Theory]
@@ -442,95 +425,74 @@ public class KernelMatrixScriptTests
     [Fact]
     public void AnOutputDirectoryThatIsNotTheMatrixsOwnIsRefused()
     {
-        var dir = Directory.CreateTempSubdirectory("km-out-");
-        try
-        {
-            File.WriteAllText(Path.Combine(dir.FullName, "precious.txt"), "keep");
-            var r = Bash("scripts/kernel-matrix.sh --no-install --out \"$1\" host", null, dir.FullName);
-            Assert.Equal(2, r.Code);
-            Assert.Contains("not a kernel-matrix output directory", r.Err);
-            Assert.True(File.Exists(Path.Combine(dir.FullName, "precious.txt")));
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        using var dir = new TempDirectory("km-out-");
+        File.WriteAllText(Path.Combine(dir.Path, "precious.txt"), "keep");
+        var r = Bash("scripts/kernel-matrix.sh --no-install --out \"$1\" host", null, dir.Path);
+        Assert.Equal(2, r.Code);
+        Assert.Contains("not a kernel-matrix output directory", r.Err);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "precious.txt")));
     }
 
     [Fact]
     public void MergeJoinsShardsFromSeveralRunsAndKeepsTheWorstStatus()
     {
-        var root = Directory.CreateTempSubdirectory("km-merge-");
-        try
+        using var root = new TempDirectory("km-merge-");
+        // Two shards as two machines would leave them (no probe.json: compare is not needed).
+        void Kernel(string shard, string label, string result, string boots, params string[] steps)
         {
-            // Two shards as two machines would leave them (no probe.json: compare is not needed).
-            void Kernel(string shard, string label, string result, string boots, params string[] steps)
-            {
-                var d = Path.Combine(root.FullName, shard, label);
-                Directory.CreateDirectory(d);
-                File.WriteAllText(Path.Combine(root.FullName, shard, ".kernel-matrix-out"), "");
-                File.WriteAllText(Path.Combine(d, "result"), result + "\n");
-                File.WriteAllText(Path.Combine(d, "boots"), boots + "\n");
-                File.WriteAllText(Path.Combine(d, "steps.tsv"), "step\tuser\texit\tseconds\n" + string.Concat(steps.Select(l => l + "\n")));
-            }
-            Kernel("a", "7.3-amd64", "0\tok; booted twice: early-boot death: Oops", "2 early-boot death: Oops", "uname.txt\troot\t0\t1.5");
-            Kernel("b", "5.10.0-46-amd64", "1\tstep failed", "1", "uname.txt\troot\t1\t2.0");
-            Kernel("b", "7.3-amd64", "0\tok", "1", "uname.txt\troot\t0\t1.0");
-            var all = Path.Combine(root.FullName, "all");
-            var r = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\" \"$4\"", null,
-                AppContext.BaseDirectory, all, Path.Combine(root.FullName, "a"), Path.Combine(root.FullName, "b"));
-            Assert.Equal(1, r.Code);                                             // the worst of 0, 1, 0
-            Assert.Equal(["5.10.0-46-amd64", "7.3-amd64", "7.3-amd64-2"],
-                Directory.GetDirectories(all).Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal));
-            var summary = File.ReadAllLines(Path.Combine(all, "summary.tsv"));
-            Assert.Equal("kernel\tstep\tuser\texit\tseconds\tboots", summary[0]);
-            Assert.Equal(["7.3-amd64\tuname.txt\troot\t0\t1.5\t2", "5.10.0-46-amd64\tuname.txt\troot\t1\t2.0\t1", "7.3-amd64-2\tuname.txt\troot\t0\t1.0\t1"], summary.Skip(1));
-            Assert.Contains("booted twice: early-boot death: Oops", r.Err);
-            Assert.Contains("kernel-matrix: 2 steps passed, 1 failed; exit 1", r.Err);
+            var d = Path.Combine(root.Path, shard, label);
+            Directory.CreateDirectory(d);
+            File.WriteAllText(Path.Combine(root.Path, shard, ".kernel-matrix-out"), "");
+            File.WriteAllText(Path.Combine(d, "result"), result + "\n");
+            File.WriteAllText(Path.Combine(d, "boots"), boots + "\n");
+            File.WriteAllText(Path.Combine(d, "steps.tsv"), "step\tuser\texit\tseconds\n" + string.Concat(steps.Select(l => l + "\n")));
+        }
+        Kernel("a", "7.3-amd64", "0\tok; booted twice: early-boot death: Oops", "2 early-boot death: Oops", "uname.txt\troot\t0\t1.5");
+        Kernel("b", "5.10.0-46-amd64", "1\tstep failed", "1", "uname.txt\troot\t1\t2.0");
+        Kernel("b", "7.3-amd64", "0\tok", "1", "uname.txt\troot\t0\t1.0");
+        var all = Path.Combine(root.Path, "all");
+        var r = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\" \"$4\"", null,
+            AppContext.BaseDirectory, all, Path.Combine(root.Path, "a"), Path.Combine(root.Path, "b"));
+        Assert.Equal(1, r.Code);                                             // the worst of 0, 1, 0
+        Assert.Equal(["5.10.0-46-amd64", "7.3-amd64", "7.3-amd64-2"],
+            Directory.GetDirectories(all).Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal));
+        var summary = File.ReadAllLines(Path.Combine(all, "summary.tsv"));
+        Assert.Equal("kernel\tstep\tuser\texit\tseconds\tboots", summary[0]);
+        Assert.Equal(["7.3-amd64\tuname.txt\troot\t0\t1.5\t2", "5.10.0-46-amd64\tuname.txt\troot\t1\t2.0\t1", "7.3-amd64-2\tuname.txt\troot\t0\t1.0\t1"], summary.Skip(1));
+        Assert.Contains("booted twice: early-boot death: Oops", r.Err);
+        Assert.Contains("kernel-matrix: 2 steps passed, 1 failed; exit 1", r.Err);
 
-            // Merging again into the same --out replaces the copies instead of adding -3, -4.
-            var again = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\"", null,
-                AppContext.BaseDirectory, all, Path.Combine(root.FullName, "a"));
-            Assert.Equal(0, again.Code);
-            Assert.Equal(["7.3-amd64"], Directory.GetDirectories(all).Select(Path.GetFileName));
-        }
-        finally
-        {
-            root.Delete(recursive: true);
-        }
+        // Merging again into the same --out replaces the copies instead of adding -3, -4.
+        var again = Bash("scripts/kernel-matrix.sh --no-install --merge --cli \"$1\" --out \"$2\" \"$3\"", null,
+            AppContext.BaseDirectory, all, Path.Combine(root.Path, "a"));
+        Assert.Equal(0, again.Code);
+        Assert.Equal(["7.3-amd64"], Directory.GetDirectories(all).Select(Path.GetFileName));
     }
 
     [Fact]
     public void TheStepRunnerWritesEachStepsOutputStatusAndUser()
     {
-        var dir = Directory.CreateTempSubdirectory("km-steps-");
-        try
-        {
-            // The CLI directory is not used by these steps; `uffdnative` is only defined.
-            var r = Bash("bash scripts/lib/run-steps.sh \"$@\"", null, dir.FullName, "/nonexistent-cli", "5",
-                "a.txt", "root", "echo out; echo err >&2; type -t uffdnative",
-                "b.txt", "65534", "id -u; id -G",
-                "c.json", "root", "exit 7",
-                "d.txt", "root", "sleep 30");
-            Assert.Equal(1, r.Code);
-            Assert.Equal("out\nfunction\n", File.ReadAllText(Path.Combine(dir.FullName, "a.txt")));
-            Assert.Equal("err\n", File.ReadAllText(Path.Combine(dir.FullName, "a.stderr")));
-            if (Environment.UserName == "root")
-                Assert.Equal("65534\n65534\n", File.ReadAllText(Path.Combine(dir.FullName, "b.txt")));
-            var rows = File.ReadAllLines(Path.Combine(dir.FullName, "steps.tsv")).Skip(1).Select(l => l.Split('\t')).ToList();
-            Assert.Equal(["a.txt", "b.txt", "c.json", "d.txt"], rows.Select(c => c[0]));
-            Assert.Equal(["root", "65534", "root", "root"], rows.Select(c => c[1]));
-            Assert.Equal("0", rows[0][2]);
-            Assert.Equal("7", rows[2][2]);
-            Assert.Equal("124", rows[3][2]);                         // the per-step timeout
-            Assert.Contains("step c.json (uid root): FAILED, exit 7", r.Out);
-            Assert.Contains("step d.txt (uid root): FAILED, timed out after 5s", r.Out);
-            Assert.Contains("uname:", File.ReadAllText(Path.Combine(dir.FullName, "kernel.txt")));
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        using var dir = new TempDirectory("km-steps-");
+        // The CLI directory is not used by these steps; `uffdnative` is only defined.
+        var r = Bash("bash scripts/lib/run-steps.sh \"$@\"", null, dir.Path, "/nonexistent-cli", "5",
+            "a.txt", "root", "echo out; echo err >&2; type -t uffdnative",
+            "b.txt", "65534", "id -u; id -G",
+            "c.json", "root", "exit 7",
+            "d.txt", "root", "sleep 30");
+        Assert.Equal(1, r.Code);
+        Assert.Equal("out\nfunction\n", File.ReadAllText(Path.Combine(dir.Path, "a.txt")));
+        Assert.Equal("err\n", File.ReadAllText(Path.Combine(dir.Path, "a.stderr")));
+        if (Environment.UserName == "root")
+            Assert.Equal("65534\n65534\n", File.ReadAllText(Path.Combine(dir.Path, "b.txt")));
+        var rows = File.ReadAllLines(Path.Combine(dir.Path, "steps.tsv")).Skip(1).Select(l => l.Split('\t')).ToList();
+        Assert.Equal(["a.txt", "b.txt", "c.json", "d.txt"], rows.Select(c => c[0]));
+        Assert.Equal(["root", "65534", "root", "root"], rows.Select(c => c[1]));
+        Assert.Equal("0", rows[0][2]);
+        Assert.Equal("7", rows[2][2]);
+        Assert.Equal("124", rows[3][2]);                         // the per-step timeout
+        Assert.Contains("step c.json (uid root): FAILED, exit 7", r.Out);
+        Assert.Contains("step d.txt (uid root): FAILED, timed out after 5s", r.Out);
+        Assert.Contains("uname:", File.ReadAllText(Path.Combine(dir.Path, "kernel.txt")));
     }
 
     [Fact]
@@ -558,33 +520,26 @@ public class KernelMatrixScriptTests
     [Fact]
     public void TheVerbRunsTheScriptWithItsOwnCliAndMapsItsStatusOntoTheDocumentedCodes()
     {
-        var help = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--help"]);
+        var help = CliRunner.Run(["matrix", "--help"]);
         Assert.Equal(0, help.ExitCode);
         Assert.Contains("uffdnative matrix --out artifacts/kernel-matrix host 6.1 6.12", help.Stdout);
 
-        var missing = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--script", "/nonexistent/kernel-matrix.sh"]);
+        var missing = CliRunner.Run(["matrix", "--script", "/nonexistent/kernel-matrix.sh"]);
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("not found", missing.Stderr);
 
-        var dir = Directory.CreateTempSubdirectory("km-verb-");
-        try
-        {
-            var fake = Path.Combine(dir.FullName, "fake-matrix.sh");
-            File.WriteAllText(fake, "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args\"; exit 7\n");
-            var r = UffdNative.Harness.Tests.Probing.CliRunner.Run(
-                ["matrix", "--script", fake, "--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "6.12"]);
-            Assert.Equal(1, r.ExitCode); // any failing status but 2 and 3 is "a failure found"
-            Assert.Equal([0, 1, 2, 3, 1, 1], new[] { 0, 1, 2, 3, 4, 124 }.Select(MatrixCommand.MapExitCode));
-            var args = File.ReadAllLines(Path.Combine(dir.FullName, "args"));
-            Assert.Equal(["--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "--cli", AppContext.BaseDirectory.TrimEnd('/'), "6.12"], args);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        using var dir = new TempDirectory("km-verb-");
+        var fake = Path.Combine(dir.Path, "fake-matrix.sh");
+        File.WriteAllText(fake, "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args\"; exit 7\n");
+        var r = CliRunner.Run(
+            ["matrix", "--script", fake, "--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "6.12"]);
+        Assert.Equal(1, r.ExitCode); // any failing status but 2 and 3 is "a failure found"
+        Assert.Equal([0, 1, 2, 3, 1, 1], new[] { 0, 1, 2, 3, 4, 124 }.Select(MatrixCommand.MapExitCode));
+        var args = File.ReadAllLines(Path.Combine(dir.Path, "args"));
+        Assert.Equal(["--ci", "--step", "a b.txt=echo 'x y'", "--no-install", "--cli", AppContext.BaseDirectory.TrimEnd('/'), "6.12"], args);
 
         // Through to the real script: its usage error (2) comes back unchanged.
-        var bad = UffdNative.Harness.Tests.Probing.CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "6.6"]);
+        var bad = CliRunner.Run(["matrix", "--no-install", "--out", "/nonexistent/never", "6.6"]);
         Assert.Equal(2, bad.ExitCode);
         Assert.False(Directory.Exists("/nonexistent/never"));
     }

@@ -1,5 +1,3 @@
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Scenarios;
 using static UffdNative.Harness.Scenarios.ScenarioBuilder;
 using F = UffdNative.UffdFeatures;
 using R = UffdNative.RegisterMode;

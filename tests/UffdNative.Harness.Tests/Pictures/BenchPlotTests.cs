@@ -1,5 +1,4 @@
 using UffdNative.Harness.Benchmarks;
-using UffdNative.Harness.Tests.Cli;
 
 namespace UffdNative.Harness.Tests.Pictures;
 

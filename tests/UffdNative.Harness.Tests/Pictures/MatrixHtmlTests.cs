@@ -1,10 +1,4 @@
 using System.Net;
-using System.Text.Json;
-using System.Text.RegularExpressions;
-using UffdNative.Harness.Conformance;
-using UffdNative.Harness.Matrix;
-using UffdNative.Harness.Probing;
-using UffdNative.Harness.Tests.Cli;
 
 namespace UffdNative.Harness.Tests.Pictures;
 

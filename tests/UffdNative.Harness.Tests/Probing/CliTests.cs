@@ -1,6 +1,3 @@
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests.Probing;
 
 public class CliTests
@@ -47,51 +44,44 @@ public class CliTests
     {
         Assert.Equal(0, HostFacts.EffectiveUid);
         Assert.Equal(0, HostFacts.UnprivilegedUserfaultfd);
-        var dir = CliRunner.WorldReadableCopy();
-        try
-        {
-            var r = CliRunner.Run(["probe", "--json"], asUser: "65534", dllDir: dir);
-            Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
-            var report = ProbeReport.FromJson(r.Stdout, "stdout");
-            Assert.Equal(65534, report.Environment.Uid);
-            Assert.False(report.Environment.CapSysPtrace);
-            var sys = report.OpenPaths.Single(p => p.Path == "syscall");
-            Assert.False(sys.Ok);
-            Assert.Equal("EPERM", sys.Errno);
-            Assert.Equal("vm.unprivileged_userfaultfd=0 and the process lacks CAP_SYS_PTRACE (uid 65534)", sys.Detail);
-            Assert.StartsWith("set sysctl vm.unprivileged_userfaultfd=1, or open with UFFD_USER_MODE_ONLY", sys.Remedy);
-            Assert.True(report.OpenPaths.Single(p => p.Path == "user-mode-only").Ok);
-            var dev = report.OpenPaths.Single(p => p.Path == "device");
-            Assert.Equal("EACCES", dev.Errno);
-            Assert.Equal("/dev/userfaultfd is not accessible to uid 65534 (it is root-only 0600 by default)", dev.Detail);
-            Assert.StartsWith("grant access: sudo setfacl -m u:$USER:rw /dev/userfaultfd", dev.Remedy);
-            Assert.Equal("user-mode-only", report.UsablePath);
-            Assert.EndsWith("continuing with user-mode-only uffds: user-space faults work; kernel-mode faults (read(2) into a registered range) fail with EFAULT instead of producing a message, and EVENT_FORK needs CAP_SYS_PTRACE", report.OpenAdvice);
-            Assert.Equal(0x1ffffUL, report.Features.Supported);
-            var byId = report.Behaviours.ToDictionary(b => b.Id);
-            Assert.Equal("undetermined", byId["kernel-write-intercepted"].Verdict);
-            Assert.Equal("only user-mode-only uffds can be opened here", byId["kernel-write-intercepted"].Observed);
-            Assert.Equal("undetermined", byId["fork-event-keeps-wp"].Verdict);
-            Assert.Equal("EPERM", byId["event-fork-needs-ptrace"].Observed);
-            Assert.Equal("syscall EPERM, user-mode-only OK", byId["unprivileged-user-mode-only"].Observed);
-            Assert.Equal("present (EACCES for uid 65534)", byId["dev-userfaultfd"].Observed);
-            Assert.Equal(0, report.Summary.Regressed);
-            Assert.Equal(0, report.Summary.Errors);
-            // Every switch is still detected with user-mode-only uffds.
-            // Where this kernel differs from mainline of its version (stable backports), the row says backported.
-            foreach (var (sw, v) in report.Profile.Detected)
-                Assert.True(v == report.Profile.Mainline[sw] || byId[sw].Verdict == "backported", sw);
+        using var copy = new WorldReadableCliCopy();
+        var r = CliRunner.RunIn(copy.Directory, CliRunner.Nobody, ["probe", "--json"]);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        var report = ProbeReport.FromJson(r.Stdout, "stdout");
+        Assert.Equal(65534, report.Environment.Uid);
+        Assert.False(report.Environment.CapSysPtrace);
+        var sys = report.OpenPaths.Single(p => p.Path == "syscall");
+        Assert.False(sys.Ok);
+        Assert.Equal("EPERM", sys.Errno);
+        Assert.Equal("vm.unprivileged_userfaultfd=0 and the process lacks CAP_SYS_PTRACE (uid 65534)", sys.Detail);
+        Assert.StartsWith("set sysctl vm.unprivileged_userfaultfd=1, or open with UFFD_USER_MODE_ONLY", sys.Remedy);
+        Assert.True(report.OpenPaths.Single(p => p.Path == "user-mode-only").Ok);
+        var dev = report.OpenPaths.Single(p => p.Path == "device");
+        Assert.Equal("EACCES", dev.Errno);
+        Assert.Equal("/dev/userfaultfd is not accessible to uid 65534 (it is root-only 0600 by default)", dev.Detail);
+        Assert.StartsWith("grant access: sudo setfacl -m u:$USER:rw /dev/userfaultfd", dev.Remedy);
+        Assert.Equal("user-mode-only", report.UsablePath);
+        Assert.EndsWith("continuing with user-mode-only uffds: user-space faults work; kernel-mode faults (read(2) into a registered range) fail with EFAULT instead of producing a message, and EVENT_FORK needs CAP_SYS_PTRACE", report.OpenAdvice);
+        Assert.Equal(0x1ffffUL, report.Features.Supported);
+        var byId = report.Behaviours.ToDictionary(b => b.Id);
+        Assert.Equal("undetermined", byId["kernel-write-intercepted"].Verdict);
+        Assert.Equal("only user-mode-only uffds can be opened here", byId["kernel-write-intercepted"].Observed);
+        Assert.Equal("undetermined", byId["fork-event-keeps-wp"].Verdict);
+        Assert.Equal("EPERM", byId["event-fork-needs-ptrace"].Observed);
+        Assert.Equal("syscall EPERM, user-mode-only OK", byId["unprivileged-user-mode-only"].Observed);
+        Assert.Equal("present (EACCES for uid 65534)", byId["dev-userfaultfd"].Observed);
+        Assert.Equal(0, report.Summary.Regressed);
+        Assert.Equal(0, report.Summary.Errors);
+        // Every switch is still detected with user-mode-only uffds.
+        // Where this kernel differs from mainline of its version (stable backports), the row says backported.
+        foreach (var (sw, v) in report.Profile.Detected)
+            Assert.True(v == report.Profile.Mainline[sw] || byId[sw].Verdict == "backported", sw);
 
-            var table = CliRunner.Run(["probe"], asUser: "65534", dllDir: dir);
-            Assert.Equal(0, table.ExitCode);
-            Assert.Contains("  syscall              EPERM — vm.unprivileged_userfaultfd=0 and the process lacks CAP_SYS_PTRACE (uid 65534)", table.Stdout);
-            Assert.Contains("  device               EACCES — /dev/userfaultfd is not accessible to uid 65534", table.Stdout);
-            Assert.Contains("  experiments use      user-mode-only", table.Stdout);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var table = CliRunner.RunIn(copy.Directory, CliRunner.Nobody, ["probe"]);
+        Assert.Equal(0, table.ExitCode);
+        Assert.Contains("  syscall              EPERM — vm.unprivileged_userfaultfd=0 and the process lacks CAP_SYS_PTRACE (uid 65534)", table.Stdout);
+        Assert.Contains("  device               EACCES — /dev/userfaultfd is not accessible to uid 65534", table.Stdout);
+        Assert.Contains("  experiments use      user-mode-only", table.Stdout);
     }
 
     /// <summary>--allow-host-changes reserves two huge pages for the hugetlbfs rows and restores
@@ -112,20 +102,7 @@ public class CliTests
         Assert.Equal(before, HostFacts.ReadInt(knob));
         Assert.True(r.ExitCode == 0, r.Stderr);
         var report = ProbeReport.FromJson(r.Stdout, "stdout");
-        string Mask(string memory, string mode)
-        {
-            var m = report.RegisterMasks.Single(x => x.Memory == memory && x.Mode == mode);
-            Assert.Equal("as-expected", m.Verdict);
-            return m.Errno == "OK" ? $"0x{m.Ioctls:x}" : m.Errno;
-        }
-        foreach (var memory in new[] { "hugetlb-shared", "hugetlb-private" })
-        {
-            Assert.Equal("0x10c", Mask(memory, "MISSING"));
-            Assert.Equal("0x14c", Mask(memory, "WP"));
-            Assert.Equal("0x18c", Mask(memory, "MINOR"));
-            Assert.Equal("0x14c", Mask(memory, "MISSING|WP"));
-            Assert.Equal("0x1cc", Mask(memory, "WP|MINOR"));
-        }
+        RegisterMaskAsserts.Expect(report, ["hugetlb-shared", "hugetlb-private"], ("MISSING", "0x10c"), ("WP", "0x14c"), ("MINOR", "0x18c"), ("MISSING|WP", "0x14c"), ("WP|MINOR", "0x1cc"));
         Assert.Equal(["poison"], report.Behaviours.Select(b => b.Id));
     }
 }

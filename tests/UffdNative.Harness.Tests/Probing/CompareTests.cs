@@ -1,5 +1,3 @@
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests.Probing;
 
 public class CompareTests

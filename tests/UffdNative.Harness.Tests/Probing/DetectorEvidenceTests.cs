@@ -1,7 +1,3 @@
-using System.Text.RegularExpressions;
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests.Probing;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests.Probing;
 
 /// <summary>

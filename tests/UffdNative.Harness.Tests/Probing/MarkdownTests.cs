@@ -1,6 +1,3 @@
-using System.Text.RegularExpressions;
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests.Probing;
 
 /// <summary>Markdown tables render: a '|' or a line break in any value (register modes "MISSING|WP", an errno

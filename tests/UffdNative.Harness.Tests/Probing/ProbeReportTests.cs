@@ -1,6 +1,3 @@
-using UffdNative.Harness.Model;
-using UffdNative.Harness.Probing;
-
 namespace UffdNative.Harness.Tests.Probing;
 
 /// <summary>One full probe of this host, shared by the tests of this process.</summary>
@@ -30,25 +27,9 @@ public class ProbeReportTests
         Assert.Equal("as-expected", r.Features.Verdict);
         Assert.Equal(0x8000000000000003UL, r.Features.ApiIoctls);
 
-        string Mask(string memory, string mode)
-        {
-            var m = r.RegisterMasks.Single(x => x.Memory == memory && x.Mode == mode);
-            Assert.Equal("as-expected", m.Verdict);
-            return m.Errno == "OK" ? $"0x{m.Ioctls:x}" : m.Errno;
-        }
         // Reference §1.4 "Measured values" and §0a.
-        Assert.Equal("0x13c", Mask("anon", "MISSING"));
-        Assert.Equal("0x17c", Mask("anon", "WP"));
-        Assert.Equal("EINVAL", Mask("anon", "MINOR"));
-        Assert.Equal("EINVAL", Mask("anon", "WP|MINOR"));
-        foreach (var shmem in new[] { "shmem-shared", "shmem-private" })
-        {
-            Assert.Equal("0x13c", Mask(shmem, "MISSING"));
-            Assert.Equal("0x17c", Mask(shmem, "WP"));
-            Assert.Equal("0x1bc", Mask(shmem, "MINOR"));
-            Assert.Equal("0x17c", Mask(shmem, "MISSING|WP"));
-            Assert.Equal("0x1fc", Mask(shmem, "WP|MINOR"));
-        }
+        RegisterMaskAsserts.Expect(r, ["anon"], ("MISSING", "0x13c"), ("WP", "0x17c"), ("MINOR", "EINVAL"), ("WP|MINOR", "EINVAL"));
+        RegisterMaskAsserts.Expect(r, ["shmem-shared", "shmem-private"], ("MISSING", "0x13c"), ("WP", "0x17c"), ("MINOR", "0x1bc"), ("MISSING|WP", "0x17c"), ("WP|MINOR", "0x1fc"));
 
         var byId = r.Behaviours.ToDictionary(b => b.Id);
         Assert.Equal(BehaviourRows.All.Select(x => x.Id), r.Behaviours.Select(b => b.Id));

@@ -1,10 +1,3 @@
-using UffdNative.Harness.Soak;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
-using UffdNative.Serving.Policies;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>The external handler (`uffdnative serve`) serving a uffd of this process, end to end.</summary>
@@ -17,17 +10,10 @@ public unsafe class ExternalHandlerTests
     {
         using var handler = HandlerProcess.Start([]);
         using var map = Mapping.Anonymous(256 * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map);
         R.Within(60_000, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = [PolicySpec.Of("missing-copy", new SourceSpec { Kind = "pattern", Seed = Seed })],
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new Serving.Policies.MissingCopy(Serving.PageSource.FromDelegate((o, d) => Access.Accessor.PatternFill(d, Seed, o / 8), map.Length))],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
             R.JoinAll(20_000, workers);
             Assert.True(session.Stop(10_000), $"state {session.State}, failure {session.Failure}");

@@ -1,12 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Harness.Soak;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving;
-using UffdNative.Serving.External;
-using UffdNative.Serving.Policies;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>
@@ -20,9 +11,9 @@ public class FaultInjectionTests
     private const ulong Seed = 0x5eed7;
     private const int Hard = 90_000;
 
-    private static PageSource PatternSource(ulong len) => PageSource.FromDelegate((offset, dest) => Accessor.PatternFill(dest, Seed, offset / 8), len);
+    private static PageSource PatternSource(ulong len) => R.PatternSource(Seed, len);
 
-    private static List<PolicySpec> MissingPattern => [PolicySpec.Of("missing-copy", new SourceSpec { Kind = "pattern", Seed = Seed })];
+    private static List<PolicySpec> MissingPattern => R.MissingPattern(Seed);
 
     // ---- handler delays ---------------------------------------------------------------------------
 
@@ -31,17 +22,12 @@ public class FaultInjectionTests
     {
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "0..25", "--inject-seed", "7"]);
         using var map = Mapping.Anonymous(512 * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with
             {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
                 StallDeadlineMs = 5000, // far above the largest injected delay, even on a loaded machine
-                OnFailure = WatchdogAction.Takeover, // in-process faulting threads: never Fail (SIGBUS)
-                TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
             });
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 128, 128)).ToArray();
             R.JoinAll(60_000, workers);
@@ -67,19 +53,10 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "2..15", "--inject-seed", "11"]);
         const long pages = 512;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
-        var uffd = R.Open(UffdFeatures.EventRemove);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                StallDeadlineMs = 10_000,
-                // Faulting threads of this very process: never Fail here (its SIGBUS would end the test host).
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 10_000 });
             var readers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * (pages / 4), pages / 4)).ToArray();
             int removes = 0;
             var rng = new Random(3);
@@ -124,16 +101,8 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-            {
-                Regions = [owner.Region("missing")],
-                Policies = MissingPattern,
-                OwnerPid = owner.Pid,
-                OnFailure = WatchdogAction.Fail,
-            });
-            owner.Go();
             // The handler has read the fault and is inside its (delayed) resolution: read, unresolved.
-            R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
+            using var session = owner.ConnectAndHoldFirstFault("missing", MissingPattern);
             owner.Kill();
             Assert.Equal(-9, owner.WaitForExit(10_000));
             Assert.True(session.Completion.Wait(20_000), "the session did not end");
@@ -153,18 +122,10 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "20..60"]);
         const long pages = 256;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
-        using var fallback = PatternSource(map.Length);
+        var uffd = R.RegisterMissing(map);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(fallback)],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
             handler.Kill();
@@ -192,12 +153,7 @@ public class FaultInjectionTests
         Assert.True(uffd.WriteProtect(map.Address, map.Length, protect: true));
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "shmem", "wp")],
-                Policies = [PolicySpec.Of("wp-unprotect")],
-                OnFailure = WatchdogAction.Release,
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.WpUnprotectWithRelease(map));
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 64, 64, 0x77)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
             handler.Kill();
@@ -218,15 +174,7 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-            {
-                Regions = [owner.Region("missing")],
-                Policies = MissingPattern,
-                OwnerPid = owner.Pid,
-                OnFailure = WatchdogAction.Fail,
-            });
-            owner.Go();
-            R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
+            using var session = owner.ConnectAndHoldFirstFault("missing", MissingPattern);
             handler.Kill();
             Assert.True(session.Completion.Wait(20_000));
             Assert.Equal(ExternalHandlerState.Failing, session.State);
@@ -245,15 +193,7 @@ public class FaultInjectionTests
         using var owner = OwnerProcess.Start(64, "wp", "write", Seed, handlerSocket: handler.SocketPath);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-            {
-                Regions = [owner.Region("wp")],
-                Policies = [PolicySpec.Of("wp-unprotect")],
-                OwnerPid = owner.Pid,
-                OnFailure = WatchdogAction.Fail,
-            });
-            owner.Go();
-            R.Until(() => owner.FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first write");
+            using var session = owner.ConnectAndHoldFirstFault("wp", [PolicySpec.Of("wp-unprotect")]);
             handler.Kill();
             Assert.True(session.Completion.Wait(20_000));
             Assert.Equal(ExternalHandlerState.Failing, session.State);
@@ -268,19 +208,10 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start([]);
         const long pages = 64;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
-        using var fallback = PatternSource(map.Length);
+        var uffd = R.RegisterMissing(map);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(fallback)],
-                StallDeadlineMs = 1000,
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 1000 });
             Assert.Equal(0, Tmds.Linux.LibC.kill(handler.Pid, 19)); // SIGSTOP: alive, but serving nothing
             using var w = R.Read(map, 0, pages);
             Assert.True(session.Completion.Wait(20_000));
@@ -352,12 +283,7 @@ public class FaultInjectionTests
         Assert.True(uffd.WriteProtect(map.Address, map.Length, protect: true));
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "shmem", "wp")],
-                Policies = [PolicySpec.Of("wp-unprotect")],
-                OnFailure = WatchdogAction.Release,
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.WpUnprotectWithRelease(map));
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 32, 32, 0x99)).ToArray();
             Assert.True(session.Completion.Wait(30_000));
             Assert.Equal(HandlerFailureKind.HandlerError, session.Failure!.Kind);
@@ -381,17 +307,10 @@ public class FaultInjectionTests
         // the re-fault's message before it resolves: two messages for one page, handled together.
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "1000..1000"]);
         using var map = Mapping.Anonymous(4 * R.Page);
-        var uffd = R.Open(UffdFeatures.EventRemove);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
         R.Within(Hard, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = MissingPattern,
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new MissingCopy(PatternSource(map.Length))],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             using var w = new NativeWorker([Op.Read64(map.PageAddress(1) + 16)]);
             R.Until(() => uffd.ReadFdInfo() is { Pending: 0, Total: 1 }, "the fault read by the handler");
             w.Signal(); // SIGUSR1: counted by the worker, which then retries the access
@@ -436,13 +355,7 @@ public class FaultInjectionTests
             using var owner = OwnerProcess.Start(16384, "missing", "verify", Seed, cg!.ProcsPath, handler.SocketPath);
             R.Within(Hard, () =>
             {
-                using var session = ExternalHandler.Connect(owner.HandlerConnection!, owner.Uffd, new ExternalHandlerOptions
-                {
-                    Regions = [owner.Region("missing")],
-                    Policies = MissingPattern,
-                    OwnerPid = owner.Pid,
-                    OnFailure = WatchdogAction.Fail,
-                });
+                using var session = owner.ConnectFailing("missing", MissingPattern);
                 owner.Go();
                 Assert.Equal(-9, owner.WaitForExit(60_000));
                 Assert.True(session.Completion.Wait(30_000), "the session did not end");

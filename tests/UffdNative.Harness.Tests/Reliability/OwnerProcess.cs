@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using UffdNative.Interop;
-using UffdNative.Serving.External;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>
@@ -133,6 +129,34 @@ public sealed unsafe class OwnerProcess : IDisposable
     }
 
     public HandoffRegion Region(string mode) => new() { BaseHostVirtAddr = Address, Size = Length, Memory = "anon", Modes = [mode] };
+
+    /// <summary>Hands this owner's uffd to the handler it connected to, watched with OnFailure = Fail
+    /// (the owner, another process, gets SIGBUS rather than a hang).</summary>
+    public ExternalHandler ConnectFailing(string mode, List<PolicySpec> policies) => ExternalHandler.Connect(HandlerConnection!, Uffd, new ExternalHandlerOptions
+    {
+        Regions = [Region(mode)],
+        Policies = policies,
+        OwnerPid = Pid,
+        OnFailure = WatchdogAction.Fail,
+    });
+
+    /// <summary><see cref="ConnectFailing"/>, then the owner touches its pages and this waits until the handler
+    /// has read the first fault and holds it (read, unresolved: the handlers these tests start delay it).</summary>
+    public ExternalHandler ConnectAndHoldFirstFault(string mode, List<PolicySpec> policies)
+    {
+        var session = ConnectFailing(mode, policies);
+        try
+        {
+            Go();
+            R.Until(() => FdInfo() is { Pending: 0, Total: 1 }, "the handler holds the owner's first fault");
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Lets the owner touch its pages.</summary>
     public void Go()

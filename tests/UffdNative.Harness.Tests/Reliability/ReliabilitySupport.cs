@@ -1,9 +1,4 @@
 using System.Runtime.InteropServices;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
 
 namespace UffdNative.Harness.Tests.Reliability;
 
@@ -16,42 +11,46 @@ public static unsafe class R
 
     /// <summary>Runs body on its own thread; fails the test when it does not finish in time, after
     /// running the release actions (closing uffds, killing processes) so nothing stays blocked.</summary>
-    public static void Within(int timeoutMs, Action body, params Action[] release)
-    {
-        Exception? error = null;
-        var t = new Thread(() =>
-        {
-            try { body(); }
-            catch (Exception e) { error = e; }
-        }) { IsBackground = true, Name = "reliability test body" };
-        t.Start();
-        if (!t.Join(timeoutMs))
-        {
-            foreach (var r in release)
-            {
-                try { r(); }
-                catch (Exception) { }
-            }
-            bool freed = t.Join(5000);
-            Assert.Fail($"hard timeout after {timeoutMs} ms" + (freed ? " (released)" : " (the body is still blocked)"));
-        }
-        if (error is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
-    }
+    public static void Within(int timeoutMs, Action body, params Action[] release) => TestWaits.Within(timeoutMs, body, release);
 
     /// <summary>Waits (bounded) until an observation holds.</summary>
-    public static void Until(Func<bool> cond, string what, int timeoutMs = 15_000)
-    {
-        var deadline = Environment.TickCount64 + timeoutMs;
-        while (!cond())
-        {
-            if (Environment.TickCount64 > deadline)
-                Assert.Fail("not observed in time: " + what);
-            Thread.Yield();
-        }
-    }
+    public static void Until(Func<bool> cond, string what, int timeoutMs = 15_000) => TestWaits.Until(cond, what, timeoutMs);
 
     public static Userfaultfd Open(UffdFeatures features) => Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = features | UffdFeatures.ThreadId });
+
+    /// <summary>A new uffd (features | THREAD_ID) with all of map registered for MISSING faults.</summary>
+    public static Userfaultfd RegisterMissing(Mapping map, UffdFeatures features = UffdFeatures.None)
+    {
+        var uffd = Open(features);
+        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        return uffd;
+    }
+
+    /// <summary>The handler's policy: MISSING faults get pattern(seed) pages.</summary>
+    public static List<PolicySpec> MissingPattern(ulong seed) => [PolicySpec.Of("missing-copy", new SourceSpec { Kind = "pattern", Seed = seed })];
+
+    /// <summary>The same pattern(seed) content in this process, for a takeover loop.</summary>
+    public static PageSource PatternSource(ulong seed, ulong length) => PageSource.FromDelegate((offset, dest) => Accessor.PatternFill(dest, seed, offset / 8), length);
+
+    /// <summary>An external handler serving MISSING faults of an anonymous mapping with pattern(seed)
+    /// pages; if it fails, this process takes over with the same content (in-process faulting threads:
+    /// never Fail, which would be SIGBUS).</summary>
+    public static ExternalHandlerOptions MissingPatternWithTakeover(Mapping map, ulong seed) => new()
+    {
+        Regions = [Region(map, "anon", "missing")],
+        Policies = MissingPattern(seed),
+        OnFailure = WatchdogAction.Takeover,
+        TakeoverPolicies = () => [new MissingCopy(PatternSource(seed, map.Length))],
+    };
+
+    /// <summary>An external handler unprotecting WP faults of a shared (memfd) mapping; if it fails, the
+    /// protection is released (WP tracking: releasing loses no memory content).</summary>
+    public static ExternalHandlerOptions WpUnprotectWithRelease(Mapping map) => new()
+    {
+        Regions = [Region(map, "shmem", "wp")],
+        Policies = [PolicySpec.Of("wp-unprotect")],
+        OnFailure = WatchdogAction.Release,
+    };
 
     public static HandoffRegion Region(Mapping m, string memory, string mode, int? memfd = null, ulong offset = 0) => new()
     {
@@ -68,22 +67,9 @@ public static unsafe class R
     public static NativeWorker Read(Mapping m, long first, long count) => new([Op.TouchRead(m.PageAddress(first), (ulong)count * Page)]);
 
     /// <summary>A worker writing word (i % 512) of page i := pattern(seed, i), like the bench toucher.</summary>
-    public static NativeWorker Write(Mapping m, long first, long count, ulong seed)
-    {
-        var ops = new AccessOp[count];
-        for (long k = 0; k < count; k++)
-        {
-            long i = first + k;
-            ops[k] = Op.Write64(m.PageAddress(i) + (ulong)(i % 512) * 8, Shim.uffd_pattern_word(seed, (ulong)i));
-        }
-        return new NativeWorker(ops);
-    }
+    public static NativeWorker Write(Mapping m, long first, long count, ulong seed) => TestWaits.WritePattern(m.PageAddress, first, count, seed);
 
-    public static void JoinAll(int timeoutMs, params NativeWorker[] workers)
-    {
-        foreach (var w in workers)
-            Assert.True(w.Join(timeoutMs), $"worker {w.ThreadId} still blocked (state {w.State})");
-    }
+    public static void JoinAll(int timeoutMs, params NativeWorker[] workers) => TestWaits.JoinAll(timeoutMs, workers);
 
     /// <summary>-1 when pages [0, pages) at addr match (base pattern/zero, touched slots).</summary>
     public static long Verify(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched = false, ulong touchSeed = 0)

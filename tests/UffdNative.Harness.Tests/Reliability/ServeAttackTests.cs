@@ -1,10 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
-using System.Text;
-using UffdNative.Harness.Soak;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
 
 namespace UffdNative.Harness.Tests.Reliability;
 

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using UffdNative.Harness.Soak;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>`uffdnative serve` refuses bad input with one line on stderr and exit 2.</summary>

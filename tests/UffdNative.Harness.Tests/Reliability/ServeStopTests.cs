@@ -1,9 +1,3 @@
-using UffdNative.Harness.Native;
-using UffdNative.Harness.Soak;
-using UffdNative.Interop;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>No silent stops (issue 12, item 5): serve stopped by SIGTERM while a client still has
@@ -18,17 +12,10 @@ public unsafe class ServeStopTests
     {
         using var handler = HandlerProcess.Start(["--sessions", "0"]);
         using var map = Mapping.Anonymous(64 * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map);
         R.Within(60_000, () =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "anon", "missing")],
-                Policies = [PolicySpec.Of("missing-copy", new SourceSpec { Kind = "pattern", Seed = Seed })],
-                OnFailure = WatchdogAction.Takeover,
-                TakeoverPolicies = () => [new Serving.Policies.MissingCopy(Serving.PageSource.FromDelegate((o, d) => Access.Accessor.PatternFill(d, Seed, o / 8), map.Length))],
-            });
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             using (var first = R.Read(map, 0, 16))
                 R.JoinAll(20_000, first);
             Assert.Equal(0, Tmds.Linux.LibC.kill(handler.Pid, 15)); // SIGTERM

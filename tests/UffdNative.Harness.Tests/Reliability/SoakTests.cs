@@ -1,5 +1,3 @@
-using UffdNative.Harness.Soak;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>A short soak in the test run (the long one is .ci/soak.sh).</summary>

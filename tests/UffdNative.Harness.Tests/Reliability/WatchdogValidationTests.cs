@@ -1,7 +1,3 @@
-using UffdNative.Harness.Soak;
-using UffdNative.Memory;
-using UffdNative.Serving.External;
-
 namespace UffdNative.Harness.Tests.Reliability;
 
 /// <summary>The watchdog's rules checked before anything is handed over, and refusals by the handler.</summary>
@@ -44,8 +40,7 @@ public class WatchdogValidationTests
     {
         using var handler = HandlerProcess.Start([]);
         using var map = Mapping.Anonymous(16 * R.Page);
-        var uffd = R.Open(UffdFeatures.None);
-        uffd.Register(map.Address, map.Length, RegisterMode.Missing);
+        var uffd = R.RegisterMissing(map);
         R.Within(60_000, () =>
         {
             var e = Assert.Throws<UffdException>(() => ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions

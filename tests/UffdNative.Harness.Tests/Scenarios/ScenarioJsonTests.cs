@@ -1,8 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using UffdNative.Harness.Scenarios;
-using UffdNative.Harness.Tests.Cli;
-
 namespace UffdNative.Harness.Tests.Scenarios;
 
 /// <summary>The JSON form of scenarios is a file format: reproducers written by earlier builds must load,

@@ -1,4 +1,3 @@
-using UffdNative.Harness.Scenarios;
 using static UffdNative.Harness.Scenarios.ScenarioBuilder;
 
 namespace UffdNative.Harness.Tests.Scenarios;

@@ -1,9 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
-
 namespace UffdNative.Tests.Serving;
 
 /// <summary>The native twin loop: its policies with content verification, its statistics (the same

@@ -1,9 +1,4 @@
-using UffdNative.Access;
 using Microsoft.Win32.SafeHandles;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Tests.Serving;
 
@@ -20,8 +15,7 @@ public class PolicyTests
     public void MissingCopyFromBuffer(bool shmem)
     {
         using var r = shmem ? Region.Shmem(Pages, RegisterMode.Missing, UffdFeatures.MissingShmem) : Region.Anon(Pages, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
@@ -179,8 +173,7 @@ public class PolicyTests
     public void ReadAheadInstallsTheFollowingPagesInOneCopy()
     {
         using var r = Region.Anon(Pages, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         using var server = S.Serve(r, new ReadAhead(source, 7));
         Hard.Within(() =>
         {

@@ -1,10 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Interop;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
 
 namespace UffdNative.Tests.Serving;
 
@@ -18,8 +13,7 @@ public class ServerTests
     public void ConcurrentFaultsOnAdjacentPagesAreCoalescedIntoOneRun()
     {
         using var r = Region.Anon(16, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         Hard.Within(() =>
         {
             var workers = Enumerable.Range(0, 8).Select(i => S.ReadPages(r, i, 1)).ToArray();
@@ -69,8 +63,7 @@ public class ServerTests
     public void TwoThreadsOnOnePageAreResolvedByOneIoctl()
     {
         using var r = Region.Anon(4, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         Hard.Within(() =>
         {
             using var a = S.ReadPages(r, 2, 1);
@@ -115,8 +108,7 @@ public class ServerTests
     public void RemovePendingWhileResolvingIsEagainThenRetriedWithoutDeadlock()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventRemove);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         Hard.Within(() =>
         {
             using var faulter = S.ReadPages(r, 0, 1);
@@ -192,14 +184,7 @@ public class ServerTests
     public void OwnerKilledWithAFaultInFlightEndsTheChildLoopWithEsrch()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventFork);
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        using var source = PageSource.FromDelegate((offset, dest) =>
-        {
-            entered.Set();
-            release.Wait();
-            dest.Clear();
-        }, r.Len);
+        using var source = new GatedSource(r.Len);
         using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], OnFork = ForkBehavior.Serve });
         Hard.Within(() =>
         {
@@ -207,10 +192,10 @@ public class ServerTests
             using var child = ForkedChild.Start(ChildOps.Read64(r.PageAt(3)));
             S.Until(() => server.Children.Count == 1, "a child server");
             var childServer = server.Children[0];
-            Assert.True(entered.Wait(10_000), "the child's fault reached the child server");
+            Assert.True(source.Entered.Wait(10_000), "the child's fault reached the child server");
             Assert.Equal(0, Tmds.Linux.LibC.kill(child.Pid, 9));
             Assert.Equal(-1, child.Finish(10_000)); // killed
-            release.Set();
+            source.Release.Set();
             Assert.True(childServer.Completion.Wait(10_000));
             Assert.Equal(FaultServerExitReason.OwnerGone, childServer.Exit!.Reason);
             Assert.Equal(Errno.ESRCH, childServer.Exit.Errno);
@@ -223,8 +208,7 @@ public class ServerTests
     public void ForkChildIsServedWithTheSameContent()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventFork);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], OnFork = ForkBehavior.Serve });
         Hard.Within(() =>
         {
@@ -239,8 +223,7 @@ public class ServerTests
     public void ForkChildUffdIsClosedByDefault()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventFork);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
@@ -257,8 +240,7 @@ public class ServerTests
     public void RemapMovesTheServedRangeAndUnmapForgetsIt()
     {
         using var r = Region.Anon(8, RegisterMode.Missing, UffdFeatures.EventRemap | UffdFeatures.EventUnmap);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
@@ -282,22 +264,15 @@ public class ServerTests
     public void StoppingWithFaultsOutstandingLeavesNoThreadBlocked()
     {
         using var r = Region.Anon(16, RegisterMode.Missing);
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        using var source = PageSource.FromDelegate((offset, dest) =>
-        {
-            entered.Set();
-            release.Wait();
-            Access.Accessor.PatternFill(dest, Seed, offset / 8);
-        }, r.Len);
+        using var source = new GatedSource(r.Len, Seed);
         Hard.Within(() =>
         {
             var workers = Enumerable.Range(0, 6).Select(i => S.ReadPages(r, i * 2, 1)).ToArray();
             S.Until(() => r.Uffd.ReadFdInfo().Pending == 6, "6 faults pending");
             using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], MaxMessagesPerRead = 1 });
-            Assert.True(entered.Wait(10_000));
+            Assert.True(source.Entered.Wait(10_000));
             var stopper = Task.Run(() => server.Stop());
-            release.Set();
+            source.Release.Set();
             Assert.True(stopper.Wait(10_000) && stopper.Result);
             Assert.Equal(FaultServerExitReason.Stopped, server.Exit!.Reason);
             S.JoinAll(workers); // served during the stop, or released by the close
@@ -311,8 +286,7 @@ public class ServerTests
     public void StopWithoutClosingServesWhatIsPending()
     {
         using var r = Region.Anon(16, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         Hard.Within(() =>
         {
             var workers = Enumerable.Range(0, 4).Select(i => S.ReadPages(r, i * 3, 1)).ToArray();
@@ -381,8 +355,7 @@ public class ServerTests
     public void RangesTrackedWhileRunningAreServedFromTheirSourceOffset()
     {
         using var r = Region.Anon(8, RegisterMode.Missing);
-        using var src = new PageBuffer(16 * S.Page, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(16 * S.Page, Seed);
         // Start with the first half only; the second half is added while running, at source offset 8 pages.
         using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], Ranges = [new ServedRange(r.Addr, 4 * S.Page)] });
         Hard.Within(() =>
@@ -402,22 +375,15 @@ public class ServerTests
     public void GarbageCollectionsCompleteWhileFaultsAreOutstanding()
     {
         using var r = Region.Anon(8, RegisterMode.Missing);
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        using var source = PageSource.FromDelegate((offset, dest) =>
-        {
-            entered.Set();
-            release.Wait();
-            dest.Clear();
-        }, r.Len);
+        using var source = new GatedSource(r.Len);
         using var server = S.Serve(r, new MissingCopy(source));
         Hard.Within(() =>
         {
             var workers = Enumerable.Range(0, 3).Select(i => S.ReadPages(r, i, 1)).ToArray();
-            Assert.True(entered.Wait(10_000));
+            Assert.True(source.Entered.Wait(10_000));
             for (int i = 0; i < 3; i++)
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true);
-            release.Set();
+            source.Release.Set();
             S.JoinAll(workers);
             foreach (var w in workers)
                 w.Dispose();

@@ -1,7 +1,4 @@
 using System.Runtime.InteropServices;
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Serving;
 
 namespace UffdNative.Tests.Serving;
 
@@ -21,43 +18,73 @@ public static unsafe class S
         new([Op.TouchRead(r.PageAt(first), (ulong)count * Page)]);
 
     /// <summary>A native worker that writes word (i % 512) of page i := pattern(seed, i), like the bench toucher.</summary>
-    public static NativeWorker WritePages(Region r, long first, long count, ulong seed)
-    {
-        var ops = new AccessOp[count];
-        for (long k = 0; k < count; k++)
-        {
-            long i = first + k;
-            ops[k] = Op.Write64(r.PageAt(i) + (ulong)(i % 512) * 8, Accessor.PatternWord(seed, (ulong)i));
-        }
-        return new NativeWorker(ops);
-    }
+    public static NativeWorker WritePages(Region r, long first, long count, ulong seed) => TestWaits.WritePattern(r.PageAt, first, count, seed);
 
     /// <summary>Waits (hard bound) until cond holds, yielding between observations.</summary>
-    public static void Until(Func<bool> cond, string what, int timeoutMs = 10_000)
-    {
-        var deadline = Environment.TickCount64 + timeoutMs;
-        while (!cond())
-        {
-            if (Environment.TickCount64 > deadline)
-                Assert.Fail("not observed in time: " + what);
-            Thread.Yield();
-        }
-    }
+    public static void Until(Func<bool> cond, string what, int timeoutMs = 10_000) => TestWaits.Until(cond, what, timeoutMs);
 
-    public static void JoinAll(params NativeWorker[] workers)
-    {
-        foreach (var w in workers)
-            Assert.True(w.Join(10_000), $"worker {w.ThreadId} still blocked (state {w.State})");
-    }
+    public static void JoinAll(params NativeWorker[] workers) => TestWaits.JoinAll(10_000, workers);
 
     public static FaultServer Serve(Region r, params FaultPolicy[] policies) => Serve(r, new FaultServerOptions { Policies = policies });
 
     public static FaultServer Serve(Region r, FaultServerOptions o)
     {
-        if (o.Ranges.Count == 0)
-            o = o with { Ranges = [new ServedRange(r.Addr, r.Len)] };
-        var s = new FaultServer(r.Uffd, o);
+        var s = Server(r, o);
         s.Start();
         return s;
+    }
+
+    /// <summary>A server of r (all of it, unless o names ranges), not started: stepped tests drive it.</summary>
+    public static FaultServer Server(Region r, FaultServerOptions o) =>
+        new(r.Uffd, o.Ranges.Count == 0 ? o with { Ranges = [new ServedRange(r.Addr, r.Len)] } : o);
+}
+
+/// <summary>pattern(seed) pages in an ordinary (never registered) buffer and the page source over them,
+/// released together; usable wherever a <see cref="PageSource"/> is.</summary>
+public sealed class PatternPages : IDisposable
+{
+    public PageBuffer Buffer { get; }
+    public PageSource Source { get; }
+
+    public PatternPages(ulong length, ulong seed)
+    {
+        Buffer = new PageBuffer(length, seed);
+        Source = PageSource.FromBuffer(Buffer);
+    }
+
+    public static implicit operator PageSource(PatternPages p) => p.Source;
+
+    public void Dispose()
+    {
+        Source.Dispose();
+        Buffer.Dispose();
+    }
+}
+
+/// <summary>A page source that holds the loop inside its fill: <see cref="Entered"/> is set when a fill
+/// starts, which then waits for <see cref="Release"/> and fills zeros (or pattern(seed) when given).</summary>
+public sealed class GatedSource : IDisposable
+{
+    public ManualResetEventSlim Entered { get; } = new();
+    public ManualResetEventSlim Release { get; } = new();
+    public PageSource Source { get; }
+
+    public GatedSource(ulong length, ulong? patternSeed = null) => Source = PageSource.FromDelegate((offset, dest) =>
+    {
+        Entered.Set();
+        Release.Wait();
+        if (patternSeed is { } seed)
+            Accessor.PatternFill(dest, seed, offset / 8);
+        else
+            dest.Clear();
+    }, length);
+
+    public static implicit operator PageSource(GatedSource g) => g.Source;
+
+    public void Dispose()
+    {
+        Source.Dispose();
+        Entered.Dispose();
+        Release.Dispose();
     }
 }

@@ -1,8 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Harness.Native;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
-
 namespace UffdNative.Tests.Serving;
 
 /// <summary>
@@ -33,22 +28,23 @@ public unsafe class SignalTests
         return (handled0, handled, targets);
     }
 
+    // Between the batches the loop waits in poll: the storm lands there and in the resolution.
+    private static void ReadInBatches(Region r)
+    {
+        for (long p = 0; p < Pages; p += 64)
+            using (var w = S.ReadPages(r, p, 64))
+                S.JoinAll(w);
+    }
+
     [Fact]
     public void TheManagedLoopKeepsServingUnderASignalStorm()
     {
         using var r = Region.Anon(Pages, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
+        using var source = new PatternPages(r.Len, Seed);
         using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], ThreadName = "uffd-storm-m" });
         Hard.Within(() =>
         {
-            var (sent, handled, targets) = Storm("uffd-storm-m", () =>
-            {
-                // Between the batches the loop waits in poll: the storm lands there and in the resolution.
-                for (long p = 0; p < Pages; p += 64)
-                    using (var w = S.ReadPages(r, p, 64))
-                        S.JoinAll(w);
-            });
+            var (sent, handled, targets) = Storm("uffd-storm-m", () => ReadInBatches(r));
             Assert.Equal(1, targets);
             Assert.True(sent > 0 && handled > 0, $"sent {sent}, handled {handled}");
             Assert.Null(server.Exit); // still serving: no EINTR ended the loop
@@ -67,12 +63,7 @@ public unsafe class SignalTests
         using var loop = NativeFaultLoop.Start(r.Uffd, new NativeLoopOptions { Policy = NativePolicy.MissingCopy, RangeStart = r.Addr, RangeLength = r.Len, Source = (nint)src.Address });
         Hard.Within(() =>
         {
-            var (sent, handled, targets) = Storm("uffd-native-lp", () =>
-            {
-                for (long p = 0; p < Pages; p += 64)
-                    using (var w = S.ReadPages(r, p, 64))
-                        S.JoinAll(w);
-            });
+            var (sent, handled, targets) = Storm("uffd-native-lp", () => ReadInBatches(r));
             Assert.Equal(1, targets);
             Assert.True(sent > 0 && handled > 0, $"sent {sent}, handled {handled}");
             Assert.False(loop.Statistics.Exited);

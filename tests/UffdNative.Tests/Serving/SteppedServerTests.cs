@@ -1,10 +1,3 @@
-using UffdNative.Access;
-using UffdNative.Memory;
-using UffdNative.Messages;
-using UffdNative.Serving;
-using UffdNative.Serving.Policies;
-using UffdNative.Uapi;
-
 namespace UffdNative.Tests.Serving;
 
 /// <summary>FaultServer driven step by step (ResolvePending): each call resolves what is pending as
@@ -25,9 +18,8 @@ public class SteppedServerTests
     public void AMissingFaultIsResolvedByOneCopyThatWakesTheThread()
     {
         using var r = Region.Anon(Pages, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
-        using var server = new FaultServer(r.Uffd, new FaultServerOptions { Policies = [new MissingCopy(source)], Ranges = [new ServedRange(r.Addr, r.Len)] });
+        using var source = new PatternPages(r.Len, Seed);
+        using var server = S.Server(r, new FaultServerOptions { Policies = [new MissingCopy(source)] });
         Hard.Within(() =>
         {
             Assert.Empty(server.ResolvePending()); // nothing pending: never waits
@@ -50,15 +42,14 @@ public class SteppedServerTests
     public void APageResolvedElsewhereIsEexistThenOneWake()
     {
         using var r = Region.Anon(Pages, RegisterMode.Missing);
-        using var src = new PageBuffer(r.Len, Seed);
-        using var source = PageSource.FromBuffer(src);
-        using var server = new FaultServer(r.Uffd, new FaultServerOptions { Policies = [new MissingCopy(source)], Ranges = [new ServedRange(r.Addr, r.Len)] });
+        using var source = new PatternPages(r.Len, Seed);
+        using var server = S.Server(r, new FaultServerOptions { Policies = [new MissingCopy(source)] });
         Hard.Within(() =>
         {
             using var w = S.ReadPages(r, 1, 1);
             Observe.Until(() => r.Uffd.ReadFdInfo().Pending == 1, "the fault queued");
             // Another resolver installs the page first, without waking the thread.
-            var c = new UffdioCopy { Dst = r.PageAt(1), Src = src.Address, Len = S.Page, Mode = (ulong)CopyMode.DontWake };
+            var c = new UffdioCopy { Dst = r.PageAt(1), Src = source.Buffer.Address, Len = S.Page, Mode = (ulong)CopyMode.DontWake };
             Assert.Equal(0, r.Uffd.TryCopy(ref c));
             var res = Assert.Single(StepUntilAny(server));
             Assert.Equal(FaultOutcome.Resolved, res.Outcome);
@@ -78,7 +69,7 @@ public class SteppedServerTests
         using var r = Region.Anon(Pages, RegisterMode.Missing);
         using var staging = Mapping.Anonymous(r.Len);
         Accessor.Fill(staging.Address, staging.Length, Seed); // never registered: filled natively
-        using var server = new FaultServer(r.Uffd, new FaultServerOptions { Policies = [new MissingMove(staging.Address, staging.Length)], Ranges = [new ServedRange(r.Addr, r.Len)] });
+        using var server = S.Server(r, new FaultServerOptions { Policies = [new MissingMove(staging.Address, staging.Length)] });
         bool move = (Userfaultfd.QuerySupportedFeatures() & UffdFeatures.Move) != 0;
         Hard.Within(() =>
         {
