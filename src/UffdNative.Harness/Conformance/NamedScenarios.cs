@@ -88,6 +88,17 @@ public static class NamedScenarios
                     Read(0), Read(1), Read(300), Read(511), Read(0, "src")),
             NeedsThp);
 
+        // Upstream fills every src page (a counter per page), so the whole THP is data: written here too, which also
+        // makes every dst page specified (a partly written THP src would move its untouched zeroed subpages as well).
+        Add("move-pmd-split", "§2.1 #5, §1.4 MOVE, §3.8", "as move-pmd, but dst has MADV_NOHUGEPAGE (upstream's only change) and every src page is written: the 2 MiB MOVE from a THP src into a dst that may not hold a PMD splits the src PMD and moves 512 PTEs; dst reads the src tags, src reads 0",
+            [MemoryType.Anon], m => (NewScenario("move-pmd-split", m, F.Move, pages: 512) with
+            {
+                Mappings = [new MappingSpec("m0", MapKind.Anon, 512), new MappingSpec("src", MapKind.Anon, 512) { HugePage = true }],
+                Policy = new HandlerPolicy { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 512 },
+            }).Then([.. Enumerable.Range(0, 512).Select(p => (ScenarioOp)Write(p, 0x6500 + (ulong)p, "src"))])
+              .Then(Register(R.Missing, 0, 512), Read(0), Read(1), Read(300), Read(511), Read(0, "src"), Read(511, "src")),
+            NeedsThp);
+
         Scenario WpFork(MemoryType m, bool evfork) => NewScenario(evfork ? "wp-fork-with-event" : "wp-fork", m, WpFeatures(m) | (evfork ? F.EventFork : 0))
             .Then(Register(R.WriteProtect), Write(0, 0x71), WriteProtect(0), Fork(), m == MemoryType.Shmem ? DontNeed(0) : Read(0), Fork(), Unprotect(0), Write(0, 0x72), Fork());
         Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (shared) and fork again: the parent keeps wp, the child never has it; un-protect and write",
