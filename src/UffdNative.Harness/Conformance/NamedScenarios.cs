@@ -100,8 +100,10 @@ public static class NamedScenarios
             NeedsThp);
 
         Scenario WpFork(MemoryType m, bool evfork) => NewScenario(evfork ? "wp-fork-with-event" : "wp-fork", m, WpFeatures(m) | (evfork ? F.EventFork : 0))
-            .Then(Register(R.WriteProtect), Write(0, 0x71), WriteProtect(0), Fork(), m == MemoryType.Shmem ? DontNeed(0) : Read(0), Fork(), Unprotect(0), Write(0, 0x72), Fork());
-        Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (shared) and fork again: the parent keeps wp, the child never has it; un-protect and write",
+            .Then(Register(R.WriteProtect), Write(0, 0x71), WriteProtect(0), Fork(), WpForkZap(m), Fork(), Unprotect(0), Write(0, 0x72));
+        // Upstream's zap: MADV_DONTNEED on shared memory, MADV_PAGEOUT (its result ignored) on private memory.
+        static MadviseOp WpForkZap(MemoryType m) => MemoryTypes.PrimaryKind(m) == MapKind.Shared ? DontNeed(0) : new MadviseOp("m0", 0, 1, MadviseAdvice.PageOut);
+        Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (DONTNEED shared, PAGEOUT private) and fork again: the parent keeps wp, the child never has it; un-protect and write",
             MemoryTypes.All, m => WpFork(m, false));
         Add("wp-fork-with-event", "§2.1 #7, §3.5", "as wp-fork with EVENT_FORK: the child keeps the wp bit on present and zapped (marker) PTEs",
             MemoryTypes.All, m => WpFork(m, true));

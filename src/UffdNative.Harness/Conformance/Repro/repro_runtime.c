@@ -85,7 +85,7 @@ struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
 struct uffd_spec { const char *name; uint64_t features; int umo; };
 struct child_acc { int m, page, write; uint64_t tag; };
 struct api_step { uint64_t api, features; };
-/* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1) */
+/* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1, PAGEOUT=2) */
 struct op { int kind, u, m, first, count, modes, flag1, flag2, m2, first2; uint64_t tag; int child_first, child_count; };
 struct policy { int missing, continue_wp, move_src, move_chunk; };
 
@@ -463,7 +463,7 @@ static void *madvise_job(void *arg)
 {
 	struct job *j = arg;
 	const struct op *o = &OPS[j->op_index];
-	j->ret = madvise((void *)(uintptr_t)addr_of(o->m, o->first), (size_t)o->count * PAGE, o->flag2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
+	j->ret = madvise((void *)(uintptr_t)addr_of(o->m, o->first), (size_t)o->count * PAGE, o->flag2 == 2 ? 21 /* MADV_PAGEOUT */ : o->flag2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
 	atomic_store(&j->done, 1);
 	return NULL;
 }
