@@ -508,7 +508,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             {
                 var a = op.Child[i];
                 string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
-                    : r.Sigbus > 0 ? "sigbus"
+                    : r.Sigbus > 0 ? $"sigbus code={r.SiCode}"
                     : r.Ret < 0 ? E.Name((int)-r.Ret)
                     : $"ok value=0x{(a.Write ? 0 : r.Value):x}";
                 childObs.Add($"{a} {res}");

@@ -75,7 +75,7 @@ public class WakeRowTests
             return;
         }
         AsMainline(x);
-        Assert.Equal("read(2) into a MISSING page blocked (flags 0x1); SIGUSR1: 1 new message(s) at the same address flags 0x1, syscall still in progress, handler ran 0 time(s); ZEROPAGE: read(2) returned 8, handler ran 1 time(s)", x.F.Evidence);
+        Assert.Equal("read(2) into a MISSING page blocked (flags 0x1); SIGUSR1: 3 new message(s) at the same address flags 0x1 at the same address flags 0x1 at the same address flags 0x1, syscall still in progress, handler ran 0 time(s); ZEROPAGE: read(2) returned 8, handler ran 1 time(s)", x.F.Evidence);
     }
 
     [Fact]
