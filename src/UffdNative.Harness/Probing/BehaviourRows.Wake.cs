@@ -29,11 +29,11 @@ public static partial class BehaviourRows
     }
 
     /// <summary>A worker blocked in a fault: its message was read and its thread sleeps in state S.</summary>
-    private sealed record Blocked(NativeWorker Worker, PageFault Fault);
+    private sealed record BlockedWorker(NativeWorker Worker, PageFault Fault);
 
     /// <summary>Starts a worker on op and waits until its fault message is read and the thread sleeps ('S').
     /// Null with the reason when it did not block (the worker is then joined or left to the scope's close).</summary>
-    private static Blocked? Block(LabScope s, Userfaultfd u, AccessOp op, out string why)
+    private static BlockedWorker? Block(LabScope s, Userfaultfd u, AccessOp op, out string why)
     {
         var w = new NativeWorker([op]);
         PageFault? f = null;
@@ -58,7 +58,7 @@ public static partial class BehaviourRows
             return null;
         }
         why = "";
-        return new Blocked(w, f);
+        return new BlockedWorker(w, f);
     }
 
     /// <summary>Messages that arrive within a short bounded poll (0 ms: what is queued now).</summary>
