@@ -424,7 +424,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         private string Madvise(MadviseOp op, long deadline)
         {
             ulong addr = Addr(op.M, op.First), len = (ulong)op.Count * Page;
-            int advice = op.Advice == MadviseAdvice.DontNeed ? (int)Advice.DontNeed : (int)Advice.Remove;
+            int advice = op.Advice switch { MadviseAdvice.DontNeed => (int)Advice.DontNeed, MadviseAdvice.Remove => (int)Advice.Remove, _ => (int)Advice.PageOut };
             // With EVENT_REMOVE the call blocks until the REMOVE event is read: never on this thread (§1.6).
             var h = new Helper("madvise", _ => madvise((void*)addr, (size_t)len, advice) < 0 ? -Marshal.GetLastPInvokeError() : 0).Start();
             helpers.Add(h);
@@ -532,7 +532,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             {
                 var a = op.Child[i];
                 string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
-                    : r.Sigbus > 0 ? "sigbus"
+                    : r.Sigbus > 0 ? $"sigbus code={r.SiCode}"
                     : r.Ret < 0 ? E.Name((int)-r.Ret)
                     : $"ok value=0x{(a.Write ? 0 : r.Value):x}";
                 childObs.Add($"{a} {res}");

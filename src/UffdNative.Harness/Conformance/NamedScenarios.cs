@@ -79,25 +79,38 @@ public static class NamedScenarios
                 .Then(Read(0), Read(1), Read(2), Read(3), Read(0, "src"), Read(3, "src"))
                 .WithPolicy(MissingPolicy.Move) with { Policy = new HandlerPolicy { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 1 } });
 
-        Add("move-pmd", "§2.1 #4, §1.4 MOVE, §3.8", "THP (MADV_HUGEPAGE) src and dst of 2 MiB: one MISSING fault moves the whole aligned 2 MiB chunk; dst reads the src tags, src reads 0. Untouched pages are unspecified (THP may populate them)",
+        Add("move-pmd", "§2.1 #4, §1.4 MOVE, §3.8", "THP (MADV_HUGEPAGE) src and dst of 2 MiB, every src page written (as upstream fills it): one MISSING fault moves the whole aligned 2 MiB chunk; dst reads the src tags, src reads 0",
             [MemoryType.Anon], m => (NewScenario("move-pmd", m, F.Move, pages: 512) with
             {
                 Mappings = [new MappingSpec("m0", MapKind.Anon, 512) { HugePage = true }, new MappingSpec("src", MapKind.Anon, 512) { HugePage = true }],
                 Policy = new HandlerPolicy { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 512 },
-            }).Then(Write(0, 0x61, "src"), Write(1, 0x62, "src"), Write(300, 0x63, "src"), Write(511, 0x64, "src"), Register(R.Missing, 0, 512),
-                    Read(0), Read(1), Read(300), Read(511), Read(0, "src")),
+            }).Then([.. Enumerable.Range(0, 512).Select(p => (ScenarioOp)Write(p, 0x6100 + (ulong)p, "src"))])
+              .Then(Register(R.Missing, 0, 512), Read(0), Read(1), Read(300), Read(511), Read(0, "src"), Read(511, "src")),
+            NeedsThp);
+
+        // Upstream fills every src page (a counter per page), so the whole THP is data: written here too, which also
+        // makes every dst page specified (a partly written THP src would move its untouched zeroed subpages as well).
+        Add("move-pmd-split", "§2.1 #5, §1.4 MOVE, §3.8", "as move-pmd, but dst has MADV_NOHUGEPAGE (upstream's only change) and every src page is written: the 2 MiB MOVE from a THP src into a dst that may not hold a PMD splits the src PMD and moves 512 PTEs; dst reads the src tags, src reads 0",
+            [MemoryType.Anon], m => (NewScenario("move-pmd-split", m, F.Move, pages: 512) with
+            {
+                Mappings = [new MappingSpec("m0", MapKind.Anon, 512), new MappingSpec("src", MapKind.Anon, 512) { HugePage = true }],
+                Policy = new HandlerPolicy { Missing = MissingPolicy.Move, MoveSource = "src", MoveChunk = 512 },
+            }).Then([.. Enumerable.Range(0, 512).Select(p => (ScenarioOp)Write(p, 0x6500 + (ulong)p, "src"))])
+              .Then(Register(R.Missing, 0, 512), Read(0), Read(1), Read(300), Read(511), Read(0, "src"), Read(511, "src")),
             NeedsThp);
 
         Scenario WpFork(MemoryType m, bool evfork) => NewScenario(evfork ? "wp-fork-with-event" : "wp-fork", m, WpFeatures(m) | (evfork ? F.EventFork : 0))
-            .Then(Register(R.WriteProtect), Write(0, 0x71), WriteProtect(0), Fork(), m == MemoryType.Shmem ? DontNeed(0) : Read(0), Fork(), Unprotect(0), Write(0, 0x72), Fork());
-        Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (shared) and fork again: the parent keeps wp, the child never has it; un-protect and write",
+            .Then(Register(R.WriteProtect), Write(0, 0x71), WriteProtect(0), Fork(), WpForkZap(m), Fork(), Unprotect(0), Write(0, 0x72));
+        // Upstream's zap: MADV_DONTNEED on shared memory, MADV_PAGEOUT (its result ignored) on private memory.
+        static MadviseOp WpForkZap(MemoryType m) => MemoryTypes.PrimaryKind(m) == MapKind.Shared ? DontNeed(0) : new MadviseOp("m0", 0, 1, MadviseAdvice.PageOut);
+        Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (DONTNEED shared, PAGEOUT private) and fork again: the parent keeps wp, the child never has it; un-protect and write",
             MemoryTypes.All, m => WpFork(m, false));
         Add("wp-fork-with-event", "§2.1 #7, §3.5", "as wp-fork with EVENT_FORK: the child keeps the wp bit on present and zapped (marker) PTEs",
             MemoryTypes.All, m => WpFork(m, true));
 
-        Add("wp-unpopulated", "§2.1 #10, §3.3", "never-touched anon page: WP installs a marker; un-WP clears it; WP then DONTNEED drops it (anon zap); WP then write faults WP; WP then read maps the zero page with wp",
+        Add("wp-unpopulated", "§2.1 #10, §3.3", "never-touched anon page, upstream's steps: WP installs a marker; un-WP clears it; WP then DONTNEED drops it (anon zap); a write then takes no WP fault; DONTNEED; WP then a read maps a page read-only with wp (the zero page where the zero-page fact holds); DONTNEED",
             [MemoryType.Anon], m => NewScenario("wp-unpopulated", m, F.PageFaultFlagWp | F.WpUnpopulated)
-                .Then(Register(R.WriteProtect), WriteProtect(0), Unprotect(0), WriteProtect(0), DontNeed(0), WriteProtect(0), Write(0, 0x81), DontNeed(0), WriteProtect(0), Read(0), DontNeed(0)));
+                .Then(Register(R.WriteProtect), WriteProtect(0), Unprotect(0), WriteProtect(0), DontNeed(0), Write(0, 0x81), DontNeed(0), WriteProtect(0), Read(0), DontNeed(0)));
 
         Add("minor", "§2.1 #11, §3.10", "fill the file through the unregistered alias (no fault); reading the MINOR-registered mapping faults MINOR once per page, resolved by CONTINUE; a repeated CONTINUE is EEXIST",
             [MemoryType.Shmem], m => NewScenario("minor", m, F.MinorShmem | F.MinorHugetlbfs, alias: true)

@@ -120,7 +120,7 @@ public static class Reproducer
                 ContinueOp c => E("OP_CONTINUE", Uffd(c.U), Map(c.M), c.First, c.Count, f1: c.Wp ? 1 : 0),
                 PoisonOp p => E("OP_POISON", Uffd(p.U), Map(p.M), p.First, p.Count),
                 MoveOp mv => E("OP_MOVE", Uffd(mv.U), Map(mv.M), mv.First, mv.Count, f2: mv.AllowSrcHoles ? 1 : 0, m2: Map(mv.Src), first2: mv.SrcFirst),
-                MadviseOp m => E("OP_MADVISE", m: Map(m.M), first: m.First, count: m.Count, f1: m.Hold ? 1 : 0, f2: m.Advice == MadviseAdvice.Remove ? 1 : 0),
+                MadviseOp m => E("OP_MADVISE", m: Map(m.M), first: m.First, count: m.Count, f1: m.Hold ? 1 : 0, f2: (int)m.Advice),
                 DrainOp => E("OP_DRAIN"),
                 PunchHoleOp p => E("OP_PUNCH", first: p.First, count: p.Count),
                 TruncateOp t => E("OP_TRUNCATE", count: t.Pages),

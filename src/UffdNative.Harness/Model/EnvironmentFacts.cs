@@ -29,6 +29,7 @@ public sealed record EnvironmentFacts
     public const string HugePagesName = "hugetlb-pool";
     public const string SwapName = "swap";
     public const string MemoryLimitName = "memory-cgroup";
+    public const string MemoryFailureName = "memory-failure";
 
     public static readonly ImmutableArray<FactSpec> Specs =
     [
@@ -44,8 +45,10 @@ public sealed record EnvironmentFacts
         new(ThpShmemName, "THP for shmem (transparent_hugepage/shmem_enabled)", null, FactUse.Applicability,
             "'force' overrides MADV_NOHUGEPAGE, so shmem cells cannot pin 4 KiB pages; minor-collapse needs it enabled"),
         new(HugePagesName, "2 MiB huge page pool (vm.nr_hugepages)", null, FactUse.Applicability, "hugetlb cells need free 2 MiB pages"),
-        new(SwapName, "swap", null, FactUse.Applicability, "swap-out rows need a swap device"),
+        new(SwapName, "swap", null, FactUse.Applicability, "swap-out rows need a swap device; MADV_PAGEOUT of a private anon page is predicted only without swap"),
         new(MemoryLimitName, "memory cgroup limit of this process", null, FactUse.Applicability, "reported; a tight limit can fail large cells"),
+        new(MemoryFailureName, "CONFIG_MEMORY_FAILURE (the vm.memory_failure_* sysctls exist)", null, FactUse.Predicts,
+            "the SIGBUS si_code of an access to a POISON marker: BUS_MCEERR_AR (4) with it, BUS_ADRERR (2) without (§1.4 UFFDIO_POISON)"),
     ];
 
     public static FactSpec Describe(string name) =>
@@ -85,6 +88,10 @@ public sealed record EnvironmentFacts
     /// <summary>The memory cgroup limit ("max", or bytes), null when unknown.</summary>
     public string? MemoryLimit { get; init; }
 
+    /// <summary>CONFIG_MEMORY_FAILURE: a build option with no mainline value; null (unknown) predicts as set, which
+    /// distribution kernels do.</summary>
+    public bool? MemoryFailure { get; init; }
+
     /// <summary>The value of a fact as text (the form probe and check show and --profile-set takes).</summary>
     public string Value(string name) => name switch
     {
@@ -97,17 +104,20 @@ public sealed record EnvironmentFacts
         HugePagesName => HugePagesTotal is { } t ? $"{t.ToString(CultureInfo.InvariantCulture)} reserved, {(HugePagesFree ?? 0).ToString(CultureInfo.InvariantCulture)} free" : "unknown",
         SwapName => Swap is { } s ? OnOff(s) : "unknown",
         MemoryLimitName => MemoryLimit ?? "unknown",
+        MemoryFailureName => MemoryFailure is { } mf ? OnOff(mf) : "unknown",
         _ => throw new ArgumentException($"unknown environment fact '{name}'"),
     };
 
     private static string OnOff(bool v) => v ? "on" : "off";
 
-    /// <summary>Facts that change the model's predictions and differ from mainline's defaults.</summary>
+    /// <summary>Facts that change the model's predictions and differ from mainline's defaults. A build option with no
+    /// mainline value (memory-failure) never counts as a difference from mainline.</summary>
     public IEnumerable<FactSpec> PredictiveDifferences(EnvironmentFacts other) =>
-        Specs.Where(s => s.Use == FactUse.Predicts && Value(s.Name) != other.Value(s.Name));
+        Specs.Where(s => s.Use == FactUse.Predicts && Value(s.Name) != other.Value(s.Name) && (s.Mainline is not null || other.Value(s.Name) != "unknown"));
 
     /// <summary>Sets one fact from text: on/off (true/false, yes/no) for the boolean facts, a positive number
-    /// for fault-around-pages. Configuration-only facts are read, never set.</summary>
+    /// for fault-around-pages (memory-failure too, to hold the other build against this kernel). Other configuration-only facts
+    /// are read, never set.</summary>
     public EnvironmentFacts With(string name, string value)
     {
         bool Bool() => value.ToLowerInvariant() switch
@@ -120,6 +130,7 @@ public sealed record EnvironmentFacts
         {
             AnonReadZeroPageName => this with { AnonReadZeroPage = Bool() },
             HugeZeroPageName => this with { HugeZeroPage = Bool() },
+            MemoryFailureName => this with { MemoryFailure = Bool() },
             FaultAroundPagesName => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 512
                 ? this with { FaultAroundPages = n }
                 : throw new FormatException($"fact '{name}': value must be a page count 1..512, not '{value}'"),

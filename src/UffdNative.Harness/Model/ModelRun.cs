@@ -274,7 +274,7 @@ internal sealed partial class ModelRun
     private static string AccessResultText(Outcome o, bool kernel) => o.Kind switch
     {
         OutcomeKind.Ok => kernel ? "ok bytes=8" : $"ok value=0x{o.Value:x}",
-        OutcomeKind.Sigbus => "sigbus",
+        OutcomeKind.Sigbus => $"sigbus code={o.Value}",
         OutcomeKind.Efault => "EFAULT",
         _ => "blocked",
     };

@@ -25,8 +25,8 @@ internal sealed partial class ModelRun
             switch (pte.Kind)
             {
                 case PteKind.Poison:
-                    // §1.4 UFFDIO_POISON: any access to a poison marker raises SIGBUS (6.6+).
-                    return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus);
+                    // §1.4 UFFDIO_POISON: any access to a poison marker raises SIGBUS (6.6+), si_code by the build.
+                    return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus, kernel ? 0 : PoisonSigbusCode());
 
                 case PteKind.WpMarker when !vma.Wp:
                     // A marker left in a VMA that is no longer WP-registered (re-registered without WP, or a
@@ -89,6 +89,17 @@ internal sealed partial class ModelRun
             pte = Pte.AnonPage(tag, wp: false);
             return new Outcome(OutcomeKind.Ok);
         }
+    }
+
+    /// <summary>si_code of a plain VM_FAULT_SIGBUS (x86 do_sigbus).</summary>
+    private const ulong BusAdrerr = 2;
+
+    /// <summary>§1.4 UFFDIO_POISON: the marker's fault is VM_FAULT_HWPOISON, which x86's do_sigbus reports as
+    /// BUS_MCEERR_AR (4) only in a CONFIG_MEMORY_FAILURE build (the memory-failure fact), else BUS_ADRERR.</summary>
+    private ulong PoisonSigbusCode()
+    {
+        ConsultFact(EnvironmentFacts.MemoryFailureName);
+        return Facts.MemoryFailure != false ? 4UL : BusAdrerr;
     }
 
     /// <summary>The environment fact "an anonymous read fault maps the shared zero page" (§0b).</summary>
@@ -165,7 +176,7 @@ internal sealed partial class ModelRun
         // Beyond EOF: shmem_get_folio_gfp refuses (-EINVAL → VM_FAULT_SIGBUS) before looking at the page
         // cache or the registration; a kernel-mode access gets EFAULT (§1.4 COPY "dst beyond i_size").
         if (idx >= file.Size)
-            return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus);
+            return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus, BusAdrerr);
 
         // shmem_get_folio_gfp (§1.3, §3.10): a cached page in a MINOR VMA is a MINOR fault; no cached page
         // in a MISSING VMA is a MISSING fault; otherwise a hole is filled with a zeroed page-cache page.
@@ -255,7 +266,7 @@ internal sealed partial class ModelRun
     {
         var ctx = vma.Ctx!;
         if (ctx.HasFeature(UffdFeatures.Sigbus))
-            return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus);
+            return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus, BusAdrerr);
         if (kernel && ctx.UserModeOnly)
             return new Outcome(OutcomeKind.Efault);
         ulong flags = (write ? 1UL : 0) | (reason == Reason.Wp ? 2UL : 0) | (reason == Reason.Minor ? 4UL : 0);

@@ -60,6 +60,8 @@ internal sealed partial class ModelRun
     private string Madvise(MadviseOp op)
     {
         var m = M(op.M);
+        if (op.Advice == MadviseAdvice.PageOut)
+            return PageOut(m, op.First, op.Count);
         if (op.Advice == MadviseAdvice.Remove)
         {
             if (m.IsAnonymous)

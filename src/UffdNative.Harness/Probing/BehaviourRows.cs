@@ -27,7 +27,7 @@ public sealed record RowSpec(string Id, string Section, string Title, KernelVers
 /// behaviour of reference docs/kernel-reference.md §3 (and the §0/§1 facts it rests on) as a minimal real
 /// experiment.
 /// </summary>
-public static class BehaviourRows
+public static partial class BehaviourRows
 {
     private static ulong P => Lab.Page;
 
@@ -73,6 +73,7 @@ public static class BehaviourRows
             new("move-shmem-einval", "§1.4, §3.10 (6.8)", "UFFDIO_MOVE into shmem", V(6, 8), "EINVAL (anon only)", "other", MoveShmemEinval),
             new("pagemap-guard-bit", "§1.7, §0a (~6.15)", "MADV_GUARD_INSTALL and pagemap bit 58", V(6, 15), "guard installed, bit 58 = 1", "no guard regions", PagemapGuardBit),
         ]);
+        rows.AddRange(WakeRows());
         return rows;
     }
 

@@ -41,6 +41,7 @@ public static class FactDetectors
             HugePool(),
             Swap(),
             MemoryLimit(),
+            MemoryFailure(),
         };
         return (Build(findings), findings);
     }
@@ -61,6 +62,7 @@ public static class FactDetectors
                 EnvironmentFacts.ThpShmemName => f with { ThpShmem = v },
                 EnvironmentFacts.SwapName => f with { Swap = v == "on" },
                 EnvironmentFacts.MemoryLimitName => f with { MemoryLimit = v },
+                EnvironmentFacts.MemoryFailureName => f with { MemoryFailure = v == "on" },
                 _ => f,
             };
         }
@@ -294,6 +296,15 @@ public static class FactDetectors
         var lines = BehaviourRows.ReadText("/proc/swaps").Split('\n', StringSplitOptions.RemoveEmptyEntries);
         bool on = lines.Length > 1;
         return new FactFinding(EnvironmentFacts.SwapName, on ? "on" : "off", $"/proc/swaps: {lines.Length - 1} device(s)", null);
+    }
+
+    /// <summary>mm/memory-failure.c registers vm.memory_failure_early_kill and vm.memory_failure_recovery: they
+    /// exist exactly when the kernel was built with CONFIG_MEMORY_FAILURE.</summary>
+    private static FactFinding MemoryFailure()
+    {
+        bool on = BehaviourRows.MemoryFailureConfigured;
+        return new FactFinding(EnvironmentFacts.MemoryFailureName, on ? "on" : "off",
+            $"/proc/sys/vm/memory_failure_recovery {(on ? "exists" : "is absent")}", null);
     }
 
     private static FactFinding MemoryLimit()

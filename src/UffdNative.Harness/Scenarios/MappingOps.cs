@@ -1,13 +1,15 @@
 namespace UffdNative.Harness.Scenarios;
 
-public enum MadviseAdvice { DontNeed, Remove }
+/// <summary>DONTNEED and REMOVE zap (and raise REMOVE events); PAGEOUT asks reclaim to write the pages out (no event,
+/// best effort: a private anonymous page without swap stays where it is, §3.9).</summary>
+public enum MadviseAdvice { DontNeed, Remove, PageOut }
 
 /// <summary>madvise over a page range. With <see cref="Hold"/> the REMOVE event it raises is left unread
 /// (the caller stays blocked in D state, and every fill/WP ioctl of that uffd sees mmap_changing, §1.6)
 /// until a <see cref="DrainOp"/>.</summary>
 public sealed record MadviseOp(string M, int First, int Count, MadviseAdvice Advice, bool Hold = false) : ScenarioOp
 {
-    public override string Describe() => $"madvise {Range(M, First, Count)} {(Advice == MadviseAdvice.DontNeed ? "DONTNEED" : "REMOVE")}{(Hold ? " (event held)" : "")}";
+    public override string Describe() => $"madvise {Range(M, First, Count)} {Advice switch { MadviseAdvice.DontNeed => "DONTNEED", MadviseAdvice.Remove => "REMOVE", _ => "PAGEOUT" }}{(Hold ? " (event held)" : "")}";
 }
 
 /// <summary>Reads every pending event and lets held callers finish.</summary>

@@ -164,7 +164,7 @@ public static class ScenarioValidator
                 PoisonOp p => Uffd(p.U) ?? Map(p.M, p.First, p.Count),
                 MoveOp mv => Uffd(mv.U) ?? Map(mv.M, mv.First, mv.Count) ?? Map(mv.Src, mv.SrcFirst, mv.Count),
                 WakeOp w => Uffd(w.U) ?? Map(w.M, w.First, w.Count),
-                MadviseOp m => !Enum.IsDefined(m.Advice) ? $"madvise advice {(int)m.Advice}" : Map(m.M, m.First, m.Count) ?? (m.Hold && heldActive ? "a second held madvise" : null),
+                MadviseOp m => !Enum.IsDefined(m.Advice) ? $"madvise advice {(int)m.Advice}" : m.Hold && m.Advice == MadviseAdvice.PageOut ? "a held MADV_PAGEOUT (it raises no event)" : Map(m.M, m.First, m.Count) ?? (m.Hold && heldActive ? "a second held madvise" : null),
                 PunchHoleOp p => File(p.First, p.Count, MaxFilePages, "punch range"),
                 TruncateOp t => t.Pages < 0 || t.Pages > MaxFilePages ? $"truncate to {t.Pages} pages (0..{MaxFilePages})" : null,
                 PwriteOp w => w.Page < 0 || w.Page >= fileSize ? "pwrite beyond the memfd's end" : null,

@@ -237,7 +237,7 @@ public class ModelRuleTests
         // §4.5: with SIGBUS|EVENT_FORK every fault of the child is a SIGBUS, no message.
         var r = Run(ScenarioOf(MemoryType.Anon, F.Sigbus | F.EventFork, ops: [Register(R.Missing), new ForkOp([new ChildAccess("m0", 0)])]));
         Assert.Equal(["u0 FORK"], ObservationOf(r, 1).Messages);
-        Assert.Equal("r m0+0 sigbus", ObservationOf(r, 1).Child[1]);
+        Assert.Equal("r m0+0 sigbus code=2", ObservationOf(r, 1).Child[1]);
     }
 
     [Fact]

@@ -85,7 +85,7 @@ struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
 struct uffd_spec { const char *name; uint64_t features; int umo; };
 struct child_acc { int m, page, write; uint64_t tag; };
 struct api_step { uint64_t api, features; };
-/* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1) */
+/* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1, PAGEOUT=2) */
 struct op { int kind, u, m, first, count, modes, flag1, flag2, m2, first2; uint64_t tag; int child_first, child_count; };
 struct policy { int missing, continue_wp, move_src, move_chunk; };
 
@@ -463,7 +463,7 @@ static void *madvise_job(void *arg)
 {
 	struct job *j = arg;
 	const struct op *o = &OPS[j->op_index];
-	j->ret = madvise((void *)(uintptr_t)addr_of(o->m, o->first), (size_t)o->count * PAGE, o->flag2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
+	j->ret = madvise((void *)(uintptr_t)addr_of(o->m, o->first), (size_t)o->count * PAGE, o->flag2 == 2 ? 21 /* MADV_PAGEOUT */ : o->flag2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
 	atomic_store(&j->done, 1);
 	return NULL;
 }
@@ -481,10 +481,17 @@ static void *mremap_job(void *arg)
 
 /* fork: the child reports its pagemap, runs its accesses (SIGBUS caught), reports again, exits.
  * Only syscalls and stack buffers in the child: the parent is multi-threaded. */
-struct child_rec { int32_t index, sigbus; int64_t ret; uint64_t value; };
+struct child_rec { int32_t index, sigbus, si_code, pad; int64_t ret; uint64_t value; };
 static sigjmp_buf child_jmp;
-static volatile sig_atomic_t child_sigbus;
-static void child_on_sigbus(int sig) { (void)sig; child_sigbus++; siglongjmp(child_jmp, 1); }
+static volatile sig_atomic_t child_sigbus, child_si_code;
+static void child_on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	child_sigbus++;
+	child_si_code = si ? si->si_code : 0;
+	siglongjmp(child_jmp, 1);
+}
 static int fork_pipe[2];
 static pid_t fork_pid;
 
@@ -492,8 +499,8 @@ static void child_run(const struct op *o)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = child_on_sigbus;
-	sa.sa_flags = SA_NODEFER;
+	sa.sa_sigaction = child_on_sigbus;
+	sa.sa_flags = SA_NODEFER | SA_SIGINFO;
 	sigaction(SIGBUS, &sa, NULL);
 	int pm = open("/proc/self/pagemap", O_RDONLY); /* reopened in the child: an inherited fd reads the parent */
 	int idx = 0;
@@ -514,6 +521,7 @@ static void child_run(const struct op *o)
 				} else
 					r.ret = -EFAULT;
 				r.sigbus = child_sigbus;
+				r.si_code = child_si_code;
 				if (write(fork_pipe[1], (const void *)&r, sizeof(r)) < 0) {}
 			}
 		}
@@ -760,7 +768,7 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 					if (!cr)
 						snprintf(what, sizeof(what), "missing");
 					else if (cr->sigbus)
-						snprintf(what, sizeof(what), "sigbus");
+						snprintf(what, sizeof(what), "sigbus code=%d", cr->si_code);
 					else
 						snprintf(what, sizeof(what), "ok value=0x%llx", (unsigned long long)(c->write ? 0 : cr->value));
 					if (c->write)
