@@ -42,6 +42,14 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
     private const int MaxMremaps = 8;
     public ExecutorOptions Options { get; } = options ?? new ExecutorOptions();
 
+    /// <summary>The address room of one mapping slot: the largest mapping of the scenario, 2 MiB aligned (hugetlb
+    /// mappings must be), at least <see cref="MinSlotSize"/>. The C reproducer lays its mappings out the same.</summary>
+    internal static ulong SlotBytes(Scenario sc)
+    {
+        ulong largest = sc.Mappings.Count == 0 ? 0 : (ulong)sc.Mappings.Max(m => m.Pages) * MemoryTypes.PageBytes(sc.Memory);
+        return Math.Max(MinSlotSize, (largest + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+    }
+
     public ScenarioTrace Run(Scenario scenario)
     {
         if (ScenarioValidator.Validate(scenario) is { } why)
@@ -137,9 +145,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             this.opt = opt;
             hugetlb = MemoryTypes.IsHugetlb(sc.Memory);
             Page = MemoryTypes.PageBytes(sc.Memory);
-            // Every slot holds the largest mapping, 2 MiB aligned (hugetlb mappings must be).
-            ulong largest = sc.Mappings.Count == 0 ? 0 : (ulong)sc.Mappings.Max(m => m.Pages) * Page;
-            slotSize = Math.Max(MinSlotSize, (largest + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+            slotSize = SlotBytes(sc);
         }
 
         public ScenarioTrace Execute()

@@ -163,11 +163,9 @@ public static class Reproducer
         data.AppendLine($"#define NOPS {s.Ops.Count}");
         data.AppendLine($"#define NEXPECTED {expected.Observations.Count}");
         data.AppendLine($"#define FILE_PAGES {s.FilePages}");
-        // The executor's page and slot (KernelExecutor.Execution): hugetlb scenarios count 2 MiB pages.
-        ulong page = MemoryTypes.PageBytes(s.Memory);
-        ulong largest = s.Mappings.Count == 0 ? 0 : (ulong)s.Mappings.Max(m => m.Pages) * page;
+        // The executor's page and slot: hugetlb scenarios count 2 MiB pages.
         data.AppendLine($"#define HUGETLB {(MemoryTypes.IsHugetlb(s.Memory) ? 1 : 0)}");
-        data.AppendLine($"#define SLOT_BYTES {Math.Max(4UL << 20, (largest + (2UL << 20) - 1) & ~((2UL << 20) - 1))}UL");
+        data.AppendLine($"#define SLOT_BYTES {KernelExecutor.SlotBytes(s)}UL");
         bool needFile = s.FilePages > 0 || s.Mappings.Any(m => m.Kind != MapKind.Anon) || s.Ops.Any(o => o is PunchHoleOp or TruncateOp or PwriteOp or PreadOp);
         data.AppendLine($"#define NEED_FILE {(needFile ? 1 : 0)}");
         data.AppendLine("static const struct map_spec MAPS[] = {");

@@ -104,4 +104,27 @@ public class HugetlbTests
         // hugetlbfs has no write(2).
         Assert.Equal("EINVAL", Model(NewScenario("t", MemoryType.Hugetlb).Then(new PwriteOp(0, 1))).Trace.Observations[1].Result);
     }
+
+    [Fact]
+    public void TheReproducerOfAHugetlbCellCountsHugePages()
+    {
+        // The C program maps an MFD_HUGETLB memfd and counts 2 MiB pages, like the executor; it compiles cleanly.
+        var s = NamedScenarios.Find("missing-wp-ordering")!.Build(MemoryType.HugetlbPrivate);
+        var model = new KernelModel(Detected.Profile);
+        var program = Reproducer.CProgram(s, model.Run(s).Trace, model.Profile, null);
+        Assert.Contains("#define HUGETLB 1", program, StringComparison.Ordinal);
+        Assert.Contains($"#define SLOT_BYTES {8UL << 20}UL", program, StringComparison.Ordinal);
+        var dir = Directory.CreateTempSubdirectory("uffd-repro-huge-").FullName;
+        try
+        {
+            var c = Path.Combine(dir, "repro.c");
+            File.WriteAllText(c, program);
+            var (cc, output) = FuzzTests.Run("gcc", $"-O2 -Wall -Werror -c -o {Path.Combine(dir, "repro.o")} {c}", dir, 60_000);
+            Assert.True(cc == 0, output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
