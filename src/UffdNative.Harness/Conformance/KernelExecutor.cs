@@ -168,7 +168,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 faultsThisOp = 0;
                 var child = new List<string>();
                 string result;
-                long deadline = Environment.TickCount64 + (op is ForkOp ? opt.OpTimeoutMs * 2 : opt.OpTimeoutMs);
+                // A hugetlb op zeroes or copies 2 MiB per page (a fork child's CoW too): slow under TCG, so its bound is 3×.
+                long bound = (op is ForkOp ? opt.OpTimeoutMs * 2 : opt.OpTimeoutMs) * (hugetlb ? 3L : 1L);
+                long deadline = Environment.TickCount64 + bound;
                 try
                 {
                     result = Exec(op, child, deadline);

@@ -90,8 +90,11 @@ public static class NamedScenarios
 
         Scenario WpFork(MemoryType m, bool evfork) => NewScenario(evfork ? "wp-fork-with-event" : "wp-fork", m, WpFeatures(m) | (evfork ? F.EventFork : 0))
             .Then(Register(R.WriteProtect), Write(0, 0x71), WriteProtect(0), Fork(), m is MemoryType.Shmem or MemoryType.Hugetlb ? DontNeed(0) : Read(0), Fork(), Unprotect(0), Write(0, 0x72), Fork());
+        // Not on hugetlb-private (§3.11 fork): before 6.4 ("mm/hugetlb: fix uffd-wp during fork()"; not in Debian's
+        // 6.1.192) the child keeps the uffd-wp bit of a private huge page in its unregistered VMA, and its write then
+        // retries forever (hugetlb_wp never CoWs a uffd-wp page). No switch covers it yet; wp-fork-with-event does.
         Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (shared) and fork again: the parent keeps wp, the child never has it; un-protect and write",
-            MemoryTypes.All, m => WpFork(m, false));
+            MemoryTypes.All.Except([MemoryType.HugetlbPrivate]).ToArray(), m => WpFork(m, false));
         Add("wp-fork-with-event", "§2.1 #7, §3.5", "as wp-fork with EVENT_FORK: the child keeps the wp bit on present and zapped (marker) PTEs",
             MemoryTypes.All, m => WpFork(m, true));
 
@@ -196,8 +199,9 @@ public static class NamedScenarios
                 .Then(Register(R.WriteProtect), Write(0, 0x601), WriteProtect(0, 2), DontNeed(0), Fork(ChildWrite(0, 0x602), ChildRead(1), ChildWrite(1, 0x603)))
                 .Then(MemoryTypes.IsFileBacked(m) ? [new PreadOp(0), new PreadOp(1)] : [])
                 .Then(Read(0), Read(1)));
+        // Not on hugetlb-private: the child's write livelocks before 6.4 (see wp-fork).
         Add("fork-no-event", "§3.5", "fork without EVENT_FORK: the child's VMA is unregistered, its anon pages lose wp, shared shmem PTEs are not copied at all, markers are gone",
-            MemoryTypes.ModelledWithHugetlb, m => NewScenario("fork-no-event", m, MarkerFeatures(m))
+            MemoryTypes.SharedHugetlbToo.Prepend(MemoryType.Anon).ToArray(), m => NewScenario("fork-no-event", m, MarkerFeatures(m))
                 .Then(Register(R.WriteProtect), Write(0, 0x611), Read(1), WriteProtect(0, 3), Fork(ChildRead(0), ChildWrite(1, 0x612), ChildWrite(2, 0x613)), Read(1)));
 
         Add("mremap-no-event", "§3.6", "mremap without EVENT_REMAP: the moved VMA is unregistered and its wp bits and markers are cleared (6.13+, CVE-2025-21696); writes no longer fault",
