@@ -55,15 +55,36 @@ public sealed record ConformanceEnvironment
         return Access.Cannot(features, kernelFaults, paths);
     }
 
+    /// <summary>Free 2 MiB huge pages a hugetlb scenario may take at once: the memfd's pages (a shared mapping reserves
+    /// them at mmap), every private mapping's (reserved at mmap too), and a CoW page per fork-child write (a child has
+    /// no reservation). Without them a fault or fill fails with SIGBUS/ENOMEM, which the model does not predict.</summary>
+    public static long HugePagesNeeded(Scenario s) =>
+        s.FilePages
+        + s.Mappings.Where(m => m.Kind != MapKind.Shared).Sum(m => (long)m.Pages)
+        + s.Ops.OfType<ForkOp>().Sum(f => (long)f.Child.Count(a => a.Write));
+
+    /// <summary>Why a hugetlb cell cannot run: the huge page pool (the hugetlb-pool fact), or a kernel before 5.19,
+    /// where the model does not follow hugetlb (no WP or markers on hugetlb, no MADV_DONTNEED on it before 5.18).</summary>
+    private string? HugetlbCannot(Scenario s)
+    {
+        string total = Facts.HugePagesTotal?.ToString(CultureInfo.InvariantCulture) ?? "absent";
+        if (Facts.HugePagesFree is null or 0)
+            return $"no free 2 MiB huge pages (vm.nr_hugepages={total})";
+        long need = HugePagesNeeded(s);
+        if (Facts.HugePagesFree < need)
+            return $"needs {need} free 2 MiB huge pages, {Facts.HugePagesFree} free (vm.nr_hugepages={total})";
+        if ((Features & UffdFeatures.WpHugetlbfsShmem) == 0)
+            return "hugetlb is modelled from Linux 5.19 (UFFD_FEATURE_WP_HUGETLBFS_SHMEM: WP and markers on hugetlb), which this kernel predates";
+        return null;
+    }
+
     /// <summary>Why a cell cannot run here, or null.</summary>
     public string? NotApplicable(NamedScenario ns, MemoryType memory, Scenario s)
     {
         if (Facts.PageSize != 4096)
             return $"the model's pages are 4 KiB; this kernel's page size is {Facts.PageSize}";
-        if (memory is MemoryType.Hugetlb or MemoryType.HugetlbPrivate)
-            return Facts.HugePagesTotal is null or 0
-                ? $"hugetlb: no huge pages reserved (vm.nr_hugepages = {Facts.HugePagesTotal?.ToString(CultureInfo.InvariantCulture) ?? "absent"})"
-                : $"hugetlb (vm.nr_hugepages = {Facts.HugePagesTotal}): 2 MiB pages are not modelled";
+        if (MemoryTypes.IsHugetlb(memory) && HugetlbCannot(s) is { } noHuge)
+            return noHuge;
         if (memory is MemoryType.Shmem or MemoryType.ShmemPrivate && Facts.ThpShmem == "force")
             return "shmem THP is 'force' (transparent_hugepage/shmem_enabled): MADV_NOHUGEPAGE cannot keep these mappings at 4 KiB pages";
         if (!UserModeOnly && s.Uffds.Any(u => u.UserModeOnly))

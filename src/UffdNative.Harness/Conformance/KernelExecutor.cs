@@ -49,10 +49,18 @@ internal static partial class ExecutorLog
 /// </summary>
 public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
 {
-    private const ulong Page = 4096;
-    private const ulong SlotSize = 4UL << 20;
+    /// <summary>The least room a mapping's slot gets (scenario mappings of 4 KiB pages fit; hugetlb ones get theirs).</summary>
+    private const ulong MinSlotSize = 4UL << 20;
     private const int MaxMremaps = 8;
     public ExecutorOptions Options { get; } = options ?? new ExecutorOptions();
+
+    /// <summary>The address room of one mapping slot: the largest mapping of the scenario, 2 MiB aligned (hugetlb
+    /// mappings must be), at least <see cref="MinSlotSize"/>. The C reproducer lays its mappings out the same.</summary>
+    internal static ulong SlotBytes(Scenario sc)
+    {
+        ulong largest = sc.Mappings.Count == 0 ? 0 : (ulong)sc.Mappings.Max(m => m.Pages) * MemoryTypes.PageBytes(sc.Memory);
+        return Math.Max(MinSlotSize, (largest + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+    }
 
     public ScenarioTrace Run(Scenario scenario)
     {
@@ -109,6 +117,8 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
     private sealed class MapEntry
     {
         public required MappingSpec Spec;
+        /// <summary>The bytes of one scenario page: 4 KiB, or 2 MiB in a hugetlb scenario.</summary>
+        public required ulong Page;
         public ulong Address;
         public ulong Len => (ulong)Spec.Pages * Page;
     }
@@ -117,6 +127,11 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
     {
         private readonly Scenario sc;
         private readonly ExecutorOptions opt;
+        /// <summary>The bytes of one scenario page: 4 KiB, or one 2 MiB huge page in a hugetlb scenario (reference
+        /// §3.11): every range, offset and pagemap entry of the scenario is counted in these.</summary>
+        private readonly ulong Page;
+        private readonly bool hugetlb;
+        private readonly ulong slotSize;
         private readonly List<MapEntry> maps = [];
         private readonly List<UffdEntry> uffds = [];
         private readonly List<UffdEntry> childUffds = [];
@@ -143,6 +158,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             this.sc = sc;
             this.opt = opt;
             log = opt.Logger ?? UffdLogging.LoggerFactory.CreateLogger<KernelExecutor>();
+            hugetlb = MemoryTypes.IsHugetlb(sc.Memory);
+            Page = MemoryTypes.PageBytes(sc.Memory);
+            slotSize = SlotBytes(sc);
         }
 
         public ScenarioTrace Execute()
@@ -168,7 +186,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 faultsThisOp = 0;
                 var child = new List<string>();
                 string result;
-                long deadline = Environment.TickCount64 + (op is ForkOp ? opt.OpTimeoutMs * 2 : opt.OpTimeoutMs);
+                // A hugetlb op zeroes or copies 2 MiB per page (a fork child's CoW too): slow under TCG, so its bound is 3×.
+                long bound = (op is ForkOp ? opt.OpTimeoutMs * 2 : opt.OpTimeoutMs) * (hugetlb ? 3L : 1L);
+                long deadline = Environment.TickCount64 + bound;
                 try
                 {
                     result = Exec(op, child, deadline);
@@ -198,7 +218,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         private string Setup()
         {
             int slots = sc.Mappings.Count + MaxMremaps;
-            reservationLen = (ulong)(slots + 1) * SlotSize;
+            reservationLen = (ulong)(slots + 1) * slotSize;
             void* r = mmap(null, (size_t)reservationLen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
             if (r == MAP_FAILED)
                 throw new UffdException("mmap(reservation)", Marshal.GetLastPInvokeError(), "", "");
@@ -208,7 +228,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
 
             bool needFile = sc.FilePages > 0 || sc.Mappings.Any(m => m.Kind != MapKind.Anon) || sc.Ops.Any(o => o is PunchHoleOp or TruncateOp or PwriteOp or PreadOp);
             if (needFile)
-                memfd = MemfdFile.Create("uffd-conformance", (long)sc.FilePages * (long)Page);
+                memfd = MemfdFile.Create("uffd-conformance", (long)sc.FilePages * (long)Page, hugetlb);
 
             foreach (var spec in sc.Mappings)
             {
@@ -218,9 +238,10 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                     : mmap((void*)addr, (size_t)((ulong)spec.Pages * Page), PROT_READ | PROT_WRITE, (spec.Kind == MapKind.Shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, memfd!.Fd, (long)((ulong)spec.FileOffset * Page));
                 if (p == MAP_FAILED)
                     throw new UffdException($"mmap({spec.Name})", Marshal.GetLastPInvokeError(), "", "");
-                // Keep THP out of the way unless the scenario asks for it (model pages are 4 KiB).
-                madvise(p, (size_t)((ulong)spec.Pages * Page), spec.HugePage ? (int)Advice.HugePage : (int)Advice.NoHugePage);
-                maps.Add(new MapEntry { Spec = spec, Address = addr });
+                // Keep THP out of the way unless the scenario asks for it (model pages are 4 KiB); hugetlb has no THP.
+                if (!hugetlb || spec.Kind == MapKind.Anon)
+                    madvise(p, (size_t)((ulong)spec.Pages * Page), spec.HugePage ? (int)Advice.HugePage : (int)Advice.NoHugePage);
+                maps.Add(new MapEntry { Spec = spec, Page = Page, Address = addr });
             }
             pagemap = PageMapReader.Open();
 
@@ -242,11 +263,11 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return parts.Count == 0 ? "ok" : string.Join(" ", parts);
         }
 
-        private ulong SlotAddress(int slot) => slotBase + (ulong)slot * SlotSize;
+        private ulong SlotAddress(int slot) => slotBase + (ulong)slot * slotSize;
 
         private FaultServer NewServer(Userfaultfd uffd)
         {
-            var policies = ScenarioHandler.Policies(sc, name => (M(name).Address, M(name).Len));
+            var policies = ScenarioHandler.Policies(sc, name => (M(name).Address, M(name).Len), Page);
             if (opt.ReplacePolicies is { } replace)
                 policies = replace(policies);
             return new FaultServer(uffd, new FaultServerOptions
@@ -271,7 +292,10 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             var d = new Dictionary<string, string>();
             foreach (var m in maps)
             {
-                var entries = pagemap!.Read(m.Address, m.Spec.Pages);
+                // A hugetlb page has one entry per 4 KiB; its base's stands for it (pagemap_hugetlb_range gives all the same bits).
+                var entries = hugetlb
+                    ? Enumerable.Range(0, m.Spec.Pages).Select(p => pagemap!.Read(m.Address + (ulong)p * Page, 1)[0]).ToArray()
+                    : pagemap!.Read(m.Address, m.Spec.Pages);
                 d[m.Spec.Name] = new string(entries.Select(e => PageChars.FromRaw(e.Raw)).ToArray());
             }
             return d;
@@ -657,11 +681,17 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             }
         }
 
-        private (string Name, int Page)? Locate(ulong addr)
+        /// <summary>The scenario page at addr; an address inside a page (never a fault's: the kernel reports the page,
+        /// on hugetlb the huge page's base, §3.11) is named with its offset, which no model observation has.</summary>
+        private (string Name, string Page)? Locate(ulong addr)
         {
             foreach (var m in maps)
                 if (addr >= m.Address && addr < m.Address + m.Len)
-                    return (m.Spec.Name, (int)((addr - m.Address) / Page));
+                {
+                    ulong off = (addr - m.Address) % Page;
+                    var page = ((addr - m.Address) / Page).ToString(CultureInfo.InvariantCulture);
+                    return (m.Spec.Name, off == 0 ? page : $"{page}@0x{off:x}");
+                }
             return null;
         }
 
@@ -700,7 +730,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 case RemoveEvent e:
                 {
                     var a = Locate(e.Start);
-                    msgs.Add(a is { } l ? $"{u.Name} REMOVE {l.Name}+{l.Page}..{l.Page + (int)((e.End - e.Start) / Page)}" : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}");
+                    msgs.Add(a is { } l && int.TryParse(l.Page, CultureInfo.InvariantCulture, out int first)
+                        ? $"{u.Name} REMOVE {l.Name}+{first}..{first + (int)((e.End - e.Start) / Page)}"
+                        : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}");
                     return;
                 }
                 case RemapEvent e:

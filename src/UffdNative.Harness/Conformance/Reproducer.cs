@@ -144,7 +144,7 @@ public static class Reproducer
         header.AppendLine(" * It prints, op by op, what the model expects and what this kernel does, and exits 1 at the");
         header.AppendLine(" * first difference (0 when there is none). Observation format: result || uffd messages (with the");
         header.AppendLine(" * handler's ioctls) || fork child || pagemap per mapping ('.' none, a/A anon page/+wp, f/F file");
-        header.AppendLine(" * page/+wp, M uffd-wp marker, x poison/swap; '*' and '?' are unspecified by the model).");
+        header.AppendLine(" * page/+wp, M uffd-wp marker, m hugetlb uffd-wp marker, x poison/swap; '*' and '?' are unspecified by the model).");
         header.AppendLine($" * Model profile: {profile.Origin}");
         header.AppendLine(" *");
         foreach (var line in s.Describe().Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -163,6 +163,9 @@ public static class Reproducer
         data.AppendLine($"#define NOPS {s.Ops.Count}");
         data.AppendLine($"#define NEXPECTED {expected.Observations.Count}");
         data.AppendLine($"#define FILE_PAGES {s.FilePages}");
+        // The executor's page and slot: hugetlb scenarios count 2 MiB pages.
+        data.AppendLine($"#define HUGETLB {(MemoryTypes.IsHugetlb(s.Memory) ? 1 : 0)}");
+        data.AppendLine($"#define SLOT_BYTES {KernelExecutor.SlotBytes(s)}UL");
         bool needFile = s.FilePages > 0 || s.Mappings.Any(m => m.Kind != MapKind.Anon) || s.Ops.Any(o => o is PunchHoleOp or TruncateOp or PwriteOp or PreadOp);
         data.AppendLine($"#define NEED_FILE {(needFile ? 1 : 0)}");
         data.AppendLine("static const struct map_spec MAPS[] = {");

@@ -1,4 +1,7 @@
 using UffdNative.Harness.Scenarios;
+using UffdNative.Messages;
+using UffdNative.Serving;
+using UffdNative.Serving.Policies;
 
 namespace UffdNative.Harness.Conformance;
 
@@ -12,6 +15,8 @@ namespace UffdNative.Harness.Conformance;
 ///   WP       <see cref="WpUnprotect"/>.
 ///   MINOR    <see cref="MinorContinue"/> (MODE_WP with <see cref="HandlerPolicy.ContinueWp"/>, falling back on EINVAL).
 /// A page a REMOVE discarded is copied anew (the tag source stays authoritative), as the model states.
+/// In a hugetlb scenario a scenario page is a 2 MiB huge page: each policy is handed the whole huge page of
+/// its run (<see cref="HugePageRuns"/>), since the kernel refuses hugetlb ranges that are not huge-page aligned.
 /// </summary>
 internal static class ScenarioHandler
 {
@@ -20,17 +25,37 @@ internal static class ScenarioHandler
 
     /// <summary>The policies for one uffd of the scenario. addressOf gives a mapping's current start
     /// (the MOVE source's, read once: <see cref="MoveSourceMoved"/> updates it after an mremap).</summary>
-    public static IReadOnlyList<FaultPolicy> Policies(Scenario sc, Func<string, (ulong Address, ulong Length)> addressOf)
+    public static IReadOnlyList<FaultPolicy> Policies(Scenario sc, Func<string, (ulong Address, ulong Length)> addressOf, ulong page = 4096)
     {
         var p = sc.Policy;
         FaultPolicy missing = p.Missing switch
         {
             MissingPolicy.ZeroPage => new MissingZero(),
             MissingPolicy.Move => MoveFrom(addressOf(p.MoveSource ?? throw new InvalidOperationException("MISSING policy Move without a source")), p.MoveChunk),
-            MissingPolicy.CopyWp => new MissingCopy(new TagSource(sc.Mappings.Count), installWriteProtected: true) { FallBackWithoutWriteProtect = true, RefetchRemovedPages = true },
-            _ => new MissingCopy(new TagSource(sc.Mappings.Count)) { RefetchRemovedPages = true },
+            MissingPolicy.CopyWp => new MissingCopy(new TagSource(sc.Mappings.Count, page), installWriteProtected: true) { FallBackWithoutWriteProtect = true, RefetchRemovedPages = true },
+            _ => new MissingCopy(new TagSource(sc.Mappings.Count, page)) { RefetchRemovedPages = true },
         };
-        return [missing, new WpUnprotect(), new MinorContinue(p.ContinueWp) { FallBackWithoutWriteProtect = true }];
+        FaultPolicy[] policies = [missing, new WpUnprotect(), new MinorContinue(p.ContinueWp) { FallBackWithoutWriteProtect = true }];
+        return page == 4096 ? policies : [.. policies.Select(x => new HugePageRuns(x, page))];
+    }
+
+    /// <summary>A shipping policy resolving whole huge pages: the server's runs are 4 KiB pages (the fault address
+    /// is the huge page's base, §3.11), so the run is widened to the huge page it starts in. Its progress covers the
+    /// server's run, which then wakes the base address the faulting thread waits on.</summary>
+    private sealed class HugePageRuns(FaultPolicy inner, ulong page) : FaultPolicy
+    {
+        public override FaultKind Kind => inner.Kind;
+
+        public override string Name => inner.Name;
+
+        public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
+        {
+            ulong start = run.Start & ~(page - 1);
+            ulong end = (run.End + page - 1) & ~(page - 1);
+            return inner.Resolve(context, new FaultRun(start, end - start, run.Kind, run.Range), dontWake);
+        }
+
+        public override FaultPolicy ForForkChild() => inner.ForForkChild() is var c && ReferenceEquals(c, inner) ? this : new HugePageRuns(c, page);
     }
 
     private static MissingMove MoveFrom((ulong Address, ulong Length) src, int chunk) => new(src.Address, src.Length, Math.Max(1, chunk));
@@ -50,7 +75,7 @@ internal static class ScenarioHandler
 
     /// <summary>Pages whose first word is <see cref="HandlerPolicy.CopyTag"/> of (mapping, page), the rest
     /// zero, staged in a pinned array (freed by the GC with the policy, nothing to dispose).</summary>
-    private sealed unsafe class TagSource(int mappings) : PageSource
+    private sealed unsafe class TagSource(int mappings, ulong page) : PageSource
     {
         private byte[] buf = [];
 
@@ -67,14 +92,14 @@ internal static class ScenarioHandler
                 byte* p = (byte*)(((ulong)b + Page - 1) & ~(Page - 1)); // page aligned
                 new Span<byte>(p, (int)length).Clear();
                 int mapping = (int)(offset / Stride);
-                ulong first = offset % Stride / Page;
-                for (ulong i = 0; i < length / Page; i++)
-                    *(ulong*)(p + i * Page) = HandlerPolicy.CopyTag(mapping, (int)(first + i));
+                ulong first = offset % Stride / page;
+                for (ulong i = 0; i < length / page; i++)
+                    *(ulong*)(p + i * page) = HandlerPolicy.CopyTag(mapping, (int)(first + i));
                 available = length;
                 return (nint)p; // pinned: the address stays valid after the fixed block
             }
         }
 
-        public override PageSource ForForkChild() => new TagSource(mappings);
+        public override PageSource ForForkChild() => new TagSource(mappings, page);
     }
 }

@@ -103,6 +103,10 @@ internal sealed partial class ModelRun
 
     private MapState M(string name) => parent.Map(name);
 
+    /// <summary>Bytes of one scenario page, what the ioctls' result fields count: 4 KiB, or a 2 MiB huge page in a
+    /// hugetlb scenario (§3.11).</summary>
+    private long PageBytes => (long)MemoryTypes.PageBytes(sc.Memory);
+
     private Ctx C(string name) => ctxs.TryGetValue(name, out var c) ? c : throw new ArgumentException($"no uffd '{name}'");
 
     public ModelResult Run()
@@ -121,6 +125,7 @@ internal sealed partial class ModelRun
                 Kind = spec.Kind,
                 FileOffset = spec.FileOffset,
                 Pages = spec.Pages,
+                Hugetlb = spec.Kind != MapKind.Anon && MemoryTypes.IsHugetlb(sc.Memory),
                 Ptes = new Pte[spec.Pages],
                 Vmas = [new Vma { Start = 0, End = spec.Pages }],
             };
@@ -196,6 +201,16 @@ internal sealed partial class ModelRun
     internal string PageMapOf(MapState m)
     {
         var chars = m.PageMap.ToCharArray();
+        if (m.Hugetlb)
+            // pagemap_hugetlb_range (fs/proc/task_mmu.c, §3.11): a non-present hugetlb entry shows only PM_UFFD_WP,
+            // never PM_SWAP: a uffd-wp marker is "wp only", a poison marker shows nothing.
+            for (int i = 0; i < chars.Length; i++)
+                chars[i] = m.Ptes[i].Kind switch
+                {
+                    PteKind.WpMarker => PageChars.WpOnly,
+                    PteKind.Poison => PageChars.None,
+                    _ => chars[i],
+                };
         if (sc.Mappings[m.Index].HugePage)
             for (int i = 0; i < chars.Length; i++)
                 if (m.Ptes[i].IsNone || (m.Ptes[i].IsPresent && m.Ptes[i].Mapped == MappedPage.Zero))

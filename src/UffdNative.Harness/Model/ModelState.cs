@@ -126,6 +126,8 @@ public sealed class MapState
     public required MapKind Kind { get; init; }
     public required int FileOffset { get; init; }
     public required int Pages { get; init; }
+    /// <summary>A mapping of a hugetlbfs memfd: each of its pages is one 2 MiB huge page (reference §3.11).</summary>
+    public bool Hugetlb { get; init; }
     public required Pte[] Ptes { get; init; }
     public required List<Vma> Vmas { get; init; }
     public PageTableState PageTable { get; set; }
@@ -148,6 +150,7 @@ public sealed class MapState
         Kind = Kind,
         FileOffset = FileOffset,
         Pages = Pages,
+        Hugetlb = Hugetlb,
         Ptes = (Pte[])Ptes.Clone(),
         Vmas = Vmas.Select(vmaMap).ToList(),
         PageTable = PageTable,

@@ -166,7 +166,7 @@ internal sealed partial class ModelRun
         // cache or the uffd registration is consulted.
         if (write && !m.IsShared)
             AnonVmaPrepare(m, vma);
-        if (!write && FaultAroundEnabled(vma))
+        if (!write && FaultAroundEnabled(m, vma))
         {
             // do_read_fault maps the window first, and only then asks shmem_fault for the page itself.
             FaultAround(m, p, vma);
@@ -189,6 +189,20 @@ internal sealed partial class ModelRun
         {
             if (vma.Has(RegisterMode.Missing))
                 return UserFault(vma, Reason.Missing, m, p, write, kernel);
+            if (m.Hugetlb && !m.IsShared)
+            {
+                // hugetlb_no_page (mm/hugetlb.c, §3.11): a hole in a private hugetlb mapping gets a new anonymous
+                // huge page (vmf_anon_prepare), never a page-cache page; over a marker it keeps the wp bit, and a
+                // write then takes the WP fault first (hugetlb_wp never CoWs a uffd-wp page).
+                AnonVmaPrepare(m, vma);
+                pte = Pte.AnonPage(0, wp: uffdWp);
+                if (!write)
+                    return new Outcome(OutcomeKind.Ok, 0);
+                if (uffdWp)
+                    return null;
+                pte.Tag = tag;
+                return new Outcome(OutcomeKind.Ok);
+            }
             file.Present[idx] = true;
             file.Tag[idx] = 0;
         }
@@ -226,8 +240,11 @@ internal sealed partial class ModelRun
 
     /// <summary>§3.1: uffd_disable_fault_around() = VM_UFFD_WP | VM_UFFD_MINOR (MINOR 5.14, WP 5.19);
     /// MISSING-only and unregistered VMAs fault around. Anonymous memory has no map_pages.</summary>
-    private bool FaultAroundEnabled(Vma vma)
+    private bool FaultAroundEnabled(MapState m, Vma vma)
     {
+        // hugetlb_fault has no map_pages: no fault-around (§3.11).
+        if (m.Hugetlb)
+            return false;
         if (vma.Ctx is null)
             return true;
         if ((vma.Modes & RegisterMode.Minor) != 0 && Sw(KernelProfile.FaultAroundOffMinor))
@@ -356,7 +373,7 @@ internal sealed partial class ModelRun
         }
         else
             // A partial result wakes only the range done (§1.4 result protocol).
-            resolved = r.Errno == UffdNative.Errno.EAGAIN && r.Field is > 0 && p < first + (int)(r.Field.Value / 4096);
+            resolved = r.Errno == UffdNative.Errno.EAGAIN && r.Field is > 0 && p < first + (int)(r.Field.Value / PageBytes);
         return (string.Join(" ", log), resolved);
     }
 

@@ -47,6 +47,10 @@ internal sealed partial class ModelRun
         // CONTINUE is shmem/hugetlb only.
         if (kind == FillKind.Continue && m.IsAnonymous)
             return IoResult.Fail(E.EINVAL, -E.EINVAL);
+        // mfill_atomic_hugetlb (mm/userfaultfd.c) refuses ZEROPAGE outright: hugetlb has no zero page (§3.11). Its
+        // range must also be huge-page aligned (EINVAL), which a scenario's page indices always are.
+        if (kind == FillKind.ZeroPage && m.Hugetlb)
+            return IoResult.Fail(E.EINVAL, -E.EINVAL);
 
         long done = 0;
         int err = 0;
@@ -55,9 +59,9 @@ internal sealed partial class ModelRun
             err = FillPage(kind, m, p, tag, wp);
             if (err != 0)
                 break;
-            done += 4096;
+            done += PageBytes;
         }
-        if (done == (long)count * 4096)
+        if (done == count * PageBytes)
             return IoResult.Success(done);
         return done > 0 ? IoResult.Fail(E.EAGAIN, done) : IoResult.Fail(err, -err);
     }
@@ -67,6 +71,8 @@ internal sealed partial class ModelRun
         ref var pte = ref m.Ptes[p];
         int idx = m.FileOffset + p;
         bool beyondEof = m.IsFile && idx >= file.Size;
+        if (m.Hugetlb)
+            return FillHugePage(kind, m, p, tag, wp);
         switch (kind)
         {
             case FillKind.Copy when m.IsShared:
@@ -124,6 +130,49 @@ internal sealed partial class ModelRun
                 if (!pte.IsNone)
                     return E.EEXIST;
                 pte = Pte.PoisonMarker;
+                return 0;
+        }
+    }
+
+    /// <summary>One huge page of a hugetlb fill (§3.11): mfill_atomic_hugetlb checks the PTE first (EEXIST unless none
+    /// or a marker; not for CONTINUE), then hugetlb_mfill_atomic_pte (mm/hugetlb.c): POISON only into a truly none PTE;
+    /// CONTINUE needs the page-cache page (EFAULT without it, beyond i_size included); COPY into a shared mapping is
+    /// EEXIST when the page cache has the page and EFAULT beyond i_size (checked after the page is allocated), and
+    /// into a private one makes an anonymous page whatever i_size says.</summary>
+    private int FillHugePage(FillKind kind, MapState m, int p, ulong tag, bool wp)
+    {
+        ref var pte = ref m.Ptes[p];
+        int idx = m.FileOffset + p;
+        bool cached = idx < file.Size && file.Present[idx];
+        switch (kind)
+        {
+            case FillKind.Poison:
+                if (!pte.IsNone)
+                    return E.EEXIST;
+                pte = Pte.PoisonMarker;
+                return 0;
+            case FillKind.Continue:
+                if (!cached)
+                    return E.EFAULT;
+                if (!pte.IsNoneMostly)
+                    return E.EEXIST;
+                pte = Pte.FilePage(wp);
+                return 0;
+            default:
+                if (!pte.IsNoneMostly)
+                    return E.EEXIST;
+                if (!m.IsShared)
+                {
+                    pte = Pte.AnonPage(tag, wp);
+                    return 0;
+                }
+                if (cached)
+                    return E.EEXIST;
+                if (idx >= file.Size)
+                    return E.EFAULT;
+                file.Present[idx] = true;
+                file.Tag[idx] = tag;
+                pte = Pte.FilePage(wp);
                 return 0;
         }
     }

@@ -101,10 +101,13 @@ internal sealed partial class ModelRun
         if (!observeIoctls)
             return "ok";
         // The returned ioctls (§1.4 "Returned ioctls"): WAKE|COPY|ZEROPAGE (+MOVE|POISON since 6.8), plus
-        // WRITEPROTECT for WP and CONTINUE for MINOR registrations.
-        ulong ioctls = (1UL << 2) | (1UL << 3) | (1UL << 4);
+        // WRITEPROTECT for WP and CONTINUE for MINOR registrations. A range with a hugetlb VMA gets the basic set
+        // (UFFD_API_RANGE_IOCTLS_BASIC, userfaultfd_register's basic_ioctls): WAKE|COPY (+POISON), no ZEROPAGE or
+        // MOVE (§3.11).
+        bool basic = m.Hugetlb;
+        ulong ioctls = (1UL << 2) | (1UL << 3) | (basic ? 0 : 1UL << 4);
         if (Sw(KernelProfile.RegisterMaskMovePoison))
-            ioctls |= (1UL << 5) | (1UL << 8);
+            ioctls |= (basic ? 0 : 1UL << 5) | (1UL << 8);
         if ((modes & RegisterMode.WriteProtect) != 0)
             ioctls |= 1UL << 6;
         if ((modes & RegisterMode.Minor) != 0)

@@ -13,10 +13,17 @@ internal sealed partial class ModelRun
     /// that is WP-registered a wp PTE leaves a uffd-wp marker behind (zap_install_uffd_wp_if_needed, 5.19+,
     /// §3.2); anonymous zaps drop everything, markers included (§3.3). A wp marker on a file VMA survives
     /// every zap except munmap/exit. A poison marker survives only zaps that spare private COWs
-    /// (hole punch).</summary>
-    private void ZapPte(MapState m, Vma v, int p, bool evenCows)
+    /// (hole punch). A hugetlb zap (__unmap_hugepage_range, mm/hugetlb.c; §3.11) spares nothing, leaves a marker
+    /// for any wp PTE (it looks at the PTE's bit, not the VMA) and keeps markers — unless dropMarkers
+    /// (ZAP_FLAG_DROP_MARKER: hugetlbfs truncate), which leaves none.</summary>
+    private void ZapPte(MapState m, Vma v, int p, bool evenCows, bool dropMarkers = false)
     {
         ref var pte = ref m.Ptes[p];
+        if (m.Hugetlb)
+        {
+            pte = !dropMarkers && (pte.Kind == PteKind.WpMarker || (pte.IsPresent && pte.Wp)) && !Bug(ModelBug.ZapDropsFileMarker) ? Pte.Marker : default;
+            return;
+        }
         switch (pte.Kind)
         {
             case PteKind.Present:
@@ -37,15 +44,21 @@ internal sealed partial class ModelRun
     }
 
     /// <summary>unmap_mapping_range over file pages [first, first+count) in every mapping of the memfd.</summary>
-    private void ZapFileRange(int first, int count, bool evenCows)
+    private void ZapFileRange(int first, int count, bool evenCows, bool dropMarkers = false)
     {
         foreach (var m in parent.Maps.Where(m => m.IsFile))
+        {
+            // A private hugetlb mapping under a hole punch or truncate: hugetlb_vmdelete_list zapped it until 6.17
+            // and skips it since (dd83609b8898, VMAs without a shareable lock); neither is modelled.
+            if (m.Hugetlb && !m.IsShared)
+                throw new OutOfScopeException("hole punch or truncate of a hugetlbfs file under a private mapping (hugetlb_vmdelete_list skips private VMAs since 6.17) is not modelled");
             for (int p = 0; p < m.Pages; p++)
             {
                 int idx = m.FileOffset + p;
                 if (idx >= first && idx < first + count)
-                    ZapPte(m, m.VmaAt(p), p, evenCows);
+                    ZapPte(m, m.VmaAt(p), p, evenCows, dropMarkers);
             }
+        }
     }
 
     // ---- madvise ------------------------------------------------------------------------------------
@@ -126,11 +139,15 @@ internal sealed partial class ModelRun
 
     // ---- the file -------------------------------------------------------------------------------------
 
+    /// <summary>The scenario's memfd is a hugetlbfs file (MFD_HUGETLB).</summary>
+    private bool IsHugetlbFile => MemoryTypes.IsHugetlb(sc.Memory);
+
     /// <summary>shmem_fallocate(PUNCH_HOLE): unmap_mapping_range without even_cows (private COWs and
     /// poison markers stay; wp PTEs leave markers), then the page-cache pages go (§3.2).</summary>
     private void PunchFile(int first, int count)
     {
-        ZapFileRange(first, count, evenCows: false);
+        // hugetlbfs_punch_hole zaps every mapping of the hole, private COWs included, markers kept (§3.11).
+        ZapFileRange(first, count, evenCows: IsHugetlbFile);
         for (int i = first; i < Math.Min(first + count, file.Size); i++)
         {
             file.Present[i] = false;
@@ -151,7 +168,9 @@ internal sealed partial class ModelRun
     {
         if (pages < file.Size)
         {
-            ZapFileRange(pages, file.Capacity - pages, evenCows: true);
+            // hugetlb_vmtruncate (fs/hugetlbfs/inode.c) zaps with ZAP_FLAG_DROP_MARKER: on hugetlbfs no marker
+            // survives a shrink (§3.11).
+            ZapFileRange(pages, file.Capacity - pages, evenCows: true, dropMarkers: IsHugetlbFile);
             for (int i = pages; i < file.Capacity; i++)
             {
                 file.Present[i] = false;
@@ -166,6 +185,9 @@ internal sealed partial class ModelRun
     /// (§3.2 "Alias and other writers").</summary>
     private string Pwrite(int page, ulong tag)
     {
+        // hugetlbfs has no write_iter: vfs_write refuses the file (no FMODE_CAN_WRITE) with EINVAL (§3.11).
+        if (IsHugetlbFile)
+            return "EINVAL";
         file.Present[page] = true;
         file.Tag[page] = tag;
         return "ok";
@@ -227,6 +249,7 @@ internal sealed partial class ModelRun
                 Kind = pm.Kind,
                 FileOffset = pm.FileOffset,
                 Pages = pm.Pages,
+                Hugetlb = pm.Hugetlb,
                 Ptes = new Pte[pm.Pages],
                 Vmas = [],
             };
@@ -335,6 +358,8 @@ internal sealed partial class ModelRun
     {
         if (!Sw(KernelProfile.PagemapScan))
             return "ENOTTY";
+        if (m.Hugetlb)
+            throw new OutOfScopeException("PAGEMAP_SCAN of a hugetlb mapping (pagemap_scan_hugetlb_entry) is not modelled");
         if (wpMatching)
         {
             if (m.Vmas.Count > 1)

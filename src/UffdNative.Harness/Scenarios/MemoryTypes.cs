@@ -40,8 +40,22 @@ public static class MemoryTypes
 
     public static readonly MemoryType[] All = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate, MemoryType.Hugetlb, MemoryType.HugetlbPrivate];
 
-    /// <summary>The memory types the model covers (4 KiB pages: no hugetlb).</summary>
+    /// <summary>The memory types of 4 KiB pages (the fuzzer's, and the scenarios whose rules hugetlb does not
+    /// share or the model does not define for it: PAGEMAP_SCAN, WP_ASYNC, pwrite).</summary>
     public static readonly MemoryType[] Modelled = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate];
+
+    /// <summary><see cref="Modelled"/> and both hugetlb types (2 MiB pages: a scenario page is one huge page).</summary>
+    public static readonly MemoryType[] ModelledWithHugetlb = [.. Modelled, MemoryType.Hugetlb, MemoryType.HugetlbPrivate];
+
+    /// <summary><see cref="AllShmem"/> and shared hugetlb: the file operations (hole punch, truncate) whose effect on a
+    /// private hugetlb mapping changed in 6.17 (hugetlb_vmdelete_list skips VMAs without a shareable lock, dd83609b8898)
+    /// and is not modelled.</summary>
+    public static readonly MemoryType[] SharedHugetlbToo = [MemoryType.Shmem, MemoryType.ShmemPrivate, MemoryType.Hugetlb];
+
+    public static bool IsHugetlb(MemoryType t) => t is MemoryType.Hugetlb or MemoryType.HugetlbPrivate;
+
+    /// <summary>The size of one scenario page: 4 KiB, or one 2 MiB huge page for hugetlb (reference §3.11).</summary>
+    public static ulong PageBytes(MemoryType t) => IsHugetlb(t) ? 2UL << 20 : 4096;
 
     /// <summary>Shared and private mappings of a memfd (shmem).</summary>
     public static readonly MemoryType[] AllShmem = [MemoryType.Shmem, MemoryType.ShmemPrivate];

@@ -15,6 +15,9 @@ public static class PageChars
     public const char WpMarker = 'M';
     /// <summary>Poison marker (or any swap entry without wp): not present, swap.</summary>
     public const char Swap = 'x';
+    /// <summary>Not present, uffd-wp without swap: a hugetlb uffd-wp marker (pagemap_hugetlb_range sets only
+    /// PM_UFFD_WP for it, reference §3.11).</summary>
+    public const char WpOnly = 'm';
     public const char Unspecified = '*';
 
     public static char From(bool present, bool swap, bool file, bool wp) => (present, swap, file, wp) switch
@@ -26,7 +29,7 @@ public static class PageChars
         (true, _, true, true) => FileWp,
         (false, true, _, true) => WpMarker,
         (false, true, _, false) => Swap,
-        (false, false, _, true) => '?',
+        (false, false, _, true) => WpOnly,
     };
 
     public static char FromRaw(ulong raw) => From((raw & (1UL << 63)) != 0, (raw & (1UL << 62)) != 0, (raw & (1UL << 61)) != 0, (raw & (1UL << 57)) != 0);

@@ -46,8 +46,9 @@ public static class ScenarioBuilder
     public static PoisonOp Poison(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count);
     public static MadviseOp DontNeed(int first, int count = 1, string mapping = "m0", bool hold = false) => new(mapping, first, count, MadviseAdvice.DontNeed, hold);
     public static MadviseOp Remove(int first, int count = 1, string mapping = "m0", bool hold = false) => new(mapping, first, count, MadviseAdvice.Remove, hold);
-    /// <summary>"Release the pages" the way the selftests do: MADV_DONTNEED for private memory, MADV_REMOVE for shared.</summary>
-    public static MadviseOp Release(MemoryType memory, int first, int count, string mapping = "m0") => memory == MemoryType.Shmem ? Remove(first, count, mapping) : DontNeed(first, count, mapping);
+    /// <summary>"Release the pages" the way the selftests do (uffd-common.c shmem/hugetlb_release_pages): MADV_DONTNEED
+    /// for private memory, MADV_REMOVE for shared.</summary>
+    public static MadviseOp Release(MemoryType memory, int first, int count, string mapping = "m0") => memory is MemoryType.Shmem or MemoryType.Hugetlb ? Remove(first, count, mapping) : DontNeed(first, count, mapping);
     public static ForkOp Fork(params ChildAccess[] child) => new(child);
     public static ChildAccess ChildRead(int page, string mapping = "m0") => new(mapping, page);
     public static ChildAccess ChildWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, true, tag);

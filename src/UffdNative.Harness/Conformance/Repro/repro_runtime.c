@@ -68,8 +68,11 @@ struct r_pm_scan_arg {
 #define PF_WRITE 1
 #define PF_WP 2
 #define PF_MINOR 4
-#define PAGE 4096UL
-#define SLOT (4UL << 20)
+/* A scenario page: 4 KiB, or one 2 MiB huge page in a hugetlb scenario (HUGETLB and SLOT_BYTES come with the
+ * scenario below). pagemap is always indexed by 4 KiB. */
+#define PAGE (HUGETLB ? (2UL << 20) : 4096UL)
+#define BASE_PAGE 4096UL
+#define SLOT SLOT_BYTES
 #define MAX_FAULTS_PER_OP 9
 #define MAX_MAPS 8
 #define MAX_UFFDS 8
@@ -158,14 +161,18 @@ static void pagemap_string(int m, char *out)
 {
 	int n = MAPS[m].pages;
 	uint64_t ents[512];
-	if (pread(pagemap_fd, ents, n * 8, (off_t)(map_addr[m] / PAGE) * 8) != n * 8) {
+	int ok = 1;
+	/* A huge page has one entry per 4 KiB, all alike: its base's stands for it. */
+	for (int i = 0; i < n && ok; i++)
+		ok = pread(pagemap_fd, &ents[i], 8, (off_t)(addr_of(m, i) / BASE_PAGE) * 8) == 8;
+	if (!ok) {
 		memset(out, '?', n);
 	} else {
 		for (int i = 0; i < n; i++) {
 			uint64_t e = ents[i];
 			int present = (e >> 63) & 1, swap = (e >> 62) & 1, file = (e >> 61) & 1, wp = (e >> 57) & 1;
 			char c;
-			if (!present && !swap) c = wp ? '?' : '.';
+			if (!present && !swap) c = wp ? 'm' : '.'; /* 'm': a hugetlb uffd-wp marker (no swap bit) */
 			else if (present) c = file ? (wp ? 'F' : 'f') : (wp ? 'A' : 'a');
 			else c = wp ? 'M' : 'x';
 			out[i] = c;
@@ -528,7 +535,7 @@ static void child_run(const struct op *o)
 		for (int m = 0; m < NMAPS; m++)
 			for (int p = 0; p < MAPS[m].pages; p++, idx++) {
 				struct child_rec r = { idx, 0, 0, 0 };
-				if (pread(pm, &r.value, 8, (off_t)(addr_of(m, p) / PAGE) * 8) != 8)
+				if (pread(pm, &r.value, 8, (off_t)(addr_of(m, p) / BASE_PAGE) * 8) != 8)
 					r.ret = -EIO;
 				if (write(fork_pipe[1], &r, sizeof(r)) < 0) {}
 			}
@@ -912,7 +919,7 @@ static int setup(char *res, size_t cap)
 		return -errno;
 	slot_base = ((uint64_t)(uintptr_t)r + (2UL << 20) - 1) & ~((2UL << 20) - 1);
 	if (NEED_FILE) {
-		memfd = (int)syscall(SYS_memfd_create, "uffd-repro", 1 /* MFD_CLOEXEC */);
+		memfd = (int)syscall(SYS_memfd_create, "uffd-repro", 1 /* MFD_CLOEXEC */ | (HUGETLB ? 4 /* MFD_HUGETLB */ : 0));
 		if (memfd < 0 || ftruncate(memfd, (off_t)FILE_PAGES * PAGE) < 0)
 			return -errno;
 	}
@@ -924,7 +931,8 @@ static int setup(char *res, size_t cap)
 			: mmap((void *)(uintptr_t)a, len, PROT_READ | PROT_WRITE, (MAPS[m].kind == K_SHARED ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, memfd, (off_t)MAPS[m].file_offset * PAGE);
 		if (p == MAP_FAILED)
 			return -errno;
-		madvise(p, len, MAPS[m].hugepage ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+		if (!HUGETLB || MAPS[m].kind == K_ANON)
+			madvise(p, len, MAPS[m].hugepage ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 		map_addr[m] = a;
 	}
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
