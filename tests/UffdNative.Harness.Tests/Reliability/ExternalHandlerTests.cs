@@ -42,8 +42,10 @@ public unsafe class ExternalHandlerTests
         Assert.Equal(0, handler.WaitForExit(10_000));
     }
 
-    [Fact]
-    public void ServesAWpSnapshotOfA256MiBMemfdRegionFromAnotherProcess()
+    [Theory]
+    [InlineData(true)]  // sealed against shrinking (SharedSnapshotStore.CreateMemfd): the handler maps it
+    [InlineData(false)] // unsealed: the handler writes it with pwrite and never maps it
+    public void ServesAWpSnapshotOfA256MiBMemfdRegionFromAnotherProcess(bool sealedStore)
     {
         // The demonstration: this process owns a 256 MiB memfd region, write-protected; the
         // handler (another process) saves each page's content into a store memfd before letting the
@@ -57,7 +59,11 @@ public unsafe class ExternalHandlerTests
         using (var alias = file.MapShared())
             Shim.uffd_pattern_fill((void*)alias.Address, len, Seed, 0); // the content, through an unregistered alias
         using var map = file.MapShared();
-        using var store = MemfdFile.Create("reliability-snapshot-store", (long)SharedSnapshotStore.SizeFor(len));
+        using var store = sealedStore
+            ? SharedSnapshotStore.CreateMemfd("reliability-snapshot-store", len)
+            : MemfdFile.Create("reliability-snapshot-store", (long)SharedSnapshotStore.SizeFor(len));
+        if (sealedStore) // the seal the handler relies on to map it: the file can no longer shrink
+            Assert.Equal(-Errno.EPERM, Tmds.Linux.LibC.ftruncate(store.Fd, 0) < 0 ? -System.Runtime.InteropServices.Marshal.GetLastPInvokeError() : 0);
         var uffd = R.Open(UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem);
         uffd.Register(map.Address, len, RegisterMode.WriteProtect);
         Assert.True(uffd.WriteProtect(map.Address, len, protect: true));

@@ -296,7 +296,7 @@ public sealed class HandlerSession : IDisposable
                 "missing-zero" => new MissingZero(),
                 "wp-unprotect" => new WpUnprotect(),
                 "wp-snapshot" => new ExternalWpSnapshot(Own(new RegionContent(v.Regions, fds, ClientPid, peerPidfd!)),
-                    Own(h.SnapshotFd is { } sf ? (SnapshotTarget)new FdSnapshotTarget(fds[sf], extent) : new LocalSnapshotTarget(SharedSnapshotStore.Local(extent)))),
+                    Own(h.SnapshotFd is { } sf ? SnapshotTarget.ForMemfd(fds[sf], extent) : new LocalSnapshotTarget(SharedSnapshotStore.Local(extent)))),
                 "minor-continue" => new MinorContinue(),
                 _ => throw new ArgumentException($"unknown policy '{Truncate(spec.Name)}' (one of {string.Join(", ", PolicySpec.Names)})"),
             };

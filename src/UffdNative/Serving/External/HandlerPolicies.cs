@@ -48,6 +48,36 @@ internal sealed unsafe class RegionContent(IReadOnlyList<HandoffRegion> regions,
 /// <summary>Where the external wp-snapshot saves pages.</summary>
 internal abstract class SnapshotTarget : IDisposable
 {
+    /// <summary>The target for a client's store memfd: mapped when the client sealed it against
+    /// shrinking (F_SEAL_SHRINK can never be removed, so the mapping cannot lose a page and SIGBUS the
+    /// handler) and no write seal forbids a shared writable mapping — then a page costs one pread, straight
+    /// into the store, and a bitmap store; otherwise pwrite (<see cref="FdSnapshotTarget"/>: a pread, a
+    /// pwrite of the page and one of its bitmap byte). Validation has already checked the size.</summary>
+    public static unsafe SnapshotTarget ForMemfd(int fd, ulong length)
+    {
+        const int SealWrite = 8, SealFutureWrite = 16;
+        FileInfoNative info;
+        if (Shim.uffd_fd_info(fd, &info) == 0 && info.Seals >= 0
+            && (info.Seals & FileInfoNative.SealShrink) != 0 && (info.Seals & (SealWrite | SealFutureWrite)) == 0
+            && (ulong)info.Size >= SharedSnapshotStore.SizeFor(length))
+        {
+            // A store the client allocated in full (no hole: st_blocks covers its size) is mapped with
+            // MAP_POPULATE: page-table entries for pages that exist, no allocation on the client's
+            // behalf. A sparse store is mapped lazily (each first save takes a page fault).
+            Tmds.Linux.stat st;
+            bool allocated = Tmds.Linux.LibC.fstat(fd, &st) == 0 && (long)st.st_blocks * 512 >= info.Size;
+            try
+            {
+                return new LocalSnapshotTarget(SharedSnapshotStore.Map(fd, length, populate: allocated));
+            }
+            catch (UffdException)
+            {
+                // mmap refused (e.g. a seal added since): the unmapped target serves as well.
+            }
+        }
+        return new FdSnapshotTarget(fd, length);
+    }
+
     public abstract ulong Length { get; }
     public abstract bool IsSaved(ulong offset);
     /// <summary>Saves the page at source offset (client address addr) read through content. 0 or -errno.</summary>
@@ -55,6 +85,8 @@ internal abstract class SnapshotTarget : IDisposable
     public abstract void Dispose();
 }
 
+/// <summary>A store in memory: the handler's own, or a sealed client memfd mapped (<see cref="SnapshotTarget.ForMemfd"/>).
+/// The page is read straight into the store (a pread fails with EFAULT, never SIGBUS), then claimed.</summary>
 internal sealed class LocalSnapshotTarget(SharedSnapshotStore store) : SnapshotTarget
 {
     public override ulong Length => store.Length;
@@ -158,10 +190,13 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
     }
 
     /// <summary>Maps a store memfd (read-write, shared). Its size gives the data length.</summary>
-    public static SharedSnapshotStore Map(int fd, ulong length)
+    public static SharedSnapshotStore Map(int fd, ulong length) => Map(fd, length, populate: false);
+
+    internal static SharedSnapshotStore Map(int fd, ulong length, bool populate)
     {
         ulong size = SizeFor(length);
-        void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)size, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE, Tmds.Linux.LibC.MAP_SHARED, fd, 0);
+        void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)size, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE,
+            Tmds.Linux.LibC.MAP_SHARED | (populate ? Tmds.Linux.LibC.MAP_POPULATE : 0), fd, 0);
         if (p == Tmds.Linux.LibC.MAP_FAILED)
             throw new UffdException("mmap(snapshot store)", Marshal.GetLastPInvokeError(), $"{size} bytes", "the store memfd must be at least SharedSnapshotStore.SizeFor(length) bytes");
         var s = new SharedSnapshotStore((nint)p, length, size, mapped: true);
@@ -172,6 +207,11 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
         s.saved = n;
         return s;
     }
+
+    /// <summary>A memfd for a store of length bytes (<see cref="SizeFor"/>), sealed against shrinking: a
+    /// handler may then map it and save a page with one read instead of two writes (an unsealed store
+    /// works too, more slowly).</summary>
+    public static MemfdFile CreateMemfd(string name, ulong length) => MemfdFile.Create(name, (long)SizeFor(length), hugetlb: false, MemfdFile.SealShrink);
 
     /// <summary>A store in this process's own memory.</summary>
     public static SharedSnapshotStore Local(ulong length)
