@@ -69,6 +69,11 @@ public sealed unsafe class MemfdFile : IDisposable
     /// mapping of its first Size bytes can never SIGBUS for want of a backing page.</summary>
     internal const int SealShrink = 2;
 
+    /// <summary>A memfd of size bytes sealed against shrinking (F_SEAL_SHRINK, as QEMU's memfd backend
+    /// seals guest memory): an external handler may then map it instead of reading it with pread
+    /// (docs/security.md), since no truncation can take a page from under its mapping.</summary>
+    public static MemfdFile CreateSealedAgainstShrinking(string name, long size) => Create(name, size, hugetlb: false, SealShrink);
+
     /// <summary>Create, size, then add seals (0: none, the file then cannot be sealed later).</summary>
     internal static MemfdFile Create(string name, long size, bool hugetlb, int seals)
     {
