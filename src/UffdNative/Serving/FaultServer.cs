@@ -425,6 +425,7 @@ public sealed unsafe class FaultServer : IDisposable
     private void Dispatch(int n, bool debug)
     {
         long t0 = Stopwatch.GetTimestamp();
+        bool layout = false;
         for (int i = 0; i < n && !ending; i++)
         {
             ref UffdMsg m = ref msgs[i];
@@ -447,8 +448,11 @@ public sealed unsafe class FaultServer : IDisposable
             else
             {
                 OnEvent(ref m, debug);
+                layout |= m.Event is (byte)UffdEventKind.Remap or (byte)UffdEventKind.Remove or (byte)UffdEventKind.Unmap;
             }
         }
+        if (layout && !ending)
+            options.RangesChanged?.Invoke(ranges);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -319,6 +319,7 @@ public sealed class HandlerSession : IDisposable
                 OwnerPid = OwnerPid,
                 Logger = logger,
                 ThreadName = "uffd-handler",
+                RangesChanged = AcknowledgeRanges,
             });
         }
         catch
@@ -333,6 +334,12 @@ public sealed class HandlerSession : IDisposable
         return h.HeartbeatMs is > 0 and <= 60_000 ? h.HeartbeatMs : options.HeartbeatMs;
     }
 
+    /// <summary>On the loop thread, after a REMAP/REMOVE/UNMAP changed the table and before the next fault
+    /// is resolved: the client's takeover starts from this table (it drains every frame before it acts),
+    /// so no fault this handler resolved lies outside what the client knows.</summary>
+    private void AcknowledgeRanges(IReadOnlyList<ServedRange> table) =>
+        channel.TrySend(new Frame { Type = "ranges", Ranges = [.. table.Select(RangeInfo.From)] });
+
     private T Own<T>(T d) where T : IDisposable
     {
         owned.Add(d);
@@ -343,8 +350,6 @@ public sealed class HandlerSession : IDisposable
     {
         var s = server!;
         long seq = 0;
-        ServedRange[]? sentRanges = null;
-        ulong sentRemoves = 0;
         bool clientStopped = false, clientGone = false, cancelled = false;
         long next = Environment.TickCount64;
         while (!s.Completion.IsCompleted)
@@ -365,14 +370,8 @@ public sealed class HandlerSession : IDisposable
                     s.Stop();
                     break;
                 }
-                var table = (ServedRange[])s.Ranges;
-                if (!ReferenceEquals(table, sentRanges) || stats.RemoveEvents != sentRemoves)
-                {
-                    if (sentRanges is not null || stats.RemoveEvents != 0)
-                        channel.TrySend(new Frame { Type = "ranges", Seq = seq, Ranges = [.. table.Select(RangeInfo.From)] });
-                    sentRanges = table;
-                    sentRemoves = stats.RemoveEvents;
-                }
+                // The range table is acknowledged by the loop itself (AcknowledgeRanges), never from
+                // here: a heartbeat's older table could overtake the loop's newer one.
                 next = now + heartbeatMs;
             }
             FrameChannel.ReceiveStatus st;
