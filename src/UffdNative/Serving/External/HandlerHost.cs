@@ -306,6 +306,7 @@ public sealed class HandlerSession : IDisposable
         }
         PolicyNames = [.. policies.Select(p => p.Name)];
 
+        HandoffValidation.CheckRegistered(v.Regions, ClientPid);
         // Adopt the uffd last: everything above may refuse, and then nothing was adopted.
         int uffdFd = fds[h.UffdFd];
         fds[h.UffdFd] = -1;
