@@ -219,9 +219,14 @@ struct uffd_hist {
 /* Why a loop ended (uffd_loop_stats.exit_reason). */
 #define UFFD_LOOP_RUNNING 0
 #define UFFD_LOOP_EXIT_STOPPED 1      /* stop was requested */
-#define UFFD_LOOP_EXIT_OWNER_GONE 2   /* ESRCH/ENOMEM: the process owning the memory exited */
+#define UFFD_LOOP_EXIT_OWNER_GONE 2   /* ESRCH: the process owning the memory exited */
 #define UFFD_LOOP_EXIT_EOF 3          /* read() returned 0 or poll reported POLLHUP */
 #define UFFD_LOOP_EXIT_ERROR 4        /* an unrecoverable error: error/error_op say which */
+#define UFFD_LOOP_EXIT_ALLOC_FAILURE 5 /* ENOMEM from a fill, still after UFFD_ENOMEM_RETRIES retries */
+/* ENOMEM from a fill ioctl is an allocation failure (the folio or its memcg charge), never the owner's
+ * exit (that is ESRCH, from mmget_not_zero): a loop retries the step this many times, sleeping 1, 2, 4,
+ * ... ms between tries, then ends with UFFD_LOOP_EXIT_ALLOC_FAILURE. */
+#define UFFD_ENOMEM_RETRIES 5
 
 /* Where an error happened (uffd_loop_stats.error_op). */
 #define UFFD_LOOP_OP_READ 1

@@ -33,8 +33,9 @@ UFFD_HARNESS_EXPORT int uffd_harness_layout_get(int index, const char **name, in
  *     several ioctls (partial progress, EEXIST inside, chunked sources) the later ones use DONTWAKE
  *     and the run is woken once at the end;
  *   - errno rules: EEXIST -> wake anyway; EAGAIN without progress -> read pending events, defer,
- *     retry with a bounded poll timeout; ENOENT -> range gone, wake and drop; ESRCH/ENOMEM -> the
- *     owner is gone, stop cleanly; read()==0 or POLLHUP -> stop; anything else -> stop with the
+ *     retry with a bounded poll timeout; ENOENT -> range gone, wake and drop; ESRCH -> the
+ *     owner is gone, stop cleanly; ENOMEM -> an allocation failure: UFFD_ENOMEM_RETRIES retries with
+ *     backoff, then stop (UFFD_LOOP_EXIT_ALLOC_FAILURE); read()==0 or POLLHUP -> stop; anything else -> stop with the
  *     cause. Either way the loop closes the uffd when it ends, so no faulting thread stays blocked.
  * Statistics (struct uffd_loop_stats) are written by the loop thread only and may be copied by any
  * thread at any time; each field is one aligned 64-bit word.

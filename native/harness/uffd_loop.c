@@ -243,7 +243,7 @@ static void wake(struct uffd_loop *L, uint64_t start, uint64_t len)
 static int resolve_run(struct uffd_loop *L, int kind, uint64_t start, uint64_t end, uint64_t *defer_from)
 {
 	uint64_t pos = start;
-	int dontwake = 0, need_wake = 0;
+	int dontwake = 0, need_wake = 0, enomem = 0;
 	L->st.runs++;
 	while (pos < end) {
 		int64_t bytes;
@@ -285,8 +285,16 @@ static int resolve_run(struct uffd_loop *L, int kind, uint64_t start, uint64_t e
 			wake(L, start, end - start);
 			return 1;
 		case ESRCH:
-		case ENOMEM:
 			loop_fail(L, UFFD_LOOP_EXIT_OWNER_GONE, -r, UFFD_LOOP_OP_RESOLVE);
+			return 1;
+		case ENOMEM:
+			if (enomem < UFFD_ENOMEM_RETRIES) {
+				struct timespec ts = { 0, (1L << enomem) * 1000000L };
+				enomem++;
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			loop_fail(L, UFFD_LOOP_EXIT_ALLOC_FAILURE, ENOMEM, UFFD_LOOP_OP_RESOLVE);
 			return 1;
 		case ENOSYS:
 			loop_fail(L, UFFD_LOOP_EXIT_ERROR, EINVAL, UFFD_LOOP_OP_NO_POLICY);

@@ -147,7 +147,9 @@ internal static class LoopAbi
     /// <summary>UFFD_EV_*: index of uffd_loop_stats.events.</summary>
     internal const int EventFork = 0, EventRemap = 1, EventRemove = 2, EventUnmap = 3;
     /// <summary>UFFD_LOOP_RUNNING and UFFD_LOOP_EXIT_*: uffd_loop_stats.exit_reason.</summary>
-    internal const int Running = 0, ExitStopped = 1, ExitOwnerGone = 2, ExitEndOfFile = 3, ExitError = 4;
+    internal const int Running = 0, ExitStopped = 1, ExitOwnerGone = 2, ExitEndOfFile = 3, ExitError = 4, ExitAllocationFailure = 5;
+    /// <summary>UFFD_ENOMEM_RETRIES: how often a loop retries a fill that failed with ENOMEM.</summary>
+    internal const int EnomemRetries = 5;
     /// <summary>UFFD_LOOP_OP_*: uffd_loop_stats.error_op.</summary>
     internal const int OpNone = 0, OpRead = 1, OpPoll = 2, OpResolve = 3, OpWake = 4, OpPolicy = 5, OpEvent = 6, OpNoPolicy = 7;
 }
@@ -240,6 +242,7 @@ internal static class LoopLayout
             ("UFFD_EV_FORK", LoopAbi.EventFork), ("UFFD_EV_REMAP", LoopAbi.EventRemap), ("UFFD_EV_REMOVE", LoopAbi.EventRemove), ("UFFD_EV_UNMAP", LoopAbi.EventUnmap),
             ("UFFD_LOOP_RUNNING", LoopAbi.Running), ("UFFD_LOOP_EXIT_STOPPED", LoopAbi.ExitStopped), ("UFFD_LOOP_EXIT_OWNER_GONE", LoopAbi.ExitOwnerGone),
             ("UFFD_LOOP_EXIT_EOF", LoopAbi.ExitEndOfFile), ("UFFD_LOOP_EXIT_ERROR", LoopAbi.ExitError),
+            ("UFFD_LOOP_EXIT_ALLOC_FAILURE", LoopAbi.ExitAllocationFailure), ("UFFD_ENOMEM_RETRIES", LoopAbi.EnomemRetries),
             ("UFFD_LOOP_OP_READ", LoopAbi.OpRead), ("UFFD_LOOP_OP_POLL", LoopAbi.OpPoll), ("UFFD_LOOP_OP_RESOLVE", LoopAbi.OpResolve), ("UFFD_LOOP_OP_WAKE", LoopAbi.OpWake),
             ("UFFD_LOOP_OP_POLICY", LoopAbi.OpPolicy), ("UFFD_LOOP_OP_EVENT", LoopAbi.OpEvent), ("UFFD_LOOP_OP_NO_POLICY", LoopAbi.OpNoPolicy),
             ("UFFD_WAIT_EOF", LoopAbi.WaitEof),

@@ -205,7 +205,9 @@ public sealed unsafe class BenchRunner(BenchOptions options, Action<BenchProgres
         }
         else if (c.Memory == "shmem")
         {
-            s.File = MemfdFile.Create("bench-" + c.Scenario, (long)len);
+            // Sealed against shrinking, as a VMM seals guest memory (QEMU's memfd backend): an external
+            // handler may then map it for the wp-snapshot copy (docs/security.md); in-process it changes nothing.
+            s.File = MemfdFile.CreateSealedAgainstShrinking("bench-" + c.Scenario, (long)len);
             s.Map = s.File.MapShared();
         }
         else

@@ -67,7 +67,8 @@ internal sealed unsafe class ExternalBenchLoop : IDisposable
         }
         if (c.Scenario == "wp-snapshot")
         {
-            store = MemfdFile.Create("bench-snapshot-store", (long)SharedSnapshotStore.SizeFor(map.Length));
+            store = SharedSnapshotStore.CreateMemfd("bench-snapshot-store", map.Length);
+            store.Allocate(0, store.Size); // allocated now, not while measuring (as the in-process store is touched)
             fds.Add(store.Fd);
             snapshotFd = fds.Count;
         }

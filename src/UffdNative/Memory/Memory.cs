@@ -63,17 +63,36 @@ public sealed unsafe class MemfdFile : IDisposable
 
     public const uint MfdCloexec = 1, MfdAllowSealing = 2, MfdHugetlb = 4;
 
-    public static MemfdFile Create(string name, long size, bool hugetlb = false)
+    public static MemfdFile Create(string name, long size, bool hugetlb = false) => Create(name, size, hugetlb, 0);
+
+    /// <summary>F_ADD_SEALS values (fcntl(2)): F_SEAL_SHRINK forbids shrinking the file, so a MAP_SHARED
+    /// mapping of its first Size bytes can never SIGBUS for want of a backing page.</summary>
+    internal const int SealShrink = 2;
+
+    /// <summary>A memfd of size bytes sealed against shrinking (F_SEAL_SHRINK, as QEMU's memfd backend
+    /// seals guest memory): an external handler may then map it instead of reading it with pread
+    /// (docs/security.md), since no truncation can take a page from under its mapping.</summary>
+    public static MemfdFile CreateSealedAgainstShrinking(string name, long size) => Create(name, size, hugetlb: false, SealShrink);
+
+    /// <summary>Create, size, then add seals (0: none, the file then cannot be sealed later).</summary>
+    internal static MemfdFile Create(string name, long size, bool hugetlb, int seals)
     {
         var bytes = Encoding.UTF8.GetBytes(name + "\0");
         int fd;
         fixed (byte* p = bytes)
-            fd = memfd_create(p, MfdCloexec | (hugetlb ? MfdHugetlb : 0));
+            fd = memfd_create(p, MfdCloexec | (hugetlb ? MfdHugetlb : 0) | (seals != 0 ? MfdAllowSealing : 0));
         if (fd < 0)
             throw new UffdException("memfd_create", Sys.Err(), hugetlb ? "hugetlb memfds need reserved huge pages" : "", hugetlb ? "reserve huge pages (vm.nr_hugepages) — inside a guest" : "");
         var f = new MemfdFile(new SafeFdHandle(fd), name, 0, false, hugetlb);
         if (size > 0)
             f.Truncate(size);
+        const int FAddSeals = 1033; // F_LINUX_SPECIFIC_BASE + 9
+        if (seals != 0 && fcntl(fd, FAddSeals, seals) < 0)
+        {
+            int e = Sys.Err();
+            f.Dispose();
+            throw new UffdException("fcntl(F_ADD_SEALS)", e, $"seals 0x{seals:x}", "");
+        }
         return f;
     }
 

@@ -18,12 +18,15 @@ public enum FaultServerExitReason
     None = LoopAbi.Running,
     /// <summary>Stop was requested.</summary>
     Stopped = LoopAbi.ExitStopped,
-    /// <summary>The process owning the memory exited (ESRCH/ENOMEM from an ioctl, or its pidfd).</summary>
+    /// <summary>The process owning the memory exited (ESRCH from an ioctl, or its pidfd).</summary>
     OwnerGone = LoopAbi.ExitOwnerGone,
     /// <summary>read() returned 0 or poll reported POLLHUP.</summary>
     EndOfFile = LoopAbi.ExitEndOfFile,
     /// <summary>An unrecoverable error; the uffd was closed so that no faulting thread stays blocked.</summary>
     Error = LoopAbi.ExitError,
+    /// <summary>A fill ioctl kept failing with ENOMEM (the kernel could not allocate or charge a page)
+    /// after bounded retries with backoff; the uffd was closed as for <see cref="Error"/>.</summary>
+    AllocationFailure = LoopAbi.ExitAllocationFailure,
 }
 
 /// <summary>Where a loop failed (UFFD_LOOP_OP_*).</summary>

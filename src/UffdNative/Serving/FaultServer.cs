@@ -21,8 +21,9 @@ namespace UffdNative.Serving;
 ///
 /// Errno rules (reference userspace-anchors §A.3): EEXIST → another path resolved the page, wake it
 /// anyway; EAGAIN without progress → an event is unread: read it, defer the faults and retry with a
-/// bounded poll timeout; ENOENT → the range is gone: wake and drop; ESRCH/ENOMEM → the owner exited:
-/// stop cleanly; read()==0 or POLLHUP → stop. Anything else, a policy exception included, stops the
+/// bounded poll timeout; ENOENT → the range is gone: wake and drop; ESRCH → the owner exited: stop
+/// cleanly; ENOMEM → an allocation failure: retried with backoff, then stop with
+/// <see cref="FaultServerExitReason.AllocationFailure"/> (<see cref="ClassifyResolveErrno"/>); read()==0 or POLLHUP → stop. Anything else, a policy exception included, stops the
 /// server and closes the uffd, so the kernel wakes every faulting thread and no thread stays blocked.
 ///
 /// The loop allocates nothing per fault: messages, pending faults and statistics live in buffers made
@@ -423,6 +424,7 @@ public sealed unsafe class FaultServer : IDisposable
     private void Dispatch(int n, bool debug)
     {
         long t0 = Stopwatch.GetTimestamp();
+        bool layout = false;
         for (int i = 0; i < n && !ending; i++)
         {
             ref UffdMsg m = ref msgs[i];
@@ -445,8 +447,11 @@ public sealed unsafe class FaultServer : IDisposable
             else
             {
                 OnEvent(ref m, debug);
+                layout |= m.Event is (byte)UffdEventKind.Remap or (byte)UffdEventKind.Remove or (byte)UffdEventKind.Unmap;
             }
         }
+        if (layout && !ending)
+            options.RangesChanged?.Invoke(ranges);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -525,6 +530,7 @@ public sealed unsafe class FaultServer : IDisposable
         stats->Runs++;
         ulong pos = start;
         bool dontWake = false, needWake = false;
+        int enomem = 0;
         while (pos < end)
         {
             var r = policy.Resolve(in ctx, new FaultRun(pos, end - pos, kind, range), dontWake);
@@ -546,9 +552,9 @@ public sealed unsafe class FaultServer : IDisposable
                 dontWake = true;
                 continue;
             }
-            switch (-r.Ret)
+            switch (ClassifyResolveErrno(-r.Ret))
             {
-                case Errno.EEXIST:
+                case ResolveErrnoOutcome.Exists:
                     stats->Eexist++;
                     if (debug)
                         Log.Exists(logger, pos);
@@ -556,21 +562,27 @@ public sealed unsafe class FaultServer : IDisposable
                     pos += PageSize;
                     dontWake = true;
                     continue;
-                case Errno.EAGAIN:
+                case ResolveErrnoOutcome.RetryAfterEvents:
                     stats->Eagain++;
                     if (needWake && pos > start)
                         Wake(start, pos - start);
                     deferFrom = pos;
                     return false;
-                case Errno.ENOENT:
+                case ResolveErrnoOutcome.RangeGone:
                     stats->Enoent++;
                     if (debug)
                         Log.Gone(logger, start, (end - start) / PageSize);
                     Wake(start, end - start);
                     return true;
-                case Errno.ESRCH:
-                case Errno.ENOMEM:
+                case ResolveErrnoOutcome.OwnerGone:
                     End(FaultServerExitReason.OwnerGone, -r.Ret, LoopOperation.Resolve, null);
+                    return true;
+                case ResolveErrnoOutcome.AllocationFailure when enomem < LoopAbi.EnomemRetries:
+                    Thread.Sleep(1 << enomem++); // 1, 2, 4, 8, 16 ms: reclaim may free a page meanwhile
+                    continue;
+                case ResolveErrnoOutcome.AllocationFailure:
+                    End(FaultServerExitReason.AllocationFailure, -r.Ret, LoopOperation.Resolve, null,
+                        $"allocation failure: {policy.Name} at 0x{pos:x} (+{(end - pos) / PageSize} pages, {kind}) got ENOMEM {enomem + 1} times (retried with backoff)");
                     return true;
                 default:
                     End(FaultServerExitReason.Error, -r.Ret, LoopOperation.Resolve, null,
@@ -584,6 +596,34 @@ public sealed unsafe class FaultServer : IDisposable
         if (debug)
             Log.RunResolved(logger, start, (end - start) / PageSize, kind);
         return true;
+    }
+
+    /// <summary>What a resolution ioctl's errno means to the loop (reference userspace-anchors §A.3).
+    /// ENOMEM is an allocation failure — the folio or its memory-cgroup charge in mfill_atomic, or (7.1+) a
+    /// shmem fill beyond i_size — never the owner's exit: that is ESRCH (mmget_not_zero failed).</summary>
+    internal static ResolveErrnoOutcome ClassifyResolveErrno(int errno) => errno switch
+    {
+        Errno.EEXIST => ResolveErrnoOutcome.Exists,
+        Errno.EAGAIN => ResolveErrnoOutcome.RetryAfterEvents,
+        Errno.ENOENT => ResolveErrnoOutcome.RangeGone,
+        Errno.ESRCH => ResolveErrnoOutcome.OwnerGone,
+        Errno.ENOMEM => ResolveErrnoOutcome.AllocationFailure,
+        _ => ResolveErrnoOutcome.Error,
+    };
+
+    internal enum ResolveErrnoOutcome
+    {
+        /// <summary>EEXIST: another path resolved the page; wake it anyway.</summary>
+        Exists,
+        /// <summary>EAGAIN: an event is unread; read it and retry.</summary>
+        RetryAfterEvents,
+        /// <summary>ENOENT: the range is gone; wake and drop.</summary>
+        RangeGone,
+        /// <summary>ESRCH: the owner's mm is gone.</summary>
+        OwnerGone,
+        /// <summary>ENOMEM: retried with backoff, then the server ends.</summary>
+        AllocationFailure,
+        Error,
     }
 
     private void Wake(ulong start, ulong len)
@@ -734,6 +774,7 @@ public sealed unsafe class FaultServer : IDisposable
             FaultServerExitReason.Stopped => "stopped on request",
             FaultServerExitReason.OwnerGone => $"the process owning the memory exited ({(op == LoopOperation.Poll ? "its pidfd" : Errno.Name(errno) + " from an ioctl")})",
             FaultServerExitReason.EndOfFile => "end of file on the uffd (read returned 0 or POLLHUP)",
+            FaultServerExitReason.AllocationFailure => $"allocation failure ({Errno.Name(errno)} from an ioctl)",
             _ when exception is not null => $"the policy threw {exception.GetType().Name}: {exception.Message}",
             _ => $"{op} failed: {Errno.Name(errno)} ({Errno.Describe(errno)})",
         };

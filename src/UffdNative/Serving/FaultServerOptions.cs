@@ -43,6 +43,12 @@ public sealed record FaultServerOptions
     /// <c>UffdNative.Serving.FaultServer</c>. The kernel calls are logged under <c>UffdNative.Kernel</c> either way.</summary>
     public ILogger? Logger { get; init; }
 
+    /// <summary>Called on the loop thread with the range table after the events of a read changed it
+    /// (REMAP, REMOVE, UNMAP) and before any fault of that read is resolved: an external handler
+    /// acknowledges the new table to its client here, so a takeover never starts from a table older than
+    /// a fault the handler resolved. Must return promptly (a bounded send).</summary>
+    internal Action<IReadOnlyList<ServedRange>>? RangesChanged { get; init; }
+
     public string ThreadName { get; init; } = "uffd-fault-server";
 
     /// <summary>After every batch the loop thread records GC.GetAllocatedBytesForCurrentThread (see

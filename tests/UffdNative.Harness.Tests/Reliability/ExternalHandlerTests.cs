@@ -28,8 +28,10 @@ public unsafe class ExternalHandlerTests
         Assert.Equal(0, handler.WaitForExit(10_000));
     }
 
-    [Fact]
-    public void ServesAWpSnapshotOfA256MiBMemfdRegionFromAnotherProcess()
+    [Theory]
+    [InlineData(true)]  // region and store sealed against shrinking: the handler maps both (one native copy a page)
+    [InlineData(false)] // unsealed: the handler reads with pread and writes with pwrite, and maps neither
+    public void ServesAWpSnapshotOfA256MiBMemfdRegionFromAnotherProcess(bool sealedFiles)
     {
         // The demonstration: this process owns a 256 MiB memfd region, write-protected; the
         // handler (another process) saves each page's content into a store memfd before letting the
@@ -39,11 +41,15 @@ public unsafe class ExternalHandlerTests
         long pages = (long)(len / R.Page);
         const ulong touchSeed = 0x70c4;
         using var handler = HandlerProcess.Start([]);
-        using var file = MemfdFile.Create("reliability-snapshot", (long)len);
+        using var file = sealedFiles ? MemfdFile.CreateSealedAgainstShrinking("reliability-snapshot", (long)len) : MemfdFile.Create("reliability-snapshot", (long)len);
         using (var alias = file.MapShared())
             Shim.uffd_pattern_fill((void*)alias.Address, len, Seed, 0); // the content, through an unregistered alias
         using var map = file.MapShared();
-        using var store = MemfdFile.Create("reliability-snapshot-store", (long)SharedSnapshotStore.SizeFor(len));
+        using var store = sealedFiles
+            ? SharedSnapshotStore.CreateMemfd("reliability-snapshot-store", len)
+            : MemfdFile.Create("reliability-snapshot-store", (long)SharedSnapshotStore.SizeFor(len));
+        if (sealedFiles) // the seal the handler relies on to map it: the file can no longer shrink
+            Assert.Equal(-Errno.EPERM, Tmds.Linux.LibC.ftruncate(store.Fd, 0) < 0 ? -System.Runtime.InteropServices.Marshal.GetLastPInvokeError() : 0);
         var uffd = R.Open(UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem);
         uffd.Register(map.Address, len, RegisterMode.WriteProtect);
         Assert.True(uffd.WriteProtect(map.Address, len, protect: true));

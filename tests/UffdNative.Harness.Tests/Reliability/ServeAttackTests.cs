@@ -348,6 +348,28 @@ public sealed unsafe class ServeAttackTests(ServeFixture fx) : IClassFixture<Ser
         AfterAttack();
     }
 
+    [Theory]
+    [InlineData("unregistered", "missing", "is not registered for missing")]
+    [InlineData("registered-missing", "wp", "is not registered for wp")] // a mode the registration lacks
+    [InlineData("half-registered", "missing", "is not registered for missing")]
+    [InlineData("unmapped", "missing", "is not mapped in the connecting process")]
+    public void ARegionTheClientDidNotRegisterIsRefused(string kind, string mode, string expected)
+    {
+        // The handler checks the regions against the peer's own registration (its smaps VmFlags), not
+        // against the client's word.
+        using var map = Mapping.Anonymous(4 * R.Page);
+        using var u = R.Open(UffdFeatures.None);
+        if (kind != "unregistered" && kind != "unmapped")
+            u.Register(map.Address, kind == "half-registered" ? 2 * R.Page : map.Length, RegisterMode.Missing);
+        ulong addr = map.Address;
+        if (kind == "unmapped")
+            Assert.Equal(0, map.Unmap());
+        string region = $"[{{\"base_host_virt_addr\":{addr},\"size\":{4 * R.Page},\"offset\":0,\"page_size\":4096,\"memory\":\"anon\",\"modes\":[\"{mode}\"]}}]";
+        var err = Attack(FrameBytes(Handoff(regions: region)), Tmds.Linux.LibC.dup(u.Fd));
+        Assert.Contains(expected, err, StringComparison.Ordinal);
+        AfterAttack();
+    }
+
     public static TheoryData<string> BadFiles => ["memfd-empty", "memfd-offset-past-end", "memfd-is-a-pipe", "snapshot-empty", "snapshot-read-only", "source-path", "source-fifo", "owner-pid-1", "unknown-policy"];
 
     [Theory]

@@ -35,6 +35,9 @@ public enum HandlerFailureKind
     /// <summary>The handler stopped the session on its own side (SIGTERM) while the client still had
     /// registered ranges: a loss of service like any other, never a normal end.</summary>
     HandlerStopped,
+    /// <summary>The handler's fills kept failing with ENOMEM (its final frame's exit is
+    /// <see cref="FaultServerExitReason.AllocationFailure"/>): the kernel could not allocate the pages.</summary>
+    AllocationFailure,
 }
 
 public sealed record HandlerFailure(HandlerFailureKind Kind, string Message, long DetectedAtMs)
@@ -319,6 +322,11 @@ public sealed class ExternalHandler : IDisposable
                 if (f.Exit == nameof(FaultServerExitReason.Error))
                 {
                     Fail(HandlerFailureKind.HandlerError, $"the handler's loop failed: {f.Message}");
+                    return true;
+                }
+                if (f.Exit == nameof(FaultServerExitReason.AllocationFailure))
+                {
+                    Fail(HandlerFailureKind.AllocationFailure, $"allocation failure in the handler (pid {HandlerPid}): {f.Message}");
                     return true;
                 }
                 if (f.Exit == HandlerSession.HandlerStoppedExit)

@@ -296,7 +296,7 @@ public sealed class HandlerSession : IDisposable
                 "missing-zero" => new MissingZero(),
                 "wp-unprotect" => new WpUnprotect(),
                 "wp-snapshot" => new ExternalWpSnapshot(Own(new RegionContent(v.Regions, fds, ClientPid, peerPidfd!)),
-                    Own(h.SnapshotFd is { } sf ? (SnapshotTarget)new FdSnapshotTarget(fds[sf], extent) : new LocalSnapshotTarget(SharedSnapshotStore.Local(extent)))),
+                    Own(h.SnapshotFd is { } sf ? SnapshotTarget.ForMemfd(fds[sf], extent) : new LocalSnapshotTarget(SharedSnapshotStore.Local(extent)))),
                 "minor-continue" => new MinorContinue(),
                 _ => throw new ArgumentException($"unknown policy '{Truncate(spec.Name)}' (one of {string.Join(", ", PolicySpec.Names)})"),
             };
@@ -306,6 +306,7 @@ public sealed class HandlerSession : IDisposable
         }
         PolicyNames = [.. policies.Select(p => p.Name)];
 
+        HandoffValidation.CheckRegistered(v.Regions, ClientPid);
         // Adopt the uffd last: everything above may refuse, and then nothing was adopted.
         int uffdFd = fds[h.UffdFd];
         fds[h.UffdFd] = -1;
@@ -319,6 +320,7 @@ public sealed class HandlerSession : IDisposable
                 OwnerPid = OwnerPid,
                 Logger = logger,
                 ThreadName = "uffd-handler",
+                RangesChanged = AcknowledgeRanges,
             });
         }
         catch
@@ -333,6 +335,12 @@ public sealed class HandlerSession : IDisposable
         return h.HeartbeatMs is > 0 and <= 60_000 ? h.HeartbeatMs : options.HeartbeatMs;
     }
 
+    /// <summary>On the loop thread, after a REMAP/REMOVE/UNMAP changed the table and before the next fault
+    /// is resolved: the client's takeover starts from this table (it drains every frame before it acts),
+    /// so no fault this handler resolved lies outside what the client knows.</summary>
+    private void AcknowledgeRanges(IReadOnlyList<ServedRange> table) =>
+        channel.TrySend(new Frame { Type = "ranges", Ranges = [.. table.Select(RangeInfo.From)] });
+
     private T Own<T>(T d) where T : IDisposable
     {
         owned.Add(d);
@@ -343,8 +351,6 @@ public sealed class HandlerSession : IDisposable
     {
         var s = server!;
         long seq = 0;
-        ServedRange[]? sentRanges = null;
-        ulong sentRemoves = 0;
         bool clientStopped = false, clientGone = false, cancelled = false;
         long next = Environment.TickCount64;
         while (!s.Completion.IsCompleted)
@@ -365,14 +371,8 @@ public sealed class HandlerSession : IDisposable
                     s.Stop();
                     break;
                 }
-                var table = (ServedRange[])s.Ranges;
-                if (!ReferenceEquals(table, sentRanges) || stats.RemoveEvents != sentRemoves)
-                {
-                    if (sentRanges is not null || stats.RemoveEvents != 0)
-                        channel.TrySend(new Frame { Type = "ranges", Seq = seq, Ranges = [.. table.Select(RangeInfo.From)] });
-                    sentRanges = table;
-                    sentRemoves = stats.RemoveEvents;
-                }
+                // The range table is acknowledged by the loop itself (AcknowledgeRanges), never from
+                // here: a heartbeat's older table could overtake the loop's newer one.
                 next = now + heartbeatMs;
             }
             FrameChannel.ReceiveStatus st;

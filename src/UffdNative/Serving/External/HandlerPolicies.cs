@@ -9,27 +9,55 @@ namespace UffdNative.Serving.External;
 
 /// <summary>
 /// Reads the current content of a page of the client's memory from the handler process, for the
-/// snapshot copy: pread from the region's memfd (shmem), or process_vm_readv from the owner
-/// (anonymous memory). A WP-registered page can be read either way without a uffd fault (a read of a
-/// write-protected page never faults, reference §3.2). pread never maps the client's file, so a
-/// client that shrinks its memfd gets short reads (the page is refused), never a SIGBUS in the
-/// handler; process_vm_readv reads only the peer, and only while its pidfd says it is the same process.
+/// snapshot copy: from the region's memfd (shmem), or process_vm_readv from the owner (anonymous
+/// memory). A WP-registered page can be read either way without a uffd fault (a read of a
+/// write-protected page never faults, reference §3.2). A memfd the client sealed against shrinking is
+/// mapped read-only (<see cref="SealedMapping"/>: no truncation can SIGBUS the handler) and a page is one
+/// native copy; any other memfd is read with pread, so a client that shrinks it gets short reads (the
+/// page is refused), never a SIGBUS in the handler. process_vm_readv reads only the peer, and only while
+/// its pidfd says it is the same process.
 /// </summary>
-internal sealed unsafe class RegionContent(IReadOnlyList<HandoffRegion> regions, IReadOnlyList<int> fds, int ownerPid, SafeFdHandle ownerPidfd) : IDisposable
+internal sealed unsafe class RegionContent : IDisposable
 {
+    private readonly IReadOnlyList<HandoffRegion> regions;
+    private readonly IReadOnlyList<int> fds;
+    private readonly int ownerPid;
+    private readonly SafeFdHandle ownerPidfd;
+    private readonly nint[] views; // per region: its sealed memfd mapped, or 0
+
+    public RegionContent(IReadOnlyList<HandoffRegion> regions, IReadOnlyList<int> fds, int ownerPid, SafeFdHandle ownerPidfd)
+    {
+        this.regions = regions;
+        this.fds = fds;
+        this.ownerPid = ownerPid;
+        this.ownerPidfd = ownerPidfd;
+        views = new nint[regions.Count];
+        for (int k = 0; k < regions.Count; k++)
+            if (regions[k].Memfd is { } i)
+                views[k] = SealedMapping.Map(fds[i], regions[k].MemfdOffset, regions[k].Size, write: false);
+    }
+
     /// <summary>Copies the page at source offset (client address addr) into dst. 0 or -errno.</summary>
     public int Read(ulong offset, ulong addr, nint dst, ulong len)
     {
-        foreach (var r in regions)
+        for (int k = 0; k < regions.Count; k++)
+        {
+            var r = regions[k];
             if (offset >= r.Offset && offset - r.Offset < r.Size)
             {
                 if (r.Memfd is not { } i)
                     break;
+                if (views[k] != 0)
+                {
+                    Shim.uffd_copy_memory((void*)dst, (void*)(views[k] + (nint)(offset - r.Offset)), len);
+                    return 0;
+                }
                 long n = Tmds.Linux.LibC.pread(fds[i], (void*)dst, (Tmds.Linux.size_t)len, (long)(r.MemfdOffset + (offset - r.Offset)));
                 if (n < 0)
                     return -Marshal.GetLastPInvokeError();
                 return n == (long)len ? 0 : -Errno.EFAULT; // the client shrank its file under the region
             }
+        }
         long got = Shim.uffd_process_read(ownerPid, (void*)dst, addr, len);
         if (got < 0)
             return (int)got;
@@ -42,12 +70,56 @@ internal sealed unsafe class RegionContent(IReadOnlyList<HandoffRegion> regions,
 
     public void Dispose()
     {
+        for (int k = 0; k < views.Length; k++)
+            if (views[k] != 0)
+            {
+                Tmds.Linux.LibC.munmap((void*)views[k], (Tmds.Linux.size_t)regions[k].Size);
+                views[k] = 0;
+            }
+    }
+}
+
+/// <summary>
+/// Maps a client's memfd only when no SIGBUS can come of it: a tmpfs file sealed against shrinking
+/// (F_SEAL_SHRINK can never be removed, so every page of [offset, offset+length) stays backed) and, for a
+/// writable mapping, without a write seal. A file the client allocated in full (no hole: st_blocks
+/// covers its size) is mapped with MAP_POPULATE — page-table entries for pages that exist, no allocation
+/// on the client's behalf, and no fault of the handler's own per page; a sparse one is mapped lazily.
+/// </summary>
+internal static unsafe class SealedMapping
+{
+    private const int SealWrite = 8, SealFutureWrite = 16;
+
+    /// <summary>The address of the mapping, or 0 when the file may not be mapped (or mmap refused).</summary>
+    public static nint Map(int fd, ulong offset, ulong length, bool write)
+    {
+        FileInfoNative info;
+        if (Shim.uffd_fd_info(fd, &info) != 0 || info.Seals < 0 || (info.Seals & FileInfoNative.SealShrink) == 0
+            || info.FsType != FileInfoNative.TmpfsMagic || !HandoffValidation.Fits(offset, length, (ulong)info.Size)
+            || (write && (info.Seals & (SealWrite | SealFutureWrite)) != 0))
+            return 0;
+        Tmds.Linux.stat st;
+        bool allocated = Tmds.Linux.LibC.fstat(fd, &st) == 0 && (long)st.st_blocks * 512 >= (long)st.st_size;
+        int prot = Tmds.Linux.LibC.PROT_READ | (write ? Tmds.Linux.LibC.PROT_WRITE : 0);
+        void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)length, prot,
+            Tmds.Linux.LibC.MAP_SHARED | (allocated ? Tmds.Linux.LibC.MAP_POPULATE : 0), fd, (long)offset);
+        return p == Tmds.Linux.LibC.MAP_FAILED ? 0 : (nint)p;
     }
 }
 
 /// <summary>Where the external wp-snapshot saves pages.</summary>
 internal abstract class SnapshotTarget : IDisposable
 {
+    /// <summary>The target for a client's store memfd: mapped when the client sealed it against
+    /// shrinking (<see cref="SealedMapping"/>) — then a page costs one copy straight into the store and a
+    /// bitmap store; otherwise pwrite (<see cref="FdSnapshotTarget"/>: the page and its bitmap byte, two
+    /// writes). Validation has already checked the size.</summary>
+    public static SnapshotTarget ForMemfd(int fd, ulong length)
+    {
+        nint p = SealedMapping.Map(fd, 0, SharedSnapshotStore.SizeFor(length), write: true);
+        return p != 0 ? new LocalSnapshotTarget(SharedSnapshotStore.Adopt(p, length)) : new FdSnapshotTarget(fd, length);
+    }
+
     public abstract ulong Length { get; }
     public abstract bool IsSaved(ulong offset);
     /// <summary>Saves the page at source offset (client address addr) read through content. 0 or -errno.</summary>
@@ -55,6 +127,8 @@ internal abstract class SnapshotTarget : IDisposable
     public abstract void Dispose();
 }
 
+/// <summary>A store in memory: the handler's own, or a sealed client memfd mapped (<see cref="SnapshotTarget.ForMemfd"/>).
+/// The page is read straight into the store (a pread fails with EFAULT, never SIGBUS), then claimed.</summary>
 internal sealed class LocalSnapshotTarget(SharedSnapshotStore store) : SnapshotTarget
 {
     public override ulong Length => store.Length;
@@ -164,7 +238,13 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
         void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)size, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE, Tmds.Linux.LibC.MAP_SHARED, fd, 0);
         if (p == Tmds.Linux.LibC.MAP_FAILED)
             throw new UffdException("mmap(snapshot store)", Marshal.GetLastPInvokeError(), $"{size} bytes", "the store memfd must be at least SharedSnapshotStore.SizeFor(length) bytes");
-        var s = new SharedSnapshotStore((nint)p, length, size, mapped: true);
+        return Adopt((nint)p, length);
+    }
+
+    /// <summary>A store over a shared mapping of SizeFor(length) bytes, unmapped on dispose.</summary>
+    internal static SharedSnapshotStore Adopt(nint p, ulong length)
+    {
+        var s = new SharedSnapshotStore(p, length, SizeFor(length), mapped: true);
         long n = 0;
         for (long i = 0; i < s.Pages; i++)
             if (s.IsSavedPage(i))
@@ -172,6 +252,11 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
         s.saved = n;
         return s;
     }
+
+    /// <summary>A memfd for a store of length bytes (<see cref="SizeFor"/>), sealed against shrinking: a
+    /// handler may then map it and save a page with one read instead of two writes (an unsealed store
+    /// works too, more slowly).</summary>
+    public static MemfdFile CreateMemfd(string name, ulong length) => MemfdFile.CreateSealedAgainstShrinking(name, (long)SizeFor(length));
 
     /// <summary>A store in this process's own memory.</summary>
     public static SharedSnapshotStore Local(ulong length)

@@ -110,6 +110,78 @@ internal static unsafe class HandoffValidation
         return new Result(regions, extent, features);
     }
 
+    /// <summary>
+    /// Every region lies in VMAs of the connecting process registered for each of its modes. The kernel
+    /// exposes a registration only as the VMA flags in /proc/PID/smaps ("VmFlags: ... um uw ui",
+    /// fs/proc/task_mmu.c: VM_UFFD_MISSING, VM_UFFD_WP, VM_UFFD_MINOR), read with the handler's own
+    /// ptrace-read access to the peer (the same uid, or root). It says that the range is registered with
+    /// a uffd of the peer's mm for those modes — not with which one. A range the client did not register
+    /// would make every fill fail (ENOENT/EINVAL); one claimed with a mode it lacks would make the handler
+    /// promise service it cannot give (a takeover from that table would too). The caller re-checks that
+    /// the peer still lives after this (its pidfd), so the file read was the peer's.
+    /// </summary>
+    public static void CheckRegistered(IReadOnlyList<HandoffRegion> regions, int peerPid)
+    {
+        IEnumerable<string> lines;
+        try
+        {
+            lines = File.ReadAllLines($"/proc/{peerPid}/smaps");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"cannot read /proc/{peerPid}/smaps to check the regions' registration ({e.Message}); the client must be readable by the handler (same uid, dumpable)");
+        }
+        if (Unregistered(regions, ParseVmas(lines)) is { } why)
+            throw new ArgumentException(why);
+    }
+
+    /// <summary>The VMAs of an smaps text: [start, end) and their VmFlags mnemonics, in address order.</summary>
+    internal static List<(ulong Start, ulong End, string[] Flags)> ParseVmas(IEnumerable<string> lines)
+    {
+        var vmas = new List<(ulong, ulong, string[])>();
+        ulong start = 0, end = 0;
+        bool open = false;
+        foreach (var line in lines)
+        {
+            int dash = line.IndexOf('-');
+            int space = line.IndexOf(' ');
+            if (dash > 0 && space > dash && ulong.TryParse(line.AsSpan(0, dash), System.Globalization.NumberStyles.AllowHexSpecifier, null, out var s)
+                && ulong.TryParse(line.AsSpan(dash + 1, space - dash - 1), System.Globalization.NumberStyles.AllowHexSpecifier, null, out var e))
+            {
+                (start, end, open) = (s, e, true);
+            }
+            else if (open && line.StartsWith("VmFlags:", StringComparison.Ordinal))
+            {
+                vmas.Add((start, end, line["VmFlags:".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+                open = false;
+            }
+        }
+        return vmas;
+    }
+
+    /// <summary>Why a region is not covered by VMAs registered for all its modes, or null.</summary>
+    internal static string? Unregistered(IReadOnlyList<HandoffRegion> regions, List<(ulong Start, ulong End, string[] Flags)> vmas)
+    {
+        foreach (var r in regions)
+        {
+            ulong pos = r.BaseHostVirtAddr;
+            while (pos < r.End)
+            {
+                int i = vmas.FindIndex(v => v.Start <= pos && pos < v.End);
+                if (i < 0)
+                    return $"region 0x{r.BaseHostVirtAddr:x} size {r.Size}: 0x{pos:x} is not mapped in the connecting process; register the region with the uffd before the handoff";
+                foreach (var m in r.Modes ?? [])
+                {
+                    string flag = m switch { "missing" => "um", "wp" => "uw", _ => "ui" };
+                    if (!vmas[i].Flags.Contains(flag, StringComparer.Ordinal))
+                        return $"region 0x{r.BaseHostVirtAddr:x} size {r.Size}: [0x{pos:x}, 0x{Math.Min(vmas[i].End, r.End):x}) is not registered for {m} in the connecting process (its VmFlags lack '{flag}'); register it with that mode before the handoff";
+                }
+                pos = vmas[i].End;
+            }
+        }
+        return null;
+    }
+
     /// <summary>start + length ≤ limit without overflow.</summary>
     public static bool Fits(ulong start, ulong length, ulong limit) => length <= limit && start <= limit - length;
 
