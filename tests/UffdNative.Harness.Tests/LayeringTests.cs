@@ -1,4 +1,7 @@
 using System.Reflection;
+using System.Reflection.Metadata;
+using System.Reflection.Metadata.Ecma335;
+using System.Reflection.PortableExecutable;
 
 namespace UffdNative.Harness.Tests;
 
@@ -71,6 +74,53 @@ public partial class LayeringTests
         Assert.Contains(v, x => x.Contains("Differ") && x.Contains("line 4"));
         Assert.Contains(v, x => x.Contains("Probing.") && x.Contains("line 4"));
         Assert.DoesNotContain(v, x => x.Contains("line 3"));
+    }
+
+    /// <summary>The string literals of an assembly's IL (the #US heap: every ldstr operand).</summary>
+    private static List<string> StringLiterals(Assembly assembly)
+    {
+        using var pe = new PEReader(File.OpenRead(assembly.Location));
+        var md = pe.GetMetadataReader();
+        var all = new List<string>();
+        for (var h = MetadataTokens.UserStringHandle(1); !h.IsNil; h = md.GetNextHandle(h))
+            all.Add(md.GetUserString(h));
+        return all;
+    }
+
+    /// <summary>What in a set of string literals would start the CLI: its assembly name, the variable
+    /// naming it, or the verb `serve` as an argument. ("uffdnative" alone is also the tool's name in
+    /// reports and state paths.)</summary>
+    private static List<string> CliLaunchLiterals(IEnumerable<string> literals) =>
+        [.. literals.Where(s => s is "serve" or "UFFDNATIVE_CLI" || s.Contains("UffdNative.Cli", StringComparison.Ordinal) || s.EndsWith("/uffdnative", StringComparison.Ordinal))];
+
+    /// <summary>
+    /// The harness never starts the CLI (issue 10): it starts the library's handler host
+    /// (HandlerHostProgram.StartInfo). Checked three ways: the harness assembly does not reference the CLI
+    /// assembly (metadata); no string literal of its IL names the CLI (UffdNative.Cli, a path ending in
+    /// /uffdnative, UFFDNATIVE_CLI) or is the verb "serve" — the scan finds exactly those in the CLI assembly itself, so
+    /// it can fail; and no source file of the harness has such a literal either. The host executable
+    /// references the binding and nothing else of this repository.
+    /// </summary>
+    [Fact]
+    public void TheHarnessNeverStartsTheCli()
+    {
+        Assert.DoesNotContain(HarnessAssembly.GetReferencedAssemblies(), a => a.Name == "UffdNative.Cli");
+        var bad = CliLaunchLiterals(StringLiterals(HarnessAssembly));
+        Assert.True(bad.Count == 0, "the harness's IL names the CLI: " + string.Join(", ", bad));
+        // The control: the CLI's own IL has the verb.
+        Assert.Contains("serve", CliLaunchLiterals(StringLiterals(typeof(UffdNative.Cli.ExitCodes).Assembly)));
+
+        var sources = Directory.GetFiles(Repo.PathOf("src/UffdNative.Harness"), "*.cs", SearchOption.AllDirectories);
+        var inSource = (from f in sources
+                        from Match m in Literal().Matches(StripComments(File.ReadAllText(f)))
+                        let text = m.Groups[1].Value
+                        where CliLaunchLiterals([text]).Count > 0
+                        select $"{Path.GetFileName(f)}: \"{text}\"").ToList();
+        Assert.True(inSource.Count == 0, "a harness source names the CLI: " + string.Join(", ", inSource));
+
+        var host = Assembly.LoadFrom(Path.Combine(AppContext.BaseDirectory, UffdNative.Serving.External.HandlerHostProgram.HostAssemblyName + ".dll"));
+        var ours = host.GetReferencedAssemblies().Select(a => a.Name!).Where(n => n.StartsWith("UffdNative", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["UffdNative"], ours);
     }
 
     /// <summary>Names of the types declared in the layers that <paramref name="layer"/> must not use, less
@@ -159,6 +209,9 @@ public partial class LayeringTests
                 foreach (var x in Expand(a))
                     yield return x;
     }
+
+    [GeneratedRegex(@"""((?:[^""\\\n]|\\.)*)""")]
+    private static partial Regex Literal();
 
     [GeneratedRegex(@"\b[A-Za-z_]\w*\b")]
     private static partial Regex Identifier();

@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
-using UffdNative.Harness.Soak;
 using UffdNative.Serving.External;
 
 namespace UffdNative.Cli.Commands;
@@ -39,122 +37,26 @@ public static class ServeCommand
         };
         cmd.SetAction(pr =>
         {
-            List<PolicySpec>? policies = null;
-            var names = pr.GetValue(policy) ?? [];
-            SourceSpec src;
-            try
-            {
-                src = ParseSource(pr.GetValue(source)!);
-            }
-            catch (FormatException e)
-            {
-                Console.Error.WriteLine($"uffdnative: --source: {e.Message}");
-                return ExitCodes.Usage;
-            }
-            if (names.Length > 0)
-            {
-                policies = [];
-                foreach (var n in names)
-                {
-                    if (!PolicySpec.Names.Contains(n))
-                    {
-                        Console.Error.WriteLine($"uffdnative: --policy: unknown '{n}' (one of {string.Join(", ", PolicySpec.Names)})");
-                        return ExitCodes.Usage;
-                    }
-                    policies.Add(PolicySpec.Of(n, n is "missing-copy" or "read-ahead" ? src : null, pr.GetValue(readAhead)));
-                }
-            }
-            InjectSpec? inject = null;
-            if (pr.GetValue(delay) is { } d || pr.GetValue(failAfter) > 0)
-            {
-                int min = 0, max = 0;
-                if (pr.GetValue(delay) is { } spec && !TryParseRange(spec, out min, out max))
-                {
-                    Console.Error.WriteLine($"uffdnative: --inject-delay-ms: '{spec}' is not MAX or MIN..MAX milliseconds");
-                    return ExitCodes.Usage;
-                }
-                inject = new InjectSpec { DelayMinMs = min, DelayMaxMs = max, Seed = pr.GetValue(seed), FailAfterFaults = pr.GetValue(failAfter) };
-            }
-            if (pr.GetValue(sessions) < 0 || pr.GetValue(maxClients) < 1 || pr.GetValue(handshake) < 1)
-            {
-                Console.Error.WriteLine($"uffdnative: {(pr.GetValue(sessions) < 0 ? "--sessions: 0 (no limit) or more" : pr.GetValue(maxClients) < 1 ? "--max-clients: at least 1" : "--handshake-timeout-ms: at least 1")}");
-                return ExitCodes.Usage;
-            }
-            return Serve(new HandlerServerOptions
-            {
-                SocketPath = pr.GetValue(socket)!,
-                Host = new HandlerHostOptions { Policies = policies, PolicyDecorator = inject is null ? null : inject.Decorate, HeartbeatMs = pr.GetValue(heartbeat), HandshakeTimeoutMs = pr.GetValue(handshake) },
-                Sessions = pr.GetValue(sessions),
-                MaxClients = pr.GetValue(maxClients),
-                AllowedGid = pr.GetValue(allowGid),
-                ParentPid = pr.GetValue(exitWithParent) ? HostParentPid() : 0,
-                Output = line =>
-                {
-                    Console.Out.WriteLine(line);
-                    Console.Out.Flush();
-                },
-            });
+            // The library's handler host entry does the rest (the same Main as UffdNative.HandlerHost):
+            // the options go to it as they were given; System.CommandLine gave the help and the ranges.
+            var args = new List<string> { "--socket", pr.GetValue(socket)! };
+            foreach (var n in pr.GetValue(policy) ?? [])
+                args.AddRange(["--policy", n]);
+            args.AddRange(["--source", pr.GetValue(source)!, "--read-ahead", Str(pr.GetValue(readAhead)), "--heartbeat-ms", Str(pr.GetValue(heartbeat))]);
+            if (pr.GetValue(delay) is { } d)
+                args.AddRange(["--inject-delay-ms", d]);
+            args.AddRange(["--inject-fail-after", Str(pr.GetValue(failAfter)), "--inject-seed", pr.GetValue(seed).ToString(CultureInfo.InvariantCulture)]);
+            args.AddRange(["--sessions", Str(pr.GetValue(sessions)), "--max-clients", Str(pr.GetValue(maxClients)), "--handshake-timeout-ms", Str(pr.GetValue(handshake))]);
+            if (pr.GetValue(allowGid) is { } g)
+                args.AddRange(["--allow-gid", Str(g)]);
+            if (pr.GetValue(exitWithParent))
+                args.Add("--exit-with-parent");
+            // serve's own stop (every client told, HandlerStopped) replaces the CLI's exit-on-signal.
+            using var own = UffdNative.Cli.Infrastructure.CliSignals.VerbHandlesSignals();
+            return HandlerHostProgram.Main(args, Console.Out, Console.Error, "uffdnative");
         });
         return cmd;
     }
 
-    internal static SourceSpec ParseSource(string s)
-    {
-        if (s == "zero")
-            return new SourceSpec { Kind = "zero" };
-        if (s.StartsWith("pattern:", StringComparison.Ordinal) && ulong.TryParse(s[8..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed))
-            return new SourceSpec { Kind = "pattern", Seed = seed };
-        if (s.StartsWith("file:", StringComparison.Ordinal) && s.Length > 5)
-        {
-            var path = Path.GetFullPath(s[5..]);
-            // Refuse now: a handler that starts listening and fails at its first fault loses the client's memory.
-            if (!File.Exists(path))
-                throw new FormatException($"--source: the file {path} does not exist");
-            return new SourceSpec { Kind = "file", Path = path };
-        }
-        throw new FormatException($"'{s}' is not zero, pattern:SEED or file:PATH");
-    }
-
-    private static bool TryParseRange(string s, out int min, out int max)
-    {
-        min = max = 0;
-        var parts = s.Split("..");
-        if (parts.Length == 1)
-            return int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out max) && max >= 0;
-        return parts.Length == 2 && int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out min)
-            && int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out max) && min >= 0 && max >= min;
-    }
-
-    private static int HostParentPid() => Tmds.Linux.LibC.getppid();
-
-    /// <summary>The library's <see cref="HandlerServer"/> with SIGTERM wired to its stop.</summary>
-    private static int Serve(HandlerServerOptions options)
-    {
-        HandlerServer server;
-        try
-        {
-            server = HandlerServer.Listen(options);
-        }
-        catch (UffdException e)
-        {
-            Console.Error.WriteLine($"uffdnative: --socket: {e.Message}");
-            return ExitCodes.Usage;
-        }
-        using var _ = server;
-        using var cancel = new CancellationTokenSource();
-        // serve's own stop (every client told, HandlerStopped) replaces the CLI's exit-on-signal.
-        using var own = UffdNative.Cli.Infrastructure.CliSignals.VerbHandlesSignals();
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            cancel.Cancel();
-        });
-        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
-        {
-            ctx.Cancel = true;
-            cancel.Cancel();
-        });
-        var results = server.Run(cancel.Token);
-        return results.Any(r => r.IsError && !r.Message.StartsWith("refused: ", StringComparison.Ordinal)) ? ExitCodes.Failure : ExitCodes.Ok;
-    }
+    private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,10 +1,11 @@
 using System.Diagnostics;
-using System.Reflection;
+using UffdNative.Serving.External;
 
 namespace UffdNative.Harness.Soak;
 
 /// <summary>
-/// A `uffdnative serve` process started by this one (tests, soak, bench): started with its socket
+/// A handler host process (the library's UffdNative.HandlerHost, the engine of `uffdnative serve`)
+/// started by this one (tests, soak, bench): started with its socket
 /// path and options, ready once it printed "listening on PATH" (an observation, not a sleep), and
 /// killed on dispose if it is still running. Its output lines are kept for diagnostics.
 /// </summary>
@@ -33,16 +34,9 @@ public sealed class HandlerProcess : IDisposable
         SocketPath = socketPath;
     }
 
-    /// <summary>A fresh socket path in a new private directory under /tmp (mode 0700: serve refuses a
-    /// directory others can write; short enough for sun_path). <see cref="Dispose"/> removes both.</summary>
-    public static string NewSocketPath(string tag = "h")
-    {
-        var dir = Path.Combine("/tmp", $"uffdnative-{tag}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
-        if (!OperatingSystem.IsLinux())
-            throw new PlatformNotSupportedException("serve runs on Linux");
-        Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return Path.Combine(dir, "h.sock");
-    }
+    /// <summary>A fresh socket path in a new private directory under /tmp (mode 0700: the handler refuses
+    /// a directory others can write; short enough for sun_path). <see cref="Dispose"/> removes both.</summary>
+    public static string NewSocketPath(string tag = "h") => HandlerHostProgram.NewSocketPath(tag);
 
     /// <summary>Removes a socket path made by <see cref="NewSocketPath"/>: the socket and lock file if
     /// still there, then the directory if it is empty.</summary>
@@ -67,52 +61,18 @@ public sealed class HandlerProcess : IDisposable
         }
     }
 
-    /// <summary>How to run the CLI: $UFFDNATIVE_CLI (an executable or a .dll), this process when it is
-    /// the CLI, or UffdNative.Cli.dll next to this assembly.</summary>
-    public static (string FileName, string[] Prefix) CliCommand()
-    {
-        static (string, string[]) ForPath(string p) => p.EndsWith(".dll", StringComparison.Ordinal) ? ("dotnet", [p]) : (p, []);
-        var env = Environment.GetEnvironmentVariable("UFFDNATIVE_CLI");
-        if (!string.IsNullOrEmpty(env))
-            return ForPath(env);
-        var entry = Assembly.GetEntryAssembly();
-        if (entry?.GetName().Name == "UffdNative.Cli")
-        {
-            var exe = Environment.ProcessPath ?? "dotnet";
-            var entryDll = Path.Combine(AppContext.BaseDirectory, "UffdNative.Cli.dll");
-            if (Path.GetFileNameWithoutExtension(exe) == "dotnet" && File.Exists(entryDll))
-                return ("dotnet", [entryDll]);
-            return (exe, []);
-        }
-        var dll = Path.Combine(AppContext.BaseDirectory, "UffdNative.Cli.dll");
-        if (File.Exists(dll))
-            return ("dotnet", [dll]);
-        throw new FileNotFoundException("the uffdnative CLI was not found: set UFFDNATIVE_CLI to its executable or UffdNative.Cli.dll");
-    }
-
-    /// <summary>Starts `uffdnative serve --socket PATH args...` and waits until it listens.</summary>
+    /// <summary>Starts the library's handler host (<see cref="HandlerHostProgram.StartInfo"/>: not the CLI)
+    /// with `--socket PATH args...` and waits until it listens. The host stops with this process
+    /// (--exit-with-parent) and, when it made the socket's directory here, removes it then.</summary>
     /// <param name="cpu">Pin the handler to this CPU (through taskset), or -1.</param>
     public static HandlerProcess Start(IEnumerable<string> serveArgs, string? socketPath = null, int readyTimeoutMs = 30_000, int cpu = -1)
     {
+        bool ownDirectory = socketPath is null;
         socketPath ??= NewSocketPath();
-        var (file, prefix) = CliCommand();
-        var psi = new ProcessStartInfo(cpu >= 0 ? "taskset" : file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (cpu >= 0)
-        {
-            psi.ArgumentList.Add("-c");
-            psi.ArgumentList.Add(cpu.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            psi.ArgumentList.Add(file);
-        }
-        foreach (var a in prefix)
-            psi.ArgumentList.Add(a);
-        psi.ArgumentList.Add("serve");
-        psi.ArgumentList.Add("--socket");
-        psi.ArgumentList.Add(socketPath);
-        // No orphaned handler: serve watches this process's pidfd and stops when it ends.
-        psi.ArgumentList.Add("--exit-with-parent");
-        foreach (var a in serveArgs)
-            psi.ArgumentList.Add(a);
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        List<string> args = ["--socket", socketPath, .. serveArgs];
+        if (ownDirectory)
+            args.Add("--remove-socket-directory");
+        var psi = HandlerHostProgram.StartInfo(args, cpu >= 0 ? ["taskset", "-c", cpu.ToString(System.Globalization.CultureInfo.InvariantCulture)] : null);
         psi.Environment["NO_COLOR"] = "1";
         var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
         var h = new HandlerProcess(p, socketPath);
@@ -140,7 +100,7 @@ public sealed class HandlerProcess : IDisposable
         if (!h.listening.Task.Wait(readyTimeoutMs) || !h.listening.Task.Result)
         {
             h.Dispose();
-            throw new InvalidOperationException($"uffdnative serve did not start listening on {socketPath} within {readyTimeoutMs} ms: {string.Join(" | ", h.Output)}");
+            throw new InvalidOperationException($"the handler host did not start listening on {socketPath} within {readyTimeoutMs} ms: {string.Join(" | ", h.Output)}");
         }
         return h;
     }

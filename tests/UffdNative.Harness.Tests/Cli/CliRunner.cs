@@ -25,6 +25,9 @@ public static class CliRunner
 
     public static string CliDll(string? directory = null) => Path.Combine(directory ?? TestOutputDirectory, "UffdNative.Cli.dll");
 
+    /// <summary>How to run the CLI as a process: the dotnet host and UffdNative.Cli.dll.</summary>
+    public static (string FileName, string[] Prefix) Command() => (DotnetHost, [CliDll()]);
+
     public static string Launcher => Path.Combine(TestOutputDirectory, "uffd_seccomp_launch");
 
     /// <summary>The prefix that runs a command as uid/gid 65534 with no supplementary groups.</summary>

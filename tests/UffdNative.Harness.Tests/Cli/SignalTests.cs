@@ -200,4 +200,139 @@ public sealed class SignalTests : IDisposable
         Assert.False(Directory.Exists(output), "no reproducer (half-)written");
         Assert.Empty(run.Leftovers());
     }
+
+    /// <summary>Entries of /tmp and /dev/shm that carry a pid in their name (the sockets' private
+    /// directories are uffdnative-TAG-PID-...). The .NET runtime's own diagnostics endpoints
+    /// (dotnet-diagnostic-PID-*, clr-debug-pipe-PID-*) are not the project's: any .NET process killed by
+    /// SIGKILL leaves them.</summary>
+    private static List<string> TempEntriesOf(int pid) =>
+        [.. new[] { "/tmp", "/dev/shm" }.Where(Directory.Exists).SelectMany(Directory.EnumerateFileSystemEntries)
+            .Where(e => Path.GetFileName(e).Contains($"-{pid}-", StringComparison.Ordinal))
+            .Where(e => !Path.GetFileName(e).StartsWith("dotnet-diagnostic-", StringComparison.Ordinal) && !Path.GetFileName(e).StartsWith("clr-debug-pipe-", StringComparison.Ordinal))];
+
+    /// <summary>Pids of live handler hosts whose parent is <paramref name="parent"/>, or that were started
+    /// with a socket under a directory of that pid (the orphan a killed parent would leave).</summary>
+    private static List<int> HandlerHostsOf(int parent)
+    {
+        var found = new List<int>();
+        foreach (var d in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(d), out int pid))
+                continue;
+            try
+            {
+                var cmd = File.ReadAllText(Path.Combine(d, "cmdline")).Split('\0');
+                if (cmd.Any(a => a.EndsWith("UffdNative.HandlerHost.dll", StringComparison.Ordinal)) && cmd.Any(a => a.Contains($"-{parent}-", StringComparison.Ordinal)))
+                    found.Add(pid);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return found;
+    }
+
+    /// <summary>True once <paramref name="done"/> holds, polled (an observation) within the bound.</summary>
+    private static bool Eventually(Func<bool> done, int ms)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!done())
+        {
+            if (sw.ElapsedMilliseconds > ms)
+                return false;
+            Thread.Sleep(10);
+        }
+        return true;
+    }
+
+    /// <summary>Does the handler host of <paramref name="cli"/> hold a userfaultfd (a session adopted)?</summary>
+    private static bool HostServesASession(int cli) => HandlerHostsOf(cli).Any(h =>
+    {
+        try
+        {
+            return Directory.EnumerateFiles($"/proc/{h}/fd").Any(f =>
+            {
+                try
+                {
+                    return new FileInfo(f).LinkTarget == "anon_inode:[userfaultfd]";
+                }
+                catch (IOException)
+                {
+                    return false;
+                }
+            });
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    });
+
+    /// <summary>The milestones a long verb passes, in order, each an observation of the running process.</summary>
+    private static (string Name, Func<Run, bool> Reached)[] Milestones(string verb) => verb == "bench" ?
+    [
+        ("the handler host process started", r => HandlerHostsOf(r.Pid).Count > 0),
+        ("the handler's socket", r => TempEntriesOf(r.Pid).Any(e => File.Exists(Path.Combine(e, "h.sock")))),
+        ("a session in the handler (it holds the uffd)", r => HostServesASession(r.Pid)),
+    ] :
+    [
+        ("the first progress line", r => r.Stderr.Contains("t=1s ", StringComparison.Ordinal)),
+        ("the second progress line", r => r.Stderr.Contains("t=2s ", StringComparison.Ordinal)),
+        ("the fourth progress line", r => r.Stderr.Contains("t=4s ", StringComparison.Ordinal)),
+    ];
+
+    private static string[] Command(string verb) => verb == "bench"
+        ? ["bench", "--external", "--loop", "managed", "--scenario", "missing-copy/shmem", "--scenario", "wp/shmem", "--pages", "65536", "--repeat", "3"]
+        : ["soak", "--seconds", "120", "--threads", "2", "--pages", "1024"];
+
+    /// <summary>
+    /// SIGINT, SIGTERM or SIGKILL at a seeded choice among the observed milestones of `bench --external`
+    /// (its handler host started through the library) and `soak` (forked children): afterwards no process of
+    /// the run is left (the handler host stops with its parent, even a killed one: it watches the parent's
+    /// pidfd), no socket or temp directory of its pid remains, and the journal is empty (after the next
+    /// start, for SIGKILL).
+    /// </summary>
+    [Theory]
+    [InlineData("bench", "INT", 130, 1)]
+    [InlineData("bench", "TERM", 143, 2)]
+    [InlineData("bench", "KILL", 137, 3)]
+    [InlineData("soak", "INT", 130, 4)]
+    [InlineData("soak", "TERM", 143, 5)]
+    [InlineData("soak", "KILL", 137, 6)]
+    public void ASignalAtASeededMilestoneOfBenchExternalOrSoakLeavesNothingBehind(string verb, string signal, int exitCode, int seed)
+    {
+        var milestones = Milestones(verb);
+        var (name, reached) = milestones[new Random(seed).Next(milestones.Length)];
+        using var run = Start(Command(verb));
+        var sw = Stopwatch.StartNew();
+        while (!reached(run))
+        {
+            Assert.False(run.Process.HasExited, $"{verb} ended before {name}\n{run.Stdout}\n{run.Stderr}");
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(120), $"{name} not observed within 120 s\n{run.Stdout}\n{run.Stderr}");
+            Thread.Sleep(5); // polling an observation
+        }
+        run.Signal(signal);
+        int exit = run.Wait();
+        // setsid execs: the process killed is the CLI itself (128 + the signal).
+        Assert.True(exit == exitCode, $"exit {exit} after SIG{signal} at {name}\n{run.Stderr}");
+        if (signal != "KILL")
+            Assert.Contains($"uffdnative: interrupted by SIG{signal}", run.Stderr, StringComparison.Ordinal);
+        // The handler host notices its parent's end through the pidfd and stops (bounded: its stop waits
+        // at most 5 s for the sessions); then nothing of the run is left.
+        Assert.True(Eventually(() => run.Leftovers().Count == 0 && HandlerHostsOf(run.Pid).Count == 0, 30_000),
+            $"processes left after SIG{signal} at {name}: {string.Join(", ", run.Leftovers().Concat(HandlerHostsOf(run.Pid)))}");
+        Assert.True(Eventually(() => TempEntriesOf(run.Pid).Count == 0, 10_000),
+            $"left after SIG{signal} at {name}: {string.Join(", ", TempEntriesOf(run.Pid))}");
+        if (signal == "KILL")
+        {
+            using var next = Start("check", "--list");
+            Assert.Equal(0, next.Wait());
+        }
+        var journal = Path.Combine(state, "journal");
+        Assert.True(!Directory.Exists(journal) || Directory.GetFiles(journal).Length == 0, "a journal entry is left");
+    }
 }

@@ -5,7 +5,7 @@ public class ServeCommandTests
 {
     private static (int Code, string Err) Run(params string[] args)
     {
-        var (file, prefix) = HandlerProcess.CliCommand();
+        var (file, prefix) = UffdNative.Harness.Tests.Cli.CliRunner.Command();
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in prefix.Concat(args))
             psi.ArgumentList.Add(a);

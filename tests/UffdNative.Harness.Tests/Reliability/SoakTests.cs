@@ -23,7 +23,7 @@ public class SoakTests
     [Fact]
     public void SoakCommand_ExitsZeroAndPrintsTheTotals()
     {
-        var (file, prefix) = HandlerProcess.CliCommand();
+        var (file, prefix) = UffdNative.Harness.Tests.Cli.CliRunner.Command();
         var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in prefix.Concat(["soak", "--seconds", "3", "--threads", "2", "--pages", "1024"]))
             psi.ArgumentList.Add(a);

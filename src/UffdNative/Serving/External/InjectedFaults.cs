@@ -1,12 +1,13 @@
 using UffdNative.Messages;
 
-namespace UffdNative.Harness.Soak;
+namespace UffdNative.Serving.External;
 
 /// <summary>Faults a handler injects into itself (`uffdnative serve --inject-delay-ms/--inject-fail-after`,
 /// the soak and the reliability tests): a random delay of up to <see cref="DelayMaxMs"/> before each
 /// resolution step, and a policy failure after <see cref="FailAfterFaults"/> resolution steps (0: never).
-/// Applied through <see cref="Serving.External.HandlerHostOptions.PolicyDecorator"/>.</summary>
-public sealed record InjectSpec
+/// Applied through <see cref="HandlerHostOptions.PolicyDecorator"/>; parsed from the handler host's command
+/// line only (<see cref="HandlerHostProgram"/>), never a switch of a public type.</summary>
+internal sealed record InjectSpec
 {
     public int DelayMaxMs { get; init; }
     public int DelayMinMs { get; init; }
