@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -176,6 +177,7 @@ struct uffd_worker {
 	_Atomic int tid;
 	_Atomic int progress;
 	int done;
+	int done_fd; /* eventfd, readable once done is set: a waiter polls it beside the uffd */
 	int slot;
 	struct uffd_access_op *ops;
 	struct uffd_access_result *results;
@@ -200,6 +202,8 @@ static void *worker_main(void *arg)
 	w->done = 1;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+	uint64_t one = 1;
+	(void)!write(w->done_fd, &one, sizeof(one));
 	return NULL;
 }
 
@@ -212,6 +216,11 @@ void *uffd_worker_start(const struct uffd_access_op *ops, int nops, int cpu)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
+	w->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->done_fd < 0) {
+		free(w);
+		return NULL;
+	}
 	w->ops = calloc((size_t)nops, sizeof(*ops));
 	w->results = calloc((size_t)nops, sizeof(*w->results));
 	if (!w->ops || !w->results)
@@ -237,11 +246,14 @@ void *uffd_worker_start(const struct uffd_access_op *ops, int nops, int cpu)
 	}
 	return w;
 fail:
+	close(w->done_fd);
 	free(w->ops);
 	free(w->results);
 	free(w);
 	return NULL;
 }
+
+int uffd_worker_done_fd(void *worker) { return ((struct uffd_worker *)worker)->done_fd; }
 
 int uffd_worker_tid(void *worker)
 {
@@ -288,6 +300,7 @@ int uffd_worker_free(void *worker)
 		return r;
 	if (w->slot >= 0)
 		atomic_store(&sig_slots[w->slot].tid, 0);
+	close(w->done_fd);
 	free(w->ops);
 	free(w->results);
 	free(w);

@@ -126,6 +126,9 @@ UFFD_SHIM_EXPORT int uffd_worker_progress(void *worker);
 /* Waits up to timeout_ms (< 0: forever) for the worker to finish. 0 when done (results copied to
  * results[0..nops)), -ETIMEDOUT otherwise. */
 UFFD_SHIM_EXPORT int uffd_worker_join(void *worker, int timeout_ms, struct uffd_access_result *results);
+/* An eventfd (non-blocking, close-on-exec, owned by the worker) that becomes readable when the
+ * worker has finished: poll it together with the uffd instead of polling the uffd on a timer. */
+UFFD_SHIM_EXPORT int uffd_worker_done_fd(void *worker);
 /* Sends a signal to the worker thread (it counts deliveries of SIGUSR1 and continues). */
 UFFD_SHIM_EXPORT int uffd_worker_signal(void *worker, int sig);
 UFFD_SHIM_EXPORT int uffd_worker_signal_count(void *worker);

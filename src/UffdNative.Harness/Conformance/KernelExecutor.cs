@@ -338,7 +338,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         {
             var w = new NativeWorker([op]);
             workers.Add(w);
-            Serve(() => w.Join(0), deadline);
+            Serve(() => w.Join(0), deadline, w.CompletionFd);
             if (blocked)
                 return "blocked";
             var r = w.Results[0];
@@ -620,23 +620,28 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
 
         private IEnumerable<UffdEntry> Live => uffds.Where(u => !u.Closed).Concat(childUffds);
 
-        private bool AnyReadable(int timeoutMs)
+        // Waits until a live uffd (or doneFd, a worker's completion eventfd: -1 for none) is readable, at most timeoutMs.
+        private bool AnyReadable(int timeoutMs, int doneFd = -1)
         {
             var live = Live.ToArray();
-            if (live.Length == 0)
+            int n = live.Length + (doneFd >= 0 ? 1 : 0);
+            if (n == 0)
             {
                 Thread.Sleep(Math.Min(timeoutMs, 1));
                 return false;
             }
-            var fds = stackalloc pollfd[live.Length];
+            var fds = stackalloc pollfd[n];
             for (int i = 0; i < live.Length; i++)
                 fds[i] = new pollfd { fd = live[i].Fd.Fd, events = POLLIN };
-            return poll(fds, (ulong_t)(ulong)live.Length, timeoutMs) > 0;
+            if (doneFd >= 0)
+                fds[n - 1] = new pollfd { fd = doneFd, events = POLLIN };
+            return poll(fds, (ulong_t)(ulong)n, timeoutMs) > 0;
         }
 
         /// <summary>Steps every live server until <paramref name="done"/> holds. A held event is read by
-        /// the next op that serves (a drain waits for it).</summary>
-        private void Serve(Func<bool> done, long deadline)
+        /// the next op that serves (a drain waits for it). <paramref name="doneFd"/>: a descriptor that becomes
+        /// readable when <paramref name="done"/> turns true (a native worker's completion), so the wait ends then.</summary>
+        private void Serve(Func<bool> done, long deadline, int doneFd = -1)
         {
             while (true)
             {
@@ -661,7 +666,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 if (Environment.TickCount64 > deadline)
                     throw new TimeoutException();
                 if (!any)
-                    AnyReadable(5);
+                    AnyReadable(5, doneFd);
             }
         }
 

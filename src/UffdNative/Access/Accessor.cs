@@ -116,6 +116,18 @@ public sealed unsafe class NativeWorker : IDisposable
 
     public bool IsFinished => results is not null;
 
+    /// <summary>An eventfd that becomes readable when the worker has finished (owned by the worker,
+    /// valid until Dispose): poll it together with the uffd, so a loop that serves faults until the
+    /// worker is done wakes on either instead of polling the uffd on a timer.</summary>
+    public int CompletionFd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(handle == 0, this);
+            return Shim.uffd_worker_done_fd(handle);
+        }
+    }
+
     /// <summary>Waits up to timeoutMs; true when every op finished (results then available).</summary>
     public bool Join(int timeoutMs)
     {

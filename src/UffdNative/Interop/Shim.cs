@@ -47,6 +47,7 @@ internal static unsafe partial class Shim
     [LibraryImport(Library)] internal static partial int uffd_worker_tid(nint worker);
     [LibraryImport(Library)] internal static partial int uffd_worker_progress(nint worker);
     [LibraryImport(Library)] internal static partial int uffd_worker_join(nint worker, int timeoutMs, AccessResult* results);
+    [LibraryImport(Library)] internal static partial int uffd_worker_done_fd(nint worker);
     [LibraryImport(Library)] internal static partial int uffd_worker_signal(nint worker, int sig);
     [LibraryImport(Library)] internal static partial int uffd_worker_signal_count(nint worker);
     [LibraryImport(Library)] internal static partial int uffd_worker_free(nint worker);
