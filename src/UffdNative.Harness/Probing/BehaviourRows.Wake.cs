@@ -74,9 +74,7 @@ public static partial class BehaviourRows
     private static Finding UnregisterWakesMissing(Lab lab)
     {
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd();
-        u.Register(m.Address, P, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing);
         if (Block(s, u, Op.Read64(m.Address), out var why) is not { } b)
             return Finding.Failed(why);
         string before = Waiters(u);
@@ -137,8 +135,7 @@ public static partial class BehaviourRows
     {
         using var s = lab.NewScope();
         var m = s.Anon(1);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 0x77);
+        var src = s.Source(0x77);
         var u = s.Uffd();
         u.Register(m.Address, P, RegisterMode.Missing);
         if (Block(s, u, Op.Read64(m.Address), out var why) is not { } b)
@@ -168,9 +165,7 @@ public static partial class BehaviourRows
     private static Finding SignalRefaults(Lab lab)
     {
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd();
-        u.Register(m.Address, P, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing);
         if (Block(s, u, Op.Read64(m.Address), out var why) is not { } b)
             return Finding.Failed(why);
         b.Worker.Signal();

@@ -89,8 +89,7 @@ public static partial class BehaviourRows
         var (fd, addr) = child.ReceiveUffd(Lab.WaitMs);
         var u = s.Own(Userfaultfd.Adopt(fd, UffdFeatures.None));
         child.Finish(Lab.WaitMs);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 1);
+        var src = s.Source(1);
         var c = new UffdioCopy { Dst = addr, Src = src.Address, Len = P, Copy = 12345 };
         int r = u.TryCopy(ref c);
         string ev = $"child registered a page, sent its uffd and exited; COPY into it: {Errno.Name(r)} copy={c.Copy}";
@@ -107,9 +106,7 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.ThreadId) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.ThreadId);
-        u.Register(m.Address, m.Length, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.ThreadId);
         var o = s.Run(u, [Op.Read64(m.Address)]);
         if (o.Faults.Count == 0)
             return Finding.Failed("no MISSING fault", string.Join("; ", o.Notes));
@@ -232,8 +229,7 @@ public static partial class BehaviourRows
     /// page 0 becomes a marker (never touched) or stays present + wp (populated first).</summary>
     private static (MemfdFile F, Mapping M, Userfaultfd U) MarkedShmem(LabScope s, bool populate = false, RegisterMode mode = RegisterMode.WriteProtect, UffdFeatures features = UffdFeatures.None)
     {
-        var f = s.Memfd(2);
-        var m = s.Shared(f);
+        var (f, m) = s.SharedMemfd(2);
         if (populate)
             Accessor.Touch(m.Address, m.Length, write: true, value: 5);
         var u = s.Uffd(features);
@@ -313,8 +309,7 @@ public static partial class BehaviourRows
         if (NeedShmemWp(lab) is { } no)
             return no;
         using var s = lab.NewScope();
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 3);
+        var src = s.Source(3);
         var (_, m, u) = MarkedShmem(s, mode: RegisterMode.Missing | RegisterMode.WriteProtect);
         var o = s.Run(u, [Op.Write64(m.Address, 1)], f =>
         {
@@ -351,9 +346,7 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.WpUnpopulated) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.WpUnpopulated);
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        var (m, u) = s.RegisteredAnon(RegisterMode.WriteProtect, UffdFeatures.WpUnpopulated);
         u.WriteProtect(m.Address, P, protect: true);
         var o = s.Run(u, [Op.Read64(m.Address)]);
         var e = lab.Pm(m.Address);
@@ -392,8 +385,7 @@ public static partial class BehaviourRows
         using var s = lab.NewScope();
         var a = s.Anon(1);
         Accessor.Touch(a.Address, P, write: true, value: 1);
-        var f = s.Memfd(1);
-        var sh = s.Shared(f);
+        var (_, sh) = s.SharedMemfd(1);
         Accessor.Touch(sh.Address, P, write: true, value: 2);
         var u = s.Uffd();
         u.Register(a.Address, P, RegisterMode.WriteProtect);
@@ -422,8 +414,7 @@ public static partial class BehaviourRows
         using var s = lab.NewScope();
         var a = s.Anon(1);
         Accessor.Touch(a.Address, P, write: true, value: 1);
-        var f = s.Memfd(1);
-        var sh = s.Shared(f);
+        var (_, sh) = s.SharedMemfd(1);
         Accessor.Touch(sh.Address, P, write: true, value: 2);
         int api = lab.ApiErrno(UffdFeatures.EventFork);
         if (api != 0)
@@ -580,8 +571,7 @@ public static partial class BehaviourRows
         if (NeedShmemWp(lab) is { } no2)
             return no2;
         using var s = lab.NewScope();
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 3);
+        var src = s.Source(3);
         var (_, m, u) = MarkedShmem(s, mode: RegisterMode.Missing | RegisterMode.WriteProtect, features: UffdFeatures.Poison);
         var p0 = new UffdioPoison { Range = new UffdioRange(m.Address, P) };
         int r1 = u.TryPoison(ref p0);
@@ -600,10 +590,8 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.Move) is { } no)
             return no;
         using var s = lab.NewScope();
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 3);
-        var f = s.Memfd(1);
-        var m = s.Shared(f);
+        var src = s.Source(3);
+        var (_, m) = s.SharedMemfd(1);
         var u = s.Uffd(UffdFeatures.Move);
         var io = u.Register(m.Address, m.Length, RegisterMode.Missing);
         var mv = new UffdioMove { Dst = m.Address, Src = src.Address, Len = P };

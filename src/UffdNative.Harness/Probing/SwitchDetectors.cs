@@ -59,8 +59,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.WpHugetlbfsShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var f = s.Memfd(2);
-        var m = s.Shared(f);
+        var (_, m) = s.SharedMemfd(2);
         var u = s.Uffd();
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.WriteProtect, out _);
         if (r < 0)
@@ -132,9 +131,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.WpUnpopulated) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.WpUnpopulated);
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        var (m, u) = s.RegisteredAnon(RegisterMode.WriteProtect, UffdFeatures.WpUnpopulated);
         u.WriteProtect(m.Address, m.Length, protect: true);
         var e = lab.Pm(m.Address);
         return e.IsWpMarker
@@ -194,8 +191,7 @@ public static partial class SwitchDetectors
         var f = s.Memfd(4);
         f.WritePattern(0, (long)P, 21); // page 0 in the page cache: a valid CONTINUE target
         var m = s.Shared(f);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 1);
+        var src = s.Source(1);
         bool poison = lab.Has(UffdFeatures.Poison), move = lab.Has(UffdFeatures.Move);
         // UFFDIO_CONTINUE is an unknown command before 5.13 (EINVAL whatever the state): asked only where it exists.
         bool cont = lab.Has(UffdFeatures.MinorHugetlbfs);
@@ -348,9 +344,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.Poison) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.Poison);
-        u.Register(m.Address, m.Length, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.Poison);
         var p = new UffdioPoison { Range = new UffdioRange(m.Address, P) };
         int r = u.TryPoison(ref p);
         var e = lab.Pm(m.Address);
@@ -419,9 +413,7 @@ public static partial class SwitchDetectors
         using var s = lab.NewScope();
         var src = s.Anon(1);
         Accessor.Fill(src.Address, P, 41);
-        var dst = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.Move);
-        u.Register(dst.Address, dst.Length, RegisterMode.Missing);
+        var (dst, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.Move);
         var mv = new UffdioMove { Dst = dst.Address, Src = src.Address, Len = P };
         int r = u.TryMove(ref mv);
         var d = lab.Pm(dst.Address);
@@ -456,9 +448,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.ExactAddress) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.ExactAddress);
-        u.Register(m.Address, m.Length, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.ExactAddress);
         var o = s.Run(u, [Op.Read64(m.Address + 0x123)]);
         if (o.Faults.Count == 0)
             return Finding.Failed("no MISSING fault for a read of a registered hole", string.Join("; ", o.Notes));
@@ -474,8 +464,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.MinorShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var f = s.Memfd(1);
-        var m = s.Shared(f);
+        var (_, m) = s.SharedMemfd(1);
         var u = s.Uffd();
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.Minor, out var ioctls);
         string ev = $"REGISTER(MINOR, memfd MAP_SHARED): {Errno.Name(r)} ioctls=0x{(ulong)ioctls:x}";
