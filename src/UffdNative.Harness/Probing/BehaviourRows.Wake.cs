@@ -99,11 +99,7 @@ public static partial class BehaviourRows
         if (SwitchDetectors.WpBitInvisible(lab) is { } invisible)
             return invisible;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 1);
-        var u = s.Uffd();
-        u.Register(m.Address, P, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, P, protect: true);
+        var (m, u) = s.WpRegisteredPage(1);
         if (Block(s, u, Op.Write64(m.Address, 0x5a), out var why) is not { } b)
             return Finding.Failed(why);
         u.Unregister(m.Address, P);

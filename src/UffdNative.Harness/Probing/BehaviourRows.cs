@@ -470,11 +470,7 @@ public static partial class BehaviourRows
         if (SwitchDetectors.WpBitInvisible(lab) is { } invisible)
             return invisible;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 1);
-        var u = s.Uffd(UffdFeatures.EventRemap);
-        u.Register(m.Address, P, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, P, protect: true);
+        var (m, u) = s.WpRegisteredPage(1, UffdFeatures.EventRemap);
         var dest = Mapping.Reserve(P); // consumed by the move
         int rr = int.MinValue;
         var t = new Thread(() => rr = m.TryRemap(P, dest)) { IsBackground = true, Name = "probe mremap" };

@@ -211,6 +211,18 @@ public sealed class LabScope : IDisposable
         return (m, u);
     }
 
+    /// <summary>A present one-page anonymous mapping (first word value) registered WP on a new uffd with these
+    /// features, and write-protected unless asked not to.</summary>
+    public (Mapping Map, Userfaultfd Uffd) WpRegisteredPage(ulong value, UffdFeatures features = UffdFeatures.None, bool protect = true)
+    {
+        var m = Source(value);
+        var u = Uffd(features);
+        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        if (protect)
+            u.WriteProtect(m.Address, m.Length, protect: true);
+        return (m, u);
+    }
+
     /// <summary>Closes one uffd now (close() semantics are what some experiments observe).</summary>
     public void Close(Userfaultfd u)
     {

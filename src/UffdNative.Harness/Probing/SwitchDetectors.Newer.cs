@@ -22,10 +22,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 9);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        var (m, u) = s.WpRegisteredPage(9, protect: false);
         var before = lab.Pm(m.Address);
         u.WriteProtect(m.Address, P, protect: true);
         var after = lab.Pm(m.Address);
@@ -317,11 +314,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 8);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, P, protect: true);
+        var (m, u) = s.WpRegisteredPage(8);
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.Missing, out _);
         var modes = VmaInfo.Find(m.Address)?.RegisteredModes ?? RegisterMode.None;
         var e = lab.Pm(m.Address);

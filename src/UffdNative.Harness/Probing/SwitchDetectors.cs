@@ -148,11 +148,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 0x5a); // populated before registration
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, m.Length, protect: true);
+        var (m, u) = s.WpRegisteredPage(0x5a); // populated before registration
         var before = lab.Pm(m.Address);
         if (!before.UffdWp)
             return WpBitInvisible(lab) ?? Finding.Undetermined($"WRITEPROTECT did not set pagemap bit 57 ({Lab.Bits(before)})");
@@ -361,11 +357,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.WpAsync) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 3);
-        var u = s.Uffd(UffdFeatures.WpAsync);
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, m.Length, protect: true);
+        var (m, u) = s.WpRegisteredPage(3, UffdFeatures.WpAsync);
         var before = lab.Pm(m.Address);
         var o = s.Run(u, [Op.Write64(m.Address, 4)]);
         var after = lab.Pm(m.Address);
