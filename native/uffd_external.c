@@ -40,19 +40,31 @@ static int make_addr(const char *path, struct sockaddr_un *sa, socklen_t *len)
 	return 0;
 }
 
+struct unix_addr {
+	struct sockaddr_un sa;
+	socklen_t len;
+};
+
+/* The address of path and a new stream socket for it: the fd, or -errno. */
+static int unix_socket(const char *path, struct unix_addr *a)
+{
+	int r = make_addr(path, &a->sa, &a->len);
+	if (r < 0)
+		return r;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 int uffd_sock_listen(const char *path, int backlog) { return uffd_sock_listen_mode(path, backlog, -1); }
 
 int uffd_sock_listen_mode(const char *path, int backlog, int mode)
 {
-	struct sockaddr_un sa;
-	socklen_t len;
-	int r = make_addr(path, &sa, &len);
-	if (r < 0)
-		return r;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct unix_addr a;
+	int r;
+	int fd = unix_socket(path, &a);
 	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
+		return fd;
+	if (bind(fd, (struct sockaddr *)&a.sa, a.len) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
@@ -105,16 +117,13 @@ int uffd_sock_accept(int lfd, int timeout_ms)
 
 int uffd_sock_connect(const char *path)
 {
-	struct sockaddr_un sa;
-	socklen_t len;
-	int r = make_addr(path, &sa, &len);
-	if (r < 0)
-		return r;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct unix_addr a;
+	int r;
+	int fd = unix_socket(path, &a);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	do {
-		r = connect(fd, (struct sockaddr *)&sa, len);
+		r = connect(fd, (struct sockaddr *)&a.sa, a.len);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		r = -errno;

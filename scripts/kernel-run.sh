@@ -167,18 +167,18 @@ mkdir -p "$run/extra/kr"
 } >"$run/extra/kr/run.sh"
 : >"$run/extra/kr/shares"
 fsargs=()
-i=0
-for d in "${rw[@]}"; do
-    [ -d "$d" ] || km_die $KM_EXIT_USAGE "--rw $d: no such directory"
-    fsargs+=(-fsdev "local,id=rw$i,path=$d,security_model=none" -device "virtio-9p-pci,fsdev=rw$i,mount_tag=rw$i")
-    echo "rw$i rw $d" >>"$run/extra/kr/shares"; i=$((i + 1))
-done
-i=0
-for d in "${ro[@]}"; do
-    [ -d "$d" ] || km_die $KM_EXIT_USAGE "--ro $d: no such directory"
-    fsargs+=(-fsdev "local,id=ro$i,path=$d,security_model=none,readonly=on,multidevs=remap" -device "virtio-9p-pci,fsdev=ro$i,mount_tag=ro$i")
-    echo "ro$i ro $d" >>"$run/extra/kr/shares"; i=$((i + 1))
-done
+# add_shares KIND OPTIONS DIR...: each DIR as the 9p share KIND0, KIND1, ... (KIND rw or ro; OPTIONS: more -fsdev options).
+add_shares() {
+    local kind=$1 options=$2 i=0 d
+    shift 2
+    for d in "$@"; do
+        [ -d "$d" ] || km_die $KM_EXIT_USAGE "--$kind $d: no such directory"
+        fsargs+=(-fsdev "local,id=$kind$i,path=$d,security_model=none$options" -device "virtio-9p-pci,fsdev=$kind$i,mount_tag=$kind$i")
+        echo "$kind$i $kind $d" >>"$run/extra/kr/shares"; i=$((i + 1))
+    done
+}
+add_shares rw "" "${rw[@]}"
+add_shares ro ",readonly=on,multidevs=remap" "${ro[@]}"
 : >"$run/extra/kr/sysctl"
 for s in "${sysctls[@]}"; do echo "${s%%=*} ${s#*=}" >>"$run/extra/kr/sysctl"; done
 (cd "$run/extra" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet >"$run/extra.cpio")

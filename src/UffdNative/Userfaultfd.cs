@@ -265,131 +265,47 @@ public sealed unsafe class Userfaultfd : IDisposable
         finally { Unlease(); }
     }
 
-    private int TryRegister(ref UffdioRegister reg)
+    private int TryRegister(ref UffdioRegister reg) => Leased(ref reg, &Shim.uffd_register, &KernelLog.Register);
+
+    public int TryUnregister(ref UffdioRange r) => Leased(ref r, &Shim.uffd_unregister, &LogUnregister);
+
+    public int TryWake(ref UffdioRange r) => Leased(ref r, &Shim.uffd_wake, &LogWake);
+
+    public int TryCopy(ref UffdioCopy c) => Leased(ref c, &Shim.uffd_copy, &LogCopy);
+
+    public int TryZeroPage(ref UffdioZeropage z) => Leased(ref z, &Shim.uffd_zeropage, &LogZeroPage);
+
+    public int TryWriteProtect(ref UffdioWriteprotect w) => Leased(ref w, &Shim.uffd_writeprotect, &KernelLog.WriteProtect);
+
+    public int TryContinue(ref UffdioContinue c) => Leased(ref c, &Shim.uffd_continue, &LogContinue);
+
+    public int TryPoison(ref UffdioPoison c) => Leased(ref c, &Shim.uffd_poison, &LogPoison);
+
+    public int TryMove(ref UffdioMove m) => Leased(ref m, &Shim.uffd_move, &LogMove);
+
+    /// <summary>One raw ioctl on the leased descriptor: the shim call on arg in place, then its Debug line
+    /// (UffdLogging) when enabled.</summary>
+    private int Leased<T>(ref T arg, delegate*<int, T*, int> ioctl, delegate*<int, in T, int, void> log) where T : unmanaged
     {
         int fd = Lease();
         try
         {
             int r;
-            fixed (UffdioRegister* p = &reg) r = Shim.uffd_register(fd, p);
+            fixed (T* p = &arg) r = ioctl(fd, p);
             if (KernelLog.Enabled)
-                KernelLog.Register(fd, reg, r);
+                log(fd, in arg, r);
             return r;
         }
         finally { Unlease(); }
     }
 
-    public int TryUnregister(ref UffdioRange r)
-    {
-        int fd = Lease();
-        try
-        {
-            int rc;
-            fixed (UffdioRange* p = &r) rc = Shim.uffd_unregister(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.Range("UFFDIO_UNREGISTER", fd, r, rc);
-            return rc;
-        }
-        finally { Unlease(); }
-    }
-
-    public int TryWake(ref UffdioRange r)
-    {
-        int fd = Lease();
-        try
-        {
-            int rc;
-            fixed (UffdioRange* p = &r) rc = Shim.uffd_wake(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.Range("UFFDIO_WAKE", fd, r, rc);
-            return rc;
-        }
-        finally { Unlease(); }
-    }
-
-    public int TryCopy(ref UffdioCopy c)
-    {
-        int fd = Lease();
-        try
-        {
-            int r;
-            fixed (UffdioCopy* p = &c) r = Shim.uffd_copy(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.Transfer("UFFDIO_COPY", fd, c.Dst, c.Src, c.Len, c.Mode, r, "copy", c.Copy);
-            return r;
-        }
-        finally { Unlease(); }
-    }
-
-    public int TryZeroPage(ref UffdioZeropage z)
-    {
-        int fd = Lease();
-        try
-        {
-            int r;
-            fixed (UffdioZeropage* p = &z) r = Shim.uffd_zeropage(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.Fill("UFFDIO_ZEROPAGE", fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
-            return r;
-        }
-        finally { Unlease(); }
-    }
-
-    public int TryWriteProtect(ref UffdioWriteprotect w)
-    {
-        int fd = Lease();
-        try
-        {
-            int r;
-            fixed (UffdioWriteprotect* p = &w) r = Shim.uffd_writeprotect(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.WriteProtect(fd, w, r);
-            return r;
-        }
-        finally { Unlease(); }
-    }
-
-    public int TryContinue(ref UffdioContinue c)
-    {
-        int fd = Lease();
-        try
-        {
-            int r;
-            fixed (UffdioContinue* p = &c) r = Shim.uffd_continue(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.Fill("UFFDIO_CONTINUE", fd, c.Range, c.Mode, r, "mapped", c.Mapped);
-            return r;
-        }
-        finally { Unlease(); }
-    }
-
-    public int TryPoison(ref UffdioPoison c)
-    {
-        int fd = Lease();
-        try
-        {
-            int r;
-            fixed (UffdioPoison* p = &c) r = Shim.uffd_poison(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.Fill("UFFDIO_POISON", fd, c.Range, c.Mode, r, "updated", c.Updated);
-            return r;
-        }
-        finally { Unlease(); }
-    }
-
-    public int TryMove(ref UffdioMove m)
-    {
-        int fd = Lease();
-        try
-        {
-            int r;
-            fixed (UffdioMove* p = &m) r = Shim.uffd_move(fd, p);
-            if (KernelLog.Enabled)
-                KernelLog.Transfer("UFFDIO_MOVE", fd, m.Dst, m.Src, m.Len, m.Mode, r, "move", m.Move);
-            return r;
-        }
-        finally { Unlease(); }
-    }
+    private static void LogUnregister(int fd, in UffdioRange r, int rc) => KernelLog.Range("UFFDIO_UNREGISTER", fd, r, rc);
+    private static void LogWake(int fd, in UffdioRange r, int rc) => KernelLog.Range("UFFDIO_WAKE", fd, r, rc);
+    private static void LogCopy(int fd, in UffdioCopy c, int r) => KernelLog.Transfer("UFFDIO_COPY", fd, c.Dst, c.Src, c.Len, c.Mode, r, "copy", c.Copy);
+    private static void LogZeroPage(int fd, in UffdioZeropage z, int r) => KernelLog.Fill("UFFDIO_ZEROPAGE", fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
+    private static void LogContinue(int fd, in UffdioContinue c, int r) => KernelLog.Fill("UFFDIO_CONTINUE", fd, c.Range, c.Mode, r, "mapped", c.Mapped);
+    private static void LogPoison(int fd, in UffdioPoison c, int r) => KernelLog.Fill("UFFDIO_POISON", fd, c.Range, c.Mode, r, "updated", c.Updated);
+    private static void LogMove(int fd, in UffdioMove m, int r) => KernelLog.Transfer("UFFDIO_MOVE", fd, m.Dst, m.Src, m.Len, m.Mode, r, "move", m.Move);
 
     /// <summary>Any request number: what a kernel does with an ioctl it may not know.</summary>
     internal int TryIoctlRaw(ulong request, void* arg) { int fd = Lease(); try { return Shim.uffd_ioctl_raw(fd, request, arg); } finally { Unlease(); } }

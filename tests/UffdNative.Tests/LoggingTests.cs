@@ -33,12 +33,25 @@ public sealed class LoggingTests
         }
     }
 
+    /// <summary>Runs body with a capture at this level as the library's logger factory, then restores the null one.</summary>
+    private static void Capturing(LogLevel minimum, Action<Capture> body)
+    {
+        var capture = new Capture(minimum);
+        UffdLogging.LoggerFactory = capture;
+        try
+        {
+            body(capture);
+        }
+        finally
+        {
+            UffdLogging.LoggerFactory = NullLoggerFactory.Instance;
+        }
+    }
+
     [Fact]
     public void AtDebugEachCallIsLoggedWithItsArgumentsAndResult()
     {
-        var capture = new Capture(LogLevel.Debug);
-        UffdLogging.LoggerFactory = capture;
-        try
+        Capturing(LogLevel.Debug, capture =>
         {
             Assert.True(KernelLog.Enabled);
             using var r = Region.Anon(2, RegisterMode.Missing);
@@ -59,29 +72,19 @@ public sealed class LoggingTests
                 $"1003 UFFDIO_WAKE(uffd {fd}, [0x{at:x}, +0x2000)) -> 0",
                 $"1003 UFFDIO_UNREGISTER(uffd {fd}, [0x{at:x}, +0x2000)) -> 0",
             ], lines.Skip(2).Take(4));
-        }
-        finally
-        {
-            UffdLogging.LoggerFactory = NullLoggerFactory.Instance;
-        }
+        });
         Assert.False(KernelLog.Enabled);
     }
 
     [Fact]
     public void BelowDebugNothingIsLoggedOrFormatted()
     {
-        var capture = new Capture(LogLevel.Information);
-        UffdLogging.LoggerFactory = capture;
-        try
+        Capturing(LogLevel.Information, capture =>
         {
             Assert.False(KernelLog.Enabled);
             using var r = Region.Anon(1, RegisterMode.Missing);
             Assert.Equal(FillStatus.Complete, r.Uffd.ZeroPage(r.PageAt(0), Region.Page).Status);
             Assert.Empty(capture.Kernel(r.Uffd.Fd));
-        }
-        finally
-        {
-            UffdLogging.LoggerFactory = NullLoggerFactory.Instance;
-        }
+        });
     }
 }

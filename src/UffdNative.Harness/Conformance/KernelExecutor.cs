@@ -287,6 +287,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         private UffdEntry U(string name) => uffds.First(u => u.Name == name);
         private ulong Addr(string m, int page) => M(m).Address + (ulong)page * Page;
 
+        /// <summary>count pages of mapping m from page first.</summary>
+        private UffdioRange Pages(string m, int first, int count) => new(Addr(m, first), (ulong)count * Page);
+
         private Dictionary<string, string> PageMaps()
         {
             var d = new Dictionary<string, string>();
@@ -357,7 +360,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
 
         private int RangeIoctl(UffdEntry u, string m, int first, int count, bool unregister)
         {
-            var range = new UffdioRange(Addr(m, first), (ulong)count * Page);
+            var range = Pages(m, first, count);
             return unregister ? u.Fd.TryUnregister(ref range) : u.Fd.TryWake(ref range);
         }
 
@@ -370,7 +373,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         {
             var w = new UffdioWriteprotect
             {
-                Range = new UffdioRange(Addr(m, first), (ulong)count * Page),
+                Range = Pages(m, first, count),
                 Mode = (ulong)((protect ? WriteProtectMode.WriteProtect : 0) | (dontWake ? WriteProtectMode.DontWake : 0)),
             };
             return new Io(u.Fd.TryWriteProtect(ref w));
@@ -402,21 +405,21 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
 
         private Io ZeroPage(UffdEntry u, string m, int first, int count)
         {
-            var z = new UffdioZeropage { Range = new UffdioRange(Addr(m, first), (ulong)count * Page), Zeropage = 1 };
+            var z = new UffdioZeropage { Range = Pages(m, first, count), Zeropage = 1 };
             int rc = u.Fd.TryZeroPage(ref z);
             return new Io(rc, z.Zeropage);
         }
 
         private Io Continue(UffdEntry u, string m, int first, int count, bool wp)
         {
-            var c = new UffdioContinue { Range = new UffdioRange(Addr(m, first), (ulong)count * Page), Mode = wp ? (ulong)ContinueMode.WriteProtect : 0, Mapped = 1 };
+            var c = new UffdioContinue { Range = Pages(m, first, count), Mode = wp ? (ulong)ContinueMode.WriteProtect : 0, Mapped = 1 };
             int rc = u.Fd.TryContinue(ref c);
             return new Io(rc, c.Mapped);
         }
 
         private Io Poison(UffdEntry u, string m, int first, int count)
         {
-            var c = new UffdioPoison { Range = new UffdioRange(Addr(m, first), (ulong)count * Page), Updated = 1 };
+            var c = new UffdioPoison { Range = Pages(m, first, count), Updated = 1 };
             int rc = u.Fd.TryPoison(ref c);
             return new Io(rc, c.Updated);
         }

@@ -74,9 +74,7 @@ public static partial class BehaviourRows
     private static Finding UnregisterWakesMissing(Lab lab)
     {
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd();
-        u.Register(m.Address, P, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing);
         if (Block(s, u, Op.Read64(m.Address), out var why) is not { } b)
             return Finding.Failed(why);
         string before = Waiters(u);
@@ -101,11 +99,7 @@ public static partial class BehaviourRows
         if (SwitchDetectors.WpBitInvisible(lab) is { } invisible)
             return invisible;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 1);
-        var u = s.Uffd();
-        u.Register(m.Address, P, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, P, protect: true);
+        var (m, u) = s.WpRegisteredPage(1);
         if (Block(s, u, Op.Write64(m.Address, 0x5a), out var why) is not { } b)
             return Finding.Failed(why);
         u.Unregister(m.Address, P);
@@ -137,8 +131,7 @@ public static partial class BehaviourRows
     {
         using var s = lab.NewScope();
         var m = s.Anon(1);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 0x77);
+        var src = s.Source(0x77);
         var u = s.Uffd();
         u.Register(m.Address, P, RegisterMode.Missing);
         if (Block(s, u, Op.Read64(m.Address), out var why) is not { } b)
@@ -168,9 +161,7 @@ public static partial class BehaviourRows
     private static Finding SignalRefaults(Lab lab)
     {
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd();
-        u.Register(m.Address, P, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing);
         if (Block(s, u, Op.Read64(m.Address), out var why) is not { } b)
             return Finding.Failed(why);
         b.Worker.Signal();
@@ -186,9 +177,8 @@ public static partial class BehaviourRows
         if (!done)
             return Finding.Failed("still blocked after the second fault was resolved", ev);
         b.Worker.Dispose();
-        return handled == 1 && again.Count == 1 && again[0].Address == b.Fault.Address && again[0].Flags == b.Fault.Flags
-            ? Finding.Of(true, "handler ran, one new message for the same address", ev)
-            : Finding.Of(false, $"handler {handled}, {again.Count} new message(s)", ev);
+        return Finding.Either(handled == 1 && again.Count == 1 && again[0].Address == b.Fault.Address && again[0].Flags == b.Fault.Flags,
+            "handler ran, one new message for the same address", $"handler {handled}, {again.Count} new message(s)", ev);
     }
 
     private static Finding SignalKernelFault(Lab lab)
@@ -252,8 +242,7 @@ public static partial class BehaviourRows
         string ev = $"POISON: {p.Status}; the fork child's read: sigbus={r.Sigbus} si_code={r.SiCode}; CONFIG_MEMORY_FAILURE {(mf ? "set" : "not set")} (/proc/sys/vm/memory_failure_recovery {(mf ? "exists" : "absent")}), so {(mf ? "BUS_MCEERR_AR (4)" : "BUS_ADRERR (2)")} expected";
         if (r.Sigbus == 0)
             return Finding.Failed("no SIGBUS", ev);
-        return r.SiCode == expected
-            ? Finding.Of(true, $"si_code {r.SiCode} ({(expected == 4 ? "BUS_MCEERR_AR" : "BUS_ADRERR")})", ev)
-            : Finding.Of(false, $"si_code {r.SiCode}", ev);
+        return Finding.Either(r.SiCode == expected,
+            $"si_code {r.SiCode} ({(expected == 4 ? "BUS_MCEERR_AR" : "BUS_ADRERR")})", $"si_code {r.SiCode}", ev);
     }
 }

@@ -89,8 +89,7 @@ public static partial class BehaviourRows
         var (fd, addr) = child.ReceiveUffd(Lab.WaitMs);
         var u = s.Own(Userfaultfd.Adopt(fd, UffdFeatures.None));
         child.Finish(Lab.WaitMs);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 1);
+        var src = s.Source(1);
         var c = new UffdioCopy { Dst = addr, Src = src.Address, Len = P, Copy = 12345 };
         int r = u.TryCopy(ref c);
         string ev = $"child registered a page, sent its uffd and exited; COPY into it: {Errno.Name(r)} copy={c.Copy}";
@@ -107,14 +106,13 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.ThreadId) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.ThreadId);
-        u.Register(m.Address, m.Length, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.ThreadId);
         var o = s.Run(u, [Op.Read64(m.Address)]);
         if (o.Faults.Count == 0)
             return Finding.Failed("no MISSING fault", string.Join("; ", o.Notes));
         string ev = $"MISSING read from worker tid {o.WorkerTid}: message ptid {o.Faults[0].ThreadId}";
-        return o.Faults[0].ThreadId == o.WorkerTid ? Finding.Of(true, "ptid = worker tid", ev) : Finding.Of(false, $"ptid {o.Faults[0].ThreadId}", ev);
+        return Finding.Either(o.Faults[0].ThreadId == o.WorkerTid,
+            "ptid = worker tid", $"ptid {o.Faults[0].ThreadId}", ev);
     }
 
     private static Finding EventForkNeedsPtrace(Lab lab)
@@ -178,7 +176,8 @@ public static partial class BehaviourRows
         var u = s.Uffd();
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.WriteProtect, out var io);
         string ev = $"REGISTER(WP, anon): {Errno.Name(r)} ioctls=0x{(ulong)io:x}";
-        return r == 0 ? Finding.Of(true, "OK", ev) : Finding.Of(false, Errno.Name(r), ev);
+        return Finding.Either(r == 0,
+            "OK", Errno.Name(r), ev);
     }
 
     private static Finding KernelWrite(Lab lab, bool userModeOnly)
@@ -197,10 +196,10 @@ public static partial class BehaviourRows
         long ret = o.Results.Count > 0 ? o.Results[0].Ret : long.MinValue;
         string ev = $"read(2) of 8 bytes into a WP'd anon page on a {(userModeOnly ? "user-mode-only" : "full")} uffd: returned {(ret < 0 ? Errno.Name((int)-ret) : ret.ToString(CultureInfo.InvariantCulture))}, {o.FaultText}";
         if (userModeOnly)
-            return ret == -Errno.EFAULT && o.Faults.Count == 0 ? Finding.Of(true, "EFAULT, no message", ev) : Finding.Of(false, o.FaultText, ev);
-        return o.Faults.Count == 1 && (ulong)o.Faults[0].Flags == 3 && ret == 8
-            ? Finding.Of(true, "intercepted, flags 0x3", ev)
-            : Finding.Of(false, o.FaultText, ev);
+            return Finding.Either(ret == -Errno.EFAULT && o.Faults.Count == 0,
+                "EFAULT, no message", o.FaultText, ev);
+        return Finding.Either(o.Faults.Count == 1 && (ulong)o.Faults[0].Flags == 3 && ret == 8,
+            "intercepted, flags 0x3", o.FaultText, ev);
     }
 
     private static Finding KernelWriteIntercepted(Lab lab) => KernelWrite(lab, userModeOnly: false);
@@ -223,17 +222,15 @@ public static partial class BehaviourRows
         string ev = $"page cache filled, one read: unregistered {control.Present}/{control.Window}, MISSING {missing.Present}/{missing.Window} ({missing.Faults})";
         if (control.Present <= 1)
             return Finding.Undetermined("fault-around is off even without uffd", ev);
-        return missing.Present == control.Present
-            ? Finding.Of(true, $"MISSING: {missing.Present} of {missing.Window} mapped (on)", ev)
-            : Finding.Of(false, $"MISSING: {missing.Present} of {missing.Window} mapped", ev);
+        return Finding.Either(missing.Present == control.Present,
+            $"MISSING: {missing.Present} of {missing.Window} mapped (on)", $"MISSING: {missing.Present} of {missing.Window} mapped", ev);
     }
 
     /// <summary>A 2-page memfd, shared mapping, registered (WP by default) and write-protected:
     /// page 0 becomes a marker (never touched) or stays present + wp (populated first).</summary>
     private static (MemfdFile F, Mapping M, Userfaultfd U) MarkedShmem(LabScope s, bool populate = false, RegisterMode mode = RegisterMode.WriteProtect, UffdFeatures features = UffdFeatures.None)
     {
-        var f = s.Memfd(2);
-        var m = s.Shared(f);
+        var (f, m) = s.SharedMemfd(2);
         if (populate)
             Accessor.Touch(m.Address, m.Length, write: true, value: 5);
         var u = s.Uffd(features);
@@ -272,13 +269,13 @@ public static partial class BehaviourRows
         {
             var modes = VmaInfo.Find(m.Address)?.RegisteredModes ?? RegisterMode.None;
             ev += $"; VMA modes {modes}";
-            return after.Present && after.UffdWp && modes.HasFlag(RegisterMode.WriteProtect)
-                ? Finding.Of(true, "wp kept, VMA still uw", ev)
-                : Finding.Of(false, $"after: {Lab.Bits(after)}, VMA {modes}", ev);
+            return Finding.Either(after.Present && after.UffdWp && modes.HasFlag(RegisterMode.WriteProtect),
+                "wp kept, VMA still uw", $"after: {Lab.Bits(after)}, VMA {modes}", ev);
         }
         if (!before.IsWpMarker)
             return Finding.Undetermined($"no marker to start with ({Lab.Bits(before)})", ev);
-        return after.IsWpMarker ? Finding.Of(true, "marker kept", ev) : Finding.Of(false, $"marker lost ({Lab.Bits(after)})", ev);
+        return Finding.Either(after.IsWpMarker,
+            "marker kept", $"marker lost ({Lab.Bits(after)})", ev);
     }
 
     private static Finding MarkerReadSilent(Lab lab)
@@ -290,9 +287,8 @@ public static partial class BehaviourRows
         var o = s.Run(u, [Op.Read64(m.Address)]);
         var e = lab.Pm(m.Address);
         string ev = $"read of a marker: {(o.Finished ? "completed" : "blocked")}, {o.FaultText}; then {Lab.Bits(e)}";
-        return o.Finished && o.Faults.Count == 0 && e.Present && e.UffdWp
-            ? Finding.Of(true, "no message, mapped RO + wp", ev)
-            : Finding.Of(false, $"{o.FaultText}, {Lab.Bits(e)}", ev);
+        return Finding.Either(o.Finished && o.Faults.Count == 0 && e.Present && e.UffdWp,
+            "no message, mapped RO + wp", $"{o.FaultText}, {Lab.Bits(e)}", ev);
     }
 
     private static Finding MarkerWriteFaults(Lab lab)
@@ -303,9 +299,8 @@ public static partial class BehaviourRows
         var (_, m, u) = MarkedShmem(s);
         var o = s.Run(u, [Op.Write64(m.Address, 1)]);
         string ev = $"write to a marker: {o.FaultText}; after un-protect the write {(o.Finished ? "completed" : "stayed blocked")}";
-        return o.Finished && o.Faults.Count == 1 && (ulong)o.Faults[0].Flags == 3
-            ? Finding.Of(true, "one message, flags 0x3", ev)
-            : Finding.Of(false, o.FaultText, ev);
+        return Finding.Either(o.Finished && o.Faults.Count == 1 && (ulong)o.Faults[0].Flags == 3,
+            "one message, flags 0x3", o.FaultText, ev);
     }
 
     private static Finding MissingWpMarkerOrder(Lab lab)
@@ -313,8 +308,7 @@ public static partial class BehaviourRows
         if (NeedShmemWp(lab) is { } no)
             return no;
         using var s = lab.NewScope();
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 3);
+        var src = s.Source(3);
         var (_, m, u) = MarkedShmem(s, mode: RegisterMode.Missing | RegisterMode.WriteProtect);
         var o = s.Run(u, [Op.Write64(m.Address, 1)], f =>
         {
@@ -325,9 +319,8 @@ public static partial class BehaviourRows
         });
         var flags = o.Faults.Select(f => (ulong)f.Flags).ToList();
         string ev = $"write to a marker with no page cache: messages {string.Join(" then ", flags.Select(x => $"0x{x:x}"))} (MISSING resolved by COPY(MODE_WP), WP by un-protect)";
-        return o.Finished && flags.SequenceEqual([1UL, 3UL])
-            ? Finding.Of(true, "0x1 then 0x3", ev)
-            : Finding.Of(false, string.Join(" then ", flags.Select(x => $"0x{x:x}")), ev);
+        return Finding.Either(o.Finished && flags.SequenceEqual([1UL, 3UL]),
+            "0x1 then 0x3", string.Join(" then ", flags.Select(x => $"0x{x:x}")), ev);
     }
 
     private static Finding AliasWrites(Lab lab)
@@ -341,9 +334,8 @@ public static partial class BehaviourRows
         f.WriteU64(8, 0xa2);
         var e = lab.Pm(m.Address);
         string ev = $"write through an unregistered alias: {(o.Finished ? "completed" : "blocked")}, {o.FaultText}; pwrite OK; registered PTE {Lab.Bits(e)}";
-        return o.Finished && o.Faults.Count == 0 && e.UffdWp
-            ? Finding.Of(true, "not intercepted; registered PTE keeps wp", ev)
-            : Finding.Of(false, $"{o.FaultText}, registered {Lab.Bits(e)}", ev);
+        return Finding.Either(o.Finished && o.Faults.Count == 0 && e.UffdWp,
+            "not intercepted; registered PTE keeps wp", $"{o.FaultText}, registered {Lab.Bits(e)}", ev);
     }
 
     private static Finding WpUnpopulatedRead(Lab lab)
@@ -351,9 +343,7 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.WpUnpopulated) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.WpUnpopulated);
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        var (m, u) = s.RegisteredAnon(RegisterMode.WriteProtect, UffdFeatures.WpUnpopulated);
         u.WriteProtect(m.Address, P, protect: true);
         var o = s.Run(u, [Op.Read64(m.Address)]);
         var e = lab.Pm(m.Address);
@@ -379,7 +369,8 @@ public static partial class BehaviourRows
         m.Advise(Advice.Remove, 0, P);
         var after = lab.Pm(m.Address);
         string ev = $"WP_ASYNC shmem marker {Lab.Bits(before)}; after MADV_REMOVE {Lab.Bits(after)}";
-        return after.UffdWp ? Finding.Of(true, "marker kept", ev) : Finding.Of(false, "wp dropped", ev);
+        return Finding.Either(after.UffdWp,
+            "marker kept", "wp dropped", ev);
     }
 
     private static Finding ForkDropsWp(Lab lab)
@@ -392,8 +383,7 @@ public static partial class BehaviourRows
         using var s = lab.NewScope();
         var a = s.Anon(1);
         Accessor.Touch(a.Address, P, write: true, value: 1);
-        var f = s.Memfd(1);
-        var sh = s.Shared(f);
+        var (_, sh) = s.SharedMemfd(1);
         Accessor.Touch(sh.Address, P, write: true, value: 2);
         var u = s.Uffd();
         u.Register(a.Address, P, RegisterMode.WriteProtect);
@@ -410,9 +400,8 @@ public static partial class BehaviourRows
         string ev = $"parent anon {Lab.Bits(lab.Pm(a.Address))}; child anon {Lab.Bits(ca)}" + (shmem ? $", child shmem {Lab.Bits(cs)}" : " (no shmem WP on this kernel)");
         if (!ca.Present)
             return Finding.Undetermined("the child's anon page is not present", ev);
-        return !ca.UffdWp
-            ? Finding.Of(true, shmem ? $"anon wp=0, shmem {(cs.IsNone ? "not copied" : Lab.Bits(cs))}" : "anon wp=0", ev)
-            : Finding.Of(false, "stale wp=1 in the child", ev);
+        return Finding.Either(!ca.UffdWp,
+            shmem ? $"anon wp=0, shmem {(cs.IsNone ? "not copied" : Lab.Bits(cs))}" : "anon wp=0", "stale wp=1 in the child", ev);
     }
 
     private static Finding ForkEventKeepsWp(Lab lab)
@@ -422,8 +411,7 @@ public static partial class BehaviourRows
         using var s = lab.NewScope();
         var a = s.Anon(1);
         Accessor.Touch(a.Address, P, write: true, value: 1);
-        var f = s.Memfd(1);
-        var sh = s.Shared(f);
+        var (_, sh) = s.SharedMemfd(1);
         Accessor.Touch(sh.Address, P, write: true, value: 2);
         int api = lab.ApiErrno(UffdFeatures.EventFork);
         if (api != 0)
@@ -462,9 +450,8 @@ public static partial class BehaviourRows
             child.Release();
             child.Finish(Lab.WaitMs);
             string ev = $"FORK message {(fe is null ? "not seen" : "read")}; child anon {Lab.Bits(ca)}, child shmem {Lab.Bits(cs)}, child VMA {childModes}";
-            return fe is not null && ca.UffdWp && cs.UffdWp
-                ? Finding.Of(true, "anon and shmem wp=1 in the child", ev)
-                : Finding.Of(false, $"child anon wp={(ca.UffdWp ? 1 : 0)}, shmem wp={(cs.UffdWp ? 1 : 0)}", ev);
+            return Finding.Either(fe is not null && ca.UffdWp && cs.UffdWp,
+                "anon and shmem wp=1 in the child", $"child anon wp={(ca.UffdWp ? 1 : 0)}, shmem wp={(cs.UffdWp ? 1 : 0)}", ev);
         }
         finally
         {
@@ -479,11 +466,7 @@ public static partial class BehaviourRows
         if (SwitchDetectors.WpBitInvisible(lab) is { } invisible)
             return invisible;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 1);
-        var u = s.Uffd(UffdFeatures.EventRemap);
-        u.Register(m.Address, P, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, P, protect: true);
+        var (m, u) = s.WpRegisteredPage(1, UffdFeatures.EventRemap);
         var dest = Mapping.Reserve(P); // consumed by the move
         int rr = int.MinValue;
         var t = new Thread(() => rr = m.TryRemap(P, dest)) { IsBackground = true, Name = "probe mremap" };
@@ -502,9 +485,8 @@ public static partial class BehaviourRows
         var e = lab.Pm(m.Address);
         var modes = VmaInfo.Find(m.Address)?.RegisteredModes ?? RegisterMode.None;
         string ev = $"REMAP message {(ev1 is null ? "not seen" : $"read (len {ev1.Length})")}; at the new address {Lab.Bits(e)}, VMA {modes}";
-        return ev1 is not null && e.UffdWp && modes.HasFlag(RegisterMode.WriteProtect)
-            ? Finding.Of(true, "REMAP read; wp=1 and uw at the new address", ev)
-            : Finding.Of(false, $"{Lab.Bits(e)}, VMA {modes}", ev);
+        return Finding.Either(ev1 is not null && e.UffdWp && modes.HasFlag(RegisterMode.WriteProtect),
+            "REMAP read; wp=1 and uw at the new address", $"{Lab.Bits(e)}, VMA {modes}", ev);
     }
 
     private static Finding ThpWpKeepsPmd(Lab lab)
@@ -531,7 +513,8 @@ public static partial class BehaviourRows
         long after = AnonHugeKb(start);
         int wp = lab.Pm(start, (long)(huge / P)).Count(e => e.UffdWp);
         string ev = $"2 MiB THP (AnonHugePages {before} kB) write-protected whole: AnonHugePages {after} kB, {wp}/512 PTEs wp";
-        return after >= 2048 && wp == 512 ? Finding.Of(true, "PMD-mapped, 512/512 wp", ev) : Finding.Of(false, $"AnonHugePages {after} kB, {wp}/512 wp", ev);
+        return Finding.Either(after >= 2048 && wp == 512,
+            "PMD-mapped, 512/512 wp", $"AnonHugePages {after} kB, {wp}/512 wp", ev);
     }
 
     private static Finding ShmemWpSwap(Lab lab)
@@ -568,9 +551,8 @@ public static partial class BehaviourRows
         var again = new UffdioContinue { Range = new UffdioRange(m.Address, P) };
         int r3 = u.TryContinue(ref again);
         string ev = $"no cache: {Errno.Name(r1)} mapped={hole.Mapped}; cached: {Errno.Name(r2)} mapped={first.Mapped}; again: {Errno.Name(r3)} mapped={again.Mapped}";
-        return r1 == -Errno.EFAULT && r2 == 0 && r3 == -Errno.EEXIST
-            ? Finding.Of(true, "EFAULT, OK, EEXIST", ev)
-            : Finding.Of(false, $"{Errno.Name(r1)}, {Errno.Name(r2)}, {Errno.Name(r3)}", ev);
+        return Finding.Either(r1 == -Errno.EFAULT && r2 == 0 && r3 == -Errno.EEXIST,
+            "EFAULT, OK, EEXIST", $"{Errno.Name(r1)}, {Errno.Name(r2)}, {Errno.Name(r3)}", ev);
     }
 
     private static Finding PoisonRefusesMarker(Lab lab)
@@ -580,8 +562,7 @@ public static partial class BehaviourRows
         if (NeedShmemWp(lab) is { } no2)
             return no2;
         using var s = lab.NewScope();
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 3);
+        var src = s.Source(3);
         var (_, m, u) = MarkedShmem(s, mode: RegisterMode.Missing | RegisterMode.WriteProtect, features: UffdFeatures.Poison);
         var p0 = new UffdioPoison { Range = new UffdioRange(m.Address, P) };
         int r1 = u.TryPoison(ref p0);
@@ -590,9 +571,8 @@ public static partial class BehaviourRows
         var c = new UffdioCopy { Dst = m.PageAddress(1), Src = src.Address, Len = P };
         int r3 = u.TryCopy(ref c);
         string ev = $"POISON over a wp marker: {Errno.Name(r1)}; POISON a hole: {Errno.Name(r2)}; COPY over that poison marker: {Errno.Name(r3)}";
-        return r1 == -Errno.EEXIST && r2 == 0 && r3 == 0
-            ? Finding.Of(true, "EEXIST; COPY over poison OK", ev)
-            : Finding.Of(false, $"{Errno.Name(r1)}; {Errno.Name(r2)}; {Errno.Name(r3)}", ev);
+        return Finding.Either(r1 == -Errno.EEXIST && r2 == 0 && r3 == 0,
+            "EEXIST; COPY over poison OK", $"{Errno.Name(r1)}; {Errno.Name(r2)}; {Errno.Name(r3)}", ev);
     }
 
     private static Finding MoveShmemEinval(Lab lab)
@@ -600,16 +580,15 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.Move) is { } no)
             return no;
         using var s = lab.NewScope();
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 3);
-        var f = s.Memfd(1);
-        var m = s.Shared(f);
+        var src = s.Source(3);
+        var (_, m) = s.SharedMemfd(1);
         var u = s.Uffd(UffdFeatures.Move);
         var io = u.Register(m.Address, m.Length, RegisterMode.Missing);
         var mv = new UffdioMove { Dst = m.Address, Src = src.Address, Len = P };
         int r = u.TryMove(ref mv);
         string ev = $"REGISTER(MISSING, shmem) ioctls=0x{(ulong)io:x} (MOVE {((io & UffdIoctls.Move) != 0 ? "advertised" : "not advertised")}); MOVE into it: {Errno.Name(r)}";
-        return r == -Errno.EINVAL ? Finding.Of(true, "EINVAL", ev) : Finding.Of(false, Errno.Name(r), ev);
+        return Finding.Either(r == -Errno.EINVAL,
+            "EINVAL", Errno.Name(r), ev);
     }
 
     private static Finding PagemapGuardBit(Lab lab)

@@ -22,6 +22,10 @@ public enum FindingKind
 public sealed record Finding(FindingKind Kind, bool? Value, string Observed, string Evidence)
 {
     public static Finding Of(bool value, string observed, string evidence = "") => new(FindingKind.Observed, value, observed, evidence);
+
+    /// <summary>An observation whose wording follows its value: whenTrue or whenFalse says what was seen.</summary>
+    public static Finding Either(bool value, string whenTrue, string whenFalse, string evidence) => Of(value, value ? whenTrue : whenFalse, evidence);
+
     public static Finding NotSupported(string observed, string evidence) => new(FindingKind.NotSupported, null, observed, evidence);
     public static Finding Undetermined(string observed, string evidence = "") => new(FindingKind.Undetermined, null, observed, evidence);
     public static Finding Failed(string observed, string evidence = "") => new(FindingKind.Error, null, observed, evidence);

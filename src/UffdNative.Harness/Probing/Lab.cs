@@ -162,6 +162,21 @@ public sealed class LabScope : IDisposable
 
     public Mapping Private(MemfdFile f) => Own(f.MapPrivate());
 
+    /// <summary>A memfd of these pages and its MAP_SHARED mapping.</summary>
+    public (MemfdFile File, Mapping Map) SharedMemfd(long pages)
+    {
+        var f = Memfd(pages);
+        return (f, Shared(f));
+    }
+
+    /// <summary>A present one-page anonymous mapping whose first word is value: the source of a COPY or MOVE.</summary>
+    public Mapping Source(ulong value)
+    {
+        var src = Anon(1);
+        Accessor.Touch(src.Address, Lab.Page, write: true, value: value);
+        return src;
+    }
+
     /// <summary>A uffd with these features, on the first path this process may use (device,
     /// syscall, then user-mode-only), or on a user-mode-only one when asked.</summary>
     public Userfaultfd Uffd(UffdFeatures features = UffdFeatures.None, bool userModeOnly = false)
@@ -185,6 +200,27 @@ public sealed class LabScope : IDisposable
         var u = Userfaultfd.Open(new UffdOpenOptions { RequiredFeatures = features, Path = path });
         uffds.Add(u);
         return u;
+    }
+
+    /// <summary>A one-page anonymous hole registered with mode on a new uffd with these features.</summary>
+    public (Mapping Map, Userfaultfd Uffd) RegisteredAnon(RegisterMode mode, UffdFeatures features = UffdFeatures.None)
+    {
+        var m = Anon(1);
+        var u = Uffd(features);
+        u.Register(m.Address, m.Length, mode);
+        return (m, u);
+    }
+
+    /// <summary>A present one-page anonymous mapping (first word value) registered WP on a new uffd with these
+    /// features, and write-protected unless asked not to.</summary>
+    public (Mapping Map, Userfaultfd Uffd) WpRegisteredPage(ulong value, UffdFeatures features = UffdFeatures.None, bool protect = true)
+    {
+        var m = Source(value);
+        var u = Uffd(features);
+        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        if (protect)
+            u.WriteProtect(m.Address, m.Length, protect: true);
+        return (m, u);
     }
 
     /// <summary>Closes one uffd now (close() semantics are what some experiments observe).</summary>

@@ -22,10 +22,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 9);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        var (m, u) = s.WpRegisteredPage(9, protect: false);
         var before = lab.Pm(m.Address);
         u.WriteProtect(m.Address, P, protect: true);
         var after = lab.Pm(m.Address);
@@ -81,8 +78,7 @@ public static partial class SwitchDetectors
         using var s = lab.NewScope();
         var m = s.Anon(2);
         m.Advise(Advice.NoHugePage);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 3);
+        var src = s.Source(3);
         var u = s.Uffd();
         u.Register(m.PageAddress(1), P, RegisterMode.Missing);
         var c = new UffdioCopy { Dst = m.PageAddress(1), Src = src.Address, Len = P };
@@ -113,8 +109,7 @@ public static partial class SwitchDetectors
     {
         using var s = lab.NewScope();
         var m = s.Anon(2);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 5);
+        var src = s.Source(5);
         var u = s.Uffd();
         u.Register(m.Address, m.Length, RegisterMode.Missing);
         int g = m.TryAdvise((Advice)MadvGuardInstall, 0, P);
@@ -141,9 +136,7 @@ public static partial class SwitchDetectors
             return Finding.Undetermined($"vm.mmap_min_addr = {(text.Length == 0 ? "unreadable" : text)}: the experiment needs a page below it");
         ulong below = (minAddr & ~0xfffUL) - 0x1000; // the highest page below mmap_min_addr (never mapped)
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing);
         var c = new UffdioCopy { Dst = m.Address, Src = below, Len = P, Copy = 1 };
         int r = u.TryCopy(ref c);
         string ev = $"vm.mmap_min_addr = {minAddr}; COPY into a registered page from src=0x{below:x}, copy preset to 1: {Errno.Name(r)} copy={c.Copy}";
@@ -159,11 +152,9 @@ public static partial class SwitchDetectors
     public static Finding ShmemFillBeyondEof(Lab lab)
     {
         using var s = lab.NewScope();
-        var f = s.Memfd(2);
-        var m = s.Shared(f);
+        var (f, m) = s.SharedMemfd(2);
         f.Truncate((long)P); // page 1 of the mapping is now beyond i_size
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 6);
+        var src = s.Source(6);
         var u = s.Uffd();
         u.Register(m.Address, m.Length, RegisterMode.Missing);
         var c = new UffdioCopy { Dst = m.PageAddress(1), Src = src.Address, Len = P, Copy = 1 };
@@ -323,11 +314,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 8);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, P, protect: true);
+        var (m, u) = s.WpRegisteredPage(8);
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.Missing, out _);
         var modes = VmaInfo.Find(m.Address)?.RegisteredModes ?? RegisterMode.None;
         var e = lab.Pm(m.Address);

@@ -59,8 +59,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.WpHugetlbfsShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var f = s.Memfd(2);
-        var m = s.Shared(f);
+        var (_, m) = s.SharedMemfd(2);
         var u = s.Uffd();
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.WriteProtect, out _);
         if (r < 0)
@@ -72,9 +71,8 @@ public static partial class SwitchDetectors
         string ev = $"never-touched page after WRITEPROTECT: {Lab.Bits(before)}; after MADV_DONTNEED: {Lab.Bits(after)}";
         if (!before.IsWpMarker)
             return Finding.Of(false, $"no marker after WP ({Lab.Bits(before)})", ev);
-        return after.IsWpMarker
-            ? Finding.Of(true, "marker (present=0 wp=1) after WP, kept by MADV_DONTNEED", ev)
-            : Finding.Of(false, $"marker lost by MADV_DONTNEED ({Lab.Bits(after)})", ev);
+        return Finding.Either(after.IsWpMarker,
+            "marker (present=0 wp=1) after WP, kept by MADV_DONTNEED", $"marker lost by MADV_DONTNEED ({Lab.Bits(after)})", ev);
     }
 
     // ---- §3.1 fault-around ---------------------------------------------------------------------------
@@ -132,9 +130,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.WpUnpopulated) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.WpUnpopulated);
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
+        var (m, u) = s.RegisteredAnon(RegisterMode.WriteProtect, UffdFeatures.WpUnpopulated);
         u.WriteProtect(m.Address, m.Length, protect: true);
         var e = lab.Pm(m.Address);
         return e.IsWpMarker
@@ -151,11 +147,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.PageFaultFlagWp) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 0x5a); // populated before registration
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, m.Length, protect: true);
+        var (m, u) = s.WpRegisteredPage(0x5a); // populated before registration
         var before = lab.Pm(m.Address);
         if (!before.UffdWp)
             return WpBitInvisible(lab) ?? Finding.Undetermined($"WRITEPROTECT did not set pagemap bit 57 ({Lab.Bits(before)})");
@@ -194,8 +186,7 @@ public static partial class SwitchDetectors
         var f = s.Memfd(4);
         f.WritePattern(0, (long)P, 21); // page 0 in the page cache: a valid CONTINUE target
         var m = s.Shared(f);
-        var src = s.Anon(1);
-        Accessor.Touch(src.Address, P, write: true, value: 1);
+        var src = s.Source(1);
         bool poison = lab.Has(UffdFeatures.Poison), move = lab.Has(UffdFeatures.Move);
         // UFFDIO_CONTINUE is an unknown command before 5.13 (EINVAL whatever the state): asked only where it exists.
         bool cont = lab.Has(UffdFeatures.MinorHugetlbfs);
@@ -288,9 +279,8 @@ public static partial class SwitchDetectors
         int badApi = lab.ApiErrno(UffdFeatures.None, api: 0xAB);
         int badBit = lab.ApiErrno((UffdFeatures)(1UL << 63));
         string ev = $"UFFDIO_API api=0xAB: {Errno.Name(badApi)}; features=1<<63: {Errno.Name(badBit)}";
-        return badApi == 0 || badBit == 0
-            ? Finding.Of(true, "accepted (" + (badApi == 0 ? "api=0xAB" : "bit 63") + ")", ev)
-            : Finding.Of(false, "both refused (EINVAL)", ev);
+        return Finding.Either(badApi == 0 || badBit == 0,
+            "accepted (" + (badApi == 0 ? "api=0xAB" : "bit 63") + ")", "both refused (EINVAL)", ev);
     }
 
     // ---- 6.4: UFFDIO_CONTINUE_MODE_WP -----------------------------------------------------------------
@@ -348,16 +338,13 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.Poison) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.Poison);
-        u.Register(m.Address, m.Length, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.Poison);
         var p = new UffdioPoison { Range = new UffdioRange(m.Address, P) };
         int r = u.TryPoison(ref p);
         var e = lab.Pm(m.Address);
         string ev = $"POISON one hole: {Errno.Name(r)} updated={p.Updated}; then {Lab.Bits(e)} (poison marker: present=0 wp=0 swap=1)";
-        return r == 0 && p.Updated == (long)P && !e.Present && e.Swap && !e.UffdWp
-            ? Finding.Of(true, "POISON OK, poison marker installed", ev)
-            : Finding.Of(false, $"POISON: {Errno.Name(r)} updated={p.Updated}", ev);
+        return Finding.Either(r == 0 && p.Updated == (long)P && !e.Present && e.Swap && !e.UffdWp,
+            "POISON OK, poison marker installed", $"POISON: {Errno.Name(r)} updated={p.Updated}", ev);
     }
 
     // ---- 6.7: WP_ASYNC --------------------------------------------------------------------------------
@@ -367,18 +354,13 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.WpAsync) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        Accessor.Touch(m.Address, P, write: true, value: 3);
-        var u = s.Uffd(UffdFeatures.WpAsync);
-        u.Register(m.Address, m.Length, RegisterMode.WriteProtect);
-        u.WriteProtect(m.Address, m.Length, protect: true);
+        var (m, u) = s.WpRegisteredPage(3, UffdFeatures.WpAsync);
         var before = lab.Pm(m.Address);
         var o = s.Run(u, [Op.Write64(m.Address, 4)]);
         var after = lab.Pm(m.Address);
         string ev = $"WP'd page {Lab.Bits(before)}; write from a worker: {(o.Finished ? "completed" : "blocked")}, {o.FaultText}; then {Lab.Bits(after)}";
-        return o.Finished && o.Faults.Count == 0 && before.UffdWp && !after.UffdWp
-            ? Finding.Of(true, "write resolved by the kernel, no message, wp dropped", ev)
-            : Finding.Of(false, "write not resolved asynchronously", ev);
+        return Finding.Either(o.Finished && o.Faults.Count == 0 && before.UffdWp && !after.UffdWp,
+            "write resolved by the kernel, no message, wp dropped", "write not resolved asynchronously", ev);
     }
 
     // ---- 6.7: PAGEMAP_SCAN ----------------------------------------------------------------------------
@@ -419,9 +401,7 @@ public static partial class SwitchDetectors
         using var s = lab.NewScope();
         var src = s.Anon(1);
         Accessor.Fill(src.Address, P, 41);
-        var dst = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.Move);
-        u.Register(dst.Address, dst.Length, RegisterMode.Missing);
+        var (dst, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.Move);
         var mv = new UffdioMove { Dst = dst.Address, Src = src.Address, Len = P };
         int r = u.TryMove(ref mv);
         var d = lab.Pm(dst.Address);
@@ -429,9 +409,8 @@ public static partial class SwitchDetectors
         u.Unregister(dst.Address, dst.Length);
         long verify = r == 0 && d.Present ? Accessor.Verify(dst.Address, P, 41) : -1;
         string ev = $"MOVE one filled anon page into a registered hole: {Errno.Name(r)} move={mv.Move}; dst {Lab.Bits(d)}, src {Lab.Bits(sr)}, content {(verify == 0 ? "intact" : "wrong")}";
-        return r == 0 && mv.Move == (long)P && d.Present && !sr.Present && verify == 0
-            ? Finding.Of(true, "MOVE OK (page moved, src now empty)", ev)
-            : Finding.Of(false, $"MOVE: {Errno.Name(r)} move={mv.Move}", ev);
+        return Finding.Either(r == 0 && mv.Move == (long)P && d.Present && !sr.Present && verify == 0,
+            "MOVE OK (page moved, src now empty)", $"MOVE: {Errno.Name(r)} move={mv.Move}", ev);
     }
 
     // ---- §0a (6.6/6.8): REGISTER's ioctl mask gains POISON and MOVE ----------------------------------------
@@ -456,15 +435,14 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.ExactAddress) is { } no)
             return no;
         using var s = lab.NewScope();
-        var m = s.Anon(1);
-        var u = s.Uffd(UffdFeatures.ExactAddress);
-        u.Register(m.Address, m.Length, RegisterMode.Missing);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing, UffdFeatures.ExactAddress);
         var o = s.Run(u, [Op.Read64(m.Address + 0x123)]);
         if (o.Faults.Count == 0)
             return Finding.Failed("no MISSING fault for a read of a registered hole", string.Join("; ", o.Notes));
         ulong off = o.Faults[0].Address - m.Address;
         string ev = $"read at +0x123 of a MISSING-registered hole: message address +0x{off:x}";
-        return off == 0x123 ? Finding.Of(true, "fault address +0x123 (exact)", ev) : Finding.Of(false, $"fault address +0x{off:x} (masked)", ev);
+        return Finding.Either(off == 0x123,
+            "fault address +0x123 (exact)", $"fault address +0x{off:x} (masked)", ev);
     }
 
     // ---- 5.14: MINOR on shmem -----------------------------------------------------------------------------
@@ -474,12 +452,12 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.MinorShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var f = s.Memfd(1);
-        var m = s.Shared(f);
+        var (_, m) = s.SharedMemfd(1);
         var u = s.Uffd();
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.Minor, out var ioctls);
         string ev = $"REGISTER(MINOR, memfd MAP_SHARED): {Errno.Name(r)} ioctls=0x{(ulong)ioctls:x}";
-        return r == 0 ? Finding.Of(true, $"OK (ioctls 0x{(ulong)ioctls:x})", ev) : Finding.Of(false, Errno.Name(r), ev);
+        return Finding.Either(r == 0,
+            $"OK (ioctls 0x{(ulong)ioctls:x})", Errno.Name(r), ev);
     }
 
     // ---- §1.1 (6.1): /dev/userfaultfd -----------------------------------------------------------------------
@@ -496,7 +474,8 @@ public static partial class SwitchDetectors
         if (stage == 1 && fd is -Errno.EACCES or -Errno.EPERM)
             return Finding.Of(true, $"present ({Errno.Name(-fd)} for uid {HostFacts.EffectiveUid})", ev);
         if (stage == 1 && fd == -Errno.ENOENT)
-            return misc ? Finding.Of(true, "kernel has it; no node in this /dev (container?)", ev) : Finding.Of(false, "absent", ev);
+            return Finding.Either(misc,
+                "kernel has it; no node in this /dev (container?)", "absent", ev);
         return Finding.Failed(Errno.Name(-fd), ev);
     }
 

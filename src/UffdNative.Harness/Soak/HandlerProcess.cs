@@ -116,22 +116,11 @@ public sealed class HandlerProcess : IDisposable
         return process.ExitCode;
     }
 
-    public void Kill()
-    {
-        try
-        {
-            if (!process.HasExited)
-                process.Kill();
-        }
-        catch (InvalidOperationException)
-        {
-        }
-    }
+    public void Kill() => process.KillIfRunning();
 
     public void Dispose()
     {
-        Kill();
-        process.WaitForExit(10_000);
+        process.Reap();
         process.Dispose();
         RemoveSocketPath(SocketPath);
     }

@@ -92,6 +92,14 @@ public class FaultInjectionTests
         }, () => uffd.Dispose(), handler.Kill);
     }
 
+    /// <summary>SIGKILLs the handler and waits (bounded) for the client's session to end in expected.</summary>
+    private static void KillHandler(HandlerProcess handler, ExternalHandler session, ExternalHandlerState expected)
+    {
+        handler.Kill();
+        Assert.True(session.Completion.Wait(20_000), "the session did not end");
+        Assert.Equal(expected, session.State);
+    }
+
     // ---- the owner exits mid-copy -------------------------------------------------------------------
 
     [Fact]
@@ -128,9 +136,7 @@ public class FaultInjectionTests
             using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
-            handler.Kill();
-            Assert.True(session.Completion.Wait(20_000));
-            Assert.Equal(ExternalHandlerState.TakenOver, session.State);
+            KillHandler(handler, session, ExternalHandlerState.TakenOver);
             Assert.Contains(session.Failure!.Kind, new[] { HandlerFailureKind.SocketClosed, HandlerFailureKind.ProcessExited });
             R.JoinAll(30_000, workers);
             Assert.True(session.TakeoverServer!.Statistics.Faults > 0, "the takeover loop served nothing");
@@ -156,9 +162,7 @@ public class FaultInjectionTests
             using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.WpUnprotectWithRelease(map));
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 64, 64, 0x77)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
-            handler.Kill();
-            Assert.True(session.Completion.Wait(20_000));
-            Assert.Equal(ExternalHandlerState.Released, session.State);
+            KillHandler(handler, session, ExternalHandlerState.Released);
             R.JoinAll(30_000, workers);
             // Every write landed (served or, after the release, let through by the kernel).
             Assert.Equal(-1, R.Verify(map.Address, pages, VerifyBase.Pattern, Seed, touched: true, touchSeed: 0x77));
@@ -175,9 +179,7 @@ public class FaultInjectionTests
         R.Within(Hard, () =>
         {
             using var session = owner.ConnectAndHoldFirstFault("missing", MissingPattern);
-            handler.Kill();
-            Assert.True(session.Completion.Wait(20_000));
-            Assert.Equal(ExternalHandlerState.Failing, session.State);
+            KillHandler(handler, session, ExternalHandlerState.Failing);
             Assert.Equal(42, owner.WaitForExit(20_000)); // the tool's SIGBUS exit
             // A poisoned page: BUS_MCEERR_AR (4) with CONFIG_MEMORY_FAILURE, BUS_ADRERR (2) without
             // (reference §0a), at the page the owner was reading.
@@ -194,9 +196,7 @@ public class FaultInjectionTests
         R.Within(Hard, () =>
         {
             using var session = owner.ConnectAndHoldFirstFault("wp", [PolicySpec.Of("wp-unprotect")]);
-            handler.Kill();
-            Assert.True(session.Completion.Wait(20_000));
-            Assert.Equal(ExternalHandlerState.Failing, session.State);
+            KillHandler(handler, session, ExternalHandlerState.Failing);
             Assert.Equal(42, owner.WaitForExit(20_000));
             Assert.Contains(owner.Lines, l => l.StartsWith("sigbus", StringComparison.Ordinal) && l.EndsWith("code=-6", StringComparison.Ordinal)); // SI_TKILL
         }, owner.Kill, handler.Kill);

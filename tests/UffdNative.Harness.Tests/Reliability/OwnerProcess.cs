@@ -195,22 +195,11 @@ public sealed unsafe class OwnerProcess : IDisposable
         return process.ExitCode > 128 ? -(process.ExitCode - 128) : process.ExitCode;
     }
 
-    public void Kill()
-    {
-        try
-        {
-            if (!process.HasExited)
-                process.Kill();
-        }
-        catch (InvalidOperationException)
-        {
-        }
-    }
+    public void Kill() => process.KillIfRunning();
 
     public void Dispose()
     {
-        Kill();
-        process.WaitForExit(10_000);
+        process.Reap();
         channel.Dispose();
         Uffd.Dispose();
         process.Dispose();
