@@ -32,20 +32,33 @@ internal sealed unsafe class ExternalBenchLoop : IDisposable
 {
     private readonly ExternalHandler session;
     private readonly MemfdFile? store;
+    private readonly MemfdFile? content;
     private SharedSnapshotStore? view;
     private readonly ulong length;
 
-    private ExternalBenchLoop(ExternalHandler session, MemfdFile? store, ulong length)
+    private ExternalBenchLoop(ExternalHandler session, MemfdFile? store, MemfdFile? content, ulong length)
     {
         this.session = session;
         this.store = store;
+        this.content = content;
         this.length = length;
     }
 
     /// <summary>Hands the uffd (which the session then owns) to the handler for scenario c.</summary>
     public static ExternalBenchLoop Start(ExternalBenchHost host, BenchCase c, Userfaultfd uffd, Mapping map, MemfdFile? file, ulong baseSeed, int readAhead)
     {
+        MemfdFile? store = null, content = null;
+        var fds = new List<int>();
         var source = new SourceSpec { Kind = "pattern", Seed = baseSeed };
+        if (c.Scenario is "missing-copy" or "read-ahead")
+        {
+            // The content comes as a file, as a VMM's restore does (Firecracker's memory file): a memfd sealed
+            // against shrinking, written before the clock starts like the in-process loops' source buffer.
+            content = MemfdFile.CreateSealedAgainstShrinking("bench-source", (long)map.Length);
+            content.WritePattern(0, (long)map.Length, baseSeed);
+            fds.Add(content.Fd);
+            source = new SourceSpec { Kind = "fd", Fd = fds.Count };
+        }
         PolicySpec policy = c.Scenario switch
         {
             "missing-copy" => PolicySpec.Of("missing-copy", source),
@@ -57,8 +70,6 @@ internal sealed unsafe class ExternalBenchLoop : IDisposable
             _ => throw new InvalidOperationException($"{c.Id} has no external variant"),
         };
         string mode = c.Scenario switch { "wp" or "wp-snapshot" => "wp", "minor" => "minor", _ => "missing" };
-        MemfdFile? store = null;
-        var fds = new List<int>();
         int? memfd = null, snapshotFd = null;
         if (file is not null)
         {
@@ -86,11 +97,12 @@ internal sealed unsafe class ExternalBenchLoop : IDisposable
                 TakeoverPolicies = () => [mode == "minor" ? new Serving.Policies.MinorContinue() : new Serving.Policies.MissingZero()],
                 HeartbeatMs = 100,
             });
-            return new ExternalBenchLoop(session, store, map.Length);
+            return new ExternalBenchLoop(session, store, content, map.Length);
         }
         catch
         {
             store?.Dispose();
+            content?.Dispose();
             throw;
         }
     }
@@ -141,5 +153,6 @@ internal sealed unsafe class ExternalBenchLoop : IDisposable
         session.Dispose();
         view?.Dispose();
         store?.Dispose();
+        content?.Dispose();
     }
 }

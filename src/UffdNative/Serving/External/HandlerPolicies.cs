@@ -346,6 +346,12 @@ internal static class HandlerSources
             case "fd":
                 if (spec.Fd is not { } i || i < 0 || i >= fds.Count)
                     throw new UffdException("handoff", Errno.EINVAL, $"source fd index {spec.Fd} is not among the {fds.Count} descriptors received", "");
+                // A tmpfs file sealed against shrinking is mapped (SealedMapping: no truncation can SIGBUS the
+                // handler) and UFFDIO_COPY reads the page straight from the mapping, as from an in-process
+                // buffer; any other file is read with pread into a staging buffer first (one copy more).
+                nint view = SealedMapping.Map(fds[i], 0, length, write: false);
+                if (view != 0)
+                    return new OwningSource(new BufferPageSource(view, length, null), new Unmapping(view, length));
                 return PageSource.FromFile(new SafeFileHandle(fds[i], ownsHandle: false), 0, length);
             case "file" when !trusted:
                 throw new UffdException("handoff", Errno.EPERM, "a client may not name a file path as its source (the handler would open it with its own authority)", "send the file as a descriptor: source kind \"fd\"");
@@ -355,6 +361,11 @@ internal static class HandlerSources
             default:
                 throw new UffdException("handoff", Errno.EINVAL, $"unknown source kind '{spec.Kind}'", "use zero, pattern, fd or file");
         }
+    }
+
+    private sealed unsafe class Unmapping(nint address, ulong length) : IDisposable
+    {
+        public void Dispose() => Tmds.Linux.LibC.munmap((void*)address, (Tmds.Linux.size_t)length);
     }
 
     private sealed class OwningSource(PageSource inner, IDisposable owned) : PageSource
