@@ -192,19 +192,21 @@ public sealed partial class LoggingAndProgressTests
     }
 
     [Fact]
-    public void OnATerminalCheckDrawsTheProgressBarOnStderr()
+    public void OnATerminalFuzzDrawsTheProgressBarOnStderr()
     {
         // script(1) gives the CLI a pseudo-terminal for stdin, stdout and stderr; what it drew is the typescript.
         var log = Path.Combine(Path.GetTempPath(), $"uffdnative-pty-{Guid.NewGuid():N}.txt");
         try
         {
-            var command = $"{CliRunner.DotnetHost} {CliRunner.CliDll()} check --scenario fault-around";
+            // fuzz for 2 s rather than a check of a few cells: a run shorter than the bar's first refresh draws nothing.
+            var command = $"{CliRunner.DotnetHost} {CliRunner.CliDll()} fuzz --seed 1 --seconds 2";
             var r = CliRunner.Exec(["script", "-q", "-e", "-c", command, log], environment: new Dictionary<string, string> { ["TERM"] = "xterm-256color", ["COLUMNS"] = "160", ["LINES"] = "40" });
             Assert.True(r.ExitCode == 0, r.ToString());
             var drawn = File.ReadAllText(log);
-            // The task's description as the bar shows it; the table follows on stdout.
-            Assert.Matches(@"check \d+ cells", drawn);
-            Assert.Contains("1 scenarios, ", drawn, StringComparison.Ordinal);
+            // The task's description and status as the bar shows them; the summary follows on stdout.
+            Assert.Contains("fuzz for 2 s", drawn, StringComparison.Ordinal);
+            Assert.Matches(@"\d+ scenarios, 0 divergences, \d+ scenarios/s", drawn);
+            Assert.Contains("0 divergences", drawn, StringComparison.Ordinal);
         }
         finally
         {
