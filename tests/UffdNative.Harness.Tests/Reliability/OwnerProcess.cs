@@ -102,7 +102,7 @@ public sealed unsafe class OwnerProcess : IDisposable
         p.BeginErrorReadLine();
         int cfd = Shim.uffd_sock_accept(lfd, 30_000);
         Shim.uffd_close(lfd);
-        File.Delete(sock);
+        Soak.HandlerProcess.RemoveSocketPath(sock); // the socket and its private directory
         if (cfd < 0)
         {
             p.Kill();

@@ -27,9 +27,17 @@ public class ServeCommandTests
     [InlineData("--source", "pattern:x", "is not zero, pattern:SEED or file:PATH")]
     public void BadOptions(string option, string value, string message)
     {
-        var (code, err) = Run("serve", "--socket", HandlerProcess.NewSocketPath("bad"), option, value);
-        Assert.Equal(2, code);
-        Assert.Contains(message, err, StringComparison.Ordinal);
+        var path = HandlerProcess.NewSocketPath("bad");
+        try
+        {
+            var (code, err) = Run("serve", "--socket", path, option, value);
+            Assert.Equal(2, code);
+            Assert.Contains(message, err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            HandlerProcess.RemoveSocketPath(path); // serve refused before creating anything: only the directory is left
+        }
     }
 
     [Fact]
