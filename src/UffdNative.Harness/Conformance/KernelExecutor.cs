@@ -759,7 +759,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         }
 
         /// <summary>The ioctls of the fault's run as the model names them: copy, copy-wp, zeropage,
-        /// unprotect, continue, continue-wp, move, wake; a failure as name:ERRNO. The WAKE a server issues
+        /// unprotect, continue, continue-wp, move, poison, wake; a failure as name:ERRNO. The WAKE a server issues
         /// after ENOENT (it drops the fault) is not the declared handler's: the model has the thread
         /// blocked there, and the run ends.</summary>
         private static string Describe(Resolution r)
@@ -781,6 +781,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                     ResolutionIoctlKind.ZeroPage => "zeropage",
                     ResolutionIoctlKind.WriteProtect => io.WriteProtect ? "protect" : "unprotect",
                     ResolutionIoctlKind.Move => "move",
+                    ResolutionIoctlKind.Poison => "poison",
                     _ => "wake",
                 };
                 parts[i] = io.Succeeded ? name : $"{name}:{E.Name(io.Errno)}";

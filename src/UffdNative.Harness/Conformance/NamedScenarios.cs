@@ -121,15 +121,17 @@ public static class NamedScenarios
             [MemoryType.Anon], m => NewScenario("wp-unpopulated", m, F.PageFaultFlagWp | F.WpUnpopulated)
                 .Then(Register(R.WriteProtect), WriteProtect(0), Unprotect(0), WriteProtect(0), DontNeed(0), Write(0, 0x81), DontNeed(0), WriteProtect(0), Read(0), DontNeed(0)));
 
-        Add("minor", "§2.1 #11, §3.10", "fill the file through the unregistered alias (no fault); reading the MINOR-registered mapping faults MINOR once per page, resolved by CONTINUE; a repeated CONTINUE is EEXIST",
-            [MemoryType.Shmem, MemoryType.Hugetlb], m => NewScenario("minor", m, F.MinorShmem | F.MinorHugetlbfs, alias: true)
-                .Then(Write(0, 0x91, "al"), Write(1, 0x92, "al"), Write(2, 0x93, "al"), Write(3, 0x94, "al"), Register(R.Minor),
-                      Read(0), Read(1), Read(2), Read(3), Continue(0)));
+        // Upstream's order: register MINOR, fill through the unregistered alias (no fault), read the registered side:
+        // the handler inverts each page through the alias and CONTINUEs it, so the reads see ~p (HandlerPolicy.MinorInvertThrough).
+        Add("minor", "§2.1 #11, §3.10", "register MINOR, fill the file through the unregistered alias (no fault); reading the registered mapping faults MINOR once per page, the handler inverts the page through the alias and CONTINUEs it, so it reads ~p; a repeated CONTINUE is EEXIST",
+            [MemoryType.Shmem, MemoryType.Hugetlb], m => (NewScenario("minor", m, F.MinorShmem | F.MinorHugetlbfs, alias: true)
+                .Then(Register(R.Minor), Write(0, 0x91, "al"), Write(1, 0x92, "al"), Write(2, 0x93, "al"), Write(3, 0x94, "al"),
+                      Read(0), Read(1), Read(2), Read(3), Continue(0), Read(0, "al"))) with { Policy = new HandlerPolicy { MinorInvertThrough = "al" } });
 
-        Add("minor-wp", "§2.1 #12, §1.4 CONTINUE MODE_WP", "as minor with MINOR|WP and CONTINUE(MODE_WP): pages are mapped read-only with wp; a write then faults WP",
-            [MemoryType.Shmem, MemoryType.Hugetlb], m => NewScenario("minor-wp", m, F.MinorShmem | F.MinorHugetlbfs | WpShmemFeatures, alias: true)
-                .Then(Write(0, 0xa1, "al"), Write(1, 0xa2, "al"), Register(R.Minor | R.WriteProtect), Read(0), Read(1), Write(0, 0xa3))
-                .WithPolicy(MissingPolicy.Copy, continueWp: true));
+        Add("minor-wp", "§2.1 #12, §1.4 CONTINUE MODE_WP", "as minor with MINOR|WP and CONTINUE(MODE_WP): pages are inverted through the alias and mapped read-only with wp, reading ~p; a write then faults WP",
+            [MemoryType.Shmem, MemoryType.Hugetlb], m => (NewScenario("minor-wp", m, F.MinorShmem | F.MinorHugetlbfs | WpShmemFeatures, alias: true)
+                .Then(Register(R.Minor | R.WriteProtect), Write(0, 0xa1, "al"), Write(1, 0xa2, "al"), Write(2, 0xa3, "al"), Write(3, 0xa4, "al"),
+                      Read(0), Read(1), Read(2), Read(3), Write(0, 0xa5), Read(0, "al"))) with { Policy = new HandlerPolicy { ContinueWp = true, MinorInvertThrough = "al" } });
 
         Add("minor-collapse", "§2.1 #13", "MADV_COLLAPSE of a MINOR-resolved shmem range into a PMD mapping",
             [MemoryType.Shmem], m => NewScenario("minor-collapse", m, F.MinorShmem), NeedsShmemThp);
@@ -152,10 +154,12 @@ public static class NamedScenarios
         Add("events-wp", "§2.1 #17", "as events with MISSING|WP and COPY(MODE_WP): the writes back raise WP faults",
             MemoryTypes.All, m => Events(m, true));
 
-        Add("poison", "§2.1 #18, §3.10", "register MISSING, POISON even pages and ZEROPAGE odd ones; a kernel-mode write to a poisoned page is EFAULT; a fork child reading all pages counts the SIGBUS it gets (the child only has the markers where fork copies the PTEs)",
-            MemoryTypes.All, m => NewScenario("poison", m, F.Poison)
-                .Then(Register(R.Missing, observeIoctls: true), Poison(0), ZeroPage(1), Poison(2), Copy(3, 0xe1), KernelWrite(0, 0xe2), KernelWrite(1, 0xe3),
-                      Fork(ChildRead(0), ChildRead(1), ChildRead(2), ChildRead(3))));
+        // Upstream's reader is a thread; here it is a fork child (a SIGBUS would end the .NET host), with EVENT_FORK so
+        // that its faults reach the handler, which resolves each as upstream's does: POISON even pages, COPY odd ones.
+        Add("poison", "§2.1 #18, §3.10", "register MISSING (ioctls has COPY and POISON); a fork child (EVENT_FORK) reads all 4 pages and the handler resolves each fault as it comes: POISON even pages (the retried read gets SIGBUS), COPY odd ones; beyond upstream, the parent's kernel-mode writes then fault too: EFAULT on an even page the handler poisons, ok on an odd one",
+            MemoryTypes.All, m => (NewScenario("poison", m, F.Poison | F.EventFork)
+                .Then(Register(R.Missing, observeIoctls: true), Fork(ChildRead(0), ChildRead(1), ChildRead(2), ChildRead(3)), KernelWrite(0, 0xe2), KernelWrite(1, 0xe3)))
+                with { Policy = new HandlerPolicy { PoisonPages = [0, 2] } });
 
         Add("mmap-changing", "§2.1 #19, §1.6, §4.7", "while a REMOVE event is unread (the madvise blocked), COPY/ZEROPAGE/MOVE/POISON/CONTINUE are EAGAIN with -EAGAIN in the field, WRITEPROTECT EAGAIN, WAKE ok; after reading it COPY works",
             [MemoryType.Shmem], m => NewScenario("mmap-changing", m, F.EventRemove | F.Move | F.Poison | F.MinorShmem)

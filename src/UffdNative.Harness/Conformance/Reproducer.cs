@@ -178,7 +178,10 @@ public static class Reproducer
         data.AppendLine("\t{ 0, 0, 0 } };");
         int moveSrc = s.Policy.MoveSource is { } ms ? Map(ms) : 0;
         string missing = s.Policy.Missing switch { MissingPolicy.CopyWp => "P_COPYWP", MissingPolicy.ZeroPage => "P_ZERO", MissingPolicy.Move => "P_MOVE", _ => "P_COPY" };
-        data.AppendLine($"static const struct policy POLICY = {{ {missing}, {(s.Policy.ContinueWp ? 1 : 0)}, {moveSrc}, {s.Policy.MoveChunk} }};");
+        int minorAlias = s.Policy.MinorInvertThrough is { } inv ? Map(inv) : -1;
+        var poison = s.Policy.PoisonPages ?? [];
+        data.AppendLine($"static const int POISON_PAGES[] = {{ {string.Join(", ", poison.Append(-1))} }};");
+        data.AppendLine($"static const struct policy POLICY = {{ {missing}, {(s.Policy.ContinueWp ? 1 : 0)}, {moveSrc}, {s.Policy.MoveChunk}, {minorAlias}, {poison.Count}, POISON_PAGES }};");
         data.AppendLine("static const struct child_acc CHILD[] = {");
         foreach (var a in child)
             data.AppendLine($"\t{{ {Map(a.M)}, {a.Page}, {(a.Write ? 1 : 0)}, {Hex(a.Tag)} }},");

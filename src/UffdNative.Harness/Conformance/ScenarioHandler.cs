@@ -13,7 +13,9 @@ namespace UffdNative.Harness.Conformance;
 ///            with MODE_WP, falling back to a plain COPY on EINVAL; ZeroPage → <see cref="MissingZero"/>;
 ///            Move → <see cref="MissingMove"/> from the same page of <see cref="HandlerPolicy.MoveSource"/>.
 ///   WP       <see cref="WpUnprotect"/>.
-///   MINOR    <see cref="MinorContinue"/> (MODE_WP with <see cref="HandlerPolicy.ContinueWp"/>, falling back on EINVAL).
+///   MINOR    <see cref="MinorContinue"/> (MODE_WP with <see cref="HandlerPolicy.ContinueWp"/>, falling back on EINVAL);
+///            with <see cref="HandlerPolicy.MinorInvertThrough"/> <see cref="MinorFillContinue"/> of the inverted bytes.
+///   POISON   <see cref="HandlerPolicy.PoisonPages"/> → <see cref="MissingCopy.PoisonedPages"/>.
 /// A page a REMOVE discarded is copied anew (the tag source stays authoritative), as the model states.
 /// In a hugetlb scenario a scenario page is a 2 MiB huge page: each policy is handed the whole huge page of
 /// its run (<see cref="HugePageRuns"/>), since the kernel refuses hugetlb ranges that are not huge-page aligned.
@@ -32,10 +34,13 @@ internal static class ScenarioHandler
         {
             MissingPolicy.ZeroPage => new MissingZero(),
             MissingPolicy.Move => MoveFrom(addressOf(p.MoveSource ?? throw new InvalidOperationException("MISSING policy Move without a source")), p.MoveChunk),
-            MissingPolicy.CopyWp => new MissingCopy(new TagSource(sc.Mappings.Count, page), installWriteProtected: true) { FallBackWithoutWriteProtect = true, RefetchRemovedPages = true },
-            _ => new MissingCopy(new TagSource(sc.Mappings.Count, page)) { RefetchRemovedPages = true },
+            MissingPolicy.CopyWp => new MissingCopy(new TagSource(sc.Mappings.Count, page), installWriteProtected: true) { FallBackWithoutWriteProtect = true, RefetchRemovedPages = true, PoisonedPages = Poisoned(sc, page) },
+            _ => new MissingCopy(new TagSource(sc.Mappings.Count, page)) { RefetchRemovedPages = true, PoisonedPages = Poisoned(sc, page) },
         };
-        FaultPolicy[] policies = [missing, new WpUnprotect(), new MinorContinue(p.ContinueWp) { FallBackWithoutWriteProtect = true }];
+        FaultPolicy minor = p.MinorInvertThrough is { } alias
+            ? new FileOffsetRuns(new MinorFillContinue(new InverseSource(addressOf(alias).Address, addressOf(alias).Length), (nint)addressOf(alias).Address, addressOf(alias).Length, p.ContinueWp) { FallBackWithoutWriteProtect = true }, sc, addressOf, page)
+            : new MinorContinue(p.ContinueWp) { FallBackWithoutWriteProtect = true };
+        FaultPolicy[] policies = [missing, new WpUnprotect(), minor];
         return page == 4096 ? policies : [.. policies.Select(x => new HugePageRuns(x, page))];
     }
 
@@ -56,6 +61,71 @@ internal static class ScenarioHandler
         }
 
         public override FaultPolicy ForForkChild() => inner.ForForkChild() is var c && ReferenceEquals(c, inner) ? this : new HugePageRuns(c, page);
+    }
+
+    /// <summary>The source offsets of <see cref="HandlerPolicy.PoisonPages"/> in every mapping (every 4 KiB of a huge
+    /// page: the policy walks a run in base pages).</summary>
+    private static HashSet<ulong>? Poisoned(Scenario sc, ulong page)
+    {
+        if (sc.Policy.PoisonPages is not { } pages)
+            return null;
+        var set = new HashSet<ulong>();
+        for (int i = 0; i < sc.Mappings.Count; i++)
+            foreach (int p in pages)
+                for (ulong b = 0; b < page; b += 4096)
+                    set.Add((ulong)i * Stride + (ulong)p * page + b);
+        return set;
+    }
+
+    /// <summary>Hands the inner policy its run with the file offset as the source offset (the shipping
+    /// <see cref="MinorFillContinue"/> addresses its alias by it); the scenario's ranges count source offsets per
+    /// mapping (<see cref="Range"/>). The mapping is found by its current address, so an mremap is followed.</summary>
+    private sealed class FileOffsetRuns(FaultPolicy inner, Scenario sc, Func<string, (ulong Address, ulong Length)> addressOf, ulong page) : FaultPolicy
+    {
+        public override FaultKind Kind => inner.Kind;
+
+        public override string Name => inner.Name;
+
+        public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
+        {
+            foreach (var m in sc.Mappings)
+            {
+                var (address, length) = addressOf(m.Name);
+                if (m.Kind != MapKind.Anon && run.Start >= address && run.Start - address < length)
+                    return inner.Resolve(context, new FaultRun(run.Start, run.Length, run.Kind, new ServedRange(address, length, (ulong)m.FileOffset * page)), dontWake);
+            }
+            return ResolveResult.Fail(UffdNative.Errno.EFAULT);
+        }
+
+        public override FaultPolicy ForForkChild() => inner.ForForkChild() is var c && ReferenceEquals(c, inner) ? this : new FileOffsetRuns(c, sc, addressOf, page);
+    }
+
+    /// <summary>The bitwise inverse of the file's current bytes, read through the unregistered alias at file offset
+    /// 0 (<see cref="HandlerPolicy.MinorInvertThrough"/>): what upstream's MINOR handler writes before CONTINUE.</summary>
+    private sealed unsafe class InverseSource(ulong alias, ulong length) : PageSource
+    {
+        private byte[] buf = [];
+
+        public override ulong Length => length;
+
+        public override nint Prepare(ulong offset, ulong len, out ulong available)
+        {
+            const ulong Page = 4096;
+            if ((ulong)buf.Length < len + Page)
+                buf = GC.AllocateArray<byte>((int)(len + Page), pinned: true);
+            fixed (byte* b = buf)
+            {
+                // A staging buffer of our own; the alias is never registered (ScenarioValidator), so reading it here cannot fault into a uffd.
+                ulong* p = (ulong*)(((ulong)b + Page - 1) & ~(Page - 1));
+                Buffer.MemoryCopy((void*)(alias + offset), p, len, len);
+                for (ulong i = 0; i < len / 8; i++)
+                    p[i] = ~p[i];
+                available = len;
+                return (nint)p; // pinned: the address stays valid after the fixed block
+            }
+        }
+
+        public override PageSource ForForkChild() => new InverseSource(alias, length);
     }
 
     private static MissingMove MoveFrom((ulong Address, ulong Length) src, int chunk) => new(src.Address, src.Length, Math.Max(1, chunk));

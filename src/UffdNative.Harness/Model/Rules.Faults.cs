@@ -317,6 +317,15 @@ internal sealed partial class ModelRun
                 log.Add(Entry("unprotect", r));
                 break;
             case Reason.Minor:
+                if (sc.Policy.MinorInvertThrough is { } alias)
+                {
+                    // Upstream's MINOR handler (§2.1): the inverse of the cached page's bytes is written through the
+                    // unregistered alias of the handler's process — an ordinary shared write, no fault, into the page
+                    // cache the fault found — and only then CONTINUEd.
+                    var al = parent.Map(alias);
+                    int idx = m.FileOffset + p;
+                    Access(parent, al, idx - al.FileOffset, write: true, ~file.Tag[idx], kernel: false);
+                }
                 if (sc.Policy.ContinueWp)
                 {
                     r = Fill(ctx, FillKind.Continue, m, p, 1, 0, wp: true);
@@ -334,6 +343,13 @@ internal sealed partial class ModelRun
                 }
                 break;
             default:
+                if (sc.Policy.Poisons(p) && sc.Policy.Missing is MissingPolicy.Copy or MissingPolicy.CopyWp)
+                {
+                    // MissingCopy.PoisonedPages: a page the source reports lost is POISONed, so the access gets SIGBUS (§1.4 POISON).
+                    r = Fill(ctx, FillKind.Poison, m, p, 1, 0, wp: false);
+                    log.Add(Entry("poison", r));
+                    break;
+                }
                 switch (sc.Policy.Missing)
                 {
                     case MissingPolicy.CopyWp:

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace UffdNative.Harness.Scenarios;
 
 /// <summary>How a MISSING fault is resolved by the scenario's handler (reference §2.1 "Generic handler").</summary>
@@ -23,6 +25,30 @@ public sealed record HandlerPolicy
     public bool ContinueWp { get; init; }
     public string? MoveSource { get; init; }
     public int MoveChunk { get; init; } = 1;
+
+    /// <summary>MINOR faults as upstream's handler resolves them (uffd-unit-tests.c, reference §2.1 "Generic
+    /// handler"): the bitwise inverse of the page's current bytes is written through this mapping — an unregistered
+    /// MAP_SHARED mapping of the file from file page 0 — and then the page is CONTINUEd, so the registered mapping
+    /// reads the inverted content (shipping policy <c>MinorFillContinue</c>). Null: CONTINUE the cached page as it is.
+    /// Absent from the JSON when null (format v1 files write back unchanged).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? MinorInvertThrough { get; init; }
+
+    /// <summary>Page numbers (of any mapping) whose MISSING faults are resolved by UFFDIO_POISON instead of the MISSING
+    /// policy's COPY (shipping <c>MissingCopy.PoisonedPages</c>; upstream's poison test POISONs even pages and COPYs odd
+    /// ones). Only with <see cref="MissingPolicy.Copy"/> or <see cref="MissingPolicy.CopyWp"/>. Absent from the JSON when null.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<int>? PoisonPages { get; init; }
+
+    /// <summary>Whether page p's MISSING faults are resolved by POISON.</summary>
+    public bool Poisons(int page) => PoisonPages is { } pp && pp.Contains(page);
+
+    public bool Equals(HandlerPolicy? other) =>
+        other is not null && Missing == other.Missing && ContinueWp == other.ContinueWp && MoveSource == other.MoveSource && MoveChunk == other.MoveChunk
+        && MinorInvertThrough == other.MinorInvertThrough
+        && (PoisonPages ?? []).SequenceEqual(other.PoisonPages ?? []) && (PoisonPages is null) == (other.PoisonPages is null);
+
+    public override int GetHashCode() => HashCode.Combine(Missing, ContinueWp, MoveSource, MoveChunk, MinorInvertThrough, PoisonPages?.Count);
 
     /// <summary>The first word of the page COPY installs for a MISSING fault on page p of mapping number m.</summary>
     public static ulong CopyTag(int mapping, int page) => 0xC0000UL + ((ulong)mapping << 8) + (ulong)page;

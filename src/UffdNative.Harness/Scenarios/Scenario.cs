@@ -77,7 +77,7 @@ public sealed record Scenario
             sb.AppendLine($"  mapping {m.Name}: {m.Kind} {m.Pages} pages{(m.Kind != MapKind.Anon ? $" from file page {m.FileOffset}" : "")}{(m.HugePage ? " THP" : "")}");
         foreach (var u in Uffds)
             sb.AppendLine($"  uffd {u.Name}: features {UffdFeatureInfo.Describe(u.Features)}{(u.UserModeOnly ? ", USER_MODE_ONLY" : "")}");
-        sb.AppendLine($"  handler: MISSING -> {Policy.Missing}{(Policy.Missing == MissingPolicy.Move ? $"({Policy.MoveSource}, {Policy.MoveChunk} pages)" : "")}, WP -> unprotect, MINOR -> continue{(Policy.ContinueWp ? "(MODE_WP)" : "")}");
+        sb.AppendLine($"  handler: MISSING -> {Policy.Missing}{(Policy.Missing == MissingPolicy.Move ? $"({Policy.MoveSource}, {Policy.MoveChunk} pages)" : "")}, WP -> unprotect, MINOR -> {(Policy.MinorInvertThrough is { } inv ? $"invert through {inv}, " : "")}continue{(Policy.ContinueWp ? "(MODE_WP)" : "")}{(Policy.PoisonPages is { } pp ? $", POISON pages {string.Join(",", pp)}" : "")}");
         for (int i = 0; i < Ops.Count; i++)
             sb.AppendLine($"  {i,2}: {Ops[i].Describe()}");
         return sb.ToString();

@@ -89,6 +89,15 @@ public static class ScenarioValidator
             return $"MoveSource '{src}' is not a mapping of the scenario";
         if (s.Policy.Missing == MissingPolicy.Move && s.Policy.MoveSource is null)
             return "MISSING policy Move needs an existing MoveSource mapping";
+        if (InvertAliasProblem(s, maps) is { } aliasProblem)
+            return aliasProblem;
+        if (s.Policy.PoisonPages is { } poisonPages)
+        {
+            if (s.Policy.Missing is not (MissingPolicy.Copy or MissingPolicy.CopyWp))
+                return $"PoisonPages with MISSING policy {s.Policy.Missing}: only Copy and CopyWp poison";
+            if (poisonPages.Count > MaxMappingPages || poisonPages.Any(p => p < 0 || p >= MaxMappingPages))
+                return $"PoisonPages: at most {MaxMappingPages} page numbers, each 0..{MaxMappingPages - 1}";
+        }
 
         long fileSize = s.FilePages;
         var closed = new HashSet<string>(StringComparer.Ordinal);
@@ -117,6 +126,8 @@ public static class ScenarioValidator
                 return "a user-mode access in this process with a FEATURE_SIGBUS uffd could raise SIGBUS: use a fork child";
             if (poisonSeen)
                 return "a user-mode access in this process after UFFDIO_POISON could raise SIGBUS: use a fork child";
+            if (s.Policy.PoisonPages is not null)
+                return "a user-mode access in this process with a handler that POISONs (PoisonPages) could raise SIGBUS: use a fork child";
             var m = maps[name];
             if (m.Kind != MapKind.Anon && (long)m.FileOffset + page >= fileSize)
                 return $"a user-mode access to {name}+{page} beyond the memfd's end raises SIGBUS: use a fork child";
@@ -199,6 +210,27 @@ public static class ScenarioValidator
                     break;
             }
         }
+        return null;
+    }
+
+    /// <summary>The handler's loop thread writes through <see cref="HandlerPolicy.MinorInvertThrough"/> natively, so
+    /// it must be a MAP_SHARED mapping of the file from page 0 that covers every page the file ever has, that is never
+    /// registered (the write would fault on the loop thread itself), mremapped (the policy keeps its address) or
+    /// mprotected (a read-only alias would fault the host).</summary>
+    private static string? InvertAliasProblem(Scenario s, Dictionary<string, MappingSpec> maps)
+    {
+        if (s.Policy.MinorInvertThrough is not { } alias)
+            return null;
+        if (!maps.TryGetValue(alias, out var a))
+            return $"MinorInvertThrough '{alias}' is not a mapping of the scenario";
+        if (a.Kind != MapKind.Shared || a.FileOffset != 0)
+            return $"MinorInvertThrough '{alias}' must be a MAP_SHARED mapping of the file from page 0";
+        long largest = Math.Max(s.FilePages, s.Ops.OfType<TruncateOp>().Select(t => (long)t.Pages).DefaultIfEmpty(0).Max());
+        if (a.Pages < largest)
+            return $"MinorInvertThrough '{alias}' covers {a.Pages} pages of a file of up to {largest}";
+        foreach (var op in s.Ops)
+            if (op is RegisterOp r && r.M == alias || op is MremapOp mr && mr.M == alias || op is MprotectOp mp && mp.M == alias)
+                return $"MinorInvertThrough '{alias}' is {op.Describe()}: the handler writes through it, so it stays unregistered, in place and writable";
         return null;
     }
 

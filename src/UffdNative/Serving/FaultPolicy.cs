@@ -104,6 +104,20 @@ public readonly unsafe struct FaultContext
         return Logged(ResolutionIoctlKind.Continue, start, len, c.Mode, r, c.Mapped);
     }
 
+    /// <summary>UFFDIO_POISON (6.6+): the range gets poison markers, so any access to it raises SIGBUS (a
+    /// kernel-mode one fails with EFAULT), as memory with a hardware error would (reference §1.4 POISON, §3.10).
+    /// Bytes: the bytes marked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ResolveResult Poison(ulong start, ulong len, bool dontWake)
+    {
+        var p = new UffdioPoison { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)PoisonMode.DontWake : 0 };
+        stats->ResolveIoctls++;
+        int r = Shim.uffd_poison(Fd, &p);
+        if (KernelLog.Enabled)
+            KernelLog.Fill("UFFDIO_POISON", Fd, p.Range, p.Mode, r, "updated", p.Updated);
+        return Logged(ResolutionIoctlKind.Poison, start, len, p.Mode, r, p.Updated);
+    }
+
     /// <summary>UFFDIO_MOVE of [src, src+len) to dst (6.8+, anonymous private memory only): the pages
     /// change owner instead of being copied. allowSourceHoles: a missing source page is skipped rather
     /// than failing the move with ENOENT (reference §1.4 MOVE). Bytes: the bytes moved from dst on.</summary>

@@ -12,6 +12,8 @@ public enum ResolutionIoctlKind
     Continue,
     Move,
     Wake,
+    /// <summary>UFFDIO_POISON (<see cref="Policies.MissingCopy.PoisonedPages"/>).</summary>
+    Poison,
 }
 
 /// <summary>
@@ -26,7 +28,7 @@ public readonly record struct ResolutionIoctl(ResolutionIoctlKind Kind, ulong St
 
     public bool Succeeded => Result == 0;
 
-    /// <summary>Mode DONTWAKE (bit 0 for COPY, ZEROPAGE, CONTINUE and MOVE; bit 1 for WRITEPROTECT).</summary>
+    /// <summary>Mode DONTWAKE (bit 0 for COPY, ZEROPAGE, CONTINUE, MOVE and POISON; bit 1 for WRITEPROTECT).</summary>
     public bool DontWake => Kind switch
     {
         ResolutionIoctlKind.Wake => false,

@@ -90,7 +90,9 @@ struct child_acc { int m, page, write; uint64_t tag; };
 struct api_step { uint64_t api, features; };
 /* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1, PAGEOUT=2) */
 struct op { int kind, u, m, first, count, modes, flag1, flag2, m2, first2; uint64_t tag; int child_first, child_count; };
-struct policy { int missing, continue_wp, move_src, move_chunk; };
+/* minor_alias: -1, or the mapping through which a MINOR page's bytes are inverted before CONTINUE (upstream's
+ * handler); poison[npoison]: page numbers whose MISSING faults are POISONed instead of COPYed. */
+struct policy { int missing, continue_wp, move_src, move_chunk, minor_alias, npoison; const int *poison; };
 
 /*@@SCENARIO@@*/
 
@@ -209,6 +211,7 @@ static int locate(uint64_t a, int *page)
 static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int64_t *field);
 static int do_zero(int fd, int m, int page, int count, int64_t *field);
 static int do_continue(int fd, int m, int page, int count, int wp, int64_t *field);
+static int do_poison(int fd, int m, int page, int count, int64_t *field);
 static int do_move(int fd, int m, int page, int src, int srcpage, int count, int holes, int64_t *field);
 static int do_wp(int fd, int m, int page, int count, int protect, int dontwake);
 
@@ -243,6 +246,12 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 			rc = do_wp(fd, m, page, 1, 0, 0);
 			entry(log, sizeof(log), "unprotect", rc);
 		} else if (flags & PF_MINOR) {
+			if (POLICY.minor_alias >= 0) {
+				/* The alias maps the file from page 0 and is never registered: an ordinary write, no fault. */
+				uint64_t *q = (uint64_t *)(uintptr_t)addr_of(POLICY.minor_alias, MAPS[m].file_offset + page);
+				for (size_t b = 0; b < PAGE / 8; b++)
+					q[b] = ~q[b];
+			}
 			if (POLICY.continue_wp) {
 				rc = do_continue(fd, m, page, 1, 1, &field);
 				entry(log, sizeof(log), "continue-wp", rc);
@@ -256,7 +265,14 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 			}
 		} else {
 			uint64_t tag = 0xC0000ULL + ((uint64_t)m << 8) + (uint64_t)page;
-			switch (POLICY.missing) {
+			int poisoned = 0;
+			for (int i = 0; i < POLICY.npoison; i++)
+				poisoned |= POLICY.poison[i] == page;
+			switch (poisoned && (POLICY.missing == P_COPY || POLICY.missing == P_COPYWP) ? -1 : POLICY.missing) {
+			case -1:
+				rc = do_poison(fd, m, page, 1, &field);
+				entry(log, sizeof(log), "poison", rc);
+				break;
 			case P_COPYWP:
 				rc = do_copy(fd, m, page, 1, tag, 1, &field);
 				entry(log, sizeof(log), "copy-wp", rc);

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using UffdNative.Memory;
 using UffdNative.Messages;
 
 namespace UffdNative.Serving.Policies;
@@ -24,6 +25,13 @@ public class MissingCopy(PageSource source, bool installWriteProtected = false) 
     /// (MADV_DONTNEED) the pages the source re-sends so that the next fault fetches them anew.</summary>
     public bool RefetchRemovedPages { get; init; }
 
+    /// <summary>Source offsets (multiples of the page size) of pages the source reports poisoned — lost to a
+    /// hardware memory error where the memory came from, as QEMU's postcopy source reports them. A fault on one
+    /// is answered with UFFDIO_POISON (6.6+) instead of a COPY, so the faulting thread gets SIGBUS as it would
+    /// have there (reference §1.4 POISON); the run is resolved a prefix at a time, poisoned and copied pages
+    /// never in one ioctl. Null: none is.</summary>
+    public IReadOnlySet<ulong>? PoisonedPages { get; init; }
+
     public override FaultKind Kind => FaultKind.Missing;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -38,7 +46,16 @@ public class MissingCopy(PageSource source, bool installWriteProtected = false) 
             if (removed)
                 return ZeroRemoved(context, range, run.Start, len, dontWake);
         }
-        if (len == run.Length)
+        if (PoisonedPages is { } poisoned)
+        {
+            ulong bad = PoisonedPrefix(poisoned, range, run.Start, len, wanted: true);
+            if (bad > 0)
+                return context.Poison(run.Start, bad, dontWake);
+            if (len == run.Length)
+                len = Extend(range, run.Start, len);
+            len = PoisonedPrefix(poisoned, range, run.Start, len, wanted: false);
+        }
+        else if (len == run.Length)
             len = Extend(range, run.Start, len);
         nint src = Source.Prepare(range.SourceOffsetOf(run.Start), len, out ulong available);
         var r = context.Copy(run.Start, src, available, dontWake, InstallWriteProtected);
@@ -47,10 +64,19 @@ public class MissingCopy(PageSource source, bool installWriteProtected = false) 
         return r;
     }
 
+    // The bytes from start, at most len, whose pages are all poisoned (wanted) or all not.
+    private static ulong PoisonedPrefix(IReadOnlySet<ulong> poisoned, ServedRange range, ulong start, ulong len, bool wanted)
+    {
+        ulong n = 0;
+        while (n < len && poisoned.Contains(range.SourceOffsetOf(start + n)) == wanted)
+            n += Mapping.PageSize;
+        return Math.Min(n, len);
+    }
+
     /// <summary>How many bytes from start to copy for a run of len bytes (read-ahead extends it).</summary>
     protected virtual ulong Extend(ServedRange range, ulong start, ulong len) => len;
 
     public override FaultPolicy ForForkChild() => Source.ForForkChild() is var s && ReferenceEquals(s, Source)
         ? this
-        : new MissingCopy(s, InstallWriteProtected) { FallBackWithoutWriteProtect = FallBackWithoutWriteProtect, RefetchRemovedPages = RefetchRemovedPages };
+        : new MissingCopy(s, InstallWriteProtected) { FallBackWithoutWriteProtect = FallBackWithoutWriteProtect, RefetchRemovedPages = RefetchRemovedPages, PoisonedPages = PoisonedPages };
 }
