@@ -163,6 +163,10 @@ public sealed class Fuzzer(ConformanceRunner runner)
             yield return s with { Policy = s.Policy with { MoveSource = null, MoveChunk = 1 } };
         if (s.Policy.ContinueWp)
             yield return s with { Policy = s.Policy with { ContinueWp = false } };
+        if (s.Policy.MinorInvertThrough is not null)
+            yield return s with { Policy = s.Policy with { MinorInvertThrough = null } };
+        if (s.Policy.PoisonPages is not null)
+            yield return s with { Policy = s.Policy with { PoisonPages = null } };
     }
 
     private static IEnumerable<ScenarioOp> Simplify(ScenarioOp op)

@@ -39,6 +39,30 @@ public class SelftestFidelityTests
         Assert.Null(Differ.FirstDivergence(runner.Model.Run(s), kernel, runner.Reference, runner.Profile));
     }
 
+    /// <summary>The hugetlb cells run only where huge pages are reserved (the matrix's guests); the model's
+    /// prediction for them is the same story in 2 MiB pages.</summary>
+    [Fact]
+    public void TheModelPredictsTheSameOnHugetlb()
+    {
+        var runner = Runner();
+        foreach (var name in new[] { "minor", "minor-wp" })
+        {
+            var t = runner.Model.Run(NamedScenarios.Find(name)!.Build(MemoryType.Hugetlb)).Trace;
+            Assert.Null(t.Error);
+            ulong first = name == "minor" ? 0x91UL : 0xa1UL;
+            Assert.Equal($"ok value=0x{~first:x}", Obs(t, "read m0+0").Result);
+            Assert.Equal([$"u0 PF 0x4 m0+0 => {(name == "minor" ? "continue" : "continue-wp")}"], Obs(t, "read m0+0").Messages);
+        }
+        foreach (var m in new[] { MemoryType.Hugetlb, MemoryType.HugetlbPrivate })
+        {
+            var t = runner.Model.Run(NamedScenarios.Find("poison")!.Build(m)).Trace;
+            Assert.Null(t.Error);
+            var fork = t.Observations.First(o => o.Op.StartsWith("fork", StringComparison.Ordinal));
+            Assert.Equal(["u0 FORK", "u0c PF 0x0 m0+0 => poison", "u0c PF 0x0 m0+1 => copy", "u0c PF 0x0 m0+2 => poison", "u0c PF 0x0 m0+3 => copy"], fork.Messages);
+            Assert.Equal(2, fork.Child.Count(c => c.Contains("sigbus code=", StringComparison.Ordinal)));
+        }
+    }
+
     [Fact]
     public void AMinorHandlerThatDoesNotInvertMakesMinorDiverge()
     {
