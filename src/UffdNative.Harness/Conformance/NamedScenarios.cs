@@ -156,7 +156,7 @@ public static class NamedScenarios
 
         // Upstream's reader is a thread; here it is a fork child (a SIGBUS would end the .NET host), with EVENT_FORK so
         // that its faults reach the handler, which resolves each as upstream's does: POISON even pages, COPY odd ones.
-        Add("poison", "§2.1 #18, §3.10", "register MISSING (ioctls has COPY and POISON); a fork child (EVENT_FORK) reads all 4 pages and the handler resolves each fault as it comes: POISON even pages (the retried read gets SIGBUS), COPY odd ones; beyond upstream, the parent's kernel-mode writes then fault too: EFAULT on an even page the handler poisons, ok on an odd one",
+        Add("poison", "§2.1 #18, §3.10", "register MISSING (ioctls has COPY and POISON); a fork child (EVENT_FORK) reads all 4 pages and the handler resolves each fault as it comes: POISON even pages (the retried read gets SIGBUS), COPY odd ones; beyond upstream, the parent's kernel-mode writes to its own pages afterwards: EFAULT on page 0 (its MISSING fault is POISONed too), ok on page 1",
             MemoryTypes.All, m => (NewScenario("poison", m, F.Poison | F.EventFork)
                 .Then(Register(R.Missing, observeIoctls: true), Fork(ChildRead(0), ChildRead(1), ChildRead(2), ChildRead(3)), KernelWrite(0, 0xe2), KernelWrite(1, 0xe3)))
                 with { Policy = new HandlerPolicy { PoisonPages = [0, 2] } });
