@@ -596,27 +596,15 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         {
             var m = M(op.M);
             var vec = new PageRegion[64];
-            fixed (PageRegion* v = vec)
-            {
-                var arg = new PmScanArg
-                {
-                    Size = (ulong)sizeof(PmScanArg),
-                    Flags = op.WpMatching ? (ulong)(PageMapScanFlags.WpMatching | PageMapScanFlags.CheckWpAsync) : 0,
-                    Start = m.Address,
-                    End = m.Address + m.Len,
-                    Vec = (ulong)v,
-                    VecLen = (ulong)vec.Length,
-                    CategoryMask = (ulong)PageCategory.Written,
-                    ReturnMask = (ulong)(PageCategory.Written | PageCategory.File | PageCategory.Present | PageCategory.Swapped | PageCategory.PfnZero),
-                };
-                int n = pagemap!.TryScan(ref arg);
-                if (n < 0)
-                    return E.Name(-n);
-                var parts = new List<string> { $"ok regions={n}" };
-                for (int i = 0; i < n; i++)
-                    parts.Add($"[{(vec[i].Start - m.Address) / Page},{(vec[i].End - m.Address) / Page}):0x{vec[i].Categories:x}");
-                return string.Join(" ", parts);
-            }
+            int n = pagemap!.TryScan(m.Address, m.Address + m.Len, vec, PageCategory.Written,
+                PageCategory.Written | PageCategory.File | PageCategory.Present | PageCategory.Swapped | PageCategory.PfnZero, out _,
+                op.WpMatching ? PageMapScanFlags.WpMatching | PageMapScanFlags.CheckWpAsync : PageMapScanFlags.None);
+            if (n < 0)
+                return E.Name(-n);
+            var parts = new List<string> { $"ok regions={n}" };
+            for (int i = 0; i < n; i++)
+                parts.Add($"[{(vec[i].Start - m.Address) / Page},{(vec[i].End - m.Address) / Page}):0x{vec[i].Categories:x}");
+            return string.Join(" ", parts);
         }
 
         // ---- serving the uffds -------------------------------------------------------------------------

@@ -207,21 +207,8 @@ public static partial class SwitchDetectors
             u.Register(start, 4 * P, RegisterMode.WriteProtect);
         }
         var vec = new PageRegion[8];
-        int r;
-        fixed (PageRegion* v = vec)
-        {
-            var arg = new PmScanArg
-            {
-                Size = (ulong)sizeof(PmScanArg),
-                Start = start,
-                End = start + 4 * P,
-                Vec = (ulong)v,
-                VecLen = (ulong)vec.Length,
-                CategoryAnyofMask = (ulong)(PageCategory.Present | PageCategory.Written),
-                ReturnMask = (ulong)(PageCategory.Present | PageCategory.Written),
-            };
-            r = lab.PageMap.TryScan(ref arg);
-        }
+        const PageCategory presentOrWritten = PageCategory.Present | PageCategory.Written;
+        int r = lab.PageMap.TryScan(start, start + 4 * P, vec, PageCategory.None, presentOrWritten, out _, anyOf: presentOrWritten);
         var regions = r > 0 ? vec.Take(r).ToList() : [];
         string text = r < 0 ? Errno.Name(r) : r == 0 ? "no region" : string.Join(" ", regions.Select(x => $"[{(x.Start - start) / P},{(x.End - start) / P}):0x{x.Categories:x}"));
         return (text, regions, r);
@@ -280,21 +267,7 @@ public static partial class SwitchDetectors
         var u = s.Uffd(UffdFeatures.WpAsync | UffdFeatures.PageFaultFlagWp);
         u.Register(start, huge, RegisterMode.WriteProtect);
         var vec = new PageRegion[4];
-        int r;
-        fixed (PageRegion* v = vec)
-        {
-            var arg = new PmScanArg
-            {
-                Size = (ulong)sizeof(PmScanArg),
-                Start = start,
-                End = start + huge,
-                Vec = (ulong)v,
-                VecLen = (ulong)vec.Length,
-                CategoryMask = (ulong)PageCategory.Written,
-                ReturnMask = (ulong)PageCategory.Written,
-            };
-            r = lab.PageMap.TryScan(ref arg);
-        }
+        int r = lab.PageMap.TryScan(start, start + huge, vec, PageCategory.Written, PageCategory.Written, out _);
         ulong pages = r > 0 ? vec.Take(r).Aggregate(0UL, (n, x) => n + (x.End - x.Start) / P) : 0;
         string ev = $"untouched 2 MiB-aligned block, WP-registered (WP_ASYNC): PAGEMAP_SCAN WRITTEN → {(r < 0 ? Errno.Name(r) : $"{r} region(s), {pages} pages")}";
         if (r < 0)
