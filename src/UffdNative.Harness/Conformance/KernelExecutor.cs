@@ -396,40 +396,30 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return srcBuf;
         }
 
-        private Io Copy(UffdEntry u, string m, int first, int count, ulong tag, bool wp)
+        private delegate int FillIoctl<T>(ref T arg) where T : struct;
+
+        /// <summary>A fill ioctl (COPY, ZEROPAGE, CONTINUE, POISON, MOVE) whose result field the caller preset to 1, so a
+        /// field the kernel left alone shows: its rc, and the field after the call.</summary>
+        private static Io Fill<T>(FillIoctl<T> ioctl, T arg, Func<T, long> field) where T : struct
         {
-            var c = new UffdioCopy { Dst = Addr(m, first), Src = (ulong)Source(count, tag), Len = (ulong)count * Page, Mode = wp ? (ulong)CopyMode.WriteProtect : 0, Copy = 1 };
-            int rc = u.Fd.TryCopy(ref c);
-            return new Io(rc, c.Copy);
+            int rc = ioctl(ref arg);
+            return new Io(rc, field(arg));
         }
 
-        private Io ZeroPage(UffdEntry u, string m, int first, int count)
-        {
-            var z = new UffdioZeropage { Range = Pages(m, first, count), Zeropage = 1 };
-            int rc = u.Fd.TryZeroPage(ref z);
-            return new Io(rc, z.Zeropage);
-        }
+        private Io Copy(UffdEntry u, string m, int first, int count, ulong tag, bool wp) =>
+            Fill(u.Fd.TryCopy, new UffdioCopy { Dst = Addr(m, first), Src = (ulong)Source(count, tag), Len = (ulong)count * Page, Mode = wp ? (ulong)CopyMode.WriteProtect : 0, Copy = 1 }, c => c.Copy);
 
-        private Io Continue(UffdEntry u, string m, int first, int count, bool wp)
-        {
-            var c = new UffdioContinue { Range = Pages(m, first, count), Mode = wp ? (ulong)ContinueMode.WriteProtect : 0, Mapped = 1 };
-            int rc = u.Fd.TryContinue(ref c);
-            return new Io(rc, c.Mapped);
-        }
+        private Io ZeroPage(UffdEntry u, string m, int first, int count) =>
+            Fill(u.Fd.TryZeroPage, new UffdioZeropage { Range = Pages(m, first, count), Zeropage = 1 }, z => z.Zeropage);
 
-        private Io Poison(UffdEntry u, string m, int first, int count)
-        {
-            var c = new UffdioPoison { Range = Pages(m, first, count), Updated = 1 };
-            int rc = u.Fd.TryPoison(ref c);
-            return new Io(rc, c.Updated);
-        }
+        private Io Continue(UffdEntry u, string m, int first, int count, bool wp) =>
+            Fill(u.Fd.TryContinue, new UffdioContinue { Range = Pages(m, first, count), Mode = wp ? (ulong)ContinueMode.WriteProtect : 0, Mapped = 1 }, c => c.Mapped);
 
-        private Io Move(UffdEntry u, string m, int first, string src, int srcFirst, int count, bool holes)
-        {
-            var mv = new UffdioMove { Dst = Addr(m, first), Src = Addr(src, srcFirst), Len = (ulong)count * Page, Mode = holes ? (ulong)MoveMode.AllowSrcHoles : 0, Move = 1 };
-            int rc = u.Fd.TryMove(ref mv);
-            return new Io(rc, mv.Move);
-        }
+        private Io Poison(UffdEntry u, string m, int first, int count) =>
+            Fill(u.Fd.TryPoison, new UffdioPoison { Range = Pages(m, first, count), Updated = 1 }, c => c.Updated);
+
+        private Io Move(UffdEntry u, string m, int first, string src, int srcFirst, int count, bool holes) =>
+            Fill(u.Fd.TryMove, new UffdioMove { Dst = Addr(m, first), Src = Addr(src, srcFirst), Len = (ulong)count * Page, Mode = holes ? (ulong)MoveMode.AllowSrcHoles : 0, Move = 1 }, mv => mv.Move);
 
         private string Pwrite(PwriteOp w)
         {

@@ -15,15 +15,6 @@ public class FaultInjectionTests
 
     private static List<PolicySpec> MissingPattern => R.MissingPattern(Seed);
 
-    /// <summary>Hands uffd to the handler with options and runs body on the session under the hard timeout;
-    /// on a timeout the uffd is closed and the handler killed, so nothing stays blocked.</summary>
-    private static void WithSession(HandlerProcess handler, Userfaultfd uffd, ExternalHandlerOptions options, Action<ExternalHandler> body) =>
-        R.Within(Hard, () =>
-        {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, options);
-            body(session);
-        }, () => uffd.Dispose(), handler.Kill);
-
     /// <summary>An owner process (64 pages, mode, access) whose handler (started with a fixed delay of delayMs per
     /// resolution) has read its first fault and holds it: body runs on the handler, owner and session under the
     /// hard timeout; on a timeout both processes are killed. afterSession runs on the handler once the session is closed.</summary>
@@ -49,7 +40,7 @@ public class FaultInjectionTests
         using var map = Mapping.Anonymous(512 * R.Page);
         var uffd = R.RegisterMissing(map);
         // StallDeadlineMs: far above the largest injected delay, even on a loaded machine.
-        WithSession(handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 5000 }, session =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 5000 }, session =>
         {
             R.JoinAndDispose(60_000, [.. Enumerable.Range(0, 4).Select(i => R.Read(map, i * 128, 128))]);
             Assert.Equal(ExternalHandlerState.Serving, session.State); // no false stall alarm
@@ -73,7 +64,7 @@ public class FaultInjectionTests
         const long pages = 512;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
         var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
-        WithSession(handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 10_000 }, session =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 10_000 }, session =>
         {
             var readers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * (pages / 4), pages / 4)).ToArray();
             int removes = 0;
@@ -146,7 +137,7 @@ public class FaultInjectionTests
         const long pages = 256;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
         var uffd = R.RegisterMissing(map);
-        WithSession(handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
         {
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
@@ -165,7 +156,7 @@ public class FaultInjectionTests
         const long pages = 256;
         using var wp = R.WpProtectedMemfd("reliability-release", pages, Seed);
         var (map, uffd) = (wp.Map, wp.Uffd);
-        WithSession(handler, uffd, R.WpUnprotectWithRelease(map), session =>
+        R.WithSession(Hard, handler, uffd, R.WpUnprotectWithRelease(map), session =>
         {
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 64, 64, 0x77)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
@@ -208,7 +199,7 @@ public class FaultInjectionTests
         const long pages = 64;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
         var uffd = R.RegisterMissing(map);
-        WithSession(handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 1000 }, session =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 1000 }, session =>
         {
             Assert.Equal(0, Tmds.Linux.LibC.kill(handler.Pid, 19)); // SIGSTOP: alive, but serving nothing
             using var w = R.Read(map, 0, pages);
@@ -273,7 +264,7 @@ public class FaultInjectionTests
         const long pages = 128;
         using var wp = R.WpProtectedMemfd("reliability-fail", pages, Seed);
         var (map, uffd) = (wp.Map, wp.Uffd);
-        WithSession(handler, uffd, R.WpUnprotectWithRelease(map), session =>
+        R.WithSession(Hard, handler, uffd, R.WpUnprotectWithRelease(map), session =>
         {
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 32, 32, 0x99)).ToArray();
             Assert.True(session.Completion.Wait(30_000));
@@ -297,7 +288,7 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "1000..1000"]);
         using var map = Mapping.Anonymous(4 * R.Page);
         var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
-        WithSession(handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
         {
             using var w = new NativeWorker([Op.Read64(map.PageAddress(1) + 16)]);
             R.Until(() => uffd.ReadFdInfo() is { Pending: 0, Total: 1 }, "the fault read by the handler");

@@ -71,13 +71,17 @@ public static unsafe class R
 
     public static void JoinAll(int timeoutMs, params NativeWorker[] workers) => TestWaits.JoinAll(timeoutMs, workers);
 
+    /// <summary>Hands uffd to the handler with options and runs body on the session within timeoutMs; on a
+    /// timeout the uffd is closed and the handler killed, so nothing stays blocked.</summary>
+    public static void WithSession(int timeoutMs, HandlerProcess handler, Userfaultfd uffd, ExternalHandlerOptions options, Action<ExternalHandler> body) =>
+        Within(timeoutMs, () =>
+        {
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, options);
+            body(session);
+        }, () => uffd.Dispose(), handler.Kill);
+
     /// <summary>Joins the workers (bounded: each must finish), then disposes them.</summary>
-    public static void JoinAndDispose(int timeoutMs, params NativeWorker[] workers)
-    {
-        JoinAll(timeoutMs, workers);
-        foreach (var w in workers)
-            w.Dispose();
-    }
+    public static void JoinAndDispose(int timeoutMs, params NativeWorker[] workers) => TestWaits.JoinAndDispose(timeoutMs, workers);
 
     /// <summary>A memfd of pages holding pattern(seed), mapped shared, registered WP over all of it on a new
     /// uffd and write-protected: a WP-tracked shmem region. Disposing it unmaps and closes the memfd; the uffd
