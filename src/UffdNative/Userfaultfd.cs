@@ -357,6 +357,8 @@ public sealed unsafe class Userfaultfd : IDisposable
         return FillResult.From("UFFDIO_COPY", r, c.Copy, len);
     }
 
+    /// <summary>UFFDIO_ZEROPAGE: the zero page on anonymous and private mappings, a zeroed page-cache page on
+    /// shared shmem; refused on hugetlb (EINVAL). Results and errors as for <see cref="Copy"/> (reference §1.4).</summary>
     public FillResult ZeroPage(ulong start, ulong len, ZeroPageMode mode = ZeroPageMode.None)
     {
         var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = (ulong)mode };
@@ -364,6 +366,8 @@ public sealed unsafe class Userfaultfd : IDisposable
         return FillResult.From("UFFDIO_ZEROPAGE", r, z.Zeropage, len);
     }
 
+    /// <summary>UFFDIO_CONTINUE (MINOR faults): maps the page already in the page cache; EFAULT where there is
+    /// none, EEXIST where one is mapped; MODE_WP (6.4+) maps it write-protected (reference §1.4).</summary>
     public FillResult Continue(ulong start, ulong len, ContinueMode mode = ContinueMode.None)
     {
         var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (ulong)mode };
@@ -371,6 +375,8 @@ public sealed unsafe class Userfaultfd : IDisposable
         return FillResult.From("UFFDIO_CONTINUE", r, c.Mapped, len);
     }
 
+    /// <summary>UFFDIO_POISON (6.6+): installs poison markers; a later access raises SIGBUS. EEXIST where the
+    /// PTE is not none, a WP marker included (reference §1.4).</summary>
     public FillResult Poison(ulong start, ulong len, PoisonMode mode = PoisonMode.None)
     {
         var c = new UffdioPoison { Range = new UffdioRange(start, len), Mode = (ulong)mode };
@@ -378,6 +384,8 @@ public sealed unsafe class Userfaultfd : IDisposable
         return FillResult.From("UFFDIO_POISON", r, c.Updated, len);
     }
 
+    /// <summary>UFFDIO_MOVE (6.8+, anonymous private memory only): moves the pages from src to dst instead of
+    /// copying them (reference §1.4).</summary>
     public FillResult Move(ulong dst, ulong src, ulong len, MoveMode mode = MoveMode.None)
     {
         var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (ulong)mode };

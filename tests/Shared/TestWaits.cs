@@ -50,6 +50,14 @@ internal static class TestWaits
             Assert.True(w.Join(timeoutMs), $"worker {w.ThreadId} still blocked (state {w.State})");
     }
 
+    /// <summary>Joins the workers (bounded: each must finish), then disposes them.</summary>
+    public static void JoinAndDispose(int timeoutMs, NativeWorker[] workers)
+    {
+        JoinAll(timeoutMs, workers);
+        foreach (var w in workers)
+            w.Dispose();
+    }
+
     /// <summary>A worker writing word (i % 512) of page i := pattern(seed, i), like the bench toucher.</summary>
     public static NativeWorker WritePattern(Func<long, ulong> pageAddress, long first, long count, ulong seed)
     {

@@ -396,40 +396,30 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return srcBuf;
         }
 
-        private Io Copy(UffdEntry u, string m, int first, int count, ulong tag, bool wp)
+        private delegate int FillIoctl<T>(ref T arg) where T : struct;
+
+        /// <summary>A fill ioctl (COPY, ZEROPAGE, CONTINUE, POISON, MOVE) whose result field the caller preset to 1, so a
+        /// field the kernel left alone shows: its rc, and the field after the call.</summary>
+        private static Io Fill<T>(FillIoctl<T> ioctl, T arg, Func<T, long> field) where T : struct
         {
-            var c = new UffdioCopy { Dst = Addr(m, first), Src = (ulong)Source(count, tag), Len = (ulong)count * Page, Mode = wp ? (ulong)CopyMode.WriteProtect : 0, Copy = 1 };
-            int rc = u.Fd.TryCopy(ref c);
-            return new Io(rc, c.Copy);
+            int rc = ioctl(ref arg);
+            return new Io(rc, field(arg));
         }
 
-        private Io ZeroPage(UffdEntry u, string m, int first, int count)
-        {
-            var z = new UffdioZeropage { Range = Pages(m, first, count), Zeropage = 1 };
-            int rc = u.Fd.TryZeroPage(ref z);
-            return new Io(rc, z.Zeropage);
-        }
+        private Io Copy(UffdEntry u, string m, int first, int count, ulong tag, bool wp) =>
+            Fill(u.Fd.TryCopy, new UffdioCopy { Dst = Addr(m, first), Src = (ulong)Source(count, tag), Len = (ulong)count * Page, Mode = wp ? (ulong)CopyMode.WriteProtect : 0, Copy = 1 }, c => c.Copy);
 
-        private Io Continue(UffdEntry u, string m, int first, int count, bool wp)
-        {
-            var c = new UffdioContinue { Range = Pages(m, first, count), Mode = wp ? (ulong)ContinueMode.WriteProtect : 0, Mapped = 1 };
-            int rc = u.Fd.TryContinue(ref c);
-            return new Io(rc, c.Mapped);
-        }
+        private Io ZeroPage(UffdEntry u, string m, int first, int count) =>
+            Fill(u.Fd.TryZeroPage, new UffdioZeropage { Range = Pages(m, first, count), Zeropage = 1 }, z => z.Zeropage);
 
-        private Io Poison(UffdEntry u, string m, int first, int count)
-        {
-            var c = new UffdioPoison { Range = Pages(m, first, count), Updated = 1 };
-            int rc = u.Fd.TryPoison(ref c);
-            return new Io(rc, c.Updated);
-        }
+        private Io Continue(UffdEntry u, string m, int first, int count, bool wp) =>
+            Fill(u.Fd.TryContinue, new UffdioContinue { Range = Pages(m, first, count), Mode = wp ? (ulong)ContinueMode.WriteProtect : 0, Mapped = 1 }, c => c.Mapped);
 
-        private Io Move(UffdEntry u, string m, int first, string src, int srcFirst, int count, bool holes)
-        {
-            var mv = new UffdioMove { Dst = Addr(m, first), Src = Addr(src, srcFirst), Len = (ulong)count * Page, Mode = holes ? (ulong)MoveMode.AllowSrcHoles : 0, Move = 1 };
-            int rc = u.Fd.TryMove(ref mv);
-            return new Io(rc, mv.Move);
-        }
+        private Io Poison(UffdEntry u, string m, int first, int count) =>
+            Fill(u.Fd.TryPoison, new UffdioPoison { Range = Pages(m, first, count), Updated = 1 }, c => c.Updated);
+
+        private Io Move(UffdEntry u, string m, int first, string src, int srcFirst, int count, bool holes) =>
+            Fill(u.Fd.TryMove, new UffdioMove { Dst = Addr(m, first), Src = Addr(src, srcFirst), Len = (ulong)count * Page, Mode = holes ? (ulong)MoveMode.AllowSrcHoles : 0, Move = 1 }, mv => mv.Move);
 
         private string Pwrite(PwriteOp w)
         {
@@ -596,27 +586,15 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         {
             var m = M(op.M);
             var vec = new PageRegion[64];
-            fixed (PageRegion* v = vec)
-            {
-                var arg = new PmScanArg
-                {
-                    Size = (ulong)sizeof(PmScanArg),
-                    Flags = op.WpMatching ? (ulong)(PageMapScanFlags.WpMatching | PageMapScanFlags.CheckWpAsync) : 0,
-                    Start = m.Address,
-                    End = m.Address + m.Len,
-                    Vec = (ulong)v,
-                    VecLen = (ulong)vec.Length,
-                    CategoryMask = (ulong)PageCategory.Written,
-                    ReturnMask = (ulong)(PageCategory.Written | PageCategory.File | PageCategory.Present | PageCategory.Swapped | PageCategory.PfnZero),
-                };
-                int n = pagemap!.TryScan(ref arg);
-                if (n < 0)
-                    return E.Name(-n);
-                var parts = new List<string> { $"ok regions={n}" };
-                for (int i = 0; i < n; i++)
-                    parts.Add($"[{(vec[i].Start - m.Address) / Page},{(vec[i].End - m.Address) / Page}):0x{vec[i].Categories:x}");
-                return string.Join(" ", parts);
-            }
+            int n = pagemap!.TryScan(m.Address, m.Address + m.Len, vec, PageCategory.Written,
+                PageCategory.Written | PageCategory.File | PageCategory.Present | PageCategory.Swapped | PageCategory.PfnZero, out _,
+                op.WpMatching ? PageMapScanFlags.WpMatching | PageMapScanFlags.CheckWpAsync : PageMapScanFlags.None);
+            if (n < 0)
+                return E.Name(-n);
+            var parts = new List<string> { $"ok regions={n}" };
+            for (int i = 0; i < n; i++)
+                parts.Add($"[{(vec[i].Start - m.Address) / Page},{(vec[i].End - m.Address) / Page}):0x{vec[i].Categories:x}");
+            return string.Join(" ", parts);
         }
 
         // ---- serving the uffds -------------------------------------------------------------------------

@@ -230,10 +230,9 @@ public static partial class BehaviourRows
     /// page 0 becomes a marker (never touched) or stays present + wp (populated first).</summary>
     private static (MemfdFile F, Mapping M, Userfaultfd U) MarkedShmem(LabScope s, bool populate = false, RegisterMode mode = RegisterMode.WriteProtect, UffdFeatures features = UffdFeatures.None)
     {
-        var (f, m) = s.SharedMemfd(2);
+        var (f, m, u) = s.SharedMemfdAndUffd(2, features);
         if (populate)
             Accessor.Touch(m.Address, m.Length, write: true, value: 5);
-        var u = s.Uffd(features);
         u.Register(m.Address, m.Length, mode);
         u.WriteProtect(m.Address, P, protect: true);
         return (f, m, u);
@@ -539,11 +538,7 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.MinorShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var f = s.Memfd(2);
-        f.WritePattern(0, (long)P, 13);
-        var m = s.Shared(f);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.Minor);
+        var (_, m, u) = s.RegisteredMemfd(2, RegisterMode.Minor, cachedPages: 1, seed: 13);
         var hole = new UffdioContinue { Range = new UffdioRange(m.PageAddress(1), P) };
         int r1 = u.TryContinue(ref hole);
         var first = new UffdioContinue { Range = new UffdioRange(m.Address, P) };
@@ -581,8 +576,7 @@ public static partial class BehaviourRows
             return no;
         using var s = lab.NewScope();
         var src = s.Source(3);
-        var (_, m) = s.SharedMemfd(1);
-        var u = s.Uffd(UffdFeatures.Move);
+        var (_, m, u) = s.SharedMemfdAndUffd(1, UffdFeatures.Move);
         var io = u.Register(m.Address, m.Length, RegisterMode.Missing);
         var mv = new UffdioMove { Dst = m.Address, Src = src.Address, Len = P };
         int r = u.TryMove(ref mv);

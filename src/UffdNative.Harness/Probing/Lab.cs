@@ -169,6 +169,24 @@ public sealed class LabScope : IDisposable
         return (f, Shared(f));
     }
 
+    /// <summary>A memfd of these pages, its MAP_SHARED mapping and a new uffd with these features (nothing registered).</summary>
+    public (MemfdFile File, Mapping Map, Userfaultfd Uffd) SharedMemfdAndUffd(long pages, UffdFeatures features = UffdFeatures.None)
+    {
+        var (f, m) = SharedMemfd(pages);
+        return (f, m, Uffd(features));
+    }
+
+    /// <summary>A memfd of these pages whose first cachedPages are in the page cache (pattern of seed: valid
+    /// CONTINUE targets), mapped shared and registered with mode on a new uffd with these features.</summary>
+    public (MemfdFile File, Mapping Map, Userfaultfd Uffd) RegisteredMemfd(long pages, RegisterMode mode, long cachedPages = 0, ulong seed = 0, UffdFeatures features = UffdFeatures.None)
+    {
+        var (f, m, u) = SharedMemfdAndUffd(pages, features);
+        if (cachedPages > 0)
+            f.WritePattern(0, cachedPages * (long)Lab.Page, seed);
+        u.Register(m.Address, m.Length, mode);
+        return (f, m, u);
+    }
+
     /// <summary>A present one-page anonymous mapping whose first word is value: the source of a COPY or MOVE.</summary>
     public Mapping Source(ulong value)
     {

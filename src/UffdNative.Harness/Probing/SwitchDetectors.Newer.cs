@@ -61,11 +61,19 @@ public static partial class SwitchDetectors
         int r = u.TryContinue(ref c);
         string ev = $"CONTINUE on a MISSING-registered anon page, mapped preset to 1: {Errno.Name(r)} mapped={c.Mapped}; " +
                     $"MINOR_HUGETLBFS {(lab.Has(UffdFeatures.MinorHugetlbfs) ? "reported" : "not reported")}; REGISTER ioctls 0x{(ulong)ioctls:x}";
-        if (r == -Errno.EINVAL && c.Mapped == -Errno.EINVAL)
-            return Finding.Of(true, "EINVAL, mapped=-22 (ioctl known, range refused)", ev);
-        if (r == -Errno.EINVAL && c.Mapped == 1)
-            return Finding.Of(false, "EINVAL, mapped untouched (unknown ioctl)", ev);
-        return Finding.Failed($"{Errno.Name(r)} mapped={c.Mapped}", ev);
+        return PresetFieldVerdict(r, c.Mapped, "mapped", Errno.EINVAL, "EINVAL, mapped=-22 (ioctl known, range refused)",
+            Errno.EINVAL, "EINVAL, mapped untouched (unknown ioctl)", ev);
+    }
+
+    /// <summary>The verdict on an ioctl whose result field was preset to 1: the new behaviour fails it with
+    /// newErrno and writes -newErrno into the field; the old one fails it with oldErrno, the field untouched.</summary>
+    private static Finding PresetFieldVerdict(int r, long field, string fieldName, int newErrno, string newText, int oldErrno, string oldText, string ev)
+    {
+        if (r == -newErrno && field == -newErrno)
+            return Finding.Of(true, newText, ev);
+        if (r == -oldErrno && field == 1)
+            return Finding.Of(false, oldText, ev);
+        return Finding.Failed($"{Errno.Name(r)} {fieldName}={field}", ev);
     }
 
     // ---- 6.16: anon_vma merge rule (is_mergeable_anon_vma) ----------------------------------------------
@@ -140,11 +148,8 @@ public static partial class SwitchDetectors
         var c = new UffdioCopy { Dst = m.Address, Src = below, Len = P, Copy = 1 };
         int r = u.TryCopy(ref c);
         string ev = $"vm.mmap_min_addr = {minAddr}; COPY into a registered page from src=0x{below:x}, copy preset to 1: {Errno.Name(r)} copy={c.Copy}";
-        if (r == -Errno.EFAULT && c.Copy == -Errno.EFAULT)
-            return Finding.Of(true, "EFAULT, copy=-14 (src validated by the copy itself)", ev);
-        if (r == -Errno.EINVAL && c.Copy == 1)
-            return Finding.Of(false, "EINVAL, copy untouched (refused up front)", ev);
-        return Finding.Failed($"{Errno.Name(r)} copy={c.Copy}", ev);
+        return PresetFieldVerdict(r, c.Copy, "copy", Errno.EFAULT, "EFAULT, copy=-14 (src validated by the copy itself)",
+            Errno.EINVAL, "EINVAL, copy untouched (refused up front)", ev);
     }
 
     // ---- 7.1: fills of MAP_SHARED shmem beyond i_size (B4a, B4b) -----------------------------------------
@@ -207,21 +212,8 @@ public static partial class SwitchDetectors
             u.Register(start, 4 * P, RegisterMode.WriteProtect);
         }
         var vec = new PageRegion[8];
-        int r;
-        fixed (PageRegion* v = vec)
-        {
-            var arg = new PmScanArg
-            {
-                Size = (ulong)sizeof(PmScanArg),
-                Start = start,
-                End = start + 4 * P,
-                Vec = (ulong)v,
-                VecLen = (ulong)vec.Length,
-                CategoryAnyofMask = (ulong)(PageCategory.Present | PageCategory.Written),
-                ReturnMask = (ulong)(PageCategory.Present | PageCategory.Written),
-            };
-            r = lab.PageMap.TryScan(ref arg);
-        }
+        const PageCategory presentOrWritten = PageCategory.Present | PageCategory.Written;
+        int r = lab.PageMap.TryScan(start, start + 4 * P, vec, PageCategory.None, presentOrWritten, out _, anyOf: presentOrWritten);
         var regions = r > 0 ? vec.Take(r).ToList() : [];
         string text = r < 0 ? Errno.Name(r) : r == 0 ? "no region" : string.Join(" ", regions.Select(x => $"[{(x.Start - start) / P},{(x.End - start) / P}):0x{x.Categories:x}"));
         return (text, regions, r);
@@ -280,21 +272,7 @@ public static partial class SwitchDetectors
         var u = s.Uffd(UffdFeatures.WpAsync | UffdFeatures.PageFaultFlagWp);
         u.Register(start, huge, RegisterMode.WriteProtect);
         var vec = new PageRegion[4];
-        int r;
-        fixed (PageRegion* v = vec)
-        {
-            var arg = new PmScanArg
-            {
-                Size = (ulong)sizeof(PmScanArg),
-                Start = start,
-                End = start + huge,
-                Vec = (ulong)v,
-                VecLen = (ulong)vec.Length,
-                CategoryMask = (ulong)PageCategory.Written,
-                ReturnMask = (ulong)PageCategory.Written,
-            };
-            r = lab.PageMap.TryScan(ref arg);
-        }
+        int r = lab.PageMap.TryScan(start, start + huge, vec, PageCategory.Written, PageCategory.Written, out _);
         ulong pages = r > 0 ? vec.Take(r).Aggregate(0UL, (n, x) => n + (x.End - x.Start) / P) : 0;
         string ev = $"untouched 2 MiB-aligned block, WP-registered (WP_ASYNC): PAGEMAP_SCAN WRITTEN → {(r < 0 ? Errno.Name(r) : $"{r} region(s), {pages} pages")}";
         if (r < 0)

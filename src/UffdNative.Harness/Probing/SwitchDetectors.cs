@@ -59,8 +59,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.WpHugetlbfsShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var (_, m) = s.SharedMemfd(2);
-        var u = s.Uffd();
+        var (_, m, u) = s.SharedMemfdAndUffd(2);
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.WriteProtect, out _);
         if (r < 0)
             return Finding.Of(false, $"REGISTER(WP, shmem): {Errno.Name(r)}", "the kernel reports WP_HUGETLBFS_SHMEM but refuses WP on a memfd");
@@ -290,11 +289,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.MinorShmem | UffdFeatures.WpHugetlbfsShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var f = s.Memfd(1);
-        f.WritePattern(0, (long)P, 31);
-        var m = s.Shared(f);
-        var u = s.Uffd();
-        u.Register(m.Address, m.Length, RegisterMode.Minor | RegisterMode.WriteProtect);
+        var (_, m, u) = s.RegisteredMemfd(1, RegisterMode.Minor | RegisterMode.WriteProtect, cachedPages: 1, seed: 31);
         var c = new UffdioContinue { Range = new UffdioRange(m.Address, P), Mode = (ulong)ContinueMode.WriteProtect };
         int r = u.TryContinue(ref c);
         var e = lab.Pm(m.Address);
@@ -371,17 +366,7 @@ public static partial class SwitchDetectors
         var m = s.Anon(2);
         Accessor.Touch(m.Address, P, write: true, value: 1); // page 0 present, page 1 not
         PageRegion region = default;
-        var arg = new PmScanArg
-        {
-            Size = (ulong)sizeof(PmScanArg),
-            Start = m.Address,
-            End = m.End,
-            Vec = (ulong)&region,
-            VecLen = 1,
-            CategoryMask = (ulong)PageCategory.Present,
-            ReturnMask = (ulong)PageCategory.Present,
-        };
-        int r = lab.PageMap.TryScan(ref arg);
+        int r = lab.PageMap.TryScan(m.Address, m.End, new Span<PageRegion>(ref region), PageCategory.Present, PageCategory.Present, out _);
         string ev = $"ioctl(pagemap, PAGEMAP_SCAN 0x{IoctlPagemapScan:x}) for PRESENT over 2 pages (1 present): {(r >= 0 ? r + " region(s)" : Errno.Name(r))}";
         if (r == 1 && region.Start == m.Address && region.End == m.Address + P)
             return Finding.Of(true, "OK (1 region, the present page)", ev);
@@ -452,8 +437,7 @@ public static partial class SwitchDetectors
         if (lab.Unsupported(UffdFeatures.MinorShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var (_, m) = s.SharedMemfd(1);
-        var u = s.Uffd();
+        var (_, m, u) = s.SharedMemfdAndUffd(1);
         int r = u.TryRegister(m.Address, m.Length, RegisterMode.Minor, out var ioctls);
         string ev = $"REGISTER(MINOR, memfd MAP_SHARED): {Errno.Name(r)} ioctls=0x{(ulong)ioctls:x}";
         return Finding.Either(r == 0,

@@ -126,6 +126,32 @@ public sealed unsafe class PageMapReader : IDisposable
             return Shim.uffd_pagemap_scan(Handle.Fd, p);
     }
 
+    /// <summary>PAGEMAP_SCAN of [start, end) into regions, allocating nothing: the pages in every category of
+    /// categories (and, when anyOf is given, in one of anyOf), each region with its categories of returned.
+    /// The count or -errno; walkEnd is where the walk stopped (end when it completed).</summary>
+    public int TryScan(ulong start, ulong end, Span<PageRegion> regions, PageCategory categories, PageCategory returned, out ulong walkEnd,
+        PageMapScanFlags flags = PageMapScanFlags.None, PageCategory anyOf = PageCategory.None)
+    {
+        fixed (PageRegion* v = regions)
+        {
+            var arg = new PmScanArg
+            {
+                Size = (ulong)sizeof(PmScanArg),
+                Flags = (ulong)flags,
+                Start = start,
+                End = end,
+                Vec = (ulong)v,
+                VecLen = (ulong)regions.Length,
+                CategoryMask = (ulong)categories,
+                CategoryAnyofMask = (ulong)anyOf,
+                ReturnMask = (ulong)returned,
+            };
+            int r = Shim.uffd_pagemap_scan(Handle.Fd, &arg);
+            walkEnd = arg.WalkEnd;
+            return r;
+        }
+    }
+
     /// <summary>PAGEMAP_SCAN over the request. Throws a clear "not supported by this kernel" on
     /// kernels before 6.7.</summary>
     public PageMapScanResult Scan(PageMapScanRequest req, int maxRegions = 4096)

@@ -5,8 +5,10 @@ namespace UffdNative.Harness.Tests.Cli;
 /// <summary>
 /// The binding as a library people install: `dotnet pack src/UffdNative` gives a package with the
 /// assembly, its XML docs, README.md and libuffdshim.so as the linux-x64 native asset (and nothing of
-/// the harness); each sample in samples/ builds against that package from a local feed — not a
-/// project reference — and runs on the real kernel with the output it promises.
+/// the harness) and the external handler host (copied beside every consumer app by its buildTransitive
+/// targets); each sample in samples/ builds against that package from a local feed — not a project
+/// reference — and runs on the real kernel with the output it promises (ExternalHandler: faults served by
+/// the package's host, started through HandlerHostProgram.StartInfo, in a process of its own).
 /// </summary>
 public sealed class SamplesTests
 {
@@ -30,7 +32,8 @@ public sealed class SamplesTests
         using (var zip = ZipFile.OpenRead(nupkg))
         {
             var names = zip.Entries.Select(e => e.FullName).Where(n => !n.StartsWith("package/", StringComparison.Ordinal) && !n.StartsWith("_rels/", StringComparison.Ordinal) && n != "[Content_Types].xml").Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(["README.md", "UffdNative.Binding.nuspec", "lib/net10.0/UffdNative.dll", "lib/net10.0/UffdNative.xml", "runtimes/linux-x64/native/libuffdshim.so"], names);
+            Assert.Equal(["README.md", "UffdNative.Binding.nuspec", "buildTransitive/UffdNative.Binding.targets", "lib/net10.0/UffdNative.dll", "lib/net10.0/UffdNative.xml",
+                "runtimes/linux-x64/native/libuffdshim.so", "tools/handler-host/UffdNative.HandlerHost.dll", "tools/handler-host/UffdNative.HandlerHost.runtimeconfig.json"], names);
             using var nuspec = zip.GetEntry("UffdNative.Binding.nuspec")!.Open();
             var meta = XDocument.Load(nuspec).Root!.Elements().Single(e => e.Name.LocalName == "metadata");
             Assert.Equal("README.md", meta.Elements().Single(e => e.Name.LocalName == "readme").Value);
@@ -66,6 +69,8 @@ public sealed class SamplesTests
         {
             ("LazyRestore", ["lazy-restore: 256 pages registered, 64 touched, 64 faults served from ", "lazy-restore: OK: every touched page holds its snapshot content; the other 192 pages were never read"]),
             ("LiveSnapshot", ["live-snapshot: 256 pages, the owner wrote 2000 times to ", "live-snapshot: OK: all 256 snapshot pages hold their content from snapshot time ("]),
+            // The handler host came with the package (buildTransitive copies it beside the app) and serves from its own process.
+            ("ExternalHandler", ["external-handler: 256 pages registered, 64 touched, 64 faults served by the handler host (pid ", "external-handler: OK: every touched page holds the handler's content; the other 192 pages were never read"]),
             ("DirtyTracking",
             [
                 "dirty-tracking: round 1: wrote [3, 7, 8, 9, 100, 1023], PAGEMAP_SCAN found [3, 7, 8, 9, 100, 1023] ok",
@@ -80,6 +85,9 @@ public sealed class SamplesTests
             // The shim came from the package (the only place it could come from), the harness's library did not.
             Assert.True(File.Exists(Path.Combine(output, "runtimes", "linux-x64", "native", "libuffdshim.so")), $"{sample}: no shim from the package");
             Assert.Empty(Directory.GetFiles(output, "libuffdharness.so", SearchOption.AllDirectories));
+            // So did the external handler host (beside the app, with no deps.json of its own: it runs on the app's).
+            Assert.True(File.Exists(Path.Combine(output, "UffdNative.HandlerHost.dll")) && File.Exists(Path.Combine(output, "UffdNative.HandlerHost.runtimeconfig.json")), $"{sample}: no handler host from the package");
+            Assert.False(File.Exists(Path.Combine(output, "UffdNative.HandlerHost.deps.json")), $"{sample}: a deps.json of the host's own");
             var run = CliRunner.Exec([CliRunner.DotnetHost, Path.Combine(output, sample + ".dll")], work.Path, timeoutMs: 60_000);
             Assert.True(run.ExitCode == 0, run.ToString());
             Assert.Equal("", run.Stderr);

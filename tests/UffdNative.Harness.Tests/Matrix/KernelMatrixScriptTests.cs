@@ -43,6 +43,14 @@ public class KernelMatrixScriptTests
     private static (int Code, string Out, string Err) Lib(string call, string? stdin = null, params string[] args) =>
         Bash($". scripts/lib/kernel-lib.sh\n{call}", stdin, args);
 
+    /// <summary>The library function given one argument succeeds and prints exactly expected (one line).</summary>
+    private static void AssertPrints(string function, string arg, string expected)
+    {
+        var (code, output, _) = Lib($"{function} \"$1\"", null, arg);
+        Assert.Equal(0, code);
+        Assert.Equal(expected, output.TrimEnd('\n'));
+    }
+
     [Theory]
     [InlineData("host", "host")]
     // Aliases: the newest of a series; bookworm's and trixie's 6.12 apart; 7.x is linux-binary-*.
@@ -79,12 +87,8 @@ public class KernelMatrixScriptTests
     [InlineData("linux-binary-7.3-amd64_7.3~rc7-1~exp1_amd64.deb", "deb	linux-binary-7.3-amd64_7.3~rc7-1~exp1_amd64.deb")]
     [InlineData("/src/linux/arch/x86/boot/bzImage", "image	/src/linux/arch/x86/boot/bzImage	")]
     [InlineData("./vmlinux:/var/tmp/mods", "image	./vmlinux	/var/tmp/mods")]
-    public void KernelSpecsResolveToAKindAndItsArguments(string spec, string expected)
-    {
-        var (code, output, _) = Lib("km_kernel_spec \"$1\"", null, spec);
-        Assert.Equal(0, code);
-        Assert.Equal(expected, output.TrimEnd('\n'));
-    }
+    public void KernelSpecsResolveToAKindAndItsArguments(string spec, string expected) =>
+        AssertPrints("km_kernel_spec", spec, expected);
 
     [Theory]
     [InlineData("")]
@@ -355,12 +359,8 @@ public class KernelMatrixScriptTests
     [InlineData("probe.json=uffdnative probe --json", "probe.json\troot\tuffdnative probe --json")]
     [InlineData("probe-nobody.json@nobody=uffdnative probe --json", "probe-nobody.json\t65534\tuffdnative probe --json")]
     [InlineData("x.txt@1000=a=b; echo c", "x.txt\t1000\ta=b; echo c")]
-    public void StepSpecsSplitIntoNameUidAndCommand(string spec, string expected)
-    {
-        var (code, output, _) = Lib("km_parse_step \"$1\"", null, spec);
-        Assert.Equal(0, code);
-        Assert.Equal(expected, output.TrimEnd('\n'));
-    }
+    public void StepSpecsSplitIntoNameUidAndCommand(string spec, string expected) =>
+        AssertPrints("km_parse_step", spec, expected);
 
     [Theory]
     [InlineData("no-equals-sign")]

@@ -11,20 +11,16 @@ public unsafe class ExternalHandlerTests
         using var handler = HandlerProcess.Start([]);
         using var map = Mapping.Anonymous(256 * R.Page);
         var uffd = R.RegisterMissing(map);
-        R.Within(60_000, () =>
+        R.WithSession(60_000, handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
-            var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
-            R.JoinAll(20_000, workers);
+            R.JoinAndDispose(20_000, [.. Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64))]);
             Assert.True(session.Stop(10_000), $"state {session.State}, failure {session.Failure}");
             var st = session.Final!.Stats!;
             Assert.Equal("Stopped", session.Final.Exit);
             Assert.Equal(st.Faults, st.Resolved);
             Assert.Equal(256UL, st.PagesResolved);
             Assert.Equal(-1, R.Verify(map.Address, 256, VerifyBase.Pattern, Seed));
-            foreach (var w in workers)
-                w.Dispose();
-        }, () => uffd.Dispose(), handler.Kill);
+        });
         Assert.Equal(0, handler.WaitForExit(10_000));
     }
 
@@ -53,16 +49,16 @@ public unsafe class ExternalHandlerTests
         var uffd = R.Open(UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem);
         uffd.Register(map.Address, len, RegisterMode.WriteProtect);
         Assert.True(uffd.WriteProtect(map.Address, len, protect: true));
-        R.Within(180_000, () =>
+        var options = new ExternalHandlerOptions
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, new ExternalHandlerOptions
-            {
-                Regions = [R.Region(map, "shmem", "wp", memfd: 1)],
-                Policies = [PolicySpec.Of("wp-snapshot")],
-                ExtraFds = [file.Fd, store.Fd],
-                SnapshotFd = 2,
-                OnFailure = WatchdogAction.Release, // WP tracking: releasing loses no memory content
-            });
+            Regions = [R.Region(map, "shmem", "wp", memfd: 1)],
+            Policies = [PolicySpec.Of("wp-snapshot")],
+            ExtraFds = [file.Fd, store.Fd],
+            SnapshotFd = 2,
+            OnFailure = WatchdogAction.Release, // WP tracking: releasing loses no memory content
+        };
+        R.WithSession(180_000, handler, uffd, options, session =>
+        {
             // Four native touchers write one word of every page, each its quarter, in order.
             var handles = new nint[4];
             for (int i = 0; i < 4; i++)
@@ -89,6 +85,6 @@ public unsafe class ExternalHandlerTests
             using var view = SharedSnapshotStore.Map(store.Fd, len);
             Assert.Equal(pages, view.SavedPages);
             Assert.Equal(-1, R.Verify((ulong)view.Address, pages, VerifyBase.Pattern, Seed));
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 }

@@ -15,6 +15,22 @@ public class FaultInjectionTests
 
     private static List<PolicySpec> MissingPattern => R.MissingPattern(Seed);
 
+    /// <summary>An owner process (64 pages, mode, access) whose handler (started with a fixed delay of delayMs per
+    /// resolution) has read its first fault and holds it: body runs on the handler, owner and session under the
+    /// hard timeout; on a timeout both processes are killed. afterSession runs on the handler once the session is closed.</summary>
+    private static void WithHeldFault(int delayMs, string mode, string access, List<PolicySpec> policies, Action<HandlerProcess, OwnerProcess, ExternalHandler> body,
+        Action<HandlerProcess>? afterSession = null)
+    {
+        using var handler = HandlerProcess.Start(["--inject-delay-ms", $"{delayMs}..{delayMs}"]);
+        using var owner = OwnerProcess.Start(64, mode, access, Seed, handlerSocket: handler.SocketPath);
+        R.Within(Hard, () =>
+        {
+            using var session = owner.ConnectAndHoldFirstFault(mode, policies);
+            body(handler, owner, session);
+        }, owner.Kill, handler.Kill);
+        afterSession?.Invoke(handler);
+    }
+
     // ---- handler delays ---------------------------------------------------------------------------
 
     [Fact]
@@ -23,23 +39,17 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "0..25", "--inject-seed", "7"]);
         using var map = Mapping.Anonymous(512 * R.Page);
         var uffd = R.RegisterMissing(map);
-        R.Within(Hard, () =>
+        // StallDeadlineMs: far above the largest injected delay, even on a loaded machine.
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 5000 }, session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with
-            {
-                StallDeadlineMs = 5000, // far above the largest injected delay, even on a loaded machine
-            });
-            var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 128, 128)).ToArray();
-            R.JoinAll(60_000, workers);
+            R.JoinAndDispose(60_000, [.. Enumerable.Range(0, 4).Select(i => R.Read(map, i * 128, 128))]);
             Assert.Equal(ExternalHandlerState.Serving, session.State); // no false stall alarm
             Assert.True(session.Stop(), $"{session.State} {session.Failure}");
             var st = session.Final!.Stats!;
             Assert.Equal(st.Faults, st.Resolved);
             Assert.Equal(512UL, st.PagesResolved); // every page installed exactly once
             Assert.Equal(-1, R.Verify(map.Address, 512, VerifyBase.Pattern, Seed));
-            foreach (var w in workers)
-                w.Dispose();
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     // ---- EAGAIN storms ------------------------------------------------------------------------------
@@ -54,9 +64,8 @@ public class FaultInjectionTests
         const long pages = 512;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
         var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
-        R.Within(Hard, () =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 10_000 }, session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 10_000 });
             var readers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * (pages / 4), pages / 4)).ToArray();
             int removes = 0;
             var rng = new Random(3);
@@ -71,7 +80,7 @@ public class FaultInjectionTests
                 Assert.Equal(0, map.TryAdvise(Advice.DontNeed, (ulong)first * R.Page, 16 * R.Page));
                 removes++;
             }
-            R.JoinAll(60_000, readers); // the storm is over: everything is served
+            R.JoinAndDispose(60_000, readers); // the storm is over: everything is served
             Assert.Equal(ExternalHandlerState.Serving, session.State);
             // Every page once more, then check each one: the source content, or zero once discarded.
             var ops = Enumerable.Range(0, (int)pages).Select(i => Op.Read64(map.PageAddress(i) + 8)).ToArray();
@@ -87,9 +96,7 @@ public class FaultInjectionTests
                 ulong v = check.Results[i].Value;
                 Assert.True(v == 0 || v == Shim.uffd_pattern_word(Seed, (ulong)i * 512 + 1), $"page {i} holds 0x{v:x}");
             }
-            foreach (var w in readers)
-                w.Dispose();
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     /// <summary>SIGKILLs the handler and waits (bounded) for the client's session to end in expected.</summary>
@@ -105,21 +112,20 @@ public class FaultInjectionTests
     [Fact]
     public void OwnerExitsWhileTheHandlerHoldsItsFault_SessionEndsOwnerGone()
     {
-        using var handler = HandlerProcess.Start(["--inject-delay-ms", "400..400"]);
-        using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
-        R.Within(Hard, () =>
+        // The handler has read the fault and is inside its (delayed) resolution: read, unresolved.
+        WithHeldFault(400, "missing", "read", MissingPattern, (_, owner, session) =>
         {
-            // The handler has read the fault and is inside its (delayed) resolution: read, unresolved.
-            using var session = owner.ConnectAndHoldFirstFault("missing", MissingPattern);
             owner.Kill();
             Assert.Equal(-9, owner.WaitForExit(10_000));
             Assert.True(session.Completion.Wait(20_000), "the session did not end");
             Assert.Equal(ExternalHandlerState.Ended, session.State);
             Assert.Null(session.Failure);
             Assert.Equal(nameof(FaultServerExitReason.OwnerGone), session.Final!.Exit);
-        }, owner.Kill, handler.Kill);
-        Assert.Equal(0, handler.WaitForExit(20_000));
-        Assert.Contains(handler.Output, l => l.Contains("ended: OwnerGone", StringComparison.Ordinal));
+        }, handler =>
+        {
+            Assert.Equal(0, handler.WaitForExit(20_000));
+            Assert.Contains(handler.Output, l => l.Contains("ended: OwnerGone", StringComparison.Ordinal));
+        });
     }
 
     // ---- the handler SIGKILLed mid-run, with each watchdog action -----------------------------------
@@ -131,19 +137,16 @@ public class FaultInjectionTests
         const long pages = 256;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
         var uffd = R.RegisterMissing(map);
-        R.Within(Hard, () =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             var workers = Enumerable.Range(0, 4).Select(i => R.Read(map, i * 64, 64)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
             KillHandler(handler, session, ExternalHandlerState.TakenOver);
             Assert.Contains(session.Failure!.Kind, new[] { HandlerFailureKind.SocketClosed, HandlerFailureKind.ProcessExited });
-            R.JoinAll(30_000, workers);
+            R.JoinAndDispose(30_000, workers);
             Assert.True(session.TakeoverServer!.Statistics.Faults > 0, "the takeover loop served nothing");
             Assert.Equal(-1, R.Verify(map.Address, pages, VerifyBase.Pattern, Seed)); // no page lost or zero-filled
-            foreach (var w in workers)
-                w.Dispose();
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     [Fact]
@@ -151,55 +154,42 @@ public class FaultInjectionTests
     {
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "20..60"]);
         const long pages = 256;
-        using var file = MemfdFile.Create("reliability-release", (long)pages * (long)R.Page);
-        file.WritePattern(0, file.Size, Seed);
-        using var map = file.MapShared();
-        var uffd = R.Open(UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem);
-        uffd.Register(map.Address, map.Length, RegisterMode.WriteProtect);
-        Assert.True(uffd.WriteProtect(map.Address, map.Length, protect: true));
-        R.Within(Hard, () =>
+        using var wp = R.WpProtectedMemfd("reliability-release", pages, Seed);
+        var (map, uffd) = (wp.Map, wp.Uffd);
+        R.WithSession(Hard, handler, uffd, R.WpUnprotectWithRelease(map), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.WpUnprotectWithRelease(map));
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 64, 64, 0x77)).ToArray();
             R.Until(() => session.Stats is { Resolved: >= 8 } && uffd.ReadFdInfo().Total > 0, "the handler is mid-run with faults outstanding");
             KillHandler(handler, session, ExternalHandlerState.Released);
-            R.JoinAll(30_000, workers);
+            R.JoinAndDispose(30_000, workers);
             // Every write landed (served or, after the release, let through by the kernel).
             Assert.Equal(-1, R.Verify(map.Address, pages, VerifyBase.Pattern, Seed, touched: true, touchSeed: 0x77));
-            foreach (var w in workers)
-                w.Dispose();
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     [Fact]
     public void HandlerKilledMidRun_Fail_TheOwnerStopsWithSigbusInsteadOfHanging()
     {
-        using var handler = HandlerProcess.Start(["--inject-delay-ms", "300..300"]);
-        using var owner = OwnerProcess.Start(64, "missing", "read", Seed, handlerSocket: handler.SocketPath);
-        R.Within(Hard, () =>
+        WithHeldFault(300, "missing", "read", MissingPattern, (handler, owner, session) =>
         {
-            using var session = owner.ConnectAndHoldFirstFault("missing", MissingPattern);
             KillHandler(handler, session, ExternalHandlerState.Failing);
             Assert.Equal(42, owner.WaitForExit(20_000)); // the tool's SIGBUS exit
             // A poisoned page: BUS_MCEERR_AR (4) with CONFIG_MEMORY_FAILURE, BUS_ADRERR (2) without
             // (reference §0a), at the page the owner was reading.
             Assert.Contains(owner.Lines, l => l == $"sigbus addr=0x{owner.Address:x} code=4" || l == $"sigbus addr=0x{owner.Address:x} code=2");
             Assert.True(session.FailedFaults >= 1);
-        }, owner.Kill, handler.Kill);
+        });
     }
 
     [Fact]
     public void HandlerKilledMidRun_Fail_OnWriteProtect_SignalsTheWritingThread()
     {
-        using var handler = HandlerProcess.Start(["--inject-delay-ms", "300..300"]);
-        using var owner = OwnerProcess.Start(64, "wp", "write", Seed, handlerSocket: handler.SocketPath);
-        R.Within(Hard, () =>
+        WithHeldFault(300, "wp", "write", [PolicySpec.Of("wp-unprotect")], (handler, owner, session) =>
         {
-            using var session = owner.ConnectAndHoldFirstFault("wp", [PolicySpec.Of("wp-unprotect")]);
             KillHandler(handler, session, ExternalHandlerState.Failing);
             Assert.Equal(42, owner.WaitForExit(20_000));
             Assert.Contains(owner.Lines, l => l.StartsWith("sigbus", StringComparison.Ordinal) && l.EndsWith("code=-6", StringComparison.Ordinal)); // SI_TKILL
-        }, owner.Kill, handler.Kill);
+        });
     }
 
     [Fact]
@@ -209,9 +199,8 @@ public class FaultInjectionTests
         const long pages = 64;
         using var map = Mapping.Anonymous((ulong)pages * R.Page);
         var uffd = R.RegisterMissing(map);
-        R.Within(Hard, () =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 1000 }, session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed) with { StallDeadlineMs = 1000 });
             Assert.Equal(0, Tmds.Linux.LibC.kill(handler.Pid, 19)); // SIGSTOP: alive, but serving nothing
             using var w = R.Read(map, 0, pages);
             Assert.True(session.Completion.Wait(20_000));
@@ -220,7 +209,7 @@ public class FaultInjectionTests
             R.JoinAll(20_000, w);
             Assert.True(handler.HasExited || handler.WaitForExit(5000) is not null, "the stalled handler was not killed");
             Assert.Equal(-1, R.Verify(map.Address, pages, VerifyBase.Pattern, Seed));
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     // ---- the uffd closed under outstanding faults ---------------------------------------------------
@@ -260,10 +249,8 @@ public class FaultInjectionTests
             Assert.True(server.Completion.Wait(20_000));
             Assert.Equal(FaultServerExitReason.Error, server.Exit!.Reason);
             Assert.True(uffd.IsDisposed, "the failing loop did not close the uffd");
-            R.JoinAll(20_000, workers); // nobody stays blocked
+            R.JoinAndDispose(20_000, workers); // nobody stays blocked
             Assert.Equal(-1, R.Verify(map.Address, pages, VerifyBase.Zero, 0)); // resolved by the kernel: zero-filled
-            foreach (var w in workers)
-                w.Dispose();
         }, () => { release.Set(); uffd.Dispose(); });
     }
 
@@ -275,25 +262,18 @@ public class FaultInjectionTests
         // Release closes the last copy under outstanding faults, and every write goes through.
         using var handler = HandlerProcess.Start(["--inject-fail-after", "3", "--inject-delay-ms", "10..10"]);
         const long pages = 128;
-        using var file = MemfdFile.Create("reliability-fail", (long)pages * (long)R.Page);
-        file.WritePattern(0, file.Size, Seed);
-        using var map = file.MapShared();
-        var uffd = R.Open(UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem);
-        uffd.Register(map.Address, map.Length, RegisterMode.WriteProtect);
-        Assert.True(uffd.WriteProtect(map.Address, map.Length, protect: true));
-        R.Within(Hard, () =>
+        using var wp = R.WpProtectedMemfd("reliability-fail", pages, Seed);
+        var (map, uffd) = (wp.Map, wp.Uffd);
+        R.WithSession(Hard, handler, uffd, R.WpUnprotectWithRelease(map), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.WpUnprotectWithRelease(map));
             var workers = Enumerable.Range(0, 4).Select(i => R.Write(map, i * 32, 32, 0x99)).ToArray();
             Assert.True(session.Completion.Wait(30_000));
             Assert.Equal(HandlerFailureKind.HandlerError, session.Failure!.Kind);
             Assert.Contains("injected handler failure", session.Failure.Message, StringComparison.Ordinal);
             Assert.Equal(ExternalHandlerState.Released, session.State);
-            R.JoinAll(20_000, workers);
+            R.JoinAndDispose(20_000, workers);
             Assert.Equal(-1, R.Verify(map.Address, pages, VerifyBase.Pattern, Seed, touched: true, touchSeed: 0x99));
-            foreach (var w in workers)
-                w.Dispose();
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     // ---- signals delivered to faulting threads ------------------------------------------------------
@@ -308,9 +288,8 @@ public class FaultInjectionTests
         using var handler = HandlerProcess.Start(["--inject-delay-ms", "1000..1000"]);
         using var map = Mapping.Anonymous(4 * R.Page);
         var uffd = R.RegisterMissing(map, UffdFeatures.EventRemove);
-        R.Within(Hard, () =>
+        R.WithSession(Hard, handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             using var w = new NativeWorker([Op.Read64(map.PageAddress(1) + 16)]);
             R.Until(() => uffd.ReadFdInfo() is { Pending: 0, Total: 1 }, "the fault read by the handler");
             w.Signal(); // SIGUSR1: counted by the worker, which then retries the access
@@ -328,7 +307,7 @@ public class FaultInjectionTests
             Assert.Equal(2UL, st.Resolved);      // both handled
             Assert.Equal(1UL, st.PagesResolved); // the page installed once: not double counted
             Assert.True(st.Eagain >= 1, "the REMOVE did not defer the held resolution");
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     // ---- memory pressure ----------------------------------------------------------------------------

@@ -71,6 +71,41 @@ public static unsafe class R
 
     public static void JoinAll(int timeoutMs, params NativeWorker[] workers) => TestWaits.JoinAll(timeoutMs, workers);
 
+    /// <summary>Hands uffd to the handler with options and runs body on the session within timeoutMs; on a
+    /// timeout the uffd is closed and the handler killed, so nothing stays blocked.</summary>
+    public static void WithSession(int timeoutMs, HandlerProcess handler, Userfaultfd uffd, ExternalHandlerOptions options, Action<ExternalHandler> body) =>
+        Within(timeoutMs, () =>
+        {
+            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, options);
+            body(session);
+        }, () => uffd.Dispose(), handler.Kill);
+
+    /// <summary>Joins the workers (bounded: each must finish), then disposes them.</summary>
+    public static void JoinAndDispose(int timeoutMs, params NativeWorker[] workers) => TestWaits.JoinAndDispose(timeoutMs, workers);
+
+    /// <summary>A memfd of pages holding pattern(seed), mapped shared, registered WP over all of it on a new
+    /// uffd and write-protected: a WP-tracked shmem region. Disposing it unmaps and closes the memfd; the uffd
+    /// is the caller's (a session takes it over).</summary>
+    public static WpMemfd WpProtectedMemfd(string name, long pages, ulong seed)
+    {
+        var file = MemfdFile.Create(name, pages * (long)Page);
+        file.WritePattern(0, file.Size, seed);
+        var map = file.MapShared();
+        var uffd = Open(UffdFeatures.PageFaultFlagWp | UffdFeatures.WpHugetlbfsShmem);
+        uffd.Register(map.Address, map.Length, RegisterMode.WriteProtect);
+        Assert.True(uffd.WriteProtect(map.Address, map.Length, protect: true));
+        return new WpMemfd(file, map, uffd);
+    }
+
+    public sealed record WpMemfd(MemfdFile File, Mapping Map, Userfaultfd Uffd) : IDisposable
+    {
+        public void Dispose()
+        {
+            Map.Dispose();
+            File.Dispose();
+        }
+    }
+
     /// <summary>-1 when pages [0, pages) at addr match (base pattern/zero, touched slots).</summary>
     public static long Verify(ulong addr, long pages, VerifyBase b, ulong baseSeed, bool touched = false, ulong touchSeed = 0)
         => HarnessNative.VerifyPages(addr, pages, b, baseSeed, touched, touchSeed);

@@ -13,9 +13,8 @@ public unsafe class ServeStopTests
         using var handler = HandlerProcess.Start(["--sessions", "0"]);
         using var map = Mapping.Anonymous(64 * R.Page);
         var uffd = R.RegisterMissing(map);
-        R.Within(60_000, () =>
+        R.WithSession(60_000, handler, uffd, R.MissingPatternWithTakeover(map, Seed), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, R.MissingPatternWithTakeover(map, Seed));
             using (var first = R.Read(map, 0, 16))
                 R.JoinAll(20_000, first);
             Assert.Equal(0, Tmds.Linux.LibC.kill(handler.Pid, 15)); // SIGTERM
@@ -26,7 +25,7 @@ public unsafe class ServeStopTests
             using (var rest = R.Read(map, 16, 48))
                 R.JoinAll(20_000, rest);
             Assert.Equal(-1, R.Verify(map.Address, 64, VerifyBase.Pattern, Seed));
-        }, () => uffd.Dispose(), handler.Kill);
+        });
         Assert.NotNull(handler.WaitForExit(10_000));
     }
 }

@@ -53,9 +53,8 @@ public class TakeoverEventTests
         using var target = Mapping.Reserve(map.Length);
         var uffd = R.Open(UffdFeatures.EventRemap);
         uffd.Register(map.Address, map.Length, RegisterMode.Missing);
-        R.Within(Hard, () =>
+        R.WithSession(Hard, handler, uffd, Options(map), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, Options(map));
             ulong old = map.Address;
             map.Remap(map.Length, target); // blocks until the handler read the REMAP event
             Assert.NotEqual(old, map.Address);
@@ -68,7 +67,7 @@ public class TakeoverEventTests
             // (outside its table) and then a zero page.
             Assert.Equal(Shim.uffd_pattern_word(Seed, (5 * R.Page + 24) / 8), ReadWord(map.PageAddress(5) + 24));
             Assert.Equal(FaultServerExitReason.None, session.TakeoverServer!.Exit?.Reason ?? FaultServerExitReason.None);
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 
     [Fact]
@@ -78,9 +77,8 @@ public class TakeoverEventTests
         using var map = Mapping.Anonymous((ulong)Pages * R.Page);
         var uffd = R.Open(UffdFeatures.EventRemove);
         uffd.Register(map.Address, map.Length, RegisterMode.Missing);
-        R.Within(Hard, () =>
+        R.WithSession(Hard, handler, uffd, Options(map), session =>
         {
-            using var session = ExternalHandler.Connect(handler.SocketPath, uffd, Options(map));
             using (var all = R.Read(map, 0, Pages))
                 R.JoinAll(30_000, all); // every page served from the source
             Assert.Equal(0, map.TryAdvise(Advice.DontNeed, 2 * R.Page, 4 * R.Page)); // REMOVE 2..5, read before this returns
@@ -91,6 +89,6 @@ public class TakeoverEventTests
             Assert.Equal(0UL, ReadWord(map.PageAddress(3) + 8));
             Assert.Equal(0UL, ReadWord(map.PageAddress(5) + 8));
             Assert.Equal(Shim.uffd_pattern_word(Seed, (6 * R.Page + 8) / 8), ReadWord(map.PageAddress(6) + 8)); // untouched by the REMOVE
-        }, () => uffd.Dispose(), handler.Kill);
+        });
     }
 }

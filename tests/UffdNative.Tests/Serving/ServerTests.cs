@@ -19,7 +19,7 @@ public class ServerTests
             var workers = Enumerable.Range(0, 8).Select(i => S.ReadPages(r, i, 1)).ToArray();
             S.Until(() => r.Uffd.ReadFdInfo().Pending == 8, "8 faults pending");
             using var server = S.Serve(r, new MissingCopy(source));
-            S.JoinAll(workers);
+            S.JoinAndDispose(workers);
             S.Until(() => server.Statistics.Runs >= 1, "resolved");
             var st = server.Statistics;
             Assert.Equal(8UL, st.MissingFaults);
@@ -28,8 +28,6 @@ public class ServerTests
             Assert.Equal(1UL, st.ResolveIoctls);  // ... one COPY that also woke all 8 threads
             Assert.True(server.Stop());
             Assert.Equal(-1, S.Verify(r.Addr, 8, VerifyBase.Pattern, Seed));
-            foreach (var w in workers)
-                w.Dispose();
         }, r);
     }
 
@@ -45,7 +43,7 @@ public class ServerTests
             var workers = Enumerable.Range(4, 8).Select(i => S.ReadPages(r, i, 1)).ToArray();
             S.Until(() => r.Uffd.ReadFdInfo().Pending == 8, "8 faults pending");
             using var server = S.Serve(r, new MissingCopy(source));
-            S.JoinAll(workers);
+            S.JoinAndDispose(workers);
             Assert.True(server.Stop());
             var st = server.Statistics;
             Assert.Equal(1UL, st.Runs);
@@ -54,8 +52,6 @@ public class ServerTests
             Assert.Equal(8UL, st.PagesResolved);
             for (int i = 4; i < 12; i++)
                 Assert.Equal(Shim.uffd_pattern_word(Seed, (ulong)i * 512), Accessor.ReadU64(r.PageAt(i)));
-            foreach (var w in workers)
-                w.Dispose();
         }, r);
     }
 
@@ -275,10 +271,8 @@ public class ServerTests
             source.Release.Set();
             Assert.True(stopper.Wait(10_000) && stopper.Result);
             Assert.Equal(FaultServerExitReason.Stopped, server.Exit!.Reason);
-            S.JoinAll(workers); // served during the stop, or released by the close
+            S.JoinAndDispose(workers); // served during the stop, or released by the close
             Assert.True(r.Uffd.IsDisposed);
-            foreach (var w in workers)
-                w.Dispose();
         }, r);
     }
 
@@ -296,11 +290,9 @@ public class ServerTests
             Assert.False(r.Uffd.IsDisposed);
             server.Start();
             Assert.True(server.Completion.Wait(10_000));
-            S.JoinAll(workers);
+            S.JoinAndDispose(workers);
             Assert.Equal(4UL, server.Statistics.MissingFaults);
             Assert.False(r.Uffd.IsDisposed);
-            foreach (var w in workers)
-                w.Dispose();
         }, r);
     }
 
@@ -384,9 +376,7 @@ public class ServerTests
             for (int i = 0; i < 3; i++)
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true);
             source.Release.Set();
-            S.JoinAll(workers);
-            foreach (var w in workers)
-                w.Dispose();
+            S.JoinAndDispose(workers);
         }, server, r);
     }
 

@@ -25,6 +25,9 @@ public static unsafe class S
 
     public static void JoinAll(params NativeWorker[] workers) => TestWaits.JoinAll(10_000, workers);
 
+    /// <summary>Joins the workers (each must finish), then disposes them.</summary>
+    public static void JoinAndDispose(params NativeWorker[] workers) => TestWaits.JoinAndDispose(10_000, workers);
+
     public static FaultServer Serve(Region r, params FaultPolicy[] policies) => Serve(r, new FaultServerOptions { Policies = policies });
 
     public static FaultServer Serve(Region r, FaultServerOptions o)

@@ -227,8 +227,9 @@ public static class HandlerHostProgram
     /// How to start the host executable with <paramref name="arguments"/> (the options above) and
     /// --parent-pid of this process (it stops, removing its socket, when this process ends, even by
     /// SIGKILL: it watches this process's pidfd; it refuses to start if this process is already gone). Found as $UFFDNATIVE_HANDLER_HOST (an executable or a
-    /// .dll), else UffdNative.HandlerHost.dll in the application's directory, run by the dotnet host running this
-    /// process (or `dotnet` on PATH). Add a prefix (e.g. taskset) with <paramref name="wrapper"/>.
+    /// .dll), else UffdNative.HandlerHost.dll in the application's directory (where the UffdNative.Binding package
+    /// puts it), run by the dotnet host running this process (or `dotnet` on PATH), on the application's deps.json
+    /// when the host has none of its own. Add a prefix (e.g. taskset) with <paramref name="wrapper"/>.
     /// </summary>
     public static ProcessStartInfo StartInfo(IEnumerable<string> arguments, IReadOnlyList<string>? wrapper = null)
     {
@@ -249,6 +250,11 @@ public static class HandlerHostProgram
         return psi;
     }
 
+    /// <summary>The running application's deps.json (the first of the host's APP_CONTEXT_DEPS_FILES), or null.</summary>
+    private static string? AppDepsFile() =>
+        AppContext.GetData("APP_CONTEXT_DEPS_FILES") is string files && files.Split(';', StringSplitOptions.RemoveEmptyEntries) is [var first, ..]
+            && first.EndsWith(".deps.json", StringComparison.Ordinal) && File.Exists(first) ? first : null;
+
     private static (string File, string[] Prefix) HostCommand()
     {
         static string Muxer()
@@ -264,7 +270,14 @@ public static class HandlerHostProgram
         // The application's directory: where UffdNative.dll and, beside it, the host are deployed.
         var dll = Path.Combine(AppContext.BaseDirectory, HostAssemblyName + ".dll");
         if (File.Exists(dll))
+        {
+            // The package's host comes without a deps.json of its own (buildTransitive/UffdNative.Binding.targets):
+            // it runs on the application's, which places UffdNative.dll and its dependencies (Tmds.LibC under
+            // runtimes/) as this build or publish laid them out.
+            if (!File.Exists(Path.ChangeExtension(dll, ".deps.json")) && AppDepsFile() is { } deps)
+                return (Muxer(), ["exec", "--depsfile", deps, dll]);
             return ForPath(dll);
+        }
         throw new FileNotFoundException($"the handler host {HostAssemblyName}.dll is not in {AppContext.BaseDirectory}: set UFFDNATIVE_HANDLER_HOST to it");
     }
 }

@@ -23,7 +23,7 @@ internal sealed unsafe class RegionContent : IDisposable
     private readonly IReadOnlyList<int> fds;
     private readonly int ownerPid;
     private readonly SafeFdHandle ownerPidfd;
-    private readonly nint[] views; // per region: its sealed memfd mapped, or 0
+    private readonly MappedView?[] views; // per region: its sealed memfd mapped, or null
 
     public RegionContent(IReadOnlyList<HandoffRegion> regions, IReadOnlyList<int> fds, int ownerPid, SafeFdHandle ownerPidfd)
     {
@@ -31,7 +31,7 @@ internal sealed unsafe class RegionContent : IDisposable
         this.fds = fds;
         this.ownerPid = ownerPid;
         this.ownerPidfd = ownerPidfd;
-        views = new nint[regions.Count];
+        views = new MappedView?[regions.Count];
         for (int k = 0; k < regions.Count; k++)
             if (regions[k].Memfd is { } i)
                 views[k] = SealedMapping.Map(fds[i], regions[k].MemfdOffset, regions[k].Size, write: false);
@@ -47,9 +47,9 @@ internal sealed unsafe class RegionContent : IDisposable
             {
                 if (r.Memfd is not { } i)
                     break;
-                if (views[k] != 0)
+                if (views[k] is { } view)
                 {
-                    Shim.uffd_copy_memory((void*)dst, (void*)(views[k] + (nint)(offset - r.Offset)), len);
+                    Shim.uffd_copy_memory((void*)dst, (void*)(view.Address + (nint)(offset - r.Offset)), len);
                     return 0;
                 }
                 long n = Tmds.Linux.LibC.pread(fds[i], (void*)dst, (Tmds.Linux.size_t)len, (long)(r.MemfdOffset + (offset - r.Offset)));
@@ -70,12 +70,8 @@ internal sealed unsafe class RegionContent : IDisposable
 
     public void Dispose()
     {
-        for (int k = 0; k < views.Length; k++)
-            if (views[k] != 0)
-            {
-                Tmds.Linux.LibC.munmap((void*)views[k], (Tmds.Linux.size_t)regions[k].Size);
-                views[k] = 0;
-            }
+        foreach (var view in views)
+            view?.Dispose();
     }
 }
 
@@ -90,21 +86,43 @@ internal static unsafe class SealedMapping
 {
     private const int SealWrite = 8, SealFutureWrite = 16;
 
-    /// <summary>The address of the mapping, or 0 when the file may not be mapped (or mmap refused).</summary>
-    public static nint Map(int fd, ulong offset, ulong length, bool write)
+    /// <summary>The mapping (its owner unmaps it), or null when the file may not be mapped (or mmap refused).</summary>
+    public static MappedView? Map(int fd, ulong offset, ulong length, bool write)
     {
         FileInfoNative info;
         if (Shim.uffd_fd_info(fd, &info) != 0 || info.Seals < 0 || (info.Seals & FileInfoNative.SealShrink) == 0
             || info.FsType != FileInfoNative.TmpfsMagic || !HandoffValidation.Fits(offset, length, (ulong)info.Size)
             || (write && (info.Seals & (SealWrite | SealFutureWrite)) != 0))
-            return 0;
+            return null;
         Tmds.Linux.stat st;
         bool allocated = Tmds.Linux.LibC.fstat(fd, &st) == 0 && (long)st.st_blocks * 512 >= (long)st.st_size;
         int prot = Tmds.Linux.LibC.PROT_READ | (write ? Tmds.Linux.LibC.PROT_WRITE : 0);
-        void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)length, prot,
-            Tmds.Linux.LibC.MAP_SHARED | (allocated ? Tmds.Linux.LibC.MAP_POPULATE : 0), fd, (long)offset);
-        return p == Tmds.Linux.LibC.MAP_FAILED ? 0 : (nint)p;
+        return MappedView.Map(fd, offset, length, prot, Tmds.Linux.LibC.MAP_SHARED | (allocated ? Tmds.Linux.LibC.MAP_POPULATE : 0));
     }
+}
+
+/// <summary>A shared mapping of a file, owned: unmapped exactly once, by Dispose (or the finalizer if the
+/// owner forgot). The one place the handler's views of client files (and its mapped snapshot store) are
+/// mapped and unmapped.</summary>
+internal sealed unsafe class MappedView : SafeHandleZeroOrMinusOneIsInvalid
+{
+    private MappedView(nint address, ulong length) : base(ownsHandle: true)
+    {
+        SetHandle(address);
+        Length = length;
+    }
+
+    public nint Address => handle;
+    public ulong Length { get; }
+
+    /// <summary>mmap(fd, offset, length); null when mmap refused (its errno in Marshal.GetLastPInvokeError).</summary>
+    public static MappedView? Map(int fd, ulong offset, ulong length, int prot, int flags)
+    {
+        void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)length, prot, flags, fd, (long)offset);
+        return p == Tmds.Linux.LibC.MAP_FAILED ? null : new MappedView((nint)p, length);
+    }
+
+    protected override bool ReleaseHandle() => Tmds.Linux.LibC.munmap((void*)handle, (Tmds.Linux.size_t)Length) == 0;
 }
 
 /// <summary>Where the external wp-snapshot saves pages.</summary>
@@ -116,8 +134,8 @@ internal abstract class SnapshotTarget : IDisposable
     /// writes). Validation has already checked the size.</summary>
     public static SnapshotTarget ForMemfd(int fd, ulong length)
     {
-        nint p = SealedMapping.Map(fd, 0, SharedSnapshotStore.SizeFor(length), write: true);
-        return p != 0 ? new LocalSnapshotTarget(SharedSnapshotStore.Adopt(p, length)) : new FdSnapshotTarget(fd, length);
+        var view = SealedMapping.Map(fd, 0, SharedSnapshotStore.SizeFor(length), write: true);
+        return view != null ? new LocalSnapshotTarget(SharedSnapshotStore.Adopt(view, length)) : new FdSnapshotTarget(fd, length);
     }
 
     public abstract ulong Length { get; }
@@ -206,8 +224,7 @@ internal sealed unsafe class FdSnapshotTarget : SnapshotTarget
 public sealed unsafe class SharedSnapshotStore : IDisposable
 {
     private nint address;
-    private readonly ulong mapLength;
-    private readonly bool mapped;
+    private readonly MappedView? view; // a mapped store; null: this process's own memory
     private long saved;
 
     public ulong Length { get; }
@@ -223,28 +240,26 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
         return (length + bitmap + Mapping.PageSize - 1) / Mapping.PageSize * Mapping.PageSize;
     }
 
-    private SharedSnapshotStore(nint address, ulong length, ulong mapLength, bool mapped)
+    private SharedSnapshotStore(nint address, ulong length, MappedView? view)
     {
         this.address = address;
         Length = length;
-        this.mapLength = mapLength;
-        this.mapped = mapped;
+        this.view = view;
     }
 
     /// <summary>Maps a store memfd (read-write, shared). Its size gives the data length.</summary>
     public static SharedSnapshotStore Map(int fd, ulong length)
     {
         ulong size = SizeFor(length);
-        void* p = Tmds.Linux.LibC.mmap(null, (Tmds.Linux.size_t)size, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE, Tmds.Linux.LibC.MAP_SHARED, fd, 0);
-        if (p == Tmds.Linux.LibC.MAP_FAILED)
-            throw new UffdException("mmap(snapshot store)", Marshal.GetLastPInvokeError(), $"{size} bytes", "the store memfd must be at least SharedSnapshotStore.SizeFor(length) bytes");
-        return Adopt((nint)p, length);
+        var view = MappedView.Map(fd, 0, size, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE, Tmds.Linux.LibC.MAP_SHARED)
+            ?? throw new UffdException("mmap(snapshot store)", Marshal.GetLastPInvokeError(), $"{size} bytes", "the store memfd must be at least SharedSnapshotStore.SizeFor(length) bytes");
+        return Adopt(view, length);
     }
 
-    /// <summary>A store over a shared mapping of SizeFor(length) bytes, unmapped on dispose.</summary>
-    internal static SharedSnapshotStore Adopt(nint p, ulong length)
+    /// <summary>A store over a shared mapping of SizeFor(length) bytes, which it owns (unmapped on dispose).</summary>
+    internal static SharedSnapshotStore Adopt(MappedView view, ulong length)
     {
-        var s = new SharedSnapshotStore(p, length, SizeFor(length), mapped: true);
+        var s = new SharedSnapshotStore(view.Address, length, view);
         long n = 0;
         for (long i = 0; i < s.Pages; i++)
             if (s.IsSavedPage(i))
@@ -264,7 +279,7 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
         ulong size = SizeFor(length);
         var p = NativeMemory.AlignedAlloc((nuint)size, (nuint)Mapping.PageSize);
         NativeMemory.Clear(p, (nuint)size);
-        return new SharedSnapshotStore((nint)p, length, size, mapped: false);
+        return new SharedSnapshotStore((nint)p, length, view: null);
     }
 
     public nint AddressOf(ulong offset) => address + (nint)offset;
@@ -289,8 +304,8 @@ public sealed unsafe class SharedSnapshotStore : IDisposable
     {
         if (address == 0)
             return;
-        if (mapped)
-            Tmds.Linux.LibC.munmap((void*)address, (Tmds.Linux.size_t)mapLength);
+        if (view != null)
+            view.Dispose();
         else
             NativeMemory.AlignedFree((void*)address);
         address = 0;
@@ -349,9 +364,8 @@ internal static class HandlerSources
                 // A tmpfs file sealed against shrinking is mapped (SealedMapping: no truncation can SIGBUS the
                 // handler) and UFFDIO_COPY reads the page straight from the mapping, as from an in-process
                 // buffer; any other file is read with pread into a staging buffer first (one copy more).
-                nint view = SealedMapping.Map(fds[i], 0, length, write: false);
-                if (view != 0)
-                    return new OwningSource(new BufferPageSource(view, length, null), new Unmapping(view, length));
+                if (SealedMapping.Map(fds[i], 0, length, write: false) is { } view)
+                    return new OwningSource(new BufferPageSource(view.Address, length, null), view);
                 return PageSource.FromFile(new SafeFileHandle(fds[i], ownsHandle: false), 0, length);
             case "file" when !trusted:
                 throw new UffdException("handoff", Errno.EPERM, "a client may not name a file path as its source (the handler would open it with its own authority)", "send the file as a descriptor: source kind \"fd\"");
@@ -361,11 +375,6 @@ internal static class HandlerSources
             default:
                 throw new UffdException("handoff", Errno.EINVAL, $"unknown source kind '{spec.Kind}'", "use zero, pattern, fd or file");
         }
-    }
-
-    private sealed unsafe class Unmapping(nint address, ulong length) : IDisposable
-    {
-        public void Dispose() => Tmds.Linux.LibC.munmap((void*)address, (Tmds.Linux.size_t)length);
     }
 
     private sealed class OwningSource(PageSource inner, IDisposable owned) : PageSource

@@ -42,26 +42,12 @@ public sealed unsafe class AsyncWriteTracking : FaultPolicy, IDisposable
     /// Allocates nothing.</summary>
     public int Collect(Span<PageRegion> regions, ulong start, out ulong walkEnd)
     {
-        fixed (PageRegion* v = regions)
-        {
-            var arg = new PmScanArg
-            {
-                Size = (ulong)sizeof(PmScanArg),
-                Flags = (ulong)(PageMapScanFlags.WpMatching | PageMapScanFlags.CheckWpAsync),
-                Start = start,
-                End = Start + Length,
-                Vec = (ulong)v,
-                VecLen = (ulong)regions.Length,
-                CategoryMask = (ulong)PageCategory.Written,
-                ReturnMask = (ulong)PageCategory.Written,
-            };
-            int r = pagemap.TryScan(ref arg);
-            if (r < 0)
-                throw new UffdException("PAGEMAP_SCAN(WP_MATCHING)", -r, -r == Errno.EPERM ? "a page in the range is not under async write-protect" : "",
-                    -r == Errno.EPERM ? "register the whole range WP on the WP_ASYNC uffd" : "PAGEMAP_SCAN needs Linux 6.7+");
-            walkEnd = arg.WalkEnd;
-            return r;
-        }
+        int r = pagemap.TryScan(start, Start + Length, regions, PageCategory.Written, PageCategory.Written, out walkEnd,
+            PageMapScanFlags.WpMatching | PageMapScanFlags.CheckWpAsync);
+        if (r < 0)
+            throw new UffdException("PAGEMAP_SCAN(WP_MATCHING)", -r, -r == Errno.EPERM ? "a page in the range is not under async write-protect" : "",
+                -r == Errno.EPERM ? "register the whole range WP on the WP_ASYNC uffd" : "PAGEMAP_SCAN needs Linux 6.7+");
+        return r;
     }
 
     /// <summary>Every written region since the last collection (allocates the list), re-protected.</summary>
