@@ -5,6 +5,8 @@ namespace UffdNative.Harness.Scenarios;
 /// released after its last pagemap report).</summary>
 public sealed record ChildAccess(string M, int Page, bool Write = false, ulong Tag = 0)
 {
+    /// <summary>Left out of the JSON when false, so format v1 files (written before pins) read and write back unchanged.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public bool Pin { get; init; }
 
     public override string ToString() => Pin ? $"pin {M}+{Page}" : Write ? $"w {M}+{Page} 0x{Tag:x}" : $"r {M}+{Page}";
