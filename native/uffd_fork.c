@@ -209,6 +209,11 @@ static __attribute__((noreturn)) void child_main(const struct uffd_child_op *ops
 		case UFFD_CHILD_SEND_UFFD:
 			r.ret = child_send_fd(ctl_fd, uffd, last_addr);
 			break;
+		case UFFD_CHILD_CALL: {
+			uffd_child_fn fn = (uffd_child_fn)(uintptr_t)op->value;
+			r.ret = fn ? fn(op->addr, op->len, op->arg, &r.value) : -EINVAL;
+			break;
+		}
 		case UFFD_CHILD_EXIT:
 			_exit(op->arg);
 		default:

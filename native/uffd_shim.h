@@ -158,7 +158,13 @@ enum uffd_child_kind {
 	UFFD_CHILD_TOUCH_WRITE = 11,/* writes value at every stride (arg) bytes of [addr, addr+len) */
 	UFFD_CHILD_EXIT = 12,      /* _exit(arg) now */
 	UFFD_CHILD_MMAP_FILL = 13, /* like MMAP_ANON, then fills it with pattern seed = value */
+	UFFD_CHILD_CALL = 14,      /* ret <- fn(addr, len, arg, &value) with fn = (uffd_child_fn)value: a function
+	                            * of a library the parent loaded (the harness's io_uring pin), run in the child.
+	                            * It must be async-signal-safe: raw syscalls and static storage only. */
 };
+
+/* The function an UFFD_CHILD_CALL op runs: returns >= 0 or -errno, may set *value. */
+typedef int64_t (*uffd_child_fn)(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value);
 
 struct uffd_child_op {
 	int32_t kind;

@@ -229,4 +229,24 @@ UFFD_HARNESS_EXPORT void *uffd_signal_storm_start(const char *comm, int period_u
  * cumulative); targets_out: the most threads found by that name at once. */
 UFFD_HARNESS_EXPORT int64_t uffd_signal_storm_stop(void *storm, int64_t *handled_out, int64_t *targets_out);
 
+/* ============================ uffd_pin.c: io_uring long-term pins ================================ */
+/*
+ * A writable FOLL_LONGTERM pin of [addr, addr+len) by registering it as an io_uring fixed buffer
+ * (io_uring_setup + IORING_REGISTER_BUFFERS, raw syscalls). uffd_pin returns the ring fd (the pin's
+ * handle) or -errno, and in *stage which call failed. The pin faults every page in as a kernel-mode
+ * write first (uffd messages included: the calling thread blocks until they are resolved).
+ * uffd_unpin unregisters the buffers (unpinning them) and closes the ring.
+ * uffd_pin_child_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that pins in a fork child
+ * (UFFD_PIN_CHILD_PIN: addr, len; value <- stage) or unregisters every ring that child pinned
+ * (UFFD_PIN_CHILD_UNPIN_ALL; value <- how many). */
+#define UFFD_PIN_STAGE_SETUP 1    /* io_uring_setup failed: io_uring unavailable */
+#define UFFD_PIN_STAGE_REGISTER 2 /* IORING_REGISTER_BUFFERS failed: the pages could not be pinned */
+#define UFFD_PIN_CHILD_PIN 0
+#define UFFD_PIN_CHILD_UNPIN_ALL 1
+#define UFFD_PIN_CHILD_MAX 16
+
+UFFD_HARNESS_EXPORT int uffd_pin(uint64_t addr, uint64_t len, int *stage);
+UFFD_HARNESS_EXPORT int uffd_unpin(int ring);
+UFFD_HARNESS_EXPORT uint64_t uffd_pin_child_fn(int which);
+
 #endif /* UFFD_HARNESS_H */

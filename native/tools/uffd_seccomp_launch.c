@@ -9,6 +9,10 @@
  *                     flag combination, UFFD_USER_MODE_ONLY included. Everything else is allowed.
  *                     /proc/self/status of the command then shows "Seccomp: 2". Works unprivileged
  *                     (it sets no_new_privs first).
+ * --deny-io-uring     installs a seccomp filter that answers io_uring_setup, io_uring_enter and
+ *                     io_uring_register with EPERM (what Docker's default profile does since 2023) or
+ *                     ENOSYS (a kernel without CONFIG_IO_URING). Combines with --deny-userfaultfd (one
+ *                     filter). Works unprivileged.
  * --hide-device       runs the command in a private mount namespace whose /dev is the host's /dev
  *                     minus /dev/userfaultfd (a container started without --device /dev/userfaultfd).
  *                     Needs CAP_SYS_ADMIN. Nothing outside the namespace changes.
@@ -39,6 +43,11 @@
 #ifndef __NR_userfaultfd
 #define __NR_userfaultfd 323
 #endif
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup 425
+#define __NR_io_uring_enter 426
+#define __NR_io_uring_register 427
+#endif
 
 static int fail(const char *what, const char *arg)
 {
@@ -47,20 +56,24 @@ static int fail(const char *what, const char *arg)
     return 125;
 }
 
-static int deny_userfaultfd(int err)
+/* One filter: every x86-64 syscall (and its x32 twin) with a nonzero errno in deny_nr is refused. */
+static int deny_syscalls(const unsigned *nrs, const int *errs, int n)
 {
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    struct sock_filter filter[4 + 3 * 8 + 1];
+    int k = 0;
+    filter[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    filter[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    filter[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    filter[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (int i = 0; i < n && i < 8; i++)
+    {
         /* the x86-64 number, and the same call through the x32 ABI */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_userfaultfd, 1, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | __NR_userfaultfd, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = { .len = sizeof filter / sizeof filter[0], .filter = filter };
+        filter[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nrs[i], 1, 0);
+        filter[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | nrs[i], 0, 1);
+        filter[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)errs[i] & SECCOMP_RET_DATA));
+    }
+    filter[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = { .len = (unsigned short)k, .filter = filter };
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return fail("prctl(PR_SET_NO_NEW_PRIVS)", NULL);
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
@@ -129,12 +142,12 @@ static int hide_device(void)
 
 static void usage(void)
 {
-    fputs("usage: uffd_seccomp_launch [--deny-userfaultfd[=EPERM|ENOSYS]] [--hide-device] [--] COMMAND [ARG...]\n", stderr);
+    fputs("usage: uffd_seccomp_launch [--deny-userfaultfd[=EPERM|ENOSYS]] [--deny-io-uring[=EPERM|ENOSYS]] [--hide-device] [--] COMMAND [ARG...]\n", stderr);
 }
 
 int main(int argc, char **argv)
 {
-    int deny = 0, hide = 0, i = 1;
+    int deny = 0, deny_uring = 0, hide = 0, i = 1;
     for (; i < argc && argv[i][0] == '-'; i++)
     {
         if (!strcmp(argv[i], "--"))
@@ -146,6 +159,10 @@ int main(int argc, char **argv)
             deny = EPERM;
         else if (!strcmp(argv[i], "--deny-userfaultfd=ENOSYS"))
             deny = ENOSYS;
+        else if (!strcmp(argv[i], "--deny-io-uring") || !strcmp(argv[i], "--deny-io-uring=EPERM"))
+            deny_uring = EPERM;
+        else if (!strcmp(argv[i], "--deny-io-uring=ENOSYS"))
+            deny_uring = ENOSYS;
         else if (!strcmp(argv[i], "--hide-device"))
             hide = 1;
         else
@@ -164,7 +181,23 @@ int main(int argc, char **argv)
     /* The namespace first: mount(2) is not filtered, but keep the filter the last thing set up. */
     if (hide && (r = hide_device()) != 0)
         return r;
-    if (deny && (r = deny_userfaultfd(deny)) != 0)
+    unsigned nrs[4];
+    int errs[4], n = 0;
+    if (deny)
+    {
+        nrs[n] = __NR_userfaultfd;
+        errs[n++] = deny;
+    }
+    if (deny_uring)
+    {
+        const unsigned uring[] = { __NR_io_uring_setup, __NR_io_uring_enter, __NR_io_uring_register };
+        for (int k = 0; k < 3; k++)
+        {
+            nrs[n] = uring[k];
+            errs[n++] = deny_uring;
+        }
+    }
+    if (n > 0 && (r = deny_syscalls(nrs, errs, n)) != 0)
         return r;
     execvp(argv[i], argv + i);
     int e = errno;

@@ -50,18 +50,21 @@ public sealed record ConformanceEnvironment
     public string? Cannot(Scenario s)
     {
         var features = s.Uffds.Aggregate(UffdFeatures.None, (f, u) => f | u.Features);
-        bool kernelFaults = s.Uffds.Any(u => !u.UserModeOnly) && s.Ops.Any(o => o is WriteOp { Mode: AccessMode.Kernel });
+        // A pin faults its pages in kernel mode (GUP), in this process or in a fork child.
+        bool kernelFaults = s.Uffds.Any(u => !u.UserModeOnly) && s.Ops.Any(o => o is WriteOp { Mode: AccessMode.Kernel } or PinOp || o is ForkOp f && f.Child.Any(a => a.Pin));
         var paths = s.Ops.OfType<ApiOp>().Select(a => a.Device ? UffdOpenPath.Device : UffdOpenPath.Syscall).Distinct();
         return Access.Cannot(features, kernelFaults, paths);
     }
 
     /// <summary>Free 2 MiB huge pages a hugetlb scenario may take at once: the memfd's pages (a shared mapping reserves
     /// them at mmap), every private mapping's (reserved at mmap too), and a CoW page per fork-child write (a child has
-    /// no reservation). Without them a fault or fill fails with SIGBUS/ENOMEM, which the model does not predict.</summary>
+    /// no reservation; a child's pin CoWs like a write, and fork copies a pinned private page at once). Without them a fault or fill fails with SIGBUS/ENOMEM, which the model does not predict.</summary>
     public static long HugePagesNeeded(Scenario s) =>
         s.FilePages
         + s.Mappings.Where(m => m.Kind != MapKind.Shared).Sum(m => (long)m.Pages)
-        + s.Ops.OfType<ForkOp>().Sum(f => (long)f.Child.Count(a => a.Write));
+        + s.Ops.OfType<ForkOp>().Sum(f => (long)f.Child.Count(a => a.Write || a.Pin))
+        // A pinned private page is copied for the child at fork (early CoW): one more page per fork, at most.
+        + s.Ops.OfType<ForkOp>().Count() * s.Ops.OfType<PinOp>().Sum(p => (long)p.Count);
 
     /// <summary>Why a hugetlb cell cannot run: the huge page pool (the hugetlb-pool fact), or a kernel before 5.19,
     /// where the model does not follow hugetlb (no WP or markers on hugetlb, no MADV_DONTNEED on it before 5.18).</summary>

@@ -6,6 +6,7 @@ using Tmds.Linux;
 using NativeAccess = UffdNative.Access.Op;
 using UffdNative.Uapi;
 using UffdNative.PageMap;
+using UffdNative.Harness.Native;
 using UffdNative.Harness.Probing;
 using UffdNative.Harness.Scenarios;
 using UffdNative.Messages;
@@ -138,6 +139,9 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         private readonly List<Helper> held = [];
         private readonly List<Helper> helpers = [];
         private readonly List<NativeWorker> workers = [];
+        /// <summary>Every io_uring pin a helper took (released at teardown even when its op hung); the held ones by range.</summary>
+        private readonly System.Collections.Concurrent.ConcurrentBag<IoUringPin> allPins = [];
+        private readonly Dictionary<(string M, int First, int Count), IoUringPin> pins = [];
         private MemfdFile? memfd;
         private PageMapReader? pagemap;
         private ulong reservation, reservationLen, slotBase;
@@ -332,6 +336,8 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             CloseOp c => Close(U(c.U)),
             ApiOp a => Api(a),
             ScanOp s => Scan(s),
+            PinOp p => Pin(p, deadline),
+            UnpinOp u => Unpin(u),
             _ => throw new InvalidOperationException($"op {op.GetType().Name}"),
         };
 
@@ -494,6 +500,38 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return Errno(h.Result);
         }
 
+        /// <summary>An io_uring long-term pin (IoUringPin). It faults the pages in as kernel-mode writes, which may
+        /// raise uffd faults this thread serves: a helper thread pins.</summary>
+        private string Pin(PinOp op, long deadline)
+        {
+            ulong addr = Addr(op.M, op.First), len = (ulong)op.Count * Page;
+            IoUringPin? got = null;
+            var h = new Helper("pin", self =>
+            {
+                got = IoUringPin.TryPin(addr, len, out int err, out _);
+                if (got is null)
+                    return -err;
+                allPins.Add(got);
+                return 0;
+            }).Start();
+            helpers.Add(h);
+            Serve(() => h.Done, deadline);
+            if (blocked)
+                return "blocked";
+            if (h.Error is not null)
+                return $"pin failed: {h.Error.Message}";
+            if (got is not null)
+                pins[(op.M, op.First, op.Count)] = got;
+            return Errno(h.Result);
+        }
+
+        private string Unpin(UnpinOp op)
+        {
+            if (!pins.Remove((op.M, op.First, op.Count), out var pin))
+                return "ENOENT";
+            return Errno(pin.Unpin());
+        }
+
         private string Fork(ForkOp op, List<string> childObs, long deadline)
         {
             var ops = new List<ChildOp>();
@@ -506,9 +544,12 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             PageMapOps();
             int firstAccess = ops.Count;
             foreach (var a in op.Child)
-                ops.Add(a.Write ? ChildOps.Write64(Addr(a.M, a.Page), a.Tag) : ChildOps.Read64(Addr(a.M, a.Page)));
+                ops.Add(a.Pin ? IoUringPin.ChildPin(Addr(a.M, a.Page), Page) : a.Write ? ChildOps.Write64(Addr(a.M, a.Page), a.Tag) : ChildOps.Read64(Addr(a.M, a.Page)));
             if (op.Child.Count > 0)
                 PageMapOps();
+            // The child's pins end after its last report, as upstream's child unpins after its pagemap check.
+            if (op.Child.Any(a => a.Pin))
+                ops.Add(IoUringPin.ChildUnpinAll());
             var opsArray = ops.ToArray();
             int childTimeout = Math.Max(1000, (int)(deadline - Environment.TickCount64));
             // With EVENT_FORK, fork() blocks until the FORK message is read (§3.5): a helper thread forks.
@@ -551,6 +592,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
                     : r.Sigbus > 0 ? $"sigbus code={r.SiCode}"
                     : r.Ret < 0 ? E.Name((int)-r.Ret)
+                    : a.Pin ? "ok"
                     : $"ok value=0x{(a.Write ? 0 : r.Value):x}";
                 childObs.Add($"{a} {res}");
             }
@@ -788,6 +830,10 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         public void Dispose()
         {
             Abort();
+            // Pins first: a page must not stay pinned past the scenario (the ring would keep it until closed anyway).
+            foreach (var p in allPins)
+                p.Dispose();
+            pins.Clear();
             // A worker still running after the close (it cannot be, barring a kernel bug) keeps the
             // reservation mapped: unmapping under it would SIGSEGV the whole process (issue 13).
             bool quiet = workers.All(w => w.Join(0));

@@ -117,6 +117,21 @@ public static class NamedScenarios
         Add("wp-fork-with-event", "§2.1 #7, §3.5", "as wp-fork with EVENT_FORK: the child keeps the wp bit on present and zapped (marker) PTEs",
             MemoryTypes.All, m => WpFork(m, true));
 
+        // Upstream pins with gup_test (a read-only FOLL_LONGTERM pin, after the protect); the pin here is io_uring's
+        // (FOLL_WRITE | FOLL_LONGTERM, native/harness/uffd_pin.c), a kernel-mode write: taken after the protect it raises a
+        // WP fault and the handler un-protects the page (the last three steps show it), so it comes before the protect.
+        // Step 2 pins in the child, as upstream; there the writable pin CoWs the shared page (with EVENT_FORK after a WP
+        // fault on the child's uffd: the child ends without wp where upstream's read-only pin keeps it, §3.5).
+        Scenario WpForkPin(MemoryType m, bool evfork) => NewScenario(evfork ? "wp-fork-pin-with-event" : "wp-fork-pin", m, WpFeatures(m) | (evfork ? F.EventFork : 0))
+            .Then(Register(R.WriteProtect, 0, 1), Write(0, 0x7a1), Pin(0), WriteProtect(0), Fork(), Unpin(0), Fork(ChildPin(0)),
+                  WriteProtect(0), Pin(0), Unpin(0));
+        // Not on hugetlb-private without EVENT_FORK: before 6.4 the child keeps a stale uffd-wp bit there and its pin (a
+        // write) retries forever (see wp-fork).
+        Add("wp-fork-pin", "§2.1 #8, §3.5", "touch, long-term pin (io_uring fixed buffer), protect, fork: a pinned private anon page is copied for the child at once (early CoW) and the child has no wp; unpin, fork again and pin in the child (a CoW write, wp 0); then upstream's order: a pin after the protect is a write and takes a WP fault",
+            MemoryTypes.All.Except([MemoryType.HugetlbPrivate]).ToArray(), m => WpForkPin(m, false), e => e.PinUnavailable);
+        Add("wp-fork-pin-with-event", "§2.1 #9, §3.5", "as wp-fork-pin with EVENT_FORK: the early CoW copy keeps the wp bit in the child; the child's pin then takes a WP fault on the child's uffd",
+            MemoryTypes.All, m => WpForkPin(m, true), e => e.PinUnavailable);
+
         Add("wp-unpopulated", "§2.1 #10, §3.3", "never-touched anon page, upstream's steps: WP installs a marker; un-WP clears it; WP then DONTNEED drops it (anon zap); a write then takes no WP fault; DONTNEED; WP then a read maps a page read-only with wp (the zero page where the zero-page fact holds); DONTNEED",
             [MemoryType.Anon], m => NewScenario("wp-unpopulated", m, F.PageFaultFlagWp | F.WpUnpopulated)
                 .Then(Register(R.WriteProtect), WriteProtect(0), Unprotect(0), WriteProtect(0), DontNeed(0), Write(0, 0x81), DontNeed(0), WriteProtect(0), Read(0), DontNeed(0)));

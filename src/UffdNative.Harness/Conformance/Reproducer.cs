@@ -132,6 +132,8 @@ public static class Reproducer
                 CloseOp c => E("OP_CLOSE", Uffd(c.U)),
                 ApiOp a => E("OP_API", first: api.Count, count: a.Steps.Count, f1: a.Device ? 1 : 0) is var l2 && Add(api, a.Steps) ? l2 : l2,
                 ScanOp sc => E("OP_SCAN", m: Map(sc.M), f1: sc.WpMatching ? 1 : 0),
+                PinOp p => E("OP_PIN", m: Map(p.M), first: p.First, count: p.Count),
+                UnpinOp u => E("OP_UNPIN", m: Map(u.M), first: u.First, count: u.Count),
                 _ => throw new NotSupportedException(op.GetType().Name),
             });
         }
@@ -184,8 +186,8 @@ public static class Reproducer
         data.AppendLine($"static const struct policy POLICY = {{ {missing}, {(s.Policy.ContinueWp ? 1 : 0)}, {moveSrc}, {s.Policy.MoveChunk}, {minorAlias}, {poison.Count}, POISON_PAGES }};");
         data.AppendLine("static const struct child_acc CHILD[] = {");
         foreach (var a in child)
-            data.AppendLine($"\t{{ {Map(a.M)}, {a.Page}, {(a.Write ? 1 : 0)}, {Hex(a.Tag)} }},");
-        data.AppendLine("\t{ 0, 0, 0, 0 } };");
+            data.AppendLine($"\t{{ {Map(a.M)}, {a.Page}, {(a.Write ? 1 : 0)}, {Hex(a.Tag)}, {(a.Pin ? 1 : 0)} }},");
+        data.AppendLine("\t{ 0, 0, 0, 0, 0 } };");
         data.AppendLine("static const struct api_step API[] = {");
         foreach (var a in api)
             data.AppendLine($"\t{{ {Hex(a.Api)}, {Hex(a.Features)} }},");

@@ -30,6 +30,9 @@ public sealed record EnvironmentFacts
     public const string SwapName = "swap";
     public const string MemoryLimitName = "memory-cgroup";
     public const string MemoryFailureName = "memory-failure";
+    public const string IoUringName = "io-uring";
+    /// <summary>The <see cref="IoUring"/> value where io_uring fixed buffers can pin pages.</summary>
+    public const string IoUringAvailable = "available";
 
     public static readonly ImmutableArray<FactSpec> Specs =
     [
@@ -49,6 +52,8 @@ public sealed record EnvironmentFacts
         new(MemoryLimitName, "memory cgroup limit of this process", null, FactUse.Applicability, "reported; a tight limit can fail large cells"),
         new(MemoryFailureName, "CONFIG_MEMORY_FAILURE (the vm.memory_failure_* sysctls exist)", null, FactUse.Predicts,
             "the SIGBUS si_code of an access to a POISON marker: BUS_MCEERR_AR (4) with it, BUS_ADRERR (2) without (§1.4 UFFDIO_POISON)"),
+        new(IoUringName, "io_uring fixed buffers: a long-term page pin from user space", null, FactUse.Applicability,
+            "the pin cells (wp-fork-pin, wp-fork-pin-with-event) need it; unavailable (seccomp, kernel.io_uring_disabled, no CONFIG_IO_URING) they are n/a with the reason"),
     ];
 
     public static FactSpec Describe(string name) =>
@@ -92,6 +97,14 @@ public sealed record EnvironmentFacts
     /// distribution kernels do.</summary>
     public bool? MemoryFailure { get; init; }
 
+    /// <summary>"available" where io_uring_setup + IORING_REGISTER_BUFFERS pinned a page, else "unavailable: ERRNO (cause)";
+    /// null when not detected.</summary>
+    public string? IoUring { get; init; }
+
+    /// <summary>Why a scenario that pins pages cannot run here ("io_uring unavailable: EPERM (…)"), or null (available or
+    /// not detected: then the kernel run itself shows the failure).</summary>
+    public string? PinUnavailable => IoUring is { } v && v != IoUringAvailable ? $"io_uring {v}" : null;
+
     /// <summary>The value of a fact as text (the form probe and check show and --profile-set takes).</summary>
     public string Value(string name) => name switch
     {
@@ -105,6 +118,7 @@ public sealed record EnvironmentFacts
         SwapName => Swap is { } s ? OnOff(s) : "unknown",
         MemoryLimitName => MemoryLimit ?? "unknown",
         MemoryFailureName => MemoryFailure is { } mf ? OnOff(mf) : "unknown",
+        IoUringName => IoUring ?? "unknown",
         _ => throw new ArgumentException($"unknown environment fact '{name}'"),
     };
 

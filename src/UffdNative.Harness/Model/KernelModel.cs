@@ -20,6 +20,9 @@ public enum ModelBug
     UnregisterKeepsWp = 1 << 3,
     /// <summary>Reading a uffd-wp marker sends a WP message (it must not, §3.2).</summary>
     MarkerReadFaults = 1 << 4,
+    /// <summary>fork's early CoW of a pinned anon page drops the uffd-wp bit even in a WP-registered child VMA (the
+    /// bug upstream's wp-fork-pin-with-event catches: fixed by "mm/userfaultfd: fix uffd-wp special cases for fork()", 5.16).</summary>
+    EarlyCowDropsWp = 1 << 5,
 }
 
 /// <summary>Options of a model run that are not kernel-version switches.</summary>

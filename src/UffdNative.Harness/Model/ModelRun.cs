@@ -246,6 +246,7 @@ internal sealed partial class ModelRun
                 ZeroPageOp z => z.M == m.Name,
                 ContinueOp c => c.M == m.Name,
                 PoisonOp p => p.M == m.Name,
+                PinOp pn => pn.M == m.Name,
                 _ => false,
             };
             bool zapped = op is DrainOp || op is MadviseOp { Advice: MadviseAdvice.DontNeed } md && md.M == m.Name;
@@ -283,6 +284,8 @@ internal sealed partial class ModelRun
         CloseOp c => Close(C(c.U)),
         ApiOp a => Api(a),
         ScanOp s => Scan(M(s.M), s.WpMatching),
+        PinOp p => Pin(parent, M(p.M), p.First, p.Count),
+        UnpinOp u => Unpin(M(u.M), u.First, u.Count),
         _ => throw new OutOfScopeException($"op {op.GetType().Name} is not modelled"),
     };
 

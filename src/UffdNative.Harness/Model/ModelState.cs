@@ -38,6 +38,9 @@ public struct Pte
     /// <summary>PageAnonExclusive of an anonymous page: cleared when fork shares it, set again when a
     /// write fault reuses or copies it. UFFDIO_MOVE refuses a non-exclusive page with EBUSY (§1.4).</summary>
     public bool Exclusive;
+    /// <summary>The page is long-term pinned (a <see cref="PinOp"/> of this process): fork copies it for the
+    /// child at once (§3.5 early CoW), UFFDIO_MOVE refuses it (EBUSY). A new page in this PTE is not pinned.</summary>
+    public bool Pinned;
 
     public static Pte Marker => new() { Kind = PteKind.WpMarker };
     public static Pte PoisonMarker => new() { Kind = PteKind.Poison };
@@ -65,7 +68,7 @@ public struct Pte
         PteKind.None => "none",
         PteKind.WpMarker => "wp-marker",
         PteKind.Poison => "poison",
-        _ => $"{Mapped.ToString().ToLowerInvariant()}{(Mapped == MappedPage.Anon ? $"(0x{Tag:x}{(Exclusive ? "" : ",shared")})" : "")}{(Wp ? "+wp" : "")}",
+        _ => $"{Mapped.ToString().ToLowerInvariant()}{(Mapped == MappedPage.Anon ? $"(0x{Tag:x}{(Exclusive ? "" : ",shared")})" : "")}{(Wp ? "+wp" : "")}{(Pinned ? "+pin" : "")}",
     };
 }
 

@@ -72,21 +72,23 @@ internal sealed partial class ModelRun
             if (m.IsShared)
             {
                 // MAP_SHARED: the store goes to the page-cache page.
-                file.Tag[idx] = tag;
+                if (!pinFault)
+                    file.Tag[idx] = tag;
                 return new Outcome(OutcomeKind.Ok);
             }
             if (pte.Mapped == MappedPage.Anon)
             {
                 // do_wp_page reuses the exclusive anon page (after a fork child has gone, it becomes
                 // exclusive again); the PTE keeps its bits.
-                pte.Tag = tag;
+                if (!pinFault)
+                    pte.Tag = tag;
                 pte.Exclusive = true;
                 return new Outcome(OutcomeKind.Ok);
             }
             // CoW of the zero page or of a page-cache page in a MAP_PRIVATE mapping: a fresh anon PTE
             // (wp_page_copy builds a new entry: no wp bit).
             AnonVmaPrepare(m, vma);
-            pte = Pte.AnonPage(tag, wp: false);
+            pte = Pte.AnonPage(pinFault ? Value(m, p) : tag, wp: false);
             return new Outcome(OutcomeKind.Ok);
         }
     }
@@ -157,7 +159,7 @@ internal sealed partial class ModelRun
                 pte = Pte.AnonPage(0, wp: true);
                 return null;
             }
-            pte = Pte.AnonPage(tag, wp: false);
+            pte = Pte.AnonPage(pinFault ? 0 : tag, wp: false);
             return new Outcome(OutcomeKind.Ok);
         }
 
@@ -200,7 +202,8 @@ internal sealed partial class ModelRun
                     return new Outcome(OutcomeKind.Ok, 0);
                 if (uffdWp)
                     return null;
-                pte.Tag = tag;
+                if (!pinFault)
+                    pte.Tag = tag;
                 return new Outcome(OutcomeKind.Ok);
             }
             file.Present[idx] = true;
@@ -227,14 +230,16 @@ internal sealed partial class ModelRun
             pte = Pte.FilePage(uffdWp);
             if (uffdWp)
                 return null;
-            file.Tag[idx] = tag;
+            if (!pinFault)
+                file.Tag[idx] = tag;
             return new Outcome(OutcomeKind.Ok);
         }
         // do_cow_fault: MAP_PRIVATE write copies the page-cache page into a new anon page.
         pte = Pte.AnonPage(file.Tag[idx], wp: uffdWp);
         if (uffdWp)
             return null;
-        pte.Tag = tag;
+        if (!pinFault)
+            pte.Tag = tag;
         return new Outcome(OutcomeKind.Ok);
     }
 

@@ -236,7 +236,8 @@ internal sealed partial class ModelRun
             }
             else
             {
-                if (!s.Exclusive)
+                // move_pages_pte: a maybe-DMA-pinned folio is EBUSY like a shared one (mm/userfaultfd.c).
+                if (!s.Exclusive || s.Pinned)
                 {
                     err = E.EBUSY;
                     break;

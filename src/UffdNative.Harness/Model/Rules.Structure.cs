@@ -283,8 +283,17 @@ internal sealed partial class ModelRun
                     ref var src = ref pm.Ptes[p];
                     switch (src.Kind)
                     {
+                        case PteKind.Present when src.Pinned && src.Mapped == MappedPage.Anon:
+                            // Early CoW (copy_present_page, mm/memory.c; hugetlb: copy_hugetlb_page_range): a
+                            // maybe-DMA-pinned anon folio of an mm with MMF_HAS_PINNED is copied for the child at
+                            // once (folio_needs_cow_for_dma), writable, with uffd-wp only when
+                            // userfaultfd_pte_wp(dst_vma, src pte): the child VMA is WP-registered (EVENT_FORK).
+                            // The parent keeps its page exclusive, pinned, with its wp bit.
+                            cm.Ptes[p] = Pte.AnonPage(src.Tag, wp: cv.Wp && src.Wp && !Bug(ModelBug.EarlyCowDropsWp));
+                            break;
                         case PteKind.Present:
                             var c = src;
+                            c.Pinned = false;
                             if (!cv.Wp)
                                 c.Wp = false;
                             if (src.Mapped == MappedPage.Anon)
@@ -312,6 +321,14 @@ internal sealed partial class ModelRun
         childObs.Add(ChildMaps());
         foreach (var a in op.Child)
         {
+            if (a.Pin)
+            {
+                // The child's own pin (its own ring): a kernel-mode write fault in the child's mm, on the child's uffd.
+                childObs.Add($"{a} {Pin(child, child.Map(a.M), a.Page, 1)}");
+                if (blocked)
+                    return "blocked";
+                continue;
+            }
             var o = Access(child, child.Map(a.M), a.Page, a.Write, a.Tag, kernel: false);
             childObs.Add($"{a} {AccessResultText(o, kernel: false)}");
             if (blocked)

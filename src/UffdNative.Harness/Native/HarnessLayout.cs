@@ -87,6 +87,11 @@ public static unsafe partial class HarnessLayout
             ("UFFD_SOAK_SWEEP_WRITE", SoakAbi.SweepWrite),
             ("UFFD_SOAK_LOST", SoakAbi.Lost),
             ("UFFD_SOAK_CORRUPT", SoakAbi.Corrupt),
+            ("UFFD_PIN_STAGE_SETUP", HarnessAbi.PinStageSetup),
+            ("UFFD_PIN_STAGE_REGISTER", HarnessAbi.PinStageRegister),
+            ("UFFD_PIN_CHILD_PIN", HarnessAbi.PinChildPin),
+            ("UFFD_PIN_CHILD_UNPIN_ALL", HarnessAbi.PinChildUnpinAll),
+            ("UFFD_CHILD_CALL", HarnessAbi.ChildCall),
             ("UFFD_HARNESS_ABI_VERSION", HarnessAbi.Version),
         ]);
         return NativeLayoutTable.ToTable(e);

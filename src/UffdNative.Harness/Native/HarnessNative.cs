@@ -47,6 +47,11 @@ public static unsafe partial class HarnessNative
     [LibraryImport(Library)] public static partial int uffd_soak_advise(nint soak, int region, ulong first, ulong count, int advice, int discards);
     [LibraryImport(Library)] public static partial int uffd_soak_free(nint soak);
 
+    // uffd_pin.c: io_uring long-term pins (IoUringPin)
+    [LibraryImport(Library)] public static partial int uffd_pin(ulong addr, ulong len, int* stage);
+    [LibraryImport(Library)] public static partial int uffd_unpin(int ring);
+    [LibraryImport(Library)] public static partial ulong uffd_pin_child_fn(int which);
+
     /// <summary>Verifies pages [0, pages) at addr: word w of page i is the pattern of baseSeed (word
     /// index i*512 + w) or zero, except, when touched, word (i % 512) := pattern(touchSeed, i) (what a
     /// write toucher leaves). -1 when every page matches, else the first bad page.</summary>
@@ -68,6 +73,12 @@ public static unsafe partial class HarnessNative
 public static class HarnessAbi
 {
     public const int Version = 1;
+    /// <summary>UFFD_CHILD_CALL (native/uffd_shim.h): a fork child's step that runs a harness function.</summary>
+    public const int ChildCall = 14;
+    public const int PinStageSetup = 1;
+    public const int PinStageRegister = 2;
+    public const int PinChildPin = 0;
+    public const int PinChildUnpinAll = 1;
 }
 
 // The shim's structs the harness library writes (struct uffd_hist, uffd_thread_usage, uffd_loop_stats

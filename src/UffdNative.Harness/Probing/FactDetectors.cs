@@ -1,5 +1,6 @@
 using System.Globalization;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Native;
 using UffdNative.PageMap;
 
 namespace UffdNative.Harness.Probing;
@@ -42,6 +43,7 @@ public static class FactDetectors
             Swap(),
             MemoryLimit(),
             MemoryFailure(),
+            Guard(EnvironmentFacts.IoUringName, () => IoUring(lab)),
         };
         return (Build(findings), findings);
     }
@@ -63,6 +65,7 @@ public static class FactDetectors
                 EnvironmentFacts.SwapName => f with { Swap = v == "on" },
                 EnvironmentFacts.MemoryLimitName => f with { MemoryLimit = v },
                 EnvironmentFacts.MemoryFailureName => f with { MemoryFailure = v == "on" },
+                EnvironmentFacts.IoUringName => f with { IoUring = v },
                 _ => f,
             };
         }
@@ -305,6 +308,45 @@ public static class FactDetectors
         bool on = BehaviourRows.MemoryFailureConfigured;
         return new FactFinding(EnvironmentFacts.MemoryFailureName, on ? "on" : "off",
             $"/proc/sys/vm/memory_failure_recovery {(on ? "exists" : "is absent")}", null);
+    }
+
+    // ---- io_uring pins --------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Pins one written anonymous page the way the pin cells do (io_uring_setup + IORING_REGISTER_BUFFERS,
+    /// native/harness/uffd_pin.c) and releases it. Where it fails, the errno and the call say what refused it, and
+    /// the settings that explain it are read: kernel.io_uring_disabled (6.6+; 2 = off for everyone, 1 = only for
+    /// the io_uring_group and CAP_SYS_ADMIN), this process's seccomp mode (Docker's default profile refuses
+    /// io_uring with EPERM since 2023), ENOSYS for a kernel without CONFIG_IO_URING.
+    /// </summary>
+    public static FactFinding IoUring(Lab lab)
+    {
+        using var s = lab.NewScope();
+        var m = s.Anon(1);
+        m.Advise(Advice.NoHugePage);
+        Accessor.Touch(m.Address, P, write: true);
+        using var pin = IoUringPin.TryPin(m.Address, P, out int errno, out var stage);
+        int unpin = pin?.Unpin() ?? 0;
+        string disabled = BehaviourRows.ReadText("/proc/sys/kernel/io_uring_disabled").Trim();
+        string seccomp = StatusField("Seccomp:");
+        string settings = $"kernel.io_uring_disabled = {(disabled.Length == 0 ? "absent (before 6.6)" : disabled)}; Seccomp: {(seccomp.Length == 0 ? "?" : seccomp)} (/proc/self/status)";
+        if (pin is not null)
+            return new FactFinding(EnvironmentFacts.IoUringName, EnvironmentFacts.IoUringAvailable,
+                $"io_uring_setup(1) and IORING_REGISTER_BUFFERS of one anonymous page: ok; IORING_UNREGISTER_BUFFERS: {(unpin == 0 ? "ok" : Errno.Name(-unpin))}; {settings}", null);
+        string call = stage == PinStage.Setup ? "io_uring_setup(1)" : "IORING_REGISTER_BUFFERS of one anonymous page";
+        string? cause = disabled is "1" or "2" ? $"kernel.io_uring_disabled={disabled}"
+            : seccomp is not ("" or "0") ? $"seccomp filter, Seccomp: {seccomp}"
+            : errno == Errno.ENOSYS ? "a kernel without CONFIG_IO_URING"
+            : null;
+        return new FactFinding(EnvironmentFacts.IoUringName, $"unavailable: {Errno.Name(errno)} ({cause ?? $"{call} refused"})", $"{call}: {Errno.Name(errno)}; {settings}", cause);
+    }
+
+    private static string StatusField(string field)
+    {
+        foreach (var line in BehaviourRows.ReadText("/proc/self/status").Split('\n'))
+            if (line.StartsWith(field, StringComparison.Ordinal))
+                return line[field.Length..].Trim();
+        return "";
     }
 
     private static FactFinding MemoryLimit()

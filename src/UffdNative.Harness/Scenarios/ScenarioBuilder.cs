@@ -52,4 +52,7 @@ public static class ScenarioBuilder
     public static ForkOp Fork(params ChildAccess[] child) => new(child);
     public static ChildAccess ChildRead(int page, string mapping = "m0") => new(mapping, page);
     public static ChildAccess ChildWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, true, tag);
+    public static ChildAccess ChildPin(int page, string mapping = "m0") => new(mapping, page) { Pin = true };
+    public static PinOp Pin(int first, int count = 1, string mapping = "m0") => new(mapping, first, count);
+    public static UnpinOp Unpin(int first, int count = 1, string mapping = "m0") => new(mapping, first, count);
 }

@@ -21,6 +21,8 @@ public static class ScenarioValidator
     public const int MaxOps = 1000;
     public const int MaxApiSteps = 16;
     public const int MaxChildAccesses = 64;
+    /// <summary>Pins held at once by this process, and by one fork child (native/harness/uffd_pin.c: UFFD_PIN_CHILD_MAX).</summary>
+    public const int MaxPins = 16;
     public const int MaxMremaps = 8;
     public const int MaxNameLength = 64;
     public const int MaxTextLength = 16384;
@@ -103,6 +105,19 @@ public static class ScenarioValidator
         var closed = new HashSet<string>(StringComparer.Ordinal);
         bool heldActive = false, poisonSeen = false;
         int mremaps = 0;
+        var pins = new List<(string M, int First, int Count)>();
+
+        string? PinProblem(PinOp p)
+        {
+            if (Map(p.M, p.First, p.Count) is { } e)
+                return e;
+            if (pins.Any(x => x.M == p.M && x.First < p.First + p.Count && p.First < x.First + x.Count))
+                return "overlaps a pin still held (unpin it first)";
+            return pins.Count >= MaxPins ? $"more than {MaxPins} pins held at once" : null;
+        }
+
+        string? UnpinProblem(UnpinOp u) =>
+            Map(u.M, u.First, u.Count) ?? (pins.Contains((u.M, u.First, u.Count)) ? null : "no pin of exactly this range is held");
 
         string? Map(string? name, long first, long count)
         {
@@ -146,7 +161,11 @@ public static class ScenarioValidator
                     return "a child access is null";
                 if (Map(a.M, a.Page, 1) is { } e)
                     return e;
+                if (a.Pin && a.Write)
+                    return $"child step {a}: a pin is not also a write";
             }
+            if (f.Child.Count(a => a.Pin) > MaxPins)
+                return $"{f.Child.Count(a => a.Pin)} child pins (at most {MaxPins})";
             return null;
         }
 
@@ -186,6 +205,8 @@ public static class ScenarioValidator
                 CloseOp c => Uffd(c.U),
                 ApiOp a => Api(a),
                 ScanOp sc => Map(sc.M, 0, 1),
+                PinOp p => PinProblem(p),
+                UnpinOp u => UnpinProblem(u),
                 DrainOp => null,
                 _ => $"unknown op {op.GetType().Name}",
             };
@@ -207,6 +228,12 @@ public static class ScenarioValidator
                     break;
                 case CloseOp c:
                     closed.Add(c.U);
+                    break;
+                case PinOp p:
+                    pins.Add((p.M, p.First, p.Count));
+                    break;
+                case UnpinOp u:
+                    pins.Remove((u.M, u.First, u.Count));
                     break;
             }
         }

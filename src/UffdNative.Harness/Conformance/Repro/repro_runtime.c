@@ -82,14 +82,15 @@ enum { P_COPY = 0, P_COPYWP = 1, P_ZERO = 2, P_MOVE = 3 };
 enum {
 	OP_READ = 1, OP_WRITE, OP_KWRITE, OP_REGISTER, OP_UNREGISTER, OP_WP, OP_COPY, OP_ZEROPAGE, OP_CONTINUE, OP_POISON,
 	OP_MOVE, OP_WAKE, OP_MADVISE, OP_DRAIN, OP_PUNCH, OP_TRUNCATE, OP_PWRITE, OP_PREAD, OP_MPROTECT, OP_MREMAP,
-	OP_FORK, OP_CLOSE, OP_API, OP_SCAN,
+	OP_FORK, OP_CLOSE, OP_API, OP_SCAN, OP_PIN, OP_UNPIN,
 };
 struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
 struct uffd_spec { const char *name; uint64_t features; int umo; };
-struct child_acc { int m, page, write; uint64_t tag; };
+struct child_acc { int m, page, write; uint64_t tag; int pin; };
 struct api_step { uint64_t api, features; };
 /* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1, PAGEOUT=2) */
 struct op { int kind, u, m, first, count, modes, flag1, flag2, m2, first2; uint64_t tag; int child_first, child_count; };
+#define MAX_OPS_PINS 16
 /* minor_alias: -1, or the mapping through which a MINOR page's bytes are inverted before CONTINUE (upstream's
  * handler); poison[npoison]: page numbers whose MISSING faults are POISONed instead of COPYed. */
 struct policy { int missing, continue_wp, move_src, move_chunk, minor_alias, npoison; const int *poison; };
@@ -453,6 +454,41 @@ static int do_wp(int fd, int m, int page, int count, int protect, int dontwake)
 /* ---- blocking jobs ------------------------------------------------------------------------------ */
 static const struct op *cur_op;
 
+/* A long-term pin: [addr, addr+len) registered as an io_uring fixed buffer (io_uring_setup +
+ * IORING_REGISTER_BUFFERS: pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), each page faulted in as a
+ * kernel-mode write first). Returns the ring fd or -errno; ring_unpin unregisters (unpins) and closes. */
+static int ring_pin(uint64_t addr, uint64_t len)
+{
+	uint32_t params[30];
+	memset(params, 0, sizeof(params));
+	long fd = syscall(425 /* __NR_io_uring_setup */, 1, params);
+	if (fd < 0)
+		return -errno;
+	struct { void *base; size_t len; } iov = { (void *)(uintptr_t)addr, (size_t)len };
+	if (syscall(427 /* __NR_io_uring_register */, (int)fd, 0 /* IORING_REGISTER_BUFFERS */, &iov, 1) < 0) {
+		int e = errno;
+		close((int)fd);
+		return -e;
+	}
+	return (int)fd;
+}
+static int ring_unpin(int ring)
+{
+	int rc = syscall(427, ring, 1 /* IORING_UNREGISTER_BUFFERS */, NULL, 0) < 0 ? -errno : 0;
+	close(ring);
+	return rc;
+}
+static int pin_ring[MAX_OPS_PINS], pin_m[MAX_OPS_PINS], pin_first[MAX_OPS_PINS], pin_count[MAX_OPS_PINS], npins;
+
+static void *pin_job(void *arg)
+{
+	struct job *j = arg;
+	const struct op *o = cur_op;
+	j->ret = ring_pin(addr_of(o->m, o->first), (uint64_t)o->count * PAGE);
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
 static void *access_job(void *arg)
 {
 	struct job *j = arg;
@@ -527,6 +563,8 @@ static void child_run(const struct op *o)
 	sigaction(SIGBUS, &sa, NULL);
 	int pm = open("/proc/self/pagemap", O_RDONLY); /* reopened in the child: an inherited fd reads the parent */
 	int idx = 0;
+	static int rings[16];
+	int nrings = 0;
 	for (int pass = 0; pass < (o->child_count > 0 ? 2 : 1); pass++) {
 		if (pass == 1) {
 			for (int a = 0; a < o->child_count; a++, idx++) {
@@ -537,7 +575,12 @@ static void child_run(const struct op *o)
 				child_sigbus = 0;
 				if (sigsetjmp(child_jmp, 1) == 0) {
 					volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)addr_of(c->m, c->page);
-					if (c->write)
+					if (c->pin) {
+						int ring = nrings < 16 ? ring_pin(addr_of(c->m, c->page), PAGE) : -EMFILE;
+						if (ring >= 0)
+							rings[nrings++] = ring;
+						r.ret = ring < 0 ? ring : 0;
+					} else if (c->write)
 						*p = c->tag;
 					else
 						r.value = *p;
@@ -556,6 +599,9 @@ static void child_run(const struct op *o)
 				if (write(fork_pipe[1], &r, sizeof(r)) < 0) {}
 			}
 	}
+	/* The child's pins end after its last report. */
+	while (nrings > 0)
+		ring_unpin(rings[--nrings]);
 	_exit(0);
 }
 
@@ -736,6 +782,38 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
 		return;
 	}
+	case OP_PIN: {
+		static struct job j;
+		memset(&j, 0, sizeof(j));
+		cur_op = o;
+		pthread_create(&j.t, NULL, pin_job, &j);
+		serve(&j.done);
+		if (blocked || timed_out)
+			return;
+		pthread_join(j.t, NULL);
+		if (j.ret >= 0 && npins < MAX_OPS_PINS) {
+			pin_ring[npins] = (int)j.ret;
+			pin_m[npins] = o->m;
+			pin_first[npins] = o->first;
+			pin_count[npins++] = o->count;
+		}
+		snprintf(res, cap, "%s", j.ret < 0 ? ename((int)j.ret) : "ok");
+		return;
+	}
+	case OP_UNPIN: {
+		rc = -ENOENT;
+		for (int k = 0; k < npins; k++)
+			if (pin_m[k] == o->m && pin_first[k] == o->first && pin_count[k] == o->count) {
+				rc = ring_unpin(pin_ring[k]);
+				pin_ring[k] = pin_ring[--npins];
+				pin_m[k] = pin_m[npins];
+				pin_first[k] = pin_first[npins];
+				pin_count[k] = pin_count[npins];
+				break;
+			}
+		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
+		return;
+	}
 	case OP_MREMAP: {
 		static struct job j;
 		memset(&j, 0, sizeof(j));
@@ -792,9 +870,15 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 						snprintf(what, sizeof(what), "missing");
 					else if (cr->sigbus)
 						snprintf(what, sizeof(what), "sigbus code=%d", cr->si_code);
+					else if (cr->ret < 0)
+						snprintf(what, sizeof(what), "%s", ename((int)cr->ret));
+					else if (c->pin)
+						snprintf(what, sizeof(what), "ok");
 					else
 						snprintf(what, sizeof(what), "ok value=0x%llx", (unsigned long long)(c->write ? 0 : cr->value));
-					if (c->write)
+					if (c->pin)
+						len += snprintf(child + len, ccap - len, " | pin %s+%d %s", MAPS[c->m].name, c->page, what);
+					else if (c->write)
 						len += snprintf(child + len, ccap - len, " | w %s+%d 0x%llx %s", MAPS[c->m].name, c->page, (unsigned long long)c->tag, what);
 					else
 						len += snprintf(child + len, ccap - len, " | r %s+%d %s", MAPS[c->m].name, c->page, what);
