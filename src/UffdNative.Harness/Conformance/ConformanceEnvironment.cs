@@ -50,7 +50,7 @@ public sealed record ConformanceEnvironment
     public string? Cannot(Scenario s)
     {
         var features = s.Uffds.Aggregate(UffdFeatures.None, (f, u) => f | u.Features);
-        bool kernelFaults = s.Uffds.Any(u => !u.UserModeOnly) && s.Ops.Any(o => o is WriteOp { Mode: AccessMode.Kernel });
+        bool kernelFaults = s.Uffds.Any(u => !u.UserModeOnly) && s.Ops.Any(o => o is WriteOp { Mode: AccessMode.Kernel } or HoldOp { Mode: AccessMode.Kernel });
         var paths = s.Ops.OfType<ApiOp>().Select(a => a.Device ? UffdOpenPath.Device : UffdOpenPath.Syscall).Distinct();
         return Access.Cannot(features, kernelFaults, paths);
     }

@@ -20,6 +20,14 @@ public enum ModelBug
     UnregisterKeepsWp = 1 << 3,
     /// <summary>Reading a uffd-wp marker sends a WP message (it must not, §3.2).</summary>
     MarkerReadFaults = 1 << 4,
+    /// <summary>UFFDIO_UNREGISTER wakes every waiter of the range, not only those of MISSING VMAs (§1.4 UNREGISTER).</summary>
+    UnregisterWakesEveryWaiter = 1 << 5,
+    /// <summary>UFFDIO_COPY ignores MODE_DONTWAKE and wakes the range (§1.5).</summary>
+    CopyIgnoresDontWake = 1 << 6,
+    /// <summary>A signal leaves a thread blocked in a user-mode fault asleep, with no second message (§1.5).</summary>
+    SignalKeepsUserFaultAsleep = 1 << 7,
+    /// <summary>A signal aborts a kernel-mode fault: the syscall fails EFAULT at once (§1.5).</summary>
+    SignalAbortsKernelFault = 1 << 8,
 }
 
 /// <summary>Options of a model run that are not kernel-version switches.</summary>

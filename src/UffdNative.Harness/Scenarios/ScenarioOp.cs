@@ -32,6 +32,8 @@ namespace UffdNative.Harness.Scenarios;
 [JsonDerivedType(typeof(CloseOp), "close")]
 [JsonDerivedType(typeof(ApiOp), "api")]
 [JsonDerivedType(typeof(ScanOp), "scan")]
+[JsonDerivedType(typeof(HoldOp), "hold")]
+[JsonDerivedType(typeof(SignalOp), "signal")]
 public abstract record ScenarioOp
 {
     /// <summary>A short, stable text form: "write m0+1 0x2a", "copy u0 m0+0..2 wp". Used in reports.</summary>

@@ -93,6 +93,8 @@ public static class ScenarioValidator
         long fileSize = s.FilePages;
         var closed = new HashSet<string>(StringComparer.Ordinal);
         bool heldActive = false, poisonSeen = false;
+        // From a HoldOp on, the access may still be blocked (only the model or the kernel can say when it ends).
+        bool holding = false;
         int mremaps = 0;
 
         string? Map(string? name, long first, long count)
@@ -151,8 +153,13 @@ public static class ScenarioValidator
                 return $"op {i} is null";
             if (heldActive && op is not (CopyOp or ZeroPageOp or ContinueOp or PoisonOp or MoveOp or WriteProtectOp or WakeOp or PreadOp or PwriteOp or DrainOp))
                 return $"op {i} ({Describe(op)}) while an event is held: drain first";
+            if (holding && op is ReadOp or WriteOp or HoldOp or ForkOp or MadviseOp or DrainOp or MremapOp or TruncateOp or PunchHoleOp)
+                return $"op {i} ({Describe(op)}) after a held access: only ioctls, close, signal, pread/pwrite, mprotect and scans may follow one (its thread may still be blocked)";
             string? err = op switch
             {
+                HoldOp h => !Enum.IsDefined(h.Mode) ? $"access mode {(int)h.Mode}" : h.Mode == AccessMode.Kernel && !h.Write ? "a held kernel-mode access must be a write (read(2) into the page)"
+                    : Map(h.M, h.Page, 1) ?? (h.Mode == AccessMode.User ? UserAccess(h.M, h.Page) : null),
+                SignalOp => holding ? null : "signal without a held access (hold one first)",
                 ReadOp r => Map(r.M, r.Page, 1) ?? UserAccess(r.M, r.Page),
                 WriteOp w => !Enum.IsDefined(w.Mode) ? $"access mode {(int)w.Mode}" : Map(w.M, w.Page, 1) ?? (w.Mode == AccessMode.User ? UserAccess(w.M, w.Page) : null),
                 RegisterOp r => Uffd(r.U) ?? Map(r.M, r.First, r.Count) ?? Modes(r.Modes),
@@ -184,6 +191,9 @@ public static class ScenarioValidator
             {
                 case MadviseOp { Hold: true }:
                     heldActive = true;
+                    break;
+                case HoldOp:
+                    holding = true;
                     break;
                 case DrainOp:
                     heldActive = false;
