@@ -8,7 +8,8 @@ namespace UffdNative.Harness.Scenarios;
 /// every enum a declared value; no user-mode access in this .NET process that could raise SIGBUS (a
 /// FEATURE_SIGBUS uffd, a poisoned page, a page beyond the memfd's end) — those belong in a fork child; no op
 /// on a closed uffd; while a madvise's event is held, only ioctls and pread/pwrite (anything else would need
-/// the event read first). Runs on every loaded scenario (<see cref="Scenario.Load"/>), before every run
+/// the event read first); after a held access (<see cref="HoldOp"/>), whose thread may still be blocked, no other
+/// access and nothing that raises an event (its faults are read by the executor itself, not by a handler). Runs on every loaded scenario (<see cref="Scenario.Load"/>), before every run
 /// (KernelExecutor) and on every candidate of the fuzzer's generator and shrinker.
 /// </summary>
 public static class ScenarioValidator
