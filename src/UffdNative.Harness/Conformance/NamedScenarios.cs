@@ -311,6 +311,10 @@ public static class NamedScenarios
                 .Then(Write(1, 0x1211), Register(R.Missing | R.WriteProtect), WriteProtect(1), HoldWrite(1, 0x1212), Unregister())
                 .Then(MemoryTypes.IsFileBacked(m) ? [new PreadOp(1)] : []));
 
+        Add("unregister-keeps-minor-waiter", "§1.4 UNREGISTER, §1.5", "UNREGISTER of a MINOR-only range leaves a blocked MINOR reader asleep (the 2022 patch to wake MINOR waiters is not merged); a WAKE lets it re-fault without uffd and read the page cache",
+            MemoryTypes.AllShmem, m => NewScenario("unregister-keeps-minor-waiter", m, F.MinorShmem)
+                .Then(new PwriteOp(1, 0x1221), Register(R.Minor), HoldRead(1), Unregister(), Wake(1)));
+
         Add("copy-dontwake", "§1.4 COPY, §1.5", "COPY with MODE_DONTWAKE maps the page under a blocked reader and leaves it asleep; a WAKE of another page does not reach it; a WAKE of its page releases it and it reads the copy, with no second message",
             MemoryTypes.Modelled, m => NewScenario("copy-dontwake", m)
                 .Then(Register(R.Missing), HoldRead(1), Copy(1, 0x1301, dontWake: true), Wake(2), Wake(1)));
