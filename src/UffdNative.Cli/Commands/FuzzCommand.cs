@@ -34,7 +34,8 @@ public static class FuzzCommand
             if (n is null == t is null)
                 throw new CliUsageException("fuzz needs exactly one of --count N or --seconds T");
             ModelBug bug = ModelBug.None;
-            if (pr.GetValue(inject) is { } b && (!Enum.TryParse(b, ignoreCase: true, out bug) || bug == ModelBug.None || !Enum.IsDefined(bug)))
+            // By name only: a number would name whichever rule later gets that bit.
+            if (pr.GetValue(inject) is { } b && (!Enum.GetNames<ModelBug>().Contains(b.Trim(), StringComparer.OrdinalIgnoreCase) || !Enum.TryParse(b, ignoreCase: true, out bug) || bug == ModelBug.None))
                 throw new CliUsageException($"unknown model bug '{b}' (one of {string.Join(", ", Enum.GetNames<ModelBug>().Skip(1))})");
             var (used, reference) = ConformanceCli.Profile(pr.GetValue(profile), pr.GetValue(set));
             var env = ConformanceCli.Detect();

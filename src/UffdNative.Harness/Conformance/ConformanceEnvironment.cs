@@ -51,7 +51,7 @@ public sealed record ConformanceEnvironment
     {
         var features = s.Uffds.Aggregate(UffdFeatures.None, (f, u) => f | u.Features);
         // A pin faults its pages in kernel mode (GUP), in this process or in a fork child.
-        bool kernelFaults = s.Uffds.Any(u => !u.UserModeOnly) && s.Ops.Any(o => o is WriteOp { Mode: AccessMode.Kernel } or PinOp || o is ForkOp f && f.Child.Any(a => a.Pin));
+        bool kernelFaults = s.Uffds.Any(u => !u.UserModeOnly) && s.Ops.Any(o => o is WriteOp { Mode: AccessMode.Kernel } or PinOp or HoldOp { Mode: AccessMode.Kernel } || o is ForkOp f && f.Child.Any(a => a.Pin));
         var paths = s.Ops.OfType<ApiOp>().Select(a => a.Device ? UffdOpenPath.Device : UffdOpenPath.Syscall).Distinct();
         return Access.Cannot(features, kernelFaults, paths);
     }

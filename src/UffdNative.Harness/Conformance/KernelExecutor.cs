@@ -48,7 +48,7 @@ internal static partial class ExecutorLog
 /// children (<see cref="ScenarioValidator"/>). Every wait is bounded: a hang becomes "timeout", after which
 /// every uffd is closed (the kernel then wakes and resolves every blocked thread) and the run stops.
 /// </summary>
-public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
+public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = null)
 {
     /// <summary>The least room a mapping's slot gets (scenario mappings of 4 KiB pages fit; hugetlb ones get theirs).</summary>
     private const ulong MinSlotSize = 4UL << 20;
@@ -124,7 +124,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
         public ulong Len => (ulong)Spec.Pages * Page;
     }
 
-    private sealed class Execution : IDisposable
+    private sealed partial class Execution : IDisposable
     {
         private readonly Scenario sc;
         private readonly ExecutorOptions opt;
@@ -193,9 +193,13 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 // A hugetlb op zeroes or copies 2 MiB per page (a fork child's CoW too): slow under TCG, so its bound is 3×.
                 long bound = (op is ForkOp ? opt.OpTimeoutMs * 2 : opt.OpTimeoutMs) * (hugetlb ? 3L : 1L);
                 long deadline = Environment.TickCount64 + bound;
+                // An op after a hold reports, after its own result, what the held access is doing (HoldOp).
+                bool reportHeld = heldAccess is not null && op is not HoldOp;
                 try
                 {
                     result = Exec(op, child, deadline);
+                    if (reportHeld && heldAccess is not null)
+                        result += $" [held: {SettleHeld(deadline)}]";
                 }
                 catch (TimeoutException)
                 {
@@ -318,7 +322,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             RegisterOp r => Register(r),
             UnregisterOp u => Errno(RangeIoctl(U(u.U), u.M, u.First, u.Count, unregister: true)),
             WriteProtectOp w => WriteProtect(U(w.U), w.M, w.First, w.Count, w.Protect, w.DontWake).Text,
-            CopyOp c => Copy(U(c.U), c.M, c.First, c.Count, c.Tag, c.Wp).Text,
+            CopyOp c => Copy(U(c.U), c.M, c.First, c.Count, c.Tag, c.Wp, c.DontWake).Text,
             ZeroPageOp z => ZeroPage(U(z.U), z.M, z.First, z.Count).Text,
             ContinueOp c => Continue(U(c.U), c.M, c.First, c.Count, c.Wp).Text,
             PoisonOp p => Poison(U(p.U), p.M, p.First, p.Count).Text,
@@ -338,6 +342,8 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             ScanOp s => Scan(s),
             PinOp p => Pin(p, deadline),
             UnpinOp u => Unpin(u),
+            HoldOp h => Hold(h, deadline),
+            SignalOp => SignalHeld(),
             _ => throw new InvalidOperationException($"op {op.GetType().Name}"),
         };
 
@@ -350,7 +356,11 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             Serve(() => w.Join(0), deadline, w.CompletionFd);
             if (blocked)
                 return "blocked";
-            var r = w.Results[0];
+            return AccessText(w.Results[0], kernel);
+        }
+
+        private static string AccessText(AccessResult r, bool kernel)
+        {
             if (kernel)
                 return r.Ret >= 0 ? $"ok bytes={r.Ret}" : E.Name((int)-r.Ret);
             return r.Ret < 0 ? E.Name((int)-r.Ret) : $"ok value=0x{r.Value:x}";
@@ -412,8 +422,8 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             return new Io(rc, field(arg));
         }
 
-        private Io Copy(UffdEntry u, string m, int first, int count, ulong tag, bool wp) =>
-            Fill(u.Fd.TryCopy, new UffdioCopy { Dst = Addr(m, first), Src = (ulong)Source(count, tag), Len = (ulong)count * Page, Mode = wp ? (ulong)CopyMode.WriteProtect : 0, Copy = 1 }, c => c.Copy);
+        private Io Copy(UffdEntry u, string m, int first, int count, ulong tag, bool wp, bool dontWake = false) =>
+            Fill(u.Fd.TryCopy, new UffdioCopy { Dst = Addr(m, first), Src = (ulong)Source(count, tag), Len = (ulong)count * Page, Mode = (wp ? (ulong)CopyMode.WriteProtect : 0) | (dontWake ? (ulong)CopyMode.DontWake : 0), Copy = 1 }, c => c.Copy);
 
         private Io ZeroPage(UffdEntry u, string m, int first, int count) =>
             Fill(u.Fd.TryZeroPage, new UffdioZeropage { Range = Pages(m, first, count), Zeropage = 1 }, z => z.Zeropage);

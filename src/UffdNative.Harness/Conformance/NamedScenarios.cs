@@ -312,6 +312,44 @@ public static class NamedScenarios
             MemoryTypes.ModelledWithHugetlb, m => NewScenario("poison-vs-markers", m, F.Poison | MarkerFeatures(m))
                 .Then(Register(R.Missing | R.WriteProtect), WriteProtect(0), Poison(0), Poison(1), Copy(1, 0x1101), Copy(2, 0x1102), Poison(2), KernelWrite(0, 0x1103), Fork(ChildRead(1), ChildRead(2))));
 
+        // ================= §1.5 "Waking a blocked thread": a fault left unresolved (HoldOp) =================
+        // Each is also a probe row (BehaviourRows.Wake.cs). The held access is on a native worker; the executor
+        // synchronises on its message, fdinfo pending/total and its thread state, and releases it at the end.
+
+        Add("unregister-wakes-missing-reader", "§1.4 UNREGISTER, §1.5", "UNREGISTER of a range with a blocked MISSING reader wakes it: it re-faults without uffd, an ordinary fault (no second message), and reads 0",
+            MemoryTypes.Modelled, m => NewScenario("unregister-wakes-missing-reader", m)
+                .Then(Register(R.Missing), HoldRead(1), Unregister()));
+
+        Add("unregister-keeps-wp-waiter", "§1.4 UNREGISTER, §1.5", "UNREGISTER of a WP-only range leaves a blocked WP writer asleep (its wp bit already cleared: a handler that unregisters instead of resolving hangs it); a WAKE then lets it write, with no second message",
+            MemoryTypes.Modelled, m => NewScenario("unregister-keeps-wp-waiter", m, WpFeatures(m))
+                .Then(Write(1, 0x1201), Register(R.WriteProtect), WriteProtect(1), HoldWrite(1, 0x1202), Unregister(), Wake(1))
+                .Then(MemoryTypes.IsFileBacked(m) ? [new PreadOp(1)] : []));
+
+        Add("unregister-wakes-wp-waiter-of-missing-vma", "§1.4 UNREGISTER, §1.5", "UNREGISTER wakes by the VMA's MISSING mode, not the waiter's kind: a blocked WP writer in a MISSING|WP range is woken and writes",
+            MemoryTypes.Modelled, m => NewScenario("unregister-wakes-wp-waiter-of-missing-vma", m, WpFeatures(m))
+                .Then(Write(1, 0x1211), Register(R.Missing | R.WriteProtect), WriteProtect(1), HoldWrite(1, 0x1212), Unregister())
+                .Then(MemoryTypes.IsFileBacked(m) ? [new PreadOp(1)] : []));
+
+        Add("unregister-keeps-minor-waiter", "§1.4 UNREGISTER, §1.5", "UNREGISTER of a MINOR-only range leaves a blocked MINOR reader asleep (the 2022 patch to wake MINOR waiters is not merged); a WAKE lets it re-fault without uffd and read the page cache",
+            MemoryTypes.AllShmem, m => NewScenario("unregister-keeps-minor-waiter", m, F.MinorShmem)
+                .Then(new PwriteOp(1, 0x1221), Register(R.Minor), HoldRead(1), Unregister(), Wake(1)));
+
+        Add("copy-dontwake", "§1.4 COPY, §1.5", "COPY with MODE_DONTWAKE maps the page under a blocked reader and leaves it asleep; a WAKE of another page does not reach it; a WAKE of its page releases it and it reads the copy, with no second message",
+            MemoryTypes.Modelled, m => NewScenario("copy-dontwake", m)
+                .Then(Register(R.Missing), HoldRead(1), Copy(1, 0x1301, dontWake: true), Wake(2), Wake(1)));
+
+        Add("wake-refaults", "§1.4 WAKE, §1.5", "UFFDIO_WAKE without a resolution wakes a blocked reader, which faults again: a second message; ZEROPAGE then releases it",
+            MemoryTypes.Modelled, m => NewScenario("wake-refaults", m)
+                .Then(Register(R.Missing), HoldRead(1), Wake(1), ZeroPage(1)));
+
+        Add("signal-refaults", "§1.5, §4.5", "a signal to a thread blocked in a user-mode fault: the handler runs and the load faults again, one second message with the same address and flags; a COPY then releases it",
+            MemoryTypes.Modelled, m => NewScenario("signal-refaults", m)
+                .Then(Register(R.Missing), HoldRead(1), SignalHeld(), Copy(1, 0x1401)));
+
+        Add("signal-kernel-fault-retried", "§1.5, §4.5", "a signal to a thread blocked in a kernel-mode fault (read(2) into the page, full uffd): no EINTR or EFAULT; it is retried without sleeping, a message each time, until a COPY resolves the page; read(2) then returns all 8 bytes and only then does the handler run",
+            MemoryTypes.Modelled, m => NewScenario("signal-kernel-fault-retried", m)
+                .Then(Register(R.Missing), HoldKernelWrite(1, 0x1501), SignalHeld(), Copy(1, 0x1502)));
+
         return list;
     }
 }

@@ -115,7 +115,7 @@ public static class Reproducer
                 UnregisterOp u => E("OP_UNREGISTER", Uffd(u.U), Map(u.M), u.First, u.Count),
                 WakeOp w => E("OP_WAKE", Uffd(w.U), Map(w.M), w.First, w.Count),
                 WriteProtectOp w => E("OP_WP", Uffd(w.U), Map(w.M), w.First, w.Count, f1: w.Protect ? 1 : 0, f2: w.DontWake ? 1 : 0),
-                CopyOp c => E("OP_COPY", Uffd(c.U), Map(c.M), c.First, c.Count, f1: c.Wp ? 1 : 0, tag: c.Tag),
+                CopyOp c => E("OP_COPY", Uffd(c.U), Map(c.M), c.First, c.Count, f1: c.Wp ? 1 : 0, f2: c.DontWake ? 1 : 0, tag: c.Tag),
                 ZeroPageOp z => E("OP_ZEROPAGE", Uffd(z.U), Map(z.M), z.First, z.Count),
                 ContinueOp c => E("OP_CONTINUE", Uffd(c.U), Map(c.M), c.First, c.Count, f1: c.Wp ? 1 : 0),
                 PoisonOp p => E("OP_POISON", Uffd(p.U), Map(p.M), p.First, p.Count),
@@ -134,6 +134,8 @@ public static class Reproducer
                 ScanOp sc => E("OP_SCAN", m: Map(sc.M), f1: sc.WpMatching ? 1 : 0),
                 PinOp p => E("OP_PIN", m: Map(p.M), first: p.First, count: p.Count),
                 UnpinOp u => E("OP_UNPIN", m: Map(u.M), first: u.First, count: u.Count),
+                HoldOp h => E("OP_HOLD", m: Map(h.M), first: h.Page, f1: h.Write ? 1 : 0, f2: h.Mode == AccessMode.Kernel ? 1 : 0, tag: h.Tag),
+                SignalOp => E("OP_SIGNAL"),
                 _ => throw new NotSupportedException(op.GetType().Name),
             });
         }

@@ -23,6 +23,14 @@ public enum ModelBug
     /// <summary>fork's early CoW of a pinned anon page drops the uffd-wp bit even in a WP-registered child VMA (the
     /// bug upstream's wp-fork-pin-with-event catches: fixed by "mm/userfaultfd: fix uffd-wp special cases for fork()", 5.16).</summary>
     EarlyCowDropsWp = 1 << 5,
+    /// <summary>UFFDIO_UNREGISTER wakes every waiter of the range, not only those of MISSING VMAs (§1.4 UNREGISTER).</summary>
+    UnregisterWakesEveryWaiter = 1 << 6,
+    /// <summary>UFFDIO_COPY ignores MODE_DONTWAKE and wakes the range (§1.5).</summary>
+    CopyIgnoresDontWake = 1 << 7,
+    /// <summary>A signal leaves a thread blocked in a user-mode fault asleep, with no second message (§1.5).</summary>
+    SignalKeepsUserFaultAsleep = 1 << 8,
+    /// <summary>A signal aborts a kernel-mode fault: the syscall fails EFAULT at once (§1.5).</summary>
+    SignalAbortsKernelFault = 1 << 9,
 }
 
 /// <summary>Options of a model run that are not kernel-version switches.</summary>

@@ -29,11 +29,13 @@ internal readonly record struct IoResult(int Errno, long? Field = null, bool Fie
     }
 }
 
-internal enum OutcomeKind { Ok, Sigbus, Efault, Blocked }
+internal enum OutcomeKind { Ok, Sigbus, Efault, Blocked, Held }
 
 internal readonly record struct Outcome(OutcomeKind Kind, ulong Value = 0)
 {
     public static readonly Outcome Blocked = new(OutcomeKind.Blocked);
+    /// <summary>The fault became a message the handler holds (HoldOp): the thread sleeps in it.</summary>
+    public static readonly Outcome Held = new(OutcomeKind.Held);
 }
 
 /// <summary>A madvise whose REMOVE event is left unread (MadviseOp.Hold): the pieces still to do.</summary>
@@ -162,7 +164,12 @@ internal sealed partial class ModelRun
             string result;
             try
             {
+                // After a hold, each op reports what the held access does (Rules.Hold.cs).
+                var wakes = heldAccess is { } h && op is not HoldOp ? HeldWake(op, h) : null;
+                bool reportHeld = heldAccess is not null && op is not HoldOp;
                 result = Exec(op, child);
+                if (reportHeld && heldAccess is not null)
+                    result += $" [held: {SettleHeld(op, wakes?.Invoke(result) ?? false)}]";
             }
             catch (OutOfScopeException e)
             {
@@ -241,6 +248,7 @@ internal sealed partial class ModelRun
                 PwriteOp or PreadOp or TruncateOp or PunchHoleOp or ApiOp => false,
                 MoveOp mv => mv.M == m.Name || mv.Src == m.Name,
                 ReadOp r => r.M == m.Name,
+                HoldOp h => h.M == m.Name,
                 WriteOp w => w.M == m.Name,
                 CopyOp c => c.M == m.Name,
                 ZeroPageOp z => z.M == m.Name,
@@ -286,6 +294,8 @@ internal sealed partial class ModelRun
         ScanOp s => Scan(M(s.M), s.WpMatching),
         PinOp p => Pin(parent, M(p.M), p.First, p.Count),
         UnpinOp u => Unpin(M(u.M), u.First, u.Count),
+        HoldOp h => Hold(h),
+        SignalOp => heldAccess is null ? SignalOp.NothingHeld : "ok",
         _ => throw new OutOfScopeException($"op {op.GetType().Name} is not modelled"),
     };
 

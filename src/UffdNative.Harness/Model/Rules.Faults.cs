@@ -292,6 +292,8 @@ internal sealed partial class ModelRun
         if (kernel && ctx.UserModeOnly)
             return new Outcome(OutcomeKind.Efault);
         ulong flags = (write ? 1UL : 0) | (reason == Reason.Wp ? 2UL : 0) | (reason == Reason.Minor ? 4UL : 0);
+        if (holding)
+            return HoldFault(ctx, m, p, flags);
         // §4 I3: a thread woken without resolution re-faults; a handler that never resolves livelocks it.
         if (++faultsThisOp > MaxFaultsPerOp)
         {

@@ -1,8 +1,14 @@
+using System.Text.Json.Serialization;
+
 namespace UffdNative.Harness.Scenarios;
 
-public sealed record CopyOp(string U, string M, int First, int Count, ulong Tag, bool Wp = false) : ScenarioOp
+/// <summary>UFFDIO_COPY of pages whose first word is the tag. With <see cref="DontWake"/> (MODE_DONTWAKE) the
+/// threads waiting in the range are not woken (§1.5); the field is written to JSON only when set, so scenarios
+/// without it keep their bytes.</summary>
+public sealed record CopyOp(string U, string M, int First, int Count, ulong Tag, bool Wp = false,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool DontWake = false) : ScenarioOp
 {
-    public override string Describe() => $"copy {U} {Range(M, First, Count)} 0x{Tag:x}{(Wp ? " MODE_WP" : "")}";
+    public override string Describe() => $"copy {U} {Range(M, First, Count)} 0x{Tag:x}{(Wp ? " MODE_WP" : "")}{(DontWake ? " DONTWAKE" : "")}";
 }
 
 public sealed record ZeroPageOp(string U, string M, int First, int Count) : ScenarioOp

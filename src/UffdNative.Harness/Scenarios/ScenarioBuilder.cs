@@ -40,7 +40,7 @@ public static class ScenarioBuilder
     public static WriteOp KernelWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, tag, AccessMode.Kernel);
     public static WriteProtectOp WriteProtect(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, true);
     public static WriteProtectOp Unprotect(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, false);
-    public static CopyOp Copy(int first, ulong tag, int count = 1, bool wp = false, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, tag, wp);
+    public static CopyOp Copy(int first, ulong tag, int count = 1, bool wp = false, string mapping = "m0", string uffd = "u0", bool dontWake = false) => new(uffd, mapping, first, count, tag, wp, dontWake);
     public static ZeroPageOp ZeroPage(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count);
     public static ContinueOp Continue(int first, int count = 1, bool wp = false, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count, wp);
     public static PoisonOp Poison(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count);
@@ -49,6 +49,13 @@ public static class ScenarioBuilder
     /// <summary>"Release the pages" the way the selftests do (uffd-common.c shmem/hugetlb_release_pages): MADV_DONTNEED
     /// for private memory, MADV_REMOVE for shared.</summary>
     public static MadviseOp Release(MemoryType memory, int first, int count, string mapping = "m0") => memory is MemoryType.Shmem or MemoryType.Hugetlb ? Remove(first, count, mapping) : DontNeed(first, count, mapping);
+    /// <summary>A read whose fault is held, not resolved (<see cref="HoldOp"/>).</summary>
+    public static HoldOp HoldRead(int page, string mapping = "m0") => new(mapping, page);
+    public static HoldOp HoldWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, true, tag);
+    /// <summary>A kernel-mode store (read(2) from a pipe into the page) whose fault is held.</summary>
+    public static HoldOp HoldKernelWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, true, tag, AccessMode.Kernel);
+    public static SignalOp SignalHeld() => new();
+    public static WakeOp Wake(int first, int count = 1, string mapping = "m0", string uffd = "u0") => new(uffd, mapping, first, count);
     public static ForkOp Fork(params ChildAccess[] child) => new(child);
     public static ChildAccess ChildRead(int page, string mapping = "m0") => new(mapping, page);
     public static ChildAccess ChildWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, true, tag);

@@ -34,6 +34,8 @@ namespace UffdNative.Harness.Scenarios;
 [JsonDerivedType(typeof(ScanOp), "scan")]
 [JsonDerivedType(typeof(PinOp), "pin")]
 [JsonDerivedType(typeof(UnpinOp), "unpin")]
+[JsonDerivedType(typeof(HoldOp), "hold")]
+[JsonDerivedType(typeof(SignalOp), "signal")]
 public abstract record ScenarioOp
 {
     /// <summary>A short, stable text form: "write m0+1 0x2a", "copy u0 m0+0..2 wp". Used in reports.</summary>

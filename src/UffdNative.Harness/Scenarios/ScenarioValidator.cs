@@ -8,7 +8,8 @@ namespace UffdNative.Harness.Scenarios;
 /// every enum a declared value; no user-mode access in this .NET process that could raise SIGBUS (a
 /// FEATURE_SIGBUS uffd, a poisoned page, a page beyond the memfd's end) — those belong in a fork child; no op
 /// on a closed uffd; while a madvise's event is held, only ioctls and pread/pwrite (anything else would need
-/// the event read first). Runs on every loaded scenario (<see cref="Scenario.Load"/>), before every run
+/// the event read first); after a held access (<see cref="HoldOp"/>), whose thread may still be blocked, no other
+/// access and nothing that raises an event (its faults are read by the executor itself, not by a handler). Runs on every loaded scenario (<see cref="Scenario.Load"/>), before every run
 /// (KernelExecutor) and on every candidate of the fuzzer's generator and shrinker.
 /// </summary>
 public static class ScenarioValidator
@@ -104,6 +105,8 @@ public static class ScenarioValidator
         long fileSize = s.FilePages;
         var closed = new HashSet<string>(StringComparer.Ordinal);
         bool heldActive = false, poisonSeen = false;
+        // From a HoldOp on, the access may still be blocked (only the model or the kernel can say when it ends).
+        bool holding = false;
         int mremaps = 0;
         var pins = new List<(string M, int First, int Count)>();
 
@@ -181,8 +184,13 @@ public static class ScenarioValidator
                 return $"op {i} is null";
             if (heldActive && op is not (CopyOp or ZeroPageOp or ContinueOp or PoisonOp or MoveOp or WriteProtectOp or WakeOp or PreadOp or PwriteOp or DrainOp))
                 return $"op {i} ({Describe(op)}) while an event is held: drain first";
+            if (holding && op is ReadOp or WriteOp or HoldOp or ForkOp or MadviseOp or DrainOp or MremapOp or TruncateOp or PunchHoleOp)
+                return $"op {i} ({Describe(op)}) after a held access: only ioctls, close, signal, pread/pwrite, mprotect and scans may follow one (its thread may still be blocked)";
             string? err = op switch
             {
+                HoldOp h => !Enum.IsDefined(h.Mode) ? $"access mode {(int)h.Mode}" : h.Mode == AccessMode.Kernel && !h.Write ? "a held kernel-mode access must be a write (read(2) into the page)"
+                    : Map(h.M, h.Page, 1) ?? (h.Mode == AccessMode.User ? UserAccess(h.M, h.Page) : null),
+                SignalOp => holding ? null : "signal without a held access (hold one first)",
                 ReadOp r => Map(r.M, r.Page, 1) ?? UserAccess(r.M, r.Page),
                 WriteOp w => !Enum.IsDefined(w.Mode) ? $"access mode {(int)w.Mode}" : Map(w.M, w.Page, 1) ?? (w.Mode == AccessMode.User ? UserAccess(w.M, w.Page) : null),
                 RegisterOp r => Uffd(r.U) ?? Map(r.M, r.First, r.Count) ?? Modes(r.Modes),
@@ -216,6 +224,9 @@ public static class ScenarioValidator
             {
                 case MadviseOp { Hold: true }:
                     heldActive = true;
+                    break;
+                case HoldOp:
+                    holding = true;
                     break;
                 case DrainOp:
                     heldActive = false;

@@ -82,13 +82,14 @@ enum { P_COPY = 0, P_COPYWP = 1, P_ZERO = 2, P_MOVE = 3 };
 enum {
 	OP_READ = 1, OP_WRITE, OP_KWRITE, OP_REGISTER, OP_UNREGISTER, OP_WP, OP_COPY, OP_ZEROPAGE, OP_CONTINUE, OP_POISON,
 	OP_MOVE, OP_WAKE, OP_MADVISE, OP_DRAIN, OP_PUNCH, OP_TRUNCATE, OP_PWRITE, OP_PREAD, OP_MPROTECT, OP_MREMAP,
-	OP_FORK, OP_CLOSE, OP_API, OP_SCAN, OP_PIN, OP_UNPIN,
+	OP_FORK, OP_CLOSE, OP_API, OP_SCAN, OP_PIN, OP_UNPIN, OP_HOLD, OP_SIGNAL,
 };
 struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
 struct uffd_spec { const char *name; uint64_t features; int umo; };
 struct child_acc { int m, page, write; uint64_t tag; int pin; };
 struct api_step { uint64_t api, features; };
-/* flag1: wp | protect | hold | device | wp_matching | kernel; flag2: dontwake | allow_src_holes | advice(REMOVE=1, PAGEOUT=2) */
+/* flag1: wp | protect | hold | device | wp_matching | write (OP_HOLD); flag2: dontwake (OP_WP, OP_COPY) | allow_src_holes |
+ * advice(REMOVE=1, PAGEOUT=2) | kernel (OP_HOLD) */
 struct op { int kind, u, m, first, count, modes, flag1, flag2, m2, first2; uint64_t tag; int child_first, child_count; };
 #define MAX_OPS_PINS 16
 /* minor_alias: -1, or the mapping through which a MINOR page's bytes are inverted before CONTINUE (upstream's
@@ -209,7 +210,7 @@ static int locate(uint64_t a, int *page)
 }
 
 /* The scenario's handler: the same ioctls, in the same order, as the C# executor and the model. */
-static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int64_t *field);
+static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int dontwake, int64_t *field);
 static int do_zero(int fd, int m, int page, int count, int64_t *field);
 static int do_continue(int fd, int m, int page, int count, int wp, int64_t *field);
 static int do_poison(int fd, int m, int page, int count, int64_t *field);
@@ -275,10 +276,10 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 				entry(log, sizeof(log), "poison", rc);
 				break;
 			case P_COPYWP:
-				rc = do_copy(fd, m, page, 1, tag, 1, &field);
+				rc = do_copy(fd, m, page, 1, tag, 1, 0, &field);
 				entry(log, sizeof(log), "copy-wp", rc);
 				if (rc == -EINVAL) {
-					rc = do_copy(fd, m, page, 1, tag, 0, &field);
+					rc = do_copy(fd, m, page, 1, tag, 0, 0, &field);
 					entry(log, sizeof(log), "copy", rc);
 				}
 				break;
@@ -294,7 +295,7 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 				break;
 			}
 			default:
-				rc = do_copy(fd, m, page, 1, tag, 0, &field);
+				rc = do_copy(fd, m, page, 1, tag, 0, 0, &field);
 				entry(log, sizeof(log), "copy", rc);
 			}
 		}
@@ -397,7 +398,7 @@ static int any_readable(int ms)
 /* ---- ioctls ----------------------------------------------------------------------------------- */
 static unsigned char *src_buf;
 
-static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int64_t *field)
+static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int dontwake, int64_t *field)
 {
 	size_t len = (size_t)count * PAGE;
 	if (src_buf)
@@ -407,7 +408,7 @@ static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int
 	memset(src_buf, 0, len);
 	for (int i = 0; i < count; i++)
 		memcpy(src_buf + (size_t)i * PAGE, &tag, 8);
-	struct r_uffdio_copy c = { addr_of(m, page), (uint64_t)(uintptr_t)src_buf, len, wp ? 2 : 0, 1 };
+	struct r_uffdio_copy c = { addr_of(m, page), (uint64_t)(uintptr_t)src_buf, len, (wp ? 2 : 0) | (dontwake ? 1 : 0), 1 };
 	int rc = xioctl(fd, UFFDIO_COPY_, &c);
 	*field = c.copy;
 	return rc;
@@ -641,6 +642,159 @@ static void close_all_uffds(void)
 	nchild = 0;
 }
 
+/* ---- a held access (OP_HOLD): its faults are read and recorded "=> held", never resolved ---------------- */
+#define RETRY_MESSAGES 3
+static struct {
+	pthread_t t;
+	atomic_int done, tid;
+	int active, kernel, sent, retrying, ufd; /* ufd: index of the uffd of its latest message, -1 none */
+	long ret;
+	uint64_t value;
+	const struct op *o;
+} held = { .ufd = -1 };
+static atomic_int held_signals;
+
+static void held_on_sigusr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&held_signals, 1);
+}
+
+static void *hold_job(void *arg)
+{
+	(void)arg;
+	const struct op *o = held.o;
+	atomic_store(&held.tid, (int)syscall(SYS_gettid));
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)addr_of(o->m, o->first);
+	if (o->flag2) {
+		/* A kernel-mode store: read(2) from a pipe into the page (EINTR retried, as the shim does). */
+		int pp[2];
+		uint64_t v = o->tag;
+		held.ret = -EIO;
+		if (pipe(pp) == 0) {
+			if (write(pp[1], &v, 8) == 8) {
+				ssize_t n;
+				do
+					n = read(pp[0], (void *)p, 8);
+				while (n < 0 && errno == EINTR);
+				held.ret = n < 0 ? -errno : n;
+			}
+			close(pp[0]);
+			close(pp[1]);
+		}
+	} else if (o->flag1)
+		*p = o->tag;
+	else
+		held.value = *p;
+	atomic_store(&held.done, 1);
+	return NULL;
+}
+
+/* Reads what is queued on every open uffd, at most limit fault messages; records them when asked. */
+static int read_held(int record, int limit)
+{
+	int n = 0;
+	for (int i = 0; i < NUFFDS; i++) {
+		if (uffd_closed[i])
+			continue;
+		struct r_uffd_msg msg;
+		while (n < limit && read(uffd_fd[i], &msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
+			if (msg.event == EV_PAGEFAULT) {
+				int page, m = locate(msg.arg.pagefault.address, &page);
+				n++;
+				held.ufd = i;
+				if (record && m >= 0)
+					add_msg("%s PF 0x%llx %s+%d => held", UFFDS[i].name, (unsigned long long)msg.arg.pagefault.flags, MAPS[m].name, page);
+				else if (record)
+					add_msg("%s PF 0x%llx 0x%llx => held", UFFDS[i].name, (unsigned long long)msg.arg.pagefault.flags, (unsigned long long)msg.arg.pagefault.address);
+			} else
+				add_msg("%s event 0x%x", UFFDS[i].name, msg.event);
+		}
+	}
+	return n;
+}
+
+/* Its waiter still queued on the uffd of its latest message (fdinfo pending 0, total >= 1: a wake-up unlinks it
+ * inside the waking ioctl) and the thread asleep (state S). */
+static int held_asleep(void)
+{
+	if (held.ufd < 0 || uffd_closed[held.ufd])
+		return 0;
+	char path[64], buf[512];
+	long pending = -1, total = -1;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", uffd_fd[held.ufd]);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(buf, sizeof(buf), f)) {
+		sscanf(buf, "pending: %ld", &pending);
+		sscanf(buf, "total: %ld", &total);
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", atomic_load(&held.tid));
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *close_paren = strrchr(buf, ')');
+	return pending == 0 && total >= 1 && close_paren && close_paren[1] && close_paren[2] == 'S';
+}
+
+/* What the held access does now: its result (the hold ends), "asleep" or "retrying" (KernelExecutor.Hold.cs). */
+static void settle_held(char *out, size_t cap)
+{
+	int was = held.retrying, seen = 0;
+	for (;;) {
+		seen += read_held(!was, was ? 1 << 30 : RETRY_MESSAGES - seen);
+		if (atomic_load(&held.done)) {
+			pthread_join(held.t, NULL);
+			held.active = 0;
+			int len = held.o->flag2 ? (held.ret >= 0 ? snprintf(out, cap, "ok bytes=%ld", held.ret) : snprintf(out, cap, "%s", ename((int)held.ret)))
+					       : snprintf(out, cap, "ok value=0x%llx", (unsigned long long)held.value);
+			if (held.sent)
+				snprintf(out + len, cap - len, " signals=%d", atomic_load(&held_signals));
+			return;
+		}
+		int pending = atomic_load(&held_signals) < held.sent;
+		if (pending && seen >= (was ? 2 : RETRY_MESSAGES)) {
+			held.retrying = 1;
+			snprintf(out, cap, "retrying");
+			return;
+		}
+		if (!pending && held_asleep()) {
+			held.retrying = 0;
+			snprintf(out, cap, "asleep");
+			return;
+		}
+		if (now_ms() > op_deadline_ms) {
+			timed_out = 1;
+			snprintf(out, cap, "timeout");
+			return;
+		}
+		any_readable(5);
+	}
+}
+
+static void start_hold(const struct op *o, char *res, size_t cap)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = held_on_sigusr1;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	held.o = o;
+	held.active = 1;
+	held.ufd = -1;
+	atomic_store(&held.done, 0);
+	pthread_create(&held.t, NULL, hold_job, NULL);
+	settle_held(res, cap);
+}
+
 /* ---- one op: its canonical result text ------------------------------------------------------------ */
 static void fill_text(char *res, size_t cap, int rc, int64_t field)
 {
@@ -698,7 +852,7 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
 		return;
 	case OP_COPY:
-		rc = do_copy(fd, o->m, o->first, o->count, o->tag, o->flag1, &field);
+		rc = do_copy(fd, o->m, o->first, o->count, o->tag, o->flag1, o->flag2, &field);
 		fill_text(res, cap, rc, field);
 		return;
 	case OP_ZEROPAGE:
@@ -940,6 +1094,18 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		close(nfd);
 		return;
 	}
+	case OP_HOLD:
+		start_hold(o, res, cap);
+		return;
+	case OP_SIGNAL:
+		if (!held.active) {
+			snprintf(res, cap, "ok (nothing held)");
+			return;
+		}
+		syscall(SYS_tgkill, getpid(), atomic_load(&held.tid), SIGUSR1);
+		held.sent++;
+		snprintf(res, cap, "ok");
+		return;
 	case OP_SCAN: {
 		struct r_page_region vec[64];
 		struct r_pm_scan_arg a = { sizeof(a), o->flag1 ? 3 : 0, map_addr[o->m], map_addr[o->m] + MAPS[o->m].pages * PAGE, 0, (uint64_t)(uintptr_t)vec, 64, 0, 0, 2, 0, 2 | 4 | 8 | 16 | 32 };
@@ -1069,8 +1235,16 @@ int main(void)
 		faults_this_op = 0;
 		child[0] = 0;
 		op_deadline_ms = now_ms() + (i >= 0 && OPS[i].kind == OP_FORK ? 6000 : 3000);
+		/* After a hold, each op reports what the held access does, in brackets after its own result. */
+		int report_held = i >= 0 && held.active && OPS[i].kind != OP_HOLD;
 		if (i >= 0)
 			run_op(i, res, sizeof(res), child, sizeof(child));
+		if (report_held && held.active && !blocked && !timed_out) {
+			static char st[256];
+			settle_held(st, sizeof(st));
+			size_t len = strlen(res);
+			snprintf(res + len, sizeof(res) - len, " [held: %s]", st);
+		}
 		const char *result = res;
 		int stop = 0;
 		if (blocked || timed_out) {
@@ -1095,6 +1269,8 @@ int main(void)
 			break;
 	}
 	close_all_uffds();
+	if (held.active) /* close() woke it (§1.5) */
+		pthread_join(held.t, NULL);
 	if (diverged)
 		printf("DIVERGENCE: the kernel does not do what the model expects (exit 1)\n");
 	else
