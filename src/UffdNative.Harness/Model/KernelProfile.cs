@@ -65,6 +65,7 @@ public sealed record KernelProfile
     public const string ScanHoleWritten = "scan-hole-written";
     public const string ReregisterKeepsWp = "reregister-keeps-wp";
     public const string ScanWrittenWpOnly = "scan-written-wp-only";
+    public const string HugetlbForkDropsWp = "hugetlb-fork-drops-wp";
 
     /// <summary>The newest mainline release whose behaviour this table describes (the research behind the
     /// switches after 6.18 read Debian's 6.19, 7.1, 7.2 and 7.3-rc7 sources). A kernel newer than this may
@@ -119,6 +120,9 @@ public sealed record KernelProfile
             "the modes are replaced; the wp bits stay behind on a VMA without VM_UFFD_WP"),
         new(ScanWrittenWpOnly, new(7, 3), "§1.7 PAGEMAP_SCAN (\"mm/pagemap: add PAGE_IS_ACCESSED for RWP tracking\")",
             "PAGE_IS_WRITTEN only on uffd-wp VMAs", "any present page without the wp bit, in any VMA, is WRITTEN") { Needs = PagemapScan },
+        new(HugetlbForkDropsWp, new(6, 4), "§3.11 fork (\"mm/hugetlb: fix uffd-wp during fork()\", Cc stable 5.19+, not in Debian's 6.1.192)",
+            "a fork child without EVENT_FORK has no uffd-wp bit on private hugetlb pages",
+            "the child keeps the uffd-wp bit of private hugetlb pages in its unregistered VMA; its write to such a page retries forever (hugetlb_wp never CoWs a uffd-wp page)"),
     ];
 
     public static ProfileSwitch Describe(string name) =>

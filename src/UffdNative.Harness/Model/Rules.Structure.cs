@@ -234,6 +234,10 @@ internal sealed partial class ModelRun
     /// child VMA is WP-registered or the parent VMA has an anon_vma (vma_needs_copy); copied PTEs keep wp
     /// only in a WP child VMA, uffd-wp markers likewise, poison markers always; shared anon pages lose
     /// exclusivity in both.</summary>
+    /// <summary>§3.11 fork: before 6.4 (hugetlb-fork-drops-wp) copy_hugetlb_page_range keeps the uffd-wp bit of a
+    /// present private hugetlb PTE for a child VMA without WP.</summary>
+    private bool ChildKeepsHugetlbWp(MapState m) => m.Hugetlb && !m.IsShared && !Sw(KernelProfile.HugetlbForkDropsWp);
+
     private string Fork(ForkOp op, List<string> childObs)
     {
         var child = new Mm("child");
@@ -285,7 +289,7 @@ internal sealed partial class ModelRun
                     {
                         case PteKind.Present:
                             var c = src;
-                            if (!cv.Wp)
+                            if (!cv.Wp && !ChildKeepsHugetlbWp(pm))
                                 c.Wp = false;
                             if (src.Mapped == MappedPage.Anon)
                             {

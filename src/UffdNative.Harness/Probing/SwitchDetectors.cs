@@ -48,6 +48,7 @@ public static partial class SwitchDetectors
         [KernelProfile.ScanHoleWritten] = ScanHoleWritten,
         [KernelProfile.ReregisterKeepsWp] = ReregisterKeepsWp,
         [KernelProfile.ScanWrittenWpOnly] = ScanWrittenWpOnly,
+        [KernelProfile.HugetlbForkDropsWp] = HugetlbForkDropsWp,
     };
 
     private static ulong P => Lab.Page;
