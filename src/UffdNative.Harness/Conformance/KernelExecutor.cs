@@ -328,6 +328,7 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
             WakeOp w => Errno(RangeIoctl(U(w.U), w.M, w.First, w.Count, unregister: false)),
             MadviseOp m => Madvise(m, deadline),
             DrainOp => Drain(deadline),
+            CollapseOp c => Collapse(c),
             PunchHoleOp p => Errno(memfd!.TryPunchHole((long)((ulong)p.First * Page), (long)((ulong)p.Count * Page))),
             TruncateOp t => Errno(ftruncate(memfd!.Fd, (long)((ulong)t.Pages * Page)) < 0 ? -Marshal.GetLastPInvokeError() : 0),
             PwriteOp w => Pwrite(w),
@@ -478,6 +479,18 @@ public sealed unsafe class KernelExecutor(ExecutorOptions? options = null)
                 return "blocked";
             return Errno(h.Result);
         }
+
+        private string Collapse(CollapseOp op)
+        {
+            var m = M(op.M);
+            // Scenario mappings are MADV_NOHUGEPAGE (4 KiB model pages), which MADV_COLLAPSE refuses (EINVAL): MADV_HUGEPAGE
+            // lifts it first. MADV_COLLAPSE raises no uffd event (the alias is not registered): called on this thread.
+            if (madvise((void*)m.Address, (size_t)m.Len, (int)Advice.HugePage) < 0 || madvise((void*)m.Address, (size_t)m.Len, MadvCollapse) < 0)
+                return E.Name(Marshal.GetLastPInvokeError());
+            return $"ok ShmemPmdMapped={FactDetectors.SmapsField(m.Address, "ShmemPmdMapped:").ToString(CultureInfo.InvariantCulture)}kB";
+        }
+
+        private const int MadvCollapse = 25;
 
         private string Drain(long deadline)
         {

@@ -28,10 +28,14 @@ public static class NamedScenarios
     private static string? NeedsThp(EnvironmentFacts e) =>
         e.ThpAnon is "never" or "absent" ? $"needs transparent huge pages: /sys/kernel/mm/transparent_hugepage/enabled = {e.ThpAnon}" : null;
 
+    // MADV_COLLAPSE is forced (shmem_huge_force): shmem_enabled=never does not stop it, deny does, and a kernel without
+    // THP has no shmem_enabled at all (reference §2.1 #13, mm/shmem.c shmem_huge_global_enabled).
+    // The alias gets MADV_HUGEPAGE only at the collapse (the setup pins 4 KiB pages): under always/within_size its first
+    // write would already allocate a huge page, so the model's 4 KiB pre-collapse state needs never or advise.
     private static string? NeedsShmemThp(EnvironmentFacts e) =>
-        e.ThpShmem is "never" or "deny" or "absent" or null
-            ? $"needs shmem THP for MADV_COLLAPSE: /sys/kernel/mm/transparent_hugepage/shmem_enabled = {e.ThpShmem ?? "absent"}"
-            : "MADV_COLLAPSE of shmem into a PMD mapping is not modelled (4 KiB pages only)";
+        e.ThpShmem is "never" or "advise"
+            ? null
+            : $"needs MADV_COLLAPSE of shmem with 4 KiB faults before it: /sys/kernel/mm/transparent_hugepage/shmem_enabled = {(string.IsNullOrEmpty(e.ThpShmem) ? "absent" : e.ThpShmem)} ({(e.ThpShmem is "deny" ? "deny refuses MADV_COLLAPSE" : string.IsNullOrEmpty(e.ThpShmem) || e.ThpShmem is "absent" or "unknown" ? "no THP in this kernel" : "a write fault already allocates a huge page")})";
 
     public static IReadOnlyList<NamedScenario> All { get; } = Build();
 
@@ -130,8 +134,15 @@ public static class NamedScenarios
                 .Then(Write(0, 0xa1, "al"), Write(1, 0xa2, "al"), Register(R.Minor | R.WriteProtect), Read(0), Read(1), Write(0, 0xa3))
                 .WithPolicy(MissingPolicy.Copy, continueWp: true));
 
-        Add("minor-collapse", "§2.1 #13", "MADV_COLLAPSE of a MINOR-resolved shmem range into a PMD mapping",
-            [MemoryType.Shmem], m => NewScenario("minor-collapse", m, F.MinorShmem), NeedsShmemThp);
+        // Upstream fills all 512 pages through the alias and reads all of them through the MINOR-registered mapping; here 4
+        // pages of each end, the other 504 are holes that the collapse fills with zeros (max_ptes_none does not bind
+        // MADV_COLLAPSE). Then the alias's PMD mapping (smaps ShmemPmdMapped) and its contents; the registered mapping's
+        // PTEs were unmapped by the collapse, so its next read faults MINOR again.
+        Add("minor-collapse", "§2.1 #13", "as minor over 2 MiB (the alias writes 4 pages, the MINOR-registered mapping reads them, CONTINUE each), then MADV_COLLAPSE of the alias: PMD-mapped (ShmemPmdMapped 2048 kB), holes zero, contents intact; the registered mapping's PTEs are gone and a read faults MINOR again (madv-collapse, 6.1)",
+            [MemoryType.Shmem], m => NewScenario("minor-collapse", m, F.MinorShmem, pages: CollapseOp.PmdPages, alias: true)
+                .Then(Write(0, 0x1301, "al"), Write(1, 0x1302, "al"), Write(510, 0x1303, "al"), Write(511, 0x1304, "al"), Register(R.Minor, 0, CollapseOp.PmdPages),
+                      Read(0), Read(1), Read(510), Read(511), new CollapseOp("al"), Read(0, "al"), Read(2, "al"), Read(511, "al"), Read(1)),
+            NeedsShmemThp);
 
         Add("sigbus", "§2.1 #14, §4.5", "FEATURE_SIGBUS with EVENT_FORK: every access of a fork child to a missing page raises SIGBUS (no message); after COPY the child reads the pages",
             MemoryTypes.All, m => NewScenario("sigbus", m, F.Sigbus | F.EventFork)

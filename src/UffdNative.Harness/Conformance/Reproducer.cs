@@ -132,6 +132,7 @@ public static class Reproducer
                 CloseOp c => E("OP_CLOSE", Uffd(c.U)),
                 ApiOp a => E("OP_API", first: api.Count, count: a.Steps.Count, f1: a.Device ? 1 : 0) is var l2 && Add(api, a.Steps) ? l2 : l2,
                 ScanOp sc => E("OP_SCAN", m: Map(sc.M), f1: sc.WpMatching ? 1 : 0),
+                CollapseOp c => E("OP_COLLAPSE", m: Map(c.M)),
                 _ => throw new NotSupportedException(op.GetType().Name),
             });
         }

@@ -248,7 +248,7 @@ internal sealed partial class ModelRun
                 PoisonOp p => p.M == m.Name,
                 _ => false,
             };
-            bool zapped = op is DrainOp || op is MadviseOp { Advice: MadviseAdvice.DontNeed } md && md.M == m.Name;
+            bool zapped = op is DrainOp or CollapseOp || op is MadviseOp { Advice: MadviseAdvice.DontNeed } md && md.M == m.Name;
             if (any)
                 m.PageTable = PageTableState.Present;
             else if (zapped && m.PageTable == PageTableState.Present)
@@ -283,6 +283,7 @@ internal sealed partial class ModelRun
         CloseOp c => Close(C(c.U)),
         ApiOp a => Api(a),
         ScanOp s => Scan(M(s.M), s.WpMatching),
+        CollapseOp c => Collapse(M(c.M)),
         _ => throw new OutOfScopeException($"op {op.GetType().Name} is not modelled"),
     };
 

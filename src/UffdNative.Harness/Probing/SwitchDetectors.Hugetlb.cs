@@ -58,3 +58,37 @@ public static partial class SwitchDetectors
         return Finding.Either(!child.UffdWp, "the child's page has wp=0", "the child keeps wp=1 in its unregistered VMA (its write would retry forever)", ev);
     }
 }
+
+public static partial class SwitchDetectors
+{
+    // ---- 6.1: MADV_COLLAPSE, shmem included (minor-collapse) ----------------------------------------------
+
+    /// <summary>A 2 MiB memfd mapped MAP_SHARED at a 2 MiB-aligned address, one page written, then MADV_COLLAPSE of the
+    /// whole range: from 6.1 it is collapsed into a huge page and PMD-mapped (smaps ShmemPmdMapped 2048 kB); before,
+    /// the advice is unknown (EINVAL). shmem_enabled=deny refuses shmem collapse on any kernel: not determined.</summary>
+    public static unsafe Finding MadvCollapse(Lab lab)
+    {
+        const ulong huge = 2UL << 20;
+        string shmem = EnvironmentProbe.Selected(BehaviourRows.ReadText("/sys/kernel/mm/transparent_hugepage/shmem_enabled"));
+        if (shmem.Length == 0)
+            return Finding.Undetermined("no THP in this kernel (/sys/kernel/mm/transparent_hugepage/shmem_enabled absent)");
+        if (shmem == "deny")
+            return Finding.Undetermined("shmem_enabled = deny: MADV_COLLAPSE of shmem is refused on every kernel");
+        using var s = lab.NewScope();
+        var room = s.Anon((long)(2 * huge / P));
+        ulong at = (room.Address + huge - 1) & ~(huge - 1);
+        var f = s.Own(MemfdFile.Create("uffd-probe-collapse", (long)huge));
+        void* p = Tmds.Linux.LibC.mmap((void*)at, (Tmds.Linux.size_t)huge, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE, Tmds.Linux.LibC.MAP_SHARED | Tmds.Linux.LibC.MAP_FIXED, f.Fd, 0);
+        if (p == Tmds.Linux.LibC.MAP_FAILED)
+            return Finding.Failed($"mmap of the memfd at a 2 MiB boundary: {Errno.Name(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
+        Accessor.Touch(at, P, write: true, value: 0x77);
+        int rc = Tmds.Linux.LibC.madvise((void*)at, (Tmds.Linux.size_t)huge, 25 /* MADV_COLLAPSE */) < 0 ? System.Runtime.InteropServices.Marshal.GetLastPInvokeError() : 0;
+        long pmd = FactDetectors.SmapsField(at, "ShmemPmdMapped:");
+        string ev = $"2 MiB memfd MAP_SHARED at a 2 MiB boundary, one page written, shmem_enabled = {shmem}: MADV_COLLAPSE {(rc == 0 ? "OK" : Errno.Name(rc))}; ShmemPmdMapped {pmd} kB";
+        if (rc == 0 && pmd == 2048)
+            return Finding.Of(true, "collapsed and PMD-mapped", ev);
+        if (rc == Errno.EINVAL)
+            return Finding.Of(false, "EINVAL (unknown advice)", ev);
+        return Finding.Undetermined($"MADV_COLLAPSE {(rc == 0 ? "OK" : Errno.Name(rc))} with ShmemPmdMapped {pmd} kB (no huge page available?)", ev);
+    }
+}

@@ -49,6 +49,7 @@ public static partial class SwitchDetectors
         [KernelProfile.ReregisterKeepsWp] = ReregisterKeepsWp,
         [KernelProfile.ScanWrittenWpOnly] = ScanWrittenWpOnly,
         [KernelProfile.HugetlbForkDropsWp] = HugetlbForkDropsWp,
+        [KernelProfile.MadvCollapse] = MadvCollapse,
     };
 
     private static ulong P => Lab.Page;

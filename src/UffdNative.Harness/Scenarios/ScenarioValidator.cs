@@ -95,6 +95,15 @@ public static class ScenarioValidator
         bool heldActive = false, poisonSeen = false;
         int mremaps = 0;
 
+        // MADV_COLLAPSE of a whole PMD of shmem page cache, mapped MAP_SHARED at a PMD-aligned file offset.
+        string? Collapsible(string name)
+        {
+            var m = s.Mappings.First(x => x.Name == name);
+            return m.Kind != MapKind.Shared || MemoryTypes.IsHugetlb(s.Memory) || m.Pages != CollapseOp.PmdPages || m.FileOffset % CollapseOp.PmdPages != 0
+                ? $"collapse of '{name}': needs a MAP_SHARED shmem mapping of {CollapseOp.PmdPages} pages at a multiple of {CollapseOp.PmdPages} in the file"
+                : null;
+        }
+
         string? Map(string? name, long first, long count)
         {
             if (name is null || !maps.TryGetValue(name, out var m))
@@ -175,6 +184,7 @@ public static class ScenarioValidator
                 CloseOp c => Uffd(c.U),
                 ApiOp a => Api(a),
                 ScanOp sc => Map(sc.M, 0, 1),
+                CollapseOp c => Map(c.M, 0, 1) ?? Collapsible(c.M),
                 DrainOp => null,
                 _ => $"unknown op {op.GetType().Name}",
             };
