@@ -9,18 +9,20 @@
 # Variants (each a kernel-matrix run into DIR/NAME):
 #   thp-always       KERNEL with transparent_hugepage=always
 #   fault-around-2   KERNEL with fault_around_bytes=8192 (2 pages) written in the guest before the steps
+#   shmem-thp-advise KERNEL with shmem THP on (transparent_hugepage/shmem_enabled = advise, written in the guest
+#                    before the steps): minor-collapse runs with it, and shmem cells keep their 4 KiB pins
 #   zero-page-off    the test kernel (scripts/build-test-kernel.sh; about 25 min the first time, cached after)
 #                    with uffdnative_no_zero_page=1
 # KERNEL defaults to 6.12-trixie. Exit status: the worst of the runs (kernel-matrix.sh's codes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=artifacts/config-variants kernel=6.12-trixie only="thp-always,fault-around-2,zero-page-off" pass=()
+out=artifacts/config-variants kernel=6.12-trixie only="thp-always,fault-around-2,shmem-thp-advise,zero-page-off" pass=()
 while [ $# -gt 0 ]; do
     case $1 in
         --out) out=$2; shift 2 ;;
         --kernel) kernel=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) pass+=("$1"); shift ;;
     esac
 done
@@ -40,6 +42,9 @@ run() {
 run thp-always --append "hugepages=16 transparent_hugepage=always" "$kernel"
 run fault-around-2 \
     --step 'probe.json=mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; echo 8192 >/sys/kernel/debug/fault_around_bytes || exit 3; uffdnative probe --json' \
+    --step 'check.json=uffdnative check --json' "$kernel"
+run shmem-thp-advise \
+    --step 'probe.json=echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled || exit 3; uffdnative probe --json' \
     --step 'check.json=uffdnative check --json' "$kernel"
 case ",$only," in
     *,zero-page-off,*)

@@ -24,6 +24,10 @@ public sealed record ExecutorOptions
     /// deliberately wrong policy must make <c>check</c> diverge. Not a switch of any verb.</summary>
     internal Func<IReadOnlyList<FaultPolicy>, IReadOnlyList<FaultPolicy>>? ReplacePolicies { get; init; }
 
+    /// <summary>Replaces the ops a fork child runs (a test's child that parks forever must end "blocked").
+    /// Not a switch of any verb.</summary>
+    internal Func<ChildOp[], ChildOp[]>? ReplaceChildOps { get; init; }
+
     /// <summary>Where the executor logs each step (Debug); null: the binding's <see cref="UffdLogging"/>.
     /// The kernel calls themselves are logged by the binding (category UffdNative.Kernel).</summary>
     public ILogger? Logger { get; init; }
@@ -152,6 +156,8 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         private List<string> msgs = [];
         private int faultsThisOp;
         private bool blocked, timedOut;
+        // During a fork op: its bound on silence (0: no fork running) and when the child or a uffd last showed progress.
+        private long forkSilenceMs, forkProgressAt;
         private void* srcBuf;
         private ulong srcBufLen;
 
@@ -330,6 +336,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             WakeOp w => Errno(RangeIoctl(U(w.U), w.M, w.First, w.Count, unregister: false)),
             MadviseOp m => Madvise(m, deadline),
             DrainOp => Drain(deadline),
+            CollapseOp c => Collapse(c),
             PunchHoleOp p => Errno(memfd!.TryPunchHole((long)((ulong)p.First * Page), (long)((ulong)p.Count * Page))),
             TruncateOp t => Errno(ftruncate(memfd!.Fd, (long)((ulong)t.Pages * Page)) < 0 ? -Marshal.GetLastPInvokeError() : 0),
             PwriteOp w => Pwrite(w),
@@ -479,6 +486,18 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             return Errno(h.Result);
         }
 
+        private string Collapse(CollapseOp op)
+        {
+            var m = M(op.M);
+            // Scenario mappings are MADV_NOHUGEPAGE (4 KiB model pages), which MADV_COLLAPSE refuses (EINVAL): MADV_HUGEPAGE
+            // lifts it first. MADV_COLLAPSE raises no uffd event (the alias is not registered): called on this thread.
+            if (madvise((void*)m.Address, (size_t)m.Len, (int)Advice.HugePage) < 0 || madvise((void*)m.Address, (size_t)m.Len, MadvCollapse) < 0)
+                return E.Name(Marshal.GetLastPInvokeError());
+            return $"ok ShmemPmdMapped={FactDetectors.SmapsField(m.Address, "ShmemPmdMapped:").ToString(CultureInfo.InvariantCulture)}kB";
+        }
+
+        private const int MadvCollapse = 25;
+
         private string Drain(long deadline)
         {
             Serve(() => held.All(h => h.Done), deadline);
@@ -561,22 +580,72 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             if (op.Child.Any(a => a.Pin))
                 ops.Add(IoUringPin.ChildUnpinAll());
             var opsArray = ops.ToArray();
-            int childTimeout = Math.Max(1000, (int)(deadline - Environment.TickCount64));
+            if (opt.ReplaceChildOps is { } replace)
+                opsArray = replace(opsArray);
+            // The op's bound is a bound on silence, not on the whole fork (a fork of this process and a child's
+            // faulting accesses take many seconds under TCG on a loaded machine: a fixed bound reported false
+            // "timeout"s on 7.3-rc guests): every child result and every message served is progress. The child
+            // has finitely many ops and a run at most MaxFaultsPerOp faults, so the op still ends. A child silent
+            // for the whole bound while alive is blocked (e.g. a write that retries forever, §3.11 fork): killed,
+            // and the op ends "blocked", as the model says for a thread that is never released.
+            long silence = Math.Max(1000, deadline - Environment.TickCount64);
+            bool childStalled = false;
+            forkSilenceMs = silence;
+            Volatile.Write(ref forkProgressAt, Environment.TickCount64);
             // With EVENT_FORK, fork() blocks until the FORK message is read (§3.5): a helper thread forks.
             var h = new Helper("fork", self =>
             {
                 using var c = ForkedChild.Start(opsArray);
-                int code = c.Finish(childTimeout);
+                Volatile.Write(ref forkProgressAt, Environment.TickCount64);
+                while (true)
+                {
+                    try
+                    {
+                        if (!c.Next(50, out _))
+                            break;
+                        Volatile.Write(ref forkProgressAt, Environment.TickCount64);
+                    }
+                    catch (UffdException e) when (e.Errno == E.ETIMEDOUT)
+                    {
+                        if (Environment.TickCount64 - Volatile.Read(ref forkProgressAt) > silence)
+                        {
+                            childStalled = true;
+                            break;
+                        }
+                    }
+                }
+                int code;
+                try
+                {
+                    code = c.Finish(childStalled ? 0 : (int)silence);
+                }
+                catch (UffdException e) when (e.Errno == E.ETIMEDOUT)
+                {
+                    childStalled = true;
+                    code = -1;
+                }
                 self.Payload = c.Results.ToArray();
                 return code;
             }).Start();
             helpers.Add(h);
-            Serve(() => h.Done, deadline);
+            try
+            {
+                Serve(() => h.Done, deadline);
+            }
+            finally
+            {
+                forkSilenceMs = 0;
+            }
             foreach (var cu in childUffds)
                 cu.Close();
             childUffds.Clear();
             if (blocked)
                 return "blocked";
+            if (childStalled)
+            {
+                blocked = true;
+                return "blocked";
+            }
             if (h.Error is not null)
                 return $"fork failed: {h.Error.Message}";
             var results = (ChildResult[])h.Payload!;
@@ -696,7 +765,12 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                     // Whatever the op raised has been read: a finished op cannot raise more.
                     return;
                 }
-                if (Environment.TickCount64 > deadline)
+                long now = Environment.TickCount64;
+                if (any && forkSilenceMs > 0)
+                    Volatile.Write(ref forkProgressAt, now);
+                // During a fork the bound is on silence (see Fork); the fork helper, which sees the child, decides
+                // first ("blocked"): this one only ends a fork that never returned to the helper.
+                if (now > deadline && (forkSilenceMs == 0 || now - Volatile.Read(ref forkProgressAt) > forkSilenceMs + 2000))
                     throw new TimeoutException();
                 if (!any)
                     AnyReadable(5, doneFd);

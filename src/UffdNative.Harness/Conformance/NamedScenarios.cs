@@ -28,10 +28,14 @@ public static class NamedScenarios
     private static string? NeedsThp(EnvironmentFacts e) =>
         e.ThpAnon is "never" or "absent" ? $"needs transparent huge pages: /sys/kernel/mm/transparent_hugepage/enabled = {e.ThpAnon}" : null;
 
+    // MADV_COLLAPSE is forced (shmem_huge_force): shmem_enabled=never does not stop it, deny does, and a kernel without
+    // THP has no shmem_enabled at all (reference §2.1 #13, mm/shmem.c shmem_huge_global_enabled).
+    // The alias gets MADV_HUGEPAGE only at the collapse (the setup pins 4 KiB pages): under always/within_size its first
+    // write would already allocate a huge page, so the model's 4 KiB pre-collapse state needs never or advise.
     private static string? NeedsShmemThp(EnvironmentFacts e) =>
-        e.ThpShmem is "never" or "deny" or "absent" or null
-            ? $"needs shmem THP for MADV_COLLAPSE: /sys/kernel/mm/transparent_hugepage/shmem_enabled = {e.ThpShmem ?? "absent"}"
-            : "MADV_COLLAPSE of shmem into a PMD mapping is not modelled (4 KiB pages only)";
+        e.ThpShmem is "never" or "advise"
+            ? null
+            : $"needs MADV_COLLAPSE of shmem with 4 KiB faults before it: /sys/kernel/mm/transparent_hugepage/shmem_enabled = {(string.IsNullOrEmpty(e.ThpShmem) ? "absent" : e.ThpShmem)} ({(e.ThpShmem is "deny" ? "deny refuses MADV_COLLAPSE" : string.IsNullOrEmpty(e.ThpShmem) || e.ThpShmem is "absent" or "unknown" ? "no THP in this kernel" : "a write fault already allocates a huge page")})";
 
     public static IReadOnlyList<NamedScenario> All { get; } = Build();
 
@@ -109,11 +113,10 @@ public static class NamedScenarios
             MemoryType.HugetlbPrivate => Read(0),
             _ => new MadviseOp("m0", 0, 1, MadviseAdvice.PageOut),
         };
-        // Not on hugetlb-private (§3.11 fork): before 6.4 ("mm/hugetlb: fix uffd-wp during fork()"; not in Debian's
-        // 6.1.192) the child keeps the uffd-wp bit of a private huge page in its unregistered VMA, and its write then
-        // retries forever (hugetlb_wp never CoWs a uffd-wp page). No switch covers it yet; wp-fork-with-event does.
-        Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp; zap (DONTNEED shared, PAGEOUT private) and fork again: the parent keeps wp, the child never has it; un-protect and write",
-            MemoryTypes.All.Except([MemoryType.HugetlbPrivate]).ToArray(), m => WpFork(m, false));
+        // On hugetlb-private before 6.4 (hugetlb-fork-drops-wp, §3.11 fork; not in Debian's 6.1.192) the child keeps
+        // the uffd-wp bit of a private huge page in its unregistered VMA: the model follows the switch.
+        Add("wp-fork", "§2.1 #6, §3.5", "touch, protect (bit 57 = 1), fork without EVENT_FORK: the child sees no wp (on hugetlb-private before 6.4 it keeps it: hugetlb-fork-drops-wp); zap (DONTNEED shared, PAGEOUT private) and fork again: the parent keeps wp, the child never has it; un-protect and write",
+            MemoryTypes.All, m => WpFork(m, false));
         Add("wp-fork-with-event", "§2.1 #7, §3.5", "as wp-fork with EVENT_FORK: the child keeps the wp bit on present and zapped (marker) PTEs",
             MemoryTypes.All, m => WpFork(m, true));
 
@@ -148,8 +151,15 @@ public static class NamedScenarios
                 .Then(Register(R.Minor | R.WriteProtect), Write(0, 0xa1, "al"), Write(1, 0xa2, "al"), Write(2, 0xa3, "al"), Write(3, 0xa4, "al"),
                       Read(0), Read(1), Read(2), Read(3), Write(0, 0xa5), Read(0, "al"))) with { Policy = new HandlerPolicy { ContinueWp = true, MinorInvertThrough = "al" } });
 
-        Add("minor-collapse", "§2.1 #13", "MADV_COLLAPSE of a MINOR-resolved shmem range into a PMD mapping",
-            [MemoryType.Shmem], m => NewScenario("minor-collapse", m, F.MinorShmem), NeedsShmemThp);
+        // Upstream fills all 512 pages through the alias and reads all of them through the MINOR-registered mapping; here 4
+        // pages of each end, the other 504 are holes that the collapse fills with zeros (max_ptes_none does not bind
+        // MADV_COLLAPSE). Then the alias's PMD mapping (smaps ShmemPmdMapped) and its contents; the registered mapping's
+        // PTEs were unmapped by the collapse, so its next read faults MINOR again.
+        Add("minor-collapse", "§2.1 #13", "as minor over 2 MiB (the alias writes 4 pages, the MINOR-registered mapping reads them, CONTINUE each), then MADV_COLLAPSE of the alias: PMD-mapped (ShmemPmdMapped 2048 kB), holes zero, contents intact; the registered mapping's PTEs are gone and a read faults MINOR again (madv-collapse, 6.1)",
+            [MemoryType.Shmem], m => NewScenario("minor-collapse", m, F.MinorShmem, pages: CollapseOp.PmdPages, alias: true)
+                .Then(Write(0, 0x1301, "al"), Write(1, 0x1302, "al"), Write(510, 0x1303, "al"), Write(511, 0x1304, "al"), Register(R.Minor, 0, CollapseOp.PmdPages),
+                      Read(0), Read(1), Read(510), Read(511), new CollapseOp("al"), Read(0, "al"), Read(2, "al"), Read(511, "al"), Read(1)),
+            NeedsShmemThp);
 
         Add("sigbus", "§2.1 #14, §4.5", "FEATURE_SIGBUS with EVENT_FORK: every access of a fork child to a missing page raises SIGBUS (no message); after COPY the child reads the pages",
             MemoryTypes.All, m => NewScenario("sigbus", m, F.Sigbus | F.EventFork)
@@ -237,9 +247,10 @@ public static class NamedScenarios
                 .Then(Register(R.WriteProtect), Write(0, 0x601), WriteProtect(0, 2), DontNeed(0), Fork(ChildWrite(0, 0x602), ChildRead(1), ChildWrite(1, 0x603)))
                 .Then(MemoryTypes.IsFileBacked(m) ? [new PreadOp(0), new PreadOp(1)] : [])
                 .Then(Read(0), Read(1)));
-        // Not on hugetlb-private: the child's write livelocks before 6.4 (see wp-fork).
-        Add("fork-no-event", "§3.5", "fork without EVENT_FORK: the child's VMA is unregistered, its anon pages lose wp, shared shmem PTEs are not copied at all, markers are gone",
-            MemoryTypes.SharedHugetlbToo.Prepend(MemoryType.Anon).ToArray(), m => NewScenario("fork-no-event", m, MarkerFeatures(m))
+        // On hugetlb-private before 6.4 (hugetlb-fork-drops-wp) the child keeps wp and its write retries forever:
+        // the model says "blocked", the executor kills the child that made no progress for the op's bound.
+        Add("fork-no-event", "§3.5", "fork without EVENT_FORK: the child's VMA is unregistered, its anon pages lose wp (private hugetlb pages only from 6.4: before, the child's write retries forever), shared shmem PTEs are not copied at all, markers are gone",
+            MemoryTypes.All, m => NewScenario("fork-no-event", m, MarkerFeatures(m))
                 .Then(Register(R.WriteProtect), Write(0, 0x611), Read(1), WriteProtect(0, 3), Fork(ChildRead(0), ChildWrite(1, 0x612), ChildWrite(2, 0x613)), Read(1)));
 
         Add("mremap-no-event", "§3.6", "mremap without EVENT_REMAP: the moved VMA is unregistered and its wp bits and markers are cleared (6.13+, CVE-2025-21696); writes no longer fault",

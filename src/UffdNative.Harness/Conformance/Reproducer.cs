@@ -136,6 +136,7 @@ public static class Reproducer
                 UnpinOp u => E("OP_UNPIN", m: Map(u.M), first: u.First, count: u.Count),
                 HoldOp h => E("OP_HOLD", m: Map(h.M), first: h.Page, f1: h.Write ? 1 : 0, f2: h.Mode == AccessMode.Kernel ? 1 : 0, tag: h.Tag),
                 SignalOp => E("OP_SIGNAL"),
+                CollapseOp c => E("OP_COLLAPSE", m: Map(c.M)),
                 _ => throw new NotSupportedException(op.GetType().Name),
             });
         }

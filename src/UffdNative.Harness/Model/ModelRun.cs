@@ -257,7 +257,7 @@ internal sealed partial class ModelRun
                 PinOp pn => pn.M == m.Name,
                 _ => false,
             };
-            bool zapped = op is DrainOp || op is MadviseOp { Advice: MadviseAdvice.DontNeed } md && md.M == m.Name;
+            bool zapped = op is DrainOp or CollapseOp || op is MadviseOp { Advice: MadviseAdvice.DontNeed } md && md.M == m.Name;
             if (any)
                 m.PageTable = PageTableState.Present;
             else if (zapped && m.PageTable == PageTableState.Present)
@@ -296,6 +296,7 @@ internal sealed partial class ModelRun
         UnpinOp u => Unpin(M(u.M), u.First, u.Count),
         HoldOp h => Hold(h),
         SignalOp => heldAccess is null ? SignalOp.NothingHeld : "ok",
+        CollapseOp c => Collapse(M(c.M)),
         _ => throw new OutOfScopeException($"op {op.GetType().Name} is not modelled"),
     };
 

@@ -69,6 +69,14 @@ internal sealed partial class ModelRun
                 }
             }
 
+            if (pte.Wp && !vma.Wp && mm != parent && ChildKeepsHugetlbWp(m))
+            {
+                // §3.11 fork, before 6.4: a private hugetlb page that kept its uffd-wp bit in a VMA without WP (a fork
+                // child's): no message, and hugetlb_wp does not CoW a uffd-wp page; the fault retries forever.
+                Block();
+                return Outcome.Blocked;
+            }
+
             if (m.IsShared)
             {
                 // MAP_SHARED: the store goes to the page-cache page.

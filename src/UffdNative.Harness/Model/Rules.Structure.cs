@@ -234,6 +234,43 @@ internal sealed partial class ModelRun
     /// child VMA is WP-registered or the parent VMA has an anon_vma (vma_needs_copy); copied PTEs keep wp
     /// only in a WP child VMA, uffd-wp markers likewise, poison markers always; shared anon pages lose
     /// exclusivity in both.</summary>
+    /// <summary>MADV_COLLAPSE of a whole 2 MiB MAP_SHARED shmem mapping (uffd-unit-tests minor-collapse, reference §2.1 #13):
+    /// collapse_file fills the holes with zeros, unmaps every PTE of the old small pages (try_to_unmap: every mapping of
+    /// the range, a MINOR-registered one too) and the calling mapping gets the PMD (collapse_pte_mapped_thp); no uffd
+    /// message (the scan takes no faults). Refused with EINVAL before 6.1 (madv-collapse) and on a WP-registered VMA.
+    /// The shmem_enabled fact only decides applicability (deny refuses; never does not: MADV_COLLAPSE is forced).</summary>
+    private string Collapse(MapState m)
+    {
+        if (!Sw(KernelProfile.MadvCollapse))
+            return "EINVAL";
+        if (m.Vmas.Any(v => v.Wp))
+            return "EINVAL";
+        int off = m.FileOffset;
+        if (off + m.Pages > file.Size)
+            throw new OutOfScopeException("MADV_COLLAPSE of a range beyond the memfd's end");
+        foreach (var other in parent.Maps.Where(o => !o.IsAnonymous))
+            for (int p = 0; p < other.Pages; p++)
+            {
+                int idx = other.FileOffset + p;
+                if (idx < off || idx >= off + m.Pages)
+                    continue;
+                ref var pte = ref other.Ptes[p];
+                if (pte.Kind is PteKind.WpMarker or PteKind.Poison)
+                    throw new OutOfScopeException("MADV_COLLAPSE over a PTE marker");
+                if (pte.IsPresent && pte.Mapped == MappedPage.File)
+                    pte = default;
+            }
+        for (int i = off; i < off + m.Pages; i++)
+            file.Present[i] = true;
+        for (int p = 0; p < m.Pages; p++)
+            m.Ptes[p] = Pte.FilePage(wp: false);
+        return $"ok ShmemPmdMapped={m.Pages * 4}kB";
+    }
+
+    /// <summary>§3.11 fork: before 6.4 (hugetlb-fork-drops-wp) copy_hugetlb_page_range keeps the uffd-wp bit of a
+    /// present private hugetlb PTE for a child VMA without WP.</summary>
+    private bool ChildKeepsHugetlbWp(MapState m) => m.Hugetlb && !m.IsShared && !Sw(KernelProfile.HugetlbForkDropsWp);
+
     private string Fork(ForkOp op, List<string> childObs)
     {
         var child = new Mm("child");
@@ -294,7 +331,7 @@ internal sealed partial class ModelRun
                         case PteKind.Present:
                             var c = src;
                             c.Pinned = false;
-                            if (!cv.Wp)
+                            if (!cv.Wp && !ChildKeepsHugetlbWp(pm))
                                 c.Wp = false;
                             if (src.Mapped == MappedPage.Anon)
                             {

@@ -48,6 +48,8 @@ public static partial class SwitchDetectors
         [KernelProfile.ScanHoleWritten] = ScanHoleWritten,
         [KernelProfile.ReregisterKeepsWp] = ReregisterKeepsWp,
         [KernelProfile.ScanWrittenWpOnly] = ScanWrittenWpOnly,
+        [KernelProfile.HugetlbForkDropsWp] = HugetlbForkDropsWp,
+        [KernelProfile.MadvCollapse] = MadvCollapse,
     };
 
     private static ulong P => Lab.Page;

@@ -12,6 +12,16 @@ public sealed record MadviseOp(string M, int First, int Count, MadviseAdvice Adv
     public override string Describe() => $"madvise {Range(M, First, Count)} {Advice switch { MadviseAdvice.DontNeed => "DONTNEED", MadviseAdvice.Remove => "REMOVE", _ => "PAGEOUT" }}{(Hold ? " (event held)" : "")}";
 }
 
+/// <summary>madvise(MADV_COLLAPSE) of a whole 2 MiB MAP_SHARED shmem mapping (uffd-unit-tests minor-collapse); the result
+/// carries the mapping's smaps ShmemPmdMapped afterwards ("ok ShmemPmdMapped=2048kB").</summary>
+public sealed record CollapseOp(string M) : ScenarioOp
+{
+    /// <summary>The pages of one PMD (2 MiB of 4 KiB pages): the size a collapsible mapping has.</summary>
+    public const int PmdPages = 512;
+
+    public override string Describe() => $"madvise {M} COLLAPSE";
+}
+
 /// <summary>Reads every pending event and lets held callers finish.</summary>
 public sealed record DrainOp : ScenarioOp
 {

@@ -36,6 +36,7 @@ namespace UffdNative.Harness.Scenarios;
 [JsonDerivedType(typeof(UnpinOp), "unpin")]
 [JsonDerivedType(typeof(HoldOp), "hold")]
 [JsonDerivedType(typeof(SignalOp), "signal")]
+[JsonDerivedType(typeof(CollapseOp), "collapse")]
 public abstract record ScenarioOp
 {
     /// <summary>A short, stable text form: "write m0+1 0x2a", "copy u0 m0+0..2 wp". Used in reports.</summary>

@@ -122,6 +122,15 @@ public static class ScenarioValidator
         string? UnpinProblem(UnpinOp u) =>
             Map(u.M, u.First, u.Count) ?? (pins.Contains((u.M, u.First, u.Count)) ? null : "no pin of exactly this range is held");
 
+        // MADV_COLLAPSE of a whole PMD of shmem page cache, mapped MAP_SHARED at a PMD-aligned file offset.
+        string? Collapsible(string name)
+        {
+            var m = s.Mappings.First(x => x.Name == name);
+            return m.Kind != MapKind.Shared || MemoryTypes.IsHugetlb(s.Memory) || m.Pages != CollapseOp.PmdPages || m.FileOffset % CollapseOp.PmdPages != 0
+                ? $"collapse of '{name}': needs a MAP_SHARED shmem mapping of {CollapseOp.PmdPages} pages at a multiple of {CollapseOp.PmdPages} in the file"
+                : null;
+        }
+
         string? Map(string? name, long first, long count)
         {
             if (name is null || !maps.TryGetValue(name, out var m))
@@ -215,6 +224,7 @@ public static class ScenarioValidator
                 ScanOp sc => Map(sc.M, 0, 1),
                 PinOp p => PinProblem(p),
                 UnpinOp u => UnpinProblem(u),
+                CollapseOp c => Map(c.M, 0, 1) ?? Collapsible(c.M),
                 DrainOp => null,
                 _ => $"unknown op {op.GetType().Name}",
             };

@@ -428,6 +428,27 @@ public class ModelRuleTests
     // ---- switches added for 5.10 and for kernels after 6.18 (both sides of each) -------------------------
 
     [Fact]
+    public void AForkChildKeepsTheWpBitOfPrivateHugetlbPagesBefore64AndItsWriteNeverCompletes()
+    {
+        // §3.11 fork, hugetlb-fork-drops-wp ("mm/hugetlb: fix uffd-wp during fork()", 6.4; not in Debian's 6.1.192):
+        // without EVENT_FORK the child's private huge pages keep the uffd-wp bit, and a write to one retries forever.
+        var wpFork = NamedScenarios.All.Single(n => n.Name == "wp-fork").Build(MemoryType.HugetlbPrivate);
+        Assert.StartsWith("pagemap m0=a", ObservationOf(Run(wpFork), 3).Child[0]);
+        Assert.StartsWith("pagemap m0=A", ObservationOf(Run(wpFork, Mainline618.With(KernelProfile.HugetlbForkDropsWp, false)), 3).Child[0]);
+
+        var noEvent = NamedScenarios.All.Single(n => n.Name == "fork-no-event").Build(MemoryType.HugetlbPrivate);
+        var newer = Run(noEvent);
+        Assert.Equal("ok", ObservationOf(newer, 4).Result);
+        Assert.Contains(ObservationOf(newer, 4).Child, c => c.StartsWith("w m0+1", StringComparison.Ordinal) && c.EndsWith(" ok value=0x0", StringComparison.Ordinal));
+        var older = Run(noEvent, Mainline61);
+        Assert.Equal("blocked", ObservationOf(older, 4).Result);
+        Assert.Equal(6, older.Trace.Observations.Count);
+        // Shared hugetlb and shmem-private are not affected: the switch is read only for private huge pages.
+        var shared = NamedScenarios.All.Single(n => n.Name == "fork-no-event").Build(MemoryType.Hugetlb);
+        Assert.Equal(Run(shared).Trace.Observations.Select(o => o.Result), Run(shared, Mainline618.With(KernelProfile.HugetlbForkDropsWp, false)).Trace.Observations.Select(o => o.Result));
+    }
+
+    [Fact]
     public void ReRegistrationMergesAVmaWithAnAnonVmaIntoItsNeighbourOnlyFrom616()
     {
         // mm/vma.c is_mergeable_anon_vma ("mm/vma: fix incorrectly disallowed anonymous VMA merges", 6.16). The read

@@ -62,6 +62,8 @@ public class DetectorEvidenceTests
             "the experiment's old answer needs WP_ASYNC without the fix: every kernel reachable here with WP_ASYNC carries it (6.12.118, this 6.18.44, 7.2, 7.3); 5.10 and 6.1 lack WP_ASYNC (not supported)"),
         new(KernelProfile.ReregisterKeepsWp, @"REGISTER\(MISSING\) over it on the same uffd: EBUSY; VMA WriteProtect", @"REGISTER\(MISSING\) over it on the same uffd: OK; VMA Missing"),
         new(KernelProfile.ScanWrittenWpOnly, @"no uffd, page 0 written: PAGEMAP_SCAN anyof PRESENT\|WRITTEN → \[0,1\):0x8$", @"no uffd, page 0 written: PAGEMAP_SCAN anyof PRESENT\|WRITTEN → \[0,1\):0xa"),
+        new(KernelProfile.MadvCollapse, @"one page written, shmem_enabled = \w+: MADV_COLLAPSE OK; ShmemPmdMapped 2048 kB$", @"MADV_COLLAPSE EINVAL; ShmemPmdMapped 0 kB$"),
+        new(KernelProfile.HugetlbForkDropsWp, @"parent present=1 wp=1 swap=0; fork child \(no EVENT_FORK, pagemap only\) present=1 wp=0 swap=0$", @"parent present=1 wp=1 swap=0; fork child \(no EVENT_FORK, pagemap only\) present=1 wp=1 swap=0$"),
     ];
 
     private static readonly string Recorded = UffdNative.Harness.Tests.Cli.Repo.PathOf(Path.Combine("tests", "UffdNative.Harness.Tests", "Probing", "DetectorEvidence"));

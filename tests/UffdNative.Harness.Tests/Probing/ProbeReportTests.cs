@@ -44,6 +44,8 @@ public class ProbeReportTests
                 // A switch whose newer behaviour a 6.18.y stable release carries (notes B3, B6, B7, B8): the row says
                 // "backported" and the detected profile has the new value.
                 _ when b.Switch is { } sw && b.Verdict == "backported" && r.Profile.Detected[sw] && !r.Profile.Mainline[sw] => "backported",
+                // Without a free 2 MiB huge page (a configuration fact, said so) the hugetlb fork detector cannot run.
+                "hugetlb-fork-drops-wp" when b.Observed.StartsWith("no free 2 MiB huge pages", StringComparison.Ordinal) || b.Observed.StartsWith("no 2 MiB hugetlb", StringComparison.Ordinal) => "undetermined",
                 // vm.mmap_min_addr 0 leaves no page below it to copy from.
                 "min-addr-not-validated" when b.Observed.StartsWith("vm.mmap_min_addr", StringComparison.Ordinal) => "undetermined",
                 _ => "as-expected",

@@ -82,7 +82,7 @@ enum { P_COPY = 0, P_COPYWP = 1, P_ZERO = 2, P_MOVE = 3 };
 enum {
 	OP_READ = 1, OP_WRITE, OP_KWRITE, OP_REGISTER, OP_UNREGISTER, OP_WP, OP_COPY, OP_ZEROPAGE, OP_CONTINUE, OP_POISON,
 	OP_MOVE, OP_WAKE, OP_MADVISE, OP_DRAIN, OP_PUNCH, OP_TRUNCATE, OP_PWRITE, OP_PREAD, OP_MPROTECT, OP_MREMAP,
-	OP_FORK, OP_CLOSE, OP_API, OP_SCAN, OP_PIN, OP_UNPIN, OP_HOLD, OP_SIGNAL,
+	OP_FORK, OP_CLOSE, OP_API, OP_SCAN, OP_PIN, OP_UNPIN, OP_HOLD, OP_SIGNAL, OP_COLLAPSE,
 };
 struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
 struct uffd_spec { const char *name; uint64_t features; int umo; };
@@ -160,6 +160,31 @@ static int xioctl(int fd, unsigned long req, void *arg)
 }
 
 static uint64_t addr_of(int m, int page) { return map_addr[m] + (uint64_t)page * PAGE; }
+
+/* A field of the smaps entry of the mapping holding addr, in kB (0 when absent). */
+static long smaps_kb(uint64_t addr, const char *field)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0;
+	long v = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+		char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
+		if (dash && sp && dash < sp && sscanf(line, "%llx-%llx ", &s, &e) == 2) {
+			in = addr >= s && addr < e;
+			continue;
+		}
+		if (in && strncmp(line, field, strlen(field)) == 0) {
+			sscanf(line + strlen(field), "%ld", &v);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
 
 static void pagemap_string(int m, char *out)
 {
@@ -1117,6 +1142,16 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		size_t len = (size_t)snprintf(res, cap, "ok regions=%d", n);
 		for (int r = 0; r < n; r++)
 			len += snprintf(res + len, cap - len, " [%llu,%llu):0x%llx", (unsigned long long)((vec[r].start - map_addr[o->m]) / PAGE), (unsigned long long)((vec[r].end - map_addr[o->m]) / PAGE), (unsigned long long)vec[r].categories);
+		return;
+	}
+	case OP_COLLAPSE: {
+		/* MADV_HUGEPAGE (lifts the setup's MADV_NOHUGEPAGE), MADV_COLLAPSE (25) of the whole mapping, then its smaps ShmemPmdMapped. */
+		if (madvise((void *)(uintptr_t)map_addr[o->m], (size_t)MAPS[o->m].pages * PAGE, MADV_HUGEPAGE) < 0 ||
+		    madvise((void *)(uintptr_t)map_addr[o->m], (size_t)MAPS[o->m].pages * PAGE, 25) < 0) {
+			snprintf(res, cap, "%s", ename(errno));
+			return;
+		}
+		snprintf(res, cap, "ok ShmemPmdMapped=%ldkB", smaps_kb(map_addr[o->m], "ShmemPmdMapped:"));
 		return;
 	}
 	}

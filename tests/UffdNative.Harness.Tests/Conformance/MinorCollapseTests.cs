@@ -1,0 +1,80 @@
+namespace UffdNative.Harness.Tests.Conformance;
+
+/// <summary>minor-collapse (uffd-unit-tests uffd_minor_collapse_test, reference §2.1 #13): MADV_COLLAPSE of the alias of a
+/// MINOR-registered shmem range. The model follows the madv-collapse switch; the cell runs where shmem_enabled lets the
+/// pre-collapse faults stay 4 KiB (never, advise).</summary>
+public class MinorCollapseTests
+{
+    private static readonly NamedScenario Named = NamedScenarios.All.Single(n => n.Name == "minor-collapse");
+    private static Scenario Built => Named.Build(MemoryType.Shmem);
+    private static int CollapseIndex => Built.Ops.ToList().FindIndex(o => o is CollapseOp);
+
+    [Fact]
+    public void TheModelCollapsesIntoAPmdAndUnmapsTheRegisteredMappingFrom61()
+    {
+        var newer = new KernelModel(KernelProfile.Mainline("6.18")).Run(Built).Trace.Observations;
+        var collapse = newer[CollapseIndex + 1];
+        Assert.Equal("ok ShmemPmdMapped=2048kB", collapse.Result);
+        Assert.Empty(collapse.Messages);
+        Assert.Equal(new string('f', 512), collapse.PageMap["al"]);
+        Assert.Equal(new string('.', 512), collapse.PageMap["m0"]);
+        // The holes read zero through the alias, the written pages their tags; the registered mapping faults MINOR again.
+        Assert.Equal("ok value=0x1301", newer[CollapseIndex + 2].Result);
+        Assert.Equal("ok value=0x0", newer[CollapseIndex + 3].Result);
+        Assert.Equal("ok value=0x1304", newer[CollapseIndex + 4].Result);
+        var last = newer[^1];
+        Assert.Equal("ok value=0x1302", last.Result);
+        Assert.Single(last.Messages, m => m.Contains(" PF ", StringComparison.Ordinal) && m.Contains("m0+1", StringComparison.Ordinal));
+
+        var older = new KernelModel(KernelProfile.Mainline("6.18").With(KernelProfile.MadvCollapse, false)).Run(Built).Trace.Observations;
+        Assert.Equal("EINVAL", older[CollapseIndex + 1].Result);
+    }
+
+    [Theory]
+    [InlineData("never", null)]
+    [InlineData("advise", null)]
+    [InlineData("always", "a write fault already allocates a huge page")]
+    [InlineData("within_size", "a write fault already allocates a huge page")]
+    [InlineData("force", "a write fault already allocates a huge page")]
+    [InlineData("deny", "deny refuses MADV_COLLAPSE")]
+    [InlineData(null, "no THP in this kernel")]
+    public void TheCellRunsWhereShmemFaultsStaySmall(string? shmemEnabled, string? reason)
+    {
+        var why = Named.Requires!(EnvironmentFacts.Mainline with { ThpShmem = shmemEnabled });
+        if (reason is null)
+            Assert.Null(why);
+        else
+            Assert.EndsWith($"shmem_enabled = {shmemEnabled ?? "absent"} ({reason})", why);
+    }
+
+    /// <summary>Where the cell runs here, the C reproducer (the standalone runtime's OP_COLLAPSE) gives the managed executor's trace.</summary>
+    [Fact]
+    public void TheCReproducerCollapsesAsTheExecutor()
+    {
+        var runner = new ConformanceRunner(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect());
+        var s = Built;
+        if (runner.Environment.NotApplicable(Named, MemoryType.Shmem, s) is { } why)
+        {
+            Assert.False(string.IsNullOrEmpty(why));
+            return;
+        }
+        var trace = Hard.Within(60_000, () => runner.Executor.Run(s));
+        Assert.StartsWith("ok ShmemPmdMapped=", trace.Observations[CollapseIndex + 1].Result);
+        var dir = Path.Combine(Path.GetTempPath(), $"uffd-collapse-c-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var c = Path.Combine(dir, "repro.c");
+            var exe = Path.Combine(dir, "repro");
+            File.WriteAllText(c, Reproducer.CProgram(s, trace, runner.Profile, null));
+            var (cc, ccOut) = FuzzTests.Run("gcc", $"-O2 -Wall -o {exe} {c} -pthread", dir, 60_000);
+            Assert.True(cc == 0, ccOut);
+            var (rc, output) = FuzzTests.Run(exe, "", dir, 60_000);
+            Assert.True(rc == 0, output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
