@@ -39,7 +39,8 @@ Options:
   -j, --jobs N        guests (and the host column) run in parallel, at most N at once (default: nproc)
   --merge DIR...      no run: join the results of earlier runs (shards, possibly from other
                       machines) into --out: matrix.md, matrix-nobody.md and summary.tsv of all of them
-  --ci                what CI runs: kernels host 6.1 6.12 (unless given), the default steps
+  --ci                what CI runs: kernels host 5.10 6.1 6.12 6.12-trixie 7.2 7.3 (unless given; the
+                      GitHub workflow runs each as a job of its own), the default steps
   --step SPEC         replace the default steps (repeatable). SPEC is NAME[@UID]=COMMAND: bash
                       COMMAND's stdout goes to OUT/KERNEL/NAME; UID is root (default), a number
                       or nobody; `uffdnative` in COMMAND is the CLI under test.
@@ -95,7 +96,7 @@ if [ "$merge" = 1 ]; then
         [ -f "$d/.kernel-matrix-out" ] || { km_log "--merge $d: not a kernel-matrix output directory (no .kernel-matrix-out)"; exit $EXIT_USAGE; }
     done
 fi
-[ ${#kernels[@]} -gt 0 ] || kernels=(host 6.1 6.12)
+[ ${#kernels[@]} -gt 0 ] || { [ "$ci" = 1 ] && kernels=(host 5.10 6.1 6.12 6.12-trixie 7.2 7.3); } || kernels=(host 6.1 6.12)
 for n in "$timeout_s" "$step_timeout" "$jobs"; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || { km_log "timeouts and --jobs are positive whole numbers, not '$n'"; exit $EXIT_USAGE; }; done
 case "$accel" in auto|kvm|tcg) ;; *) km_log "--accel takes auto, kvm or tcg"; exit $EXIT_USAGE ;; esac
 for k in "${kernels[@]}"; do
