@@ -45,19 +45,14 @@ public class FuzzTests
             var replayed = Scenario.FromJson(File.ReadAllText(json));
             Assert.NotNull(new Fuzzer(runner).Diverges(replayed));
 
-            var exe = Path.Combine(dir, "repro");
-            var (cc, ccOut) = Run("gcc", $"-O2 -Wall -o {exe} {c} -pthread", dir, 60_000);
-            Assert.True(cc == 0, ccOut);
-            var (rc, output) = Run(exe, "", dir, 60_000);
+            var (rc, output) = ReproBuild.CompileAndRun(c);
             Assert.True(rc != 0, output);
             Assert.Contains("DIVERGENCE", output);
 
             // With the correct model the same program finds nothing: the C runtime agrees with the executor.
             var correct = Runner();
             File.WriteAllText(c, Reproducer.CProgram(f.Shrunk, correct.Model.Run(f.Shrunk).Trace, correct.Profile, null));
-            (cc, ccOut) = Run("gcc", $"-O2 -Wall -o {exe} {c} -pthread", dir, 60_000);
-            Assert.True(cc == 0, ccOut);
-            (rc, output) = Run(exe, "", dir, 60_000);
+            (rc, output) = ReproBuild.CompileAndRun(c);
             Assert.True(rc == 0, output);
         }
         finally

@@ -122,31 +122,17 @@ public class HeldFaultTests
     public void TheCReproducerRunsTheHeldScenariosAsTheExecutorDoes()
     {
         var runner = Runner();
-        var dir = Path.Combine(Path.GetTempPath(), $"uffd-held-c-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        try
+        foreach (var name in Expected.Keys)
         {
-            foreach (var name in Expected.Keys)
+            var ns = NamedScenarios.Find(name)!;
+            var memories = ns.Targets.Where(t => t is MemoryType.Anon or MemoryType.Shmem).ToList();
+            foreach (var (memory, bugs) in memories.Select(m => (m, ModelBug.None)).Append((memories[0], BugFor(name))).Distinct())
             {
-                var ns = NamedScenarios.Find(name)!;
-                var memories = ns.Targets.Where(t => t is MemoryType.Anon or MemoryType.Shmem).ToList();
-                foreach (var (memory, bugs) in memories.Select(m => (m, ModelBug.None)).Append((memories[0], BugFor(name))).Distinct())
-                {
-                    var s = ns.Build(memory);
-                    var trace = new KernelModel(Detected.Profile, new ModelOptions { Bugs = bugs }).Run(s).Trace;
-                    var c = Path.Combine(dir, "repro.c");
-                    var exe = Path.Combine(dir, "repro");
-                    File.WriteAllText(c, Reproducer.CProgram(s, trace, runner.Profile, null));
-                    var (cc, ccOut) = FuzzTests.Run("gcc", $"-O2 -Wall -o {exe} {c} -pthread", dir, 60_000);
-                    Assert.True(cc == 0, ccOut);
-                    var (rc, output) = FuzzTests.Run(exe, "", dir, 60_000);
-                    Assert.True(rc == (bugs == ModelBug.None ? 0 : 1), $"{name} × {MemoryTypes.Name(memory)} (model bugs {bugs}): exit {rc}\n{output}");
-                }
+                var s = ns.Build(memory);
+                var trace = new KernelModel(Detected.Profile, new ModelOptions { Bugs = bugs }).Run(s).Trace;
+                var (rc, output) = ReproBuild.Run(s, trace, runner.Profile);
+                Assert.True(rc == (bugs == ModelBug.None ? 0 : 1), $"{name} × {MemoryTypes.Name(memory)} (model bugs {bugs}): exit {rc}\n{output}");
             }
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -114,17 +114,6 @@ public class HugetlbTests
         var program = Reproducer.CProgram(s, model.Run(s).Trace, model.Profile, null);
         Assert.Contains("#define HUGETLB 1", program, StringComparison.Ordinal);
         Assert.Contains($"#define SLOT_BYTES {8UL << 20}UL", program, StringComparison.Ordinal);
-        var dir = Directory.CreateTempSubdirectory("uffd-repro-huge-").FullName;
-        try
-        {
-            var c = Path.Combine(dir, "repro.c");
-            File.WriteAllText(c, program);
-            var (cc, output) = FuzzTests.Run("gcc", $"-O2 -Wall -Werror -c -o {Path.Combine(dir, "repro.o")} {c}", dir, 60_000);
-            Assert.True(cc == 0, output);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        ReproBuild.AssertCompiles(program, s.Describe());
     }
 }

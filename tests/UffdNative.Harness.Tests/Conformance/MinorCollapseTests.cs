@@ -60,21 +60,7 @@ public class MinorCollapseTests
         }
         var trace = Hard.Within(60_000, () => runner.Executor.Run(s));
         Assert.StartsWith("ok ShmemPmdMapped=", trace.Observations[CollapseIndex + 1].Result);
-        var dir = Path.Combine(Path.GetTempPath(), $"uffd-collapse-c-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        try
-        {
-            var c = Path.Combine(dir, "repro.c");
-            var exe = Path.Combine(dir, "repro");
-            File.WriteAllText(c, Reproducer.CProgram(s, trace, runner.Profile, null));
-            var (cc, ccOut) = FuzzTests.Run("gcc", $"-O2 -Wall -o {exe} {c} -pthread", dir, 60_000);
-            Assert.True(cc == 0, ccOut);
-            var (rc, output) = FuzzTests.Run(exe, "", dir, 60_000);
-            Assert.True(rc == 0, output);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var (rc, output) = ReproBuild.Run(s, trace, runner.Profile);
+        Assert.True(rc == 0, output);
     }
 }

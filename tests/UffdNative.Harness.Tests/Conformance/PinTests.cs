@@ -121,10 +121,7 @@ public class PinTests
             var runner = Runner(bug);
             using var dir = new TempDirectory("uffd-repro-pin-");
             var files = Reproducer.Write(s, runner, dir.Path);
-            var exe = Path.Combine(dir.Path, "repro");
-            var (cc, ccOut) = FuzzTests.Run("gcc", $"-O2 -Wall -Werror -o {exe} {files.C} -pthread", dir.Path, 60_000);
-            Assert.True(cc == 0, ccOut);
-            var (rc, output) = FuzzTests.Run(exe, "", dir.Path, 60_000);
+            var (rc, output) = ReproBuild.CompileAndRun(files.C);
             Assert.True(rc == exit, $"{bug}: exit {rc}\n{output}");
             // Without the bug every op runs (the child's pin included); with it the program stops at the first fork.
             string seen = bug == ModelBug.None ? "pin m0+0 ok | pagemap m0=a..." : "actual   [4] ok || u0 FORK || pagemap m0=A... || m0=A...";

@@ -103,10 +103,7 @@ public class ReproducerPropertyTests
             var files = Reproducer.WriteNew(f.Shrunk, runner, dir, force: false);
             Assert.Equal(dir, files.Directory);
             Assert.Equal(f.Shrunk.ToJson(), Scenario.Load(File.ReadAllText(files.Json)).ToJson());
-            var exe = Path.Combine(dir, "repro");
-            var (cc, ccOut) = FuzzTests.Run("gcc", $"-O2 -Wall -Werror -o {exe} {files.C} -pthread", dir, 60_000);
-            Assert.True(cc == 0, ccOut);
-            var (rc, output) = FuzzTests.Run(exe, "", dir, 60_000);
+            var (rc, output) = ReproBuild.CompileAndRun(files.C);
             Assert.True(rc == 1, $"exit {rc}\n{output}");
             Assert.Contains("DIVERGENCE", output, StringComparison.Ordinal);
 
@@ -122,12 +119,5 @@ public class ReproducerPropertyTests
         }
     }
 
-    private static void AssertCompiles(string program, Scenario s)
-    {
-        using var dir = new TempDirectory("uffd-repro-cc-");
-        var c = Path.Combine(dir.Path, "repro.c");
-        File.WriteAllText(c, program);
-        var (cc, output) = FuzzTests.Run("gcc", $"-O2 -Wall -Werror -c -o {Path.Combine(dir.Path, "repro.o")} {c}", dir.Path, 60_000);
-        Assert.True(cc == 0, $"{output}\n{s.Describe()}");
-    }
+    private static void AssertCompiles(string program, Scenario s) => ReproBuild.AssertCompiles(program, s.Describe());
 }
