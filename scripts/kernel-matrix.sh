@@ -39,8 +39,8 @@ Options:
   -j, --jobs N        guests (and the host column) run in parallel, at most N at once (default: nproc)
   --merge DIR...      no run: join the results of earlier runs (shards, possibly from other
                       machines) into --out: matrix.md, matrix-nobody.md and summary.tsv of all of them
-  --ci                what CI runs: kernels host 5.10 6.1 6.12 6.12-trixie 7.2 7.3 (unless given; the
-                      GitHub workflow runs each as a job of its own), the default steps
+  --ci                what CI runs: kernels host 5.10 6.1 6.12 6.12-trixie 7.2 7.3 (unless given), the
+                      default steps; the GitHub workflow runs each kernel as a job of its own
   --step SPEC         replace the default steps (repeatable). SPEC is NAME[@UID]=COMMAND: bash
                       COMMAND's stdout goes to OUT/KERNEL/NAME; UID is root (default), a number
                       or nobody; `uffdnative` in COMMAND is the CLI under test.
