@@ -10,8 +10,7 @@ public class ErrorPathTests
         var src = new PageBuffer(1 * Region.Page, 3);
         Hard.Within(() =>
         {
-            using var w = NativeWorker.Start(Op.Read64(r.PageAt(0)));
-            Assert.Single(r.Uffd.WaitMessages(5000));
+            using var w = r.StartFaulting(Op.Read64(r.PageAt(0)), out _);
             // Another path populates the page first (the page cache, through pwrite).
             r.File!.WriteU64(0, 42);
             var c = new UffdioCopy { Dst = r.PageAt(0), Src = src.Address, Len = Region.Page, Mode = (ulong)CopyMode.DontWake };

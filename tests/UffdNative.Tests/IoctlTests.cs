@@ -12,8 +12,7 @@ public class IoctlTests
         var src = new PageBuffer(1 * Region.Page, Seed);
         Hard.Within(() =>
         {
-            using var w = NativeWorker.Start(Op.Verify(r.PageAt(2), Region.Page, Seed));
-            var pf = Assert.IsType<PageFault>(Assert.Single(r.Uffd.WaitMessages(5000)));
+            using var w = r.StartFaulting(Op.Verify(r.PageAt(2), Region.Page, Seed), out var pf);
             Assert.Equal(r.PageAt(2), pf.Address);
             var res = r.Uffd.Copy(r.PageAt(2), src.Address, Region.Page);
             Assert.Equal(FillStatus.Complete, res.Status);
@@ -30,8 +29,7 @@ public class IoctlTests
         var src = new PageBuffer(1 * Region.Page, Seed);
         Hard.Within(() =>
         {
-            using var w = NativeWorker.Start(Op.Verify(r.PageAt(0), Region.Page, Seed));
-            Assert.Single(r.Uffd.WaitMessages(5000));
+            using var w = r.StartFaulting(Op.Verify(r.PageAt(0), Region.Page, Seed), out _);
             Assert.Equal(FillStatus.Complete, r.Uffd.Copy(r.PageAt(0), src.Address, Region.Page, CopyMode.DontWake).Status);
             // Not woken: still counted as a read-but-unresolved fault and still sleeping in it.
             Assert.False(w.Join(0));
@@ -76,8 +74,7 @@ public class IoctlTests
         {
             Assert.True(r.Uffd.WriteProtect(r.Addr, r.Len, protect: true));
             Assert.All(pm.Read(r.Addr, 4), e => Assert.True(e.IsWpMarker, e.ToString())); // markers on never-touched shmem (§3.2)
-            using var w = NativeWorker.Start(Op.Write64(r.PageAt(3), 77));
-            var pf = Assert.IsType<PageFault>(Assert.Single(r.Uffd.WaitMessages(5000)));
+            using var w = r.StartFaulting(Op.Write64(r.PageAt(3), 77), out var pf);
             Assert.Equal(FaultKind.WriteProtect, pf.FaultKind);
             Assert.True(r.Uffd.WriteProtect(r.PageAt(3), Region.Page, protect: false, dontWake: true));
             Assert.False(pm.Read(r.PageAt(3)).UffdWp);
@@ -105,8 +102,7 @@ public class IoctlTests
         using var pm = PageMapReader.Open();
         Hard.Within(() =>
         {
-            using var w = NativeWorker.Start(Op.Read64(r.PageAt(1)));
-            var pf = Assert.IsType<PageFault>(Assert.Single(r.Uffd.WaitMessages(5000)));
+            using var w = r.StartFaulting(Op.Read64(r.PageAt(1)), out var pf);
             Assert.Equal(PageFaultFlags.Minor, pf.Flags);
             var res = r.Uffd.Continue(r.PageAt(1), Region.Page, ContinueMode.DontWake);
             Assert.Equal((FillStatus.Complete, (long)Region.Page), (res.Status, res.Field));
@@ -169,8 +165,7 @@ public class IoctlTests
         var src = new PageBuffer(1 * Region.Page, Seed);
         Hard.Within(() =>
         {
-            using var w = NativeWorker.Start(Op.Read64(r.PageAt(0)));
-            Assert.Single(r.Uffd.WaitMessages(5000));
+            using var w = r.StartFaulting(Op.Read64(r.PageAt(0)), out _);
             r.Uffd.Wake(r.Addr, r.Len);
             // I3: woken without a resolution, the thread faults again and a new message appears.
             Assert.Single(r.Uffd.WaitMessages(5000));

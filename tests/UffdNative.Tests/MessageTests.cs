@@ -18,8 +18,7 @@ public class MessageTests
             Assert.True(r.Uffd.WriteProtect(r.Addr, r.Len, true));
         Hard.Within(() =>
         {
-            using var w = NativeWorker.Start(kind.EndsWith("read") ? Op.Read64(r.Addr) : Op.Write64(r.Addr, 5));
-            var pf = Assert.IsType<PageFault>(Assert.Single(r.Uffd.WaitMessages(5000)));
+            using var w = r.StartFaulting(kind.EndsWith("read") ? Op.Read64(r.Addr) : Op.Write64(r.Addr, 5), out var pf);
             Assert.Equal(flags, (ulong)pf.Flags);
             Assert.Equal(0, pf.ThreadId); // THREAD_ID not requested
             switch (kind)
@@ -41,8 +40,7 @@ public class MessageTests
         {
             foreach (var (r, expect) in new[] { (exact, exact.Addr + 0x120), (masked, masked.Addr) })
             {
-                using var w = NativeWorker.Start(Op.Read64(r.Addr + 0x120));
-                var pf = Assert.IsType<PageFault>(Assert.Single(r.Uffd.WaitMessages(5000)));
+                using var w = r.StartFaulting(Op.Read64(r.Addr + 0x120), out var pf);
                 Assert.Equal(expect, pf.Address);
                 Assert.Equal(r == exact ? w.ThreadId : 0, pf.ThreadId);
                 r.Uffd.ZeroPage(r.Addr, Region.Page);

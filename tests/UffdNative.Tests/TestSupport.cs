@@ -64,6 +64,23 @@ public sealed class Region : IDisposable
         return new Region(null, m, u);
     }
 
+    /// <summary>Starts a native worker on op and reads the one message it must raise, a page fault (within 5 s):
+    /// the worker then sleeps in that fault until something resolves or wakes it.</summary>
+    public NativeWorker StartFaulting(AccessOp op, out PageFault fault)
+    {
+        var w = NativeWorker.Start(op);
+        try
+        {
+            fault = Assert.IsType<PageFault>(Assert.Single(Uffd.WaitMessages(5000)));
+            return w;
+        }
+        catch
+        {
+            w.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Close the uffd (the kernel wakes every worker blocked in a fault here, §1.5 close()),
     /// wait until no native worker still accesses the pages, then unmap. A test that failed with its
     /// workers blocked ends here as one failed test: unmapping under a woken worker would SIGSEGV the

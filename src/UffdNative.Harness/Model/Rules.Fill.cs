@@ -94,21 +94,11 @@ internal sealed partial class ModelRun
             case FillKind.Copy:
                 // A private mapping (anon, or MAP_PRIVATE shmem) gets a new anon page, whatever the page
                 // cache holds; a marker may be overwritten, and the wp bit is then only MODE_WP's (§3.2).
-                if (beyondEof)
-                    return E.EFAULT;
-                if (!pte.IsNoneMostly)
-                    return E.EEXIST;
-                pte = Pte.AnonPage(tag, wp);
-                return 0;
+                return FillPte(ref pte, efault: beyondEof, overMarker: true, Pte.AnonPage(tag, wp));
 
             case FillKind.ZeroPage:
                 // mfill_atomic_pte_zeropage: the zero page, only into a truly none PTE (a marker is EEXIST).
-                if (beyondEof)
-                    return E.EFAULT;
-                if (!pte.IsNone)
-                    return E.EEXIST;
-                pte = Pte.ZeroPage(false);
-                return 0;
+                return FillPte(ref pte, efault: beyondEof, overMarker: false, Pte.ZeroPage(false));
 
             case FillKind.Continue:
                 // shmem_get_folio(SGP_NOALLOC): beyond i_size -EINVAL, no cached page EFAULT (§3.10); then
@@ -116,22 +106,25 @@ internal sealed partial class ModelRun
                 // every get_folio_noalloc error is EFAULT (shmem-fill-beyond-eof).
                 if (beyondEof)
                     return Sw(KernelProfile.ShmemFillBeyondEof) ? E.EFAULT : E.EINVAL;
-                if (!file.Present[idx])
-                    return E.EFAULT;
-                if (!pte.IsNoneMostly)
-                    return E.EEXIST;
-                pte = Pte.FilePage(wp);
-                return 0;
+                return FillPte(ref pte, efault: !file.Present[idx], overMarker: true, Pte.FilePage(wp));
 
             default:
                 // mfill_atomic_pte_poison: refuses any PTE that is not none, a WP marker included (§3.10).
-                if (beyondEof)
-                    return E.EFAULT;
-                if (!pte.IsNone)
-                    return E.EEXIST;
-                pte = Pte.PoisonMarker;
-                return 0;
+                return FillPte(ref pte, efault: beyondEof, overMarker: false, Pte.PoisonMarker);
         }
+    }
+
+    /// <summary>The last steps of a fill (mfill_atomic_pte_*, hugetlb_mfill_atomic_pte): EFAULT where efault (beyond
+    /// i_size, or no page-cache page to map), EEXIST unless the PTE is none (or, where overMarker, a WP or poison
+    /// marker), then the PTE becomes filled.</summary>
+    private static int FillPte(ref Pte pte, bool efault, bool overMarker, Pte filled)
+    {
+        if (efault)
+            return E.EFAULT;
+        if (!(overMarker ? pte.IsNoneMostly : pte.IsNone))
+            return E.EEXIST;
+        pte = filled;
+        return 0;
     }
 
     /// <summary>One huge page of a hugetlb fill (§3.11): mfill_atomic_hugetlb checks the PTE first (EEXIST unless none
@@ -147,17 +140,9 @@ internal sealed partial class ModelRun
         switch (kind)
         {
             case FillKind.Poison:
-                if (!pte.IsNone)
-                    return E.EEXIST;
-                pte = Pte.PoisonMarker;
-                return 0;
+                return FillPte(ref pte, efault: false, overMarker: false, Pte.PoisonMarker);
             case FillKind.Continue:
-                if (!cached)
-                    return E.EFAULT;
-                if (!pte.IsNoneMostly)
-                    return E.EEXIST;
-                pte = Pte.FilePage(wp);
-                return 0;
+                return FillPte(ref pte, efault: !cached, overMarker: true, Pte.FilePage(wp));
             default:
                 if (!pte.IsNoneMostly)
                     return E.EEXIST;

@@ -6,27 +6,26 @@ namespace UffdNative.Harness.Model;
 /// <summary>Rules of UFFDIO_API, REGISTER, UNREGISTER and close() (reference §1.2, §1.4, §1.5).</summary>
 internal sealed partial class ModelRun
 {
+    /// <summary>The feature bits 9 and up (§1.2 table), each with the switch that says the kernel has it.</summary>
+    private static readonly (string Switch, int Bit)[] FeatureBits =
+    [
+        (KernelProfile.ContinueIoctl, 9),   // MINOR_HUGETLBFS came with the UFFDIO_CONTINUE ioctl (5.13)
+        (KernelProfile.MinorShmem, 10),
+        (KernelProfile.ExactAddress, 11),
+        (KernelProfile.WpShmem, 12),
+        (KernelProfile.WpUnpopulated, 13),
+        (KernelProfile.Poison, 14),
+        (KernelProfile.WpAsync, 15),
+        (KernelProfile.Move, 16),
+    ];
+
     /// <summary>The features a kernel supports (§1.2 table): bits 0–8 since 4.x/5.7, the rest by switch.</summary>
     private ulong SupportedFeatures()
     {
         ulong f = 0x1ff;
-        // MINOR_HUGETLBFS came with the UFFDIO_CONTINUE ioctl (5.13).
-        if (Sw(KernelProfile.ContinueIoctl))
-            f |= 1UL << 9;
-        if (Sw(KernelProfile.MinorShmem))
-            f |= 1UL << 10;
-        if (Sw(KernelProfile.ExactAddress))
-            f |= 1UL << 11;
-        if (Sw(KernelProfile.WpShmem))
-            f |= 1UL << 12;
-        if (Sw(KernelProfile.WpUnpopulated))
-            f |= 1UL << 13;
-        if (Sw(KernelProfile.Poison))
-            f |= 1UL << 14;
-        if (Sw(KernelProfile.WpAsync))
-            f |= 1UL << 15;
-        if (Sw(KernelProfile.Move))
-            f |= 1UL << 16;
+        foreach (var (sw, bit) in FeatureBits)
+            if (Sw(sw))
+                f |= 1UL << bit;
         return f;
     }
 
@@ -224,27 +223,24 @@ internal sealed partial class ModelRun
             m.Vmas.Remove(next);
             return prev;
         }
-        if (left)
+        if (left || right)
         {
-            prev!.End = end;
-            if (prev.AnonVma == 0)
-                prev.AnonVma = v.AnonVma;
-            if (rightSide)
-                m.Vmas.Remove(v);
+            // One neighbour takes [start, end) (reusing v's anon_vma if it has none); what is left of v shrinks
+            // away from that side, or goes when nothing is.
+            var into = left ? prev! : next!;
+            if (left)
+                into.End = end;
             else
-                v.Start = end;
-            return prev;
-        }
-        if (right)
-        {
-            next!.Start = start;
-            if (next.AnonVma == 0)
-                next.AnonVma = v.AnonVma;
-            if (leftSide)
+                into.Start = start;
+            if (into.AnonVma == 0)
+                into.AnonVma = v.AnonVma;
+            if (leftSide && rightSide)
                 m.Vmas.Remove(v);
+            else if (left)
+                v.Start = end;
             else
                 v.End = start;
-            return next;
+            return into;
         }
         var piece = Isolate(m, v, start, end);
         piece.Ctx = ctx;

@@ -65,6 +65,10 @@ public static partial class BehaviourRows
     private static List<PageFault> Queued(Userfaultfd u, int timeoutMs = 0) =>
         u.Poll(timeoutMs) == PollEvents.None ? [] : [.. u.ReadTyped().OfType<PageFault>()];
 
+    /// <summary>Where the messages after a signal came, next to the first fault's: " at the same address flags 0x0"....</summary>
+    private static string Refaults(List<PageFault> again, PageFault first) =>
+        string.Concat(again.Select(f => $" at {(f.Address == first.Address ? "the same address" : $"0x{f.Address:x}")} flags 0x{(ulong)f.Flags:x}"));
+
     private static string Waiters(Userfaultfd u)
     {
         var i = u.ReadFdInfo();
@@ -130,10 +134,8 @@ public static partial class BehaviourRows
     private static Finding CopyDontWake(Lab lab)
     {
         using var s = lab.NewScope();
-        var m = s.Anon(1);
+        var (m, u) = s.RegisteredAnon(RegisterMode.Missing);
         var src = s.Source(0x77);
-        var u = s.Uffd();
-        u.Register(m.Address, P, RegisterMode.Missing);
         if (Block(s, u, Op.Read64(m.Address), out var why) is not { } b)
             return Finding.Failed(why);
         var c = u.Copy(m.Address, src.Address, P, CopyMode.DontWake);
@@ -169,7 +171,7 @@ public static partial class BehaviourRows
         var again = Queued(u, Lab.WaitMs);
         int handled = b.Worker.SignalsReceived;
         string ev = $"MISSING read blocked (message at 0x{b.Fault.Address:x}); SIGUSR1: handler ran {handled} time(s), {again.Count} new message(s)" +
-                    string.Concat(again.Select(f => $" at {(f.Address == b.Fault.Address ? "the same address" : $"0x{f.Address:x}")} flags 0x{(ulong)f.Flags:x}"));
+                    Refaults(again, b.Fault);
         if (again.Count > 0)
             u.ZeroPage(m.Address, P);
         bool done = b.Worker.Join(Lab.WaitMs);
@@ -202,7 +204,7 @@ public static partial class BehaviourRows
         bool ended = b.Worker.Join(0);
         int handledBefore = b.Worker.SignalsReceived;
         string ev = $"read(2) into a MISSING page blocked (flags 0x{(ulong)b.Fault.Flags:x}); SIGUSR1: {again.Count} new message(s)" +
-                    string.Concat(again.Select(f => $" at {(f.Address == b.Fault.Address ? "the same address" : $"0x{f.Address:x}")} flags 0x{(ulong)f.Flags:x}")) +
+                    Refaults(again, b.Fault) +
                     $", syscall {(ended ? "ended" : "still in progress")}, handler ran {handledBefore} time(s)";
         if (!ended)
             u.ZeroPage(m.Address, P);

@@ -704,30 +704,13 @@ public sealed unsafe class FaultServer : IDisposable
         }
     }
 
-    private void Remap(ulong from, ulong to, ulong len)
-    {
-        lock (gate)
-        {
-            var list = new List<ServedRange>();
-            foreach (var r in ranges)
-            {
-                ulong s = Math.Max(r.Start, from), e = Math.Min(r.End, from + len);
-                if (s >= e)
-                {
-                    list.Add(r);
-                    continue;
-                }
-                if (r.Start < s)
-                    list.Add(r.Slice(0, s - r.Start, r.Start));
-                list.Add(r.Slice(s - r.Start, e - s, to + (s - from)));
-                if (e < r.End)
-                    list.Add(r.Slice(e - r.Start, r.End - e, e));
-            }
-            ranges = [.. list];
-        }
-    }
+    private void Remap(ulong from, ulong to, ulong len) => Cut(from, from + len, to);
 
-    private void Forget(ulong start, ulong end)
+    private void Forget(ulong start, ulong end) => Cut(start, end, null);
+
+    /// <summary>Splits the served ranges at [start, end): what lies outside stays; what lies inside moves to
+    /// <paramref name="to"/> (REMAP) or, with none, is no longer served (UNMAP).</summary>
+    private void Cut(ulong start, ulong end, ulong? to)
     {
         lock (gate)
         {
@@ -742,6 +725,8 @@ public sealed unsafe class FaultServer : IDisposable
                 }
                 if (r.Start < s)
                     list.Add(r.Slice(0, s - r.Start, r.Start));
+                if (to is { } dest)
+                    list.Add(r.Slice(s - r.Start, e - s, dest + (s - start)));
                 if (e < r.End)
                     list.Add(r.Slice(e - r.Start, r.End - e, e));
             }

@@ -285,7 +285,7 @@ public class ServerTests
         {
             var workers = Enumerable.Range(0, 4).Select(i => S.ReadPages(r, i * 3, 1)).ToArray();
             S.Until(() => r.Uffd.ReadFdInfo().Pending == 4, "4 faults pending");
-            using var server = new FaultServer(r.Uffd, new FaultServerOptions { Policies = [new MissingCopy(source)], Ranges = [new ServedRange(r.Addr, r.Len)], CloseUffdOnStop = false });
+            using var server = S.Server(r, new FaultServerOptions { Policies = [new MissingCopy(source)], CloseUffdOnStop = false });
             Assert.True(server.Stop()); // requested before the loop even started
             Assert.False(r.Uffd.IsDisposed);
             server.Start();

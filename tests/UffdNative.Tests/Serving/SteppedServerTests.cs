@@ -7,6 +7,28 @@ public class SteppedServerTests
     private const long Pages = 4;
     private const ulong Seed = 0x57e9;
 
+    /// <summary>What the MissingCopy tests start from: Pages MISSING-registered anon pages, pattern(Seed) pages as
+    /// the source, and a server (not started) with MissingCopy over them; released in reverse order.</summary>
+    private sealed class CopyServed : IDisposable
+    {
+        public Region R { get; } = Region.Anon(Pages, RegisterMode.Missing);
+        public PatternPages Source { get; }
+        public FaultServer Server { get; }
+
+        public CopyServed()
+        {
+            Source = new PatternPages(R.Len, Seed);
+            Server = S.Server(R, new FaultServerOptions { Policies = [new MissingCopy(Source)] });
+        }
+
+        public void Dispose()
+        {
+            Server.Dispose();
+            Source.Dispose();
+            R.Dispose();
+        }
+    }
+
     private static IReadOnlyList<Resolution> StepUntilAny(FaultServer server)
     {
         IReadOnlyList<Resolution> got = [];
@@ -17,9 +39,8 @@ public class SteppedServerTests
     [Fact]
     public void AMissingFaultIsResolvedByOneCopyThatWakesTheThread()
     {
-        using var r = Region.Anon(Pages, RegisterMode.Missing);
-        using var source = new PatternPages(r.Len, Seed);
-        using var server = S.Server(r, new FaultServerOptions { Policies = [new MissingCopy(source)] });
+        using var t = new CopyServed();
+        var (r, server) = (t.R, t.Server);
         Hard.Within(() =>
         {
             Assert.Empty(server.ResolvePending()); // nothing pending: never waits
@@ -41,9 +62,8 @@ public class SteppedServerTests
     [Fact]
     public void APageResolvedElsewhereIsEexistThenOneWake()
     {
-        using var r = Region.Anon(Pages, RegisterMode.Missing);
-        using var source = new PatternPages(r.Len, Seed);
-        using var server = S.Server(r, new FaultServerOptions { Policies = [new MissingCopy(source)] });
+        using var t = new CopyServed();
+        var (r, source, server) = (t.R, t.Source, t.Server);
         Hard.Within(() =>
         {
             using var w = S.ReadPages(r, 1, 1);
