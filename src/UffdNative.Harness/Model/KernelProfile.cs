@@ -70,6 +70,7 @@ public sealed record KernelProfile
     public const string ScanWrittenWpOnly = "scan-written-wp-only";
     public const string HugetlbForkDropsWp = "hugetlb-fork-drops-wp";
     public const string MadvCollapse = "madv-collapse";
+    public const string PinFaultWaits = "pin-fault-waits";
 
     /// <summary>The newest mainline release whose behaviour this table describes (the research behind the
     /// switches after 6.18 read Debian's 6.19, 7.1, 7.2 and 7.3-rc7 sources). A kernel newer than this may
@@ -130,6 +131,12 @@ public sealed record KernelProfile
         new(MadvCollapse, new(6, 1), "§2.1 #13 (\"mm/madvise: add file and shmem support to MADV_COLLAPSE\")",
             "MADV_COLLAPSE collapses a shmem range into a huge page and PMD-maps it in the calling mapping (even with shmem_enabled=never: it is forced; deny refuses)",
             "MADV_COLLAPSE is an unknown advice: EINVAL"),
+        // The release is a bound from measurement, not a bisected commit: old on Debian's 5.10.262 and 6.1.192, new on
+        // 6.12.118, 7.2 and 7.3; io_pin_pages became pin_user_pages_fast (io_uring/memmap.c) in between. The detector
+        // decides on every real kernel.
+        new(PinFaultWaits, new(6, 10), "§3.5 pins (io_uring fixed buffers: io_pin_pages)",
+            "a long-term pin that faults on a uffd-registered page waits for the handler (pin_user_pages_fast: the GUP fault may retry), then pins",
+            "the pin fails EFAULT at once, with no message (pin_user_pages under mmap_read_lock: no FAULT_FLAG_ALLOW_RETRY, so handle_userfault gives VM_FAULT_SIGBUS)"),
     ];
 
     public static ProfileSwitch Describe(string name) =>

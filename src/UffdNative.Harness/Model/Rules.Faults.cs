@@ -299,6 +299,9 @@ internal sealed partial class ModelRun
             return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus, BusAdrerr);
         if (kernel && ctx.UserModeOnly)
             return new Outcome(OutcomeKind.Efault);
+        // A pin's GUP that may not drop mmap_lock (pin-fault-waits old) cannot wait: VM_FAULT_SIGBUS, no message.
+        if (pinFault && !Sw(KernelProfile.PinFaultWaits))
+            return new Outcome(OutcomeKind.Efault);
         ulong flags = (write ? 1UL : 0) | (reason == Reason.Wp ? 2UL : 0) | (reason == Reason.Minor ? 4UL : 0);
         if (holding)
             return HoldFault(ctx, m, p, flags);

@@ -9,6 +9,9 @@ internal sealed partial class ModelRun
     /// page as a write fault would — messages, CoW, a fresh page — but stores nothing.</summary>
     private bool pinFault;
 
+    /// <summary>The parent's pins that succeeded, by the pin op's range.</summary>
+    private readonly HashSet<(MapState Map, int First, int Count)> heldPins = [];
+
     /// <summary>pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM) over the range (io_pin_pages): each page is faulted
     /// as a kernel-mode write (a uffd-wp PTE in a WP VMA raises a WP fault, flags WRITE|WP; a hole in a MISSING VMA a
     /// MISSING fault; FEATURE_SIGBUS, a user-mode-only uffd, a poison marker or a page beyond EOF make GUP fail),
@@ -34,8 +37,11 @@ internal sealed partial class ModelRun
         }
         // A pin in a fork child (ChildAccess.Pin) ends with the child: only the parent's pins outlive the op.
         if (mm == parent)
+        {
             for (int p = first; p < first + count; p++)
                 m.Ptes[p].Pinned = true;
+            heldPins.Add((m, first, count));
+        }
         return "ok";
     }
 
@@ -43,6 +49,9 @@ internal sealed partial class ModelRun
     /// which were never pinned).</summary>
     private string Unpin(MapState m, int first, int count)
     {
+        // The executor unpins what a pin op of the same range holds; a pin that failed holds nothing.
+        if (!heldPins.Remove((m, first, count)))
+            return "ENOENT";
         for (int p = first; p < first + count; p++)
             m.Ptes[p].Pinned = false;
         return "ok";

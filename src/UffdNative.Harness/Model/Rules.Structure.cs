@@ -326,7 +326,10 @@ internal sealed partial class ModelRun
                             // once (folio_needs_cow_for_dma), writable, with uffd-wp only when
                             // userfaultfd_pte_wp(dst_vma, src pte): the child VMA is WP-registered (EVENT_FORK).
                             // The parent keeps its page exclusive, pinned, with its wp bit.
-                            cm.Ptes[p] = Pte.AnonPage(src.Tag, wp: cv.Wp && src.Wp && !Bug(ModelBug.EarlyCowDropsWp));
+                            // Before the hugetlb fork fix (hugetlb-fork-drops-wp old, 6.4), copy_hugetlb_page_range's early
+                            // CoW installed the child's copy without the uffd-wp bit (measured on 6.1.192 with EVENT_FORK).
+                            bool earlyCowKeepsWp = !(pm.Hugetlb && !Sw(KernelProfile.HugetlbForkDropsWp));
+                            cm.Ptes[p] = Pte.AnonPage(src.Tag, wp: cv.Wp && src.Wp && earlyCowKeepsWp && !Bug(ModelBug.EarlyCowDropsWp));
                             break;
                         case PteKind.Present:
                             var c = src;

@@ -50,6 +50,7 @@ public static partial class SwitchDetectors
         [KernelProfile.ScanWrittenWpOnly] = ScanWrittenWpOnly,
         [KernelProfile.HugetlbForkDropsWp] = HugetlbForkDropsWp,
         [KernelProfile.MadvCollapse] = MadvCollapse,
+        [KernelProfile.PinFaultWaits] = PinFaultWaits,
     };
 
     private static ulong P => Lab.Page;

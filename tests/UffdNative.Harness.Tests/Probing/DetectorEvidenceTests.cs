@@ -63,6 +63,7 @@ public class DetectorEvidenceTests
         new(KernelProfile.ReregisterKeepsWp, @"REGISTER\(MISSING\) over it on the same uffd: EBUSY; VMA WriteProtect", @"REGISTER\(MISSING\) over it on the same uffd: OK; VMA Missing"),
         new(KernelProfile.ScanWrittenWpOnly, @"no uffd, page 0 written: PAGEMAP_SCAN anyof PRESENT\|WRITTEN → \[0,1\):0x8$", @"no uffd, page 0 written: PAGEMAP_SCAN anyof PRESENT\|WRITTEN → \[0,1\):0xa"),
         new(KernelProfile.MadvCollapse, @"one page written, shmem_enabled = \w+: MADV_COLLAPSE OK; ShmemPmdMapped 2048 kB$", @"MADV_COLLAPSE EINVAL; ShmemPmdMapped 0 kB$"),
+        new(KernelProfile.PinFaultWaits, @"pinned \(IORING_REGISTER_BUFFERS\) on another thread: MISSING message flags 0x1, resolved by ZEROPAGE; pin ok$", @"pinned \(IORING_REGISTER_BUFFERS\) on another thread: no message; pin register EFAULT$"),
         new(KernelProfile.HugetlbForkDropsWp, @"parent present=1 wp=1 swap=0; fork child \(no EVENT_FORK, pagemap only\) present=1 wp=0 swap=0$", @"parent present=1 wp=1 swap=0; fork child \(no EVENT_FORK, pagemap only\) present=1 wp=1 swap=0$"),
     ];
 
