@@ -351,46 +351,35 @@ public sealed unsafe class Userfaultfd : IDisposable
 
     /// <summary>UFFDIO_COPY from src (an ordinary, never-registered buffer) to dst.</summary>
     public FillResult Copy(ulong dst, ulong src, ulong len, CopyMode mode = CopyMode.None)
-    {
-        var c = new UffdioCopy { Dst = dst, Src = src, Len = len, Mode = (ulong)mode };
-        int r = TryCopy(ref c);
-        return FillResult.From("UFFDIO_COPY", r, c.Copy, len);
-    }
+        => Fill("UFFDIO_COPY", new UffdioCopy { Dst = dst, Src = src, Len = len, Mode = (ulong)mode }, static (Userfaultfd u, ref UffdioCopy c) => u.TryCopy(ref c), static c => c.Copy, len);
 
     /// <summary>UFFDIO_ZEROPAGE: the zero page on anonymous and private mappings, a zeroed page-cache page on
     /// shared shmem; refused on hugetlb (EINVAL). Results and errors as for <see cref="Copy"/> (reference §1.4).</summary>
     public FillResult ZeroPage(ulong start, ulong len, ZeroPageMode mode = ZeroPageMode.None)
-    {
-        var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = (ulong)mode };
-        int r = TryZeroPage(ref z);
-        return FillResult.From("UFFDIO_ZEROPAGE", r, z.Zeropage, len);
-    }
+        => Fill("UFFDIO_ZEROPAGE", new UffdioZeropage { Range = new UffdioRange(start, len), Mode = (ulong)mode }, static (Userfaultfd u, ref UffdioZeropage z) => u.TryZeroPage(ref z), static z => z.Zeropage, len);
 
     /// <summary>UFFDIO_CONTINUE (MINOR faults): maps the page already in the page cache; EFAULT where there is
     /// none, EEXIST where one is mapped; MODE_WP (6.4+) maps it write-protected (reference §1.4).</summary>
     public FillResult Continue(ulong start, ulong len, ContinueMode mode = ContinueMode.None)
-    {
-        var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (ulong)mode };
-        int r = TryContinue(ref c);
-        return FillResult.From("UFFDIO_CONTINUE", r, c.Mapped, len);
-    }
+        => Fill("UFFDIO_CONTINUE", new UffdioContinue { Range = new UffdioRange(start, len), Mode = (ulong)mode }, static (Userfaultfd u, ref UffdioContinue c) => u.TryContinue(ref c), static c => c.Mapped, len);
 
     /// <summary>UFFDIO_POISON (6.6+): installs poison markers; a later access raises SIGBUS. EEXIST where the
     /// PTE is not none, a WP marker included (reference §1.4).</summary>
     public FillResult Poison(ulong start, ulong len, PoisonMode mode = PoisonMode.None)
-    {
-        var c = new UffdioPoison { Range = new UffdioRange(start, len), Mode = (ulong)mode };
-        int r = TryPoison(ref c);
-        return FillResult.From("UFFDIO_POISON", r, c.Updated, len);
-    }
+        => Fill("UFFDIO_POISON", new UffdioPoison { Range = new UffdioRange(start, len), Mode = (ulong)mode }, static (Userfaultfd u, ref UffdioPoison c) => u.TryPoison(ref c), static c => c.Updated, len);
 
     /// <summary>UFFDIO_MOVE (6.8+, anonymous private memory only): moves the pages from src to dst instead of
     /// copying them (reference §1.4).</summary>
     public FillResult Move(ulong dst, ulong src, ulong len, MoveMode mode = MoveMode.None)
+        => Fill("UFFDIO_MOVE", new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (ulong)mode }, static (Userfaultfd u, ref UffdioMove m) => u.TryMove(ref m), static m => m.Move, len);
+
+    private delegate int FillIoctl<T>(Userfaultfd u, ref T arg) where T : struct;
+
+    /// <summary>A fill ioctl and its result: the rc, and the field the kernel writes back (bytes done or -errno).</summary>
+    private FillResult Fill<T>(string name, T arg, FillIoctl<T> ioctl, Func<T, long> field, ulong len) where T : struct
     {
-        var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (ulong)mode };
-        int r = TryMove(ref m);
-        return FillResult.From("UFFDIO_MOVE", r, m.Move, len);
+        int r = ioctl(this, ref arg);
+        return FillResult.From(name, r, field(arg), len);
     }
 
     /// <summary>Protects (or un-protects) the range. Returns false when an unread event blocks the
