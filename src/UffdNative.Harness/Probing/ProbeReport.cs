@@ -215,6 +215,31 @@ public sealed record ProbeReport
             || r.Features.Names.Any(x => x is null) || r.Environment.ContainerHints.Any(x => x is null)
             || r.Profile.Detected is null || r.Profile.Mainline is null)
             throw new FormatException($"{source}: not a probe report (a list holds null)");
+        if (r.Behaviours.Any(b => string.IsNullOrEmpty(b.Id)) || r.Facts.Any(f => string.IsNullOrEmpty(f.Id)))
+            throw new FormatException($"{source}: not a probe report (a behaviour or fact without its id)");
+        // Text a trimmed recording leaves out (detector evidence keeps a few fields per row) reads as "": the reader
+        // leaves an absent init-only member null.
+        r = r with
+        {
+            ToolVersion = r.ToolVersion ?? "", GeneratedAt = r.GeneratedAt ?? "", Kernel = r.Kernel ?? "",
+            MainlineVersion = r.MainlineVersion ?? "", OpenAdvice = r.OpenAdvice ?? "", HugetlbNote = r.HugetlbNote ?? "",
+            Environment = r.Environment with
+            {
+                KernelRelease = r.Environment.KernelRelease ?? "", KernelVersion = r.Environment.KernelVersion ?? "",
+                Architecture = r.Environment.Architecture ?? "", Virtualization = r.Environment.Virtualization ?? "",
+                Thp = r.Environment.Thp ?? "", ThpDefrag = r.Environment.ThpDefrag ?? "", ShmemThp = r.Environment.ShmemThp ?? "",
+                Runtime = r.Environment.Runtime ?? "", Device = r.Environment.Device ?? new(false, "", "", false, ""),
+                HugePages = r.Environment.HugePages ?? new(0, 0, 0, ""),
+            },
+            Features = r.Features with { Verdict = r.Features.Verdict ?? "", Unmodelled = r.Features.Unmodelled ?? [] },
+            Profile = r.Profile with { Origin = r.Profile.Origin ?? "", Prior = r.Profile.Prior ?? "", Description = r.Profile.Description ?? "" },
+            Behaviours = [.. r.Behaviours.Select(b => b with
+            {
+                Section = b.Section ?? "", Title = b.Title ?? "", Kind = b.Kind ?? "", Observed = b.Observed ?? "", Meaning = b.Meaning ?? "",
+                Evidence = b.Evidence ?? "", MainlineText = b.MainlineText ?? "", Verdict = b.Verdict ?? "",
+            })],
+            Facts = [.. r.Facts.Select(f => f with { Title = f.Title ?? "", Use = f.Use ?? "", Evidence = f.Evidence ?? "" })],
+        };
         return r;
     }
 
