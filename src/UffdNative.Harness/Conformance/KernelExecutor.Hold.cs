@@ -21,10 +21,6 @@ public sealed partial class KernelExecutor
 
     private sealed partial class Execution
     {
-        /// <summary>How many messages of a retrying access the op that started its retries records (the count the
-        /// model writes); later ops read and drop them, since how many arrive before it is released is timing.</summary>
-        internal const int RetryMessages = 3;
-
         private HeldAccess? heldAccess;
 
         /// <summary>Starts the access on a native worker and holds its faults: while an access is held the servers
@@ -58,7 +54,7 @@ public sealed partial class KernelExecutor
         /// pending=0, total≥1) and the thread sleeps (state S). A wake-up unlinks the waiter inside the waking ioctl
         /// (userfaultfd_wake_function), so right after an op this tells "not woken" from "woken, not yet run";</item>
         /// <item>"retrying": with a signal pending and not yet handled the access cannot sleep (§1.5): the op that
-        /// starts the retries records <see cref="RetryMessages"/> of its messages; a later op reads and drops them,
+        /// starts the retries records <see cref="HoldOp.RetryMessages"/> of its messages; a later op reads and drops them,
         /// and two of them after the op (at most one can be from a retry that began before it) show it still goes round.</item>
         /// </list>
         /// </summary>
@@ -69,7 +65,7 @@ public sealed partial class KernelExecutor
             int seen = 0;
             while (true)
             {
-                seen += ReadHeldMessages(h, record: !wasRetrying, limit: wasRetrying ? int.MaxValue : RetryMessages - seen);
+                seen += ReadHeldMessages(h, record: !wasRetrying, limit: wasRetrying ? int.MaxValue : HoldOp.RetryMessages - seen);
                 if (h.Worker.Join(0))
                 {
                     heldAccess = null;
@@ -77,7 +73,7 @@ public sealed partial class KernelExecutor
                     return h.SignalsSent > 0 ? $"{text} signals={h.Worker.SignalsReceived}" : text;
                 }
                 bool signalPending = h.Worker.SignalsReceived < h.SignalsSent;
-                if (signalPending && seen >= (wasRetrying ? 2 : RetryMessages))
+                if (signalPending && seen >= (wasRetrying ? 2 : HoldOp.RetryMessages))
                 {
                     h.Retrying = true;
                     return "retrying";

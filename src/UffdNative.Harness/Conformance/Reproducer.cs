@@ -173,6 +173,7 @@ public static class Reproducer
         data.AppendLine($"#define SLOT_BYTES {KernelExecutor.SlotBytes(s)}UL");
         bool needFile = s.FilePages > 0 || s.Mappings.Any(m => m.Kind != MapKind.Anon) || s.Ops.Any(o => o is PunchHoleOp or TruncateOp or PwriteOp or PreadOp);
         data.AppendLine($"#define NEED_FILE {(needFile ? 1 : 0)}");
+        data.AppendLine($"#define RETRY_MESSAGES {HoldOp.RetryMessages}");
         data.AppendLine("static const struct map_spec MAPS[] = {");
         foreach (var m in s.Mappings)
             data.AppendLine($"\t{{ {Str(m.Name)}, {(m.Kind == MapKind.Anon ? "K_ANON" : m.Kind == MapKind.Shared ? "K_SHARED" : "K_PRIVATE")}, {m.Pages}, {m.FileOffset}, {(m.HugePage ? 1 : 0)} }},");

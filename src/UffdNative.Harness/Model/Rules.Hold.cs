@@ -21,9 +21,6 @@ internal sealed class HeldAccessState
 
 internal sealed partial class ModelRun
 {
-    /// <summary>The messages of a retry storm the op that starts it shows (the executor's count, KernelExecutor.Hold.cs).</summary>
-    private const int RetryMessages = 3;
-
     private HeldAccessState? heldAccess;
     /// <summary>While set, a fault that would become a message is held instead of resolved (UserFault).</summary>
     private bool holding;
@@ -145,7 +142,7 @@ internal sealed partial class ModelRun
             // §1.5 (probe row signal-kernel-fault-retried): x86's fault handler gives up a retried kernel-mode fault
             // only for a fatal signal; an ordinary one pending makes every retry's sleep end at once: a message
             // each time, no EINTR, until the page is resolved; the handler runs after the syscall returns.
-            var k = RunHeld(h, record: RetryMessages);
+            var k = RunHeld(h, record: HoldOp.RetryMessages);
             if (k != "asleep")
                 return k;
             h.Retrying = true;

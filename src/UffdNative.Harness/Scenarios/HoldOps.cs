@@ -15,6 +15,11 @@ namespace UffdNative.Harness.Scenarios;
 /// </summary>
 public sealed record HoldOp(string M, int Page, bool Write = false, ulong Tag = 0, AccessMode Mode = AccessMode.User) : ScenarioOp
 {
+    /// <summary>How many messages of a retrying access (a kernel-mode fault with a signal pending) the op that starts
+    /// the retries shows: the model writes this many, the executor and the C reproducer record this many; later ops
+    /// show none (how many arrive before the page is resolved is timing).</summary>
+    public const int RetryMessages = 3;
+
     public override string Describe() => Write
         ? $"hold write{(Mode == AccessMode.Kernel ? "(kernel)" : "")} {M}+{Page} 0x{Tag:x}"
         : $"hold read {M}+{Page}";

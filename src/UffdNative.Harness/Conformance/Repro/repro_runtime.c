@@ -668,7 +668,6 @@ static void close_all_uffds(void)
 }
 
 /* ---- a held access (OP_HOLD): its faults are read and recorded "=> held", never resolved ---------------- */
-#define RETRY_MESSAGES 3
 static struct {
 	pthread_t t;
 	atomic_int done, tid;

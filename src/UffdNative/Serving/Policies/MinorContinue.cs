@@ -18,11 +18,17 @@ public sealed class MinorContinue(bool installWriteProtected = false) : FaultPol
     public override FaultKind Kind => FaultKind.Minor;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake)
+    public override ResolveResult Resolve(in FaultContext context, in FaultRun run, bool dontWake) =>
+        Continue(context, run.Start, run.Length, dontWake, InstallWriteProtected, FallBackWithoutWriteProtect);
+
+    /// <summary>UFFDIO_CONTINUE of [start, start+len), with MODE_WP when writeProtect; when the kernel refuses MODE_WP
+    /// with EINVAL and fallBack, a second CONTINUE without it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ResolveResult Continue(in FaultContext context, ulong start, ulong len, bool dontWake, bool writeProtect, bool fallBack)
     {
-        var r = context.Continue(run.Start, run.Length, dontWake, InstallWriteProtected);
-        if (InstallWriteProtected && FallBackWithoutWriteProtect && r.Ret == -Errno.EINVAL)
-            r = context.Continue(run.Start, run.Length, dontWake);
+        var r = context.Continue(start, len, dontWake, writeProtect);
+        if (writeProtect && fallBack && r.Ret == -Errno.EINVAL)
+            r = context.Continue(start, len, dontWake);
         return r;
     }
 }

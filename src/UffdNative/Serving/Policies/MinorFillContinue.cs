@@ -41,10 +41,7 @@ public sealed class MinorFillContinue(PageSource source, nint cacheAlias, ulong 
             return ResolveResult.Fail(Errno.EFAULT);
         nint src = Source.Prepare(offset, run.Length, out ulong available);
         context.CopyMemory(CacheAlias + (nint)offset, (ulong)src, available);
-        var r = context.Continue(run.Start, available, dontWake, InstallWriteProtected);
-        if (InstallWriteProtected && FallBackWithoutWriteProtect && r.Ret == -Errno.EINVAL)
-            r = context.Continue(run.Start, available, dontWake);
-        return r;
+        return MinorContinue.Continue(context, run.Start, available, dontWake, InstallWriteProtected, FallBackWithoutWriteProtect);
     }
 
     public override FaultPolicy ForForkChild() => Source.ForForkChild() is var s && ReferenceEquals(s, Source)

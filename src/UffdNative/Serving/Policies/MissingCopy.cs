@@ -46,17 +46,13 @@ public class MissingCopy(PageSource source, bool installWriteProtected = false) 
             if (removed)
                 return ZeroRemoved(context, range, run.Start, len, dontWake);
         }
-        if (PoisonedPages is { } poisoned)
-        {
-            ulong bad = PoisonedPrefix(poisoned, range, run.Start, len, wanted: true);
-            if (bad > 0)
-                return context.Poison(run.Start, bad, dontWake);
-            if (len == run.Length)
-                len = Extend(range, run.Start, len);
-            len = PoisonedPrefix(poisoned, range, run.Start, len, wanted: false);
-        }
-        else if (len == run.Length)
+        var poisoned = PoisonedPages;
+        if (poisoned is not null && PoisonedPrefix(poisoned, range, run.Start, len, wanted: true) is var bad and > 0)
+            return context.Poison(run.Start, bad, dontWake);
+        if (len == run.Length)
             len = Extend(range, run.Start, len);
+        if (poisoned is not null)
+            len = PoisonedPrefix(poisoned, range, run.Start, len, wanted: false); // read-ahead stops before a poisoned page
         nint src = Source.Prepare(range.SourceOffsetOf(run.Start), len, out ulong available);
         var r = context.Copy(run.Start, src, available, dontWake, InstallWriteProtected);
         if (InstallWriteProtected && FallBackWithoutWriteProtect && r.Ret == -Errno.EINVAL)
