@@ -131,10 +131,10 @@ public sealed record KernelProfile
         new(MadvCollapse, new(6, 1), "§2.1 #13 (\"mm/madvise: add file and shmem support to MADV_COLLAPSE\")",
             "MADV_COLLAPSE collapses a shmem range into a huge page and PMD-maps it in the calling mapping (even with shmem_enabled=never: it is forced; deny refuses)",
             "MADV_COLLAPSE is an unknown advice: EINVAL"),
-        // The release is a bound from measurement, not a bisected commit: old on Debian's 5.10.262 and 6.1.192, new on
-        // 6.12.118, 7.2 and 7.3; io_pin_pages became pin_user_pages_fast (io_uring/memmap.c) in between. The detector
-        // decides on every real kernel.
-        new(PinFaultWaits, new(6, 10), "§3.5 pins (io_uring fixed buffers: io_pin_pages)",
+        // 1943f96b3816 ("io_uring: unify io_pin_pages()", 6.10) replaced rsrc.c's pin_user_pages under mmap_read_lock
+        // with pin_user_pages_fast (read from the patch; measured old on Debian's 5.10.262 and 6.1.192, new on 6.12.118,
+        // 7.2 and 7.3). The detector decides on every real kernel.
+        new(PinFaultWaits, new(6, 10), "§3.5 pins (io_uring fixed buffers: io_pin_pages, 1943f96b3816 \"io_uring: unify io_pin_pages()\")",
             "a long-term pin that faults on a uffd-registered page waits for the handler (pin_user_pages_fast: the GUP fault may retry), then pins",
             "the pin fails EFAULT at once, with no message (pin_user_pages under mmap_read_lock: no FAULT_FLAG_ALLOW_RETRY, so handle_userfault gives VM_FAULT_SIGBUS)"),
     ];
