@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace UffdNative.Tests;
 
 public class MemoryTests
@@ -58,5 +60,43 @@ public class MemoryTests
         Assert.Equal(0, m.Unmap());
         Assert.True(m.IsUnmapped);
         Assert.Equal(0, m.Unmap()); // idempotent: the second call does not unmap whatever lives there now
+    }
+}
+
+/// <summary><see cref="MemfdFile.CreateHugetlb"/> asks for its huge page size (MFD_HUGE_SHIFT), whatever the default:
+/// st_blksize of a hugetlbfs file is its huge page size (hugetlbfs_statfs/getattr), read with fstat(2) — no page is
+/// allocated, so the pools need nothing reserved.</summary>
+public unsafe class HugetlbMemfdTests
+{
+    [DllImport("libc", SetLastError = true)]
+    private static extern int fstat(int fd, byte* buf);
+
+    private static long BlockSize(int fd)
+    {
+        byte* st = stackalloc byte[144]; // struct stat on x86-64: 144 bytes, st_blksize at offset 56
+        Assert.Equal(0, fstat(fd, st));
+        return *(long*)(st + 56);
+    }
+
+    [Theory]
+    [InlineData(21)] // 2 MiB
+    [InlineData(22)] // 4 MiB: no x86-64 page size
+    [InlineData(30)] // 1 GiB
+    public void AHugetlbMemfdHasThePageSizeItAskedForOrFailsNamingTheAbsentPool(int shift)
+    {
+        long kb = (1L << shift) / 1024;
+        bool supported = Directory.Exists($"/sys/kernel/mm/hugepages/hugepages-{kb}kB");
+        if (supported)
+        {
+            using var f = MemfdFile.CreateHugetlb("huge", 0, shift);
+            Assert.True(f.HugeTlb);
+            Assert.Equal(1L << shift, BlockSize(f.Fd));
+        }
+        else
+        {
+            var e = Assert.Throws<UffdException>(() => MemfdFile.CreateHugetlb("huge", 0, shift));
+            Assert.Contains($"hugepages-{kb}kB absent", e.Message, StringComparison.Ordinal);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => MemfdFile.CreateHugetlb("huge", 0, 64));
     }
 }

@@ -242,7 +242,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
 
             bool needFile = sc.FilePages > 0 || sc.Mappings.Any(m => m.Kind != MapKind.Anon) || sc.Ops.Any(o => o is PunchHoleOp or TruncateOp or PwriteOp or PreadOp);
             if (needFile)
-                memfd = MemfdFile.Create("uffd-conformance", (long)sc.FilePages * (long)Page, hugetlb);
+                memfd = MemoryTypes.CreateMemfd("uffd-conformance", (long)sc.FilePages * (long)Page, hugetlb);
 
             foreach (var spec in sc.Mappings)
             {

@@ -1,5 +1,6 @@
 using UffdNative.Access;
 using UffdNative.Harness.Model;
+using UffdNative.Harness.Scenarios;
 using UffdNative.Memory;
 using UffdNative.PageMap;
 
@@ -31,7 +32,7 @@ public static partial class SwitchDetectors
         MemfdFile f;
         try
         {
-            f = s.Own(MemfdFile.Create("uffd-probe-hugetlb", (long)huge, hugetlb: true));
+            f = s.Own(MemoryTypes.CreateMemfd("uffd-probe-hugetlb", (long)huge, hugetlb: true));
         }
         catch (UffdException e)
         {

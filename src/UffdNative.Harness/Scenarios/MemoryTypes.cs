@@ -1,3 +1,4 @@
+using UffdNative.Memory;
 namespace UffdNative.Harness.Scenarios;
 
 /// <summary>The memory types of the kernel's uffd-unit-tests (reference §2.1 "Framework").</summary>
@@ -54,8 +55,17 @@ public static class MemoryTypes
 
     public static bool IsHugetlb(MemoryType t) => t is MemoryType.Hugetlb or MemoryType.HugetlbPrivate;
 
+    /// <summary>log2 of the model's huge page (2 MiB). Hugetlb memfds ask for it by size (MFD_HUGE_2MB), so a kernel
+    /// booted with another default huge page size (default_hugepagesz=1G) still gives the model its pages, from the
+    /// 2 MiB pool the hugetlb-pool fact reads.</summary>
+    public const int HugePageShift = 21;
+
     /// <summary>The size of one scenario page: 4 KiB, or one 2 MiB huge page for hugetlb (reference §3.11).</summary>
-    public static ulong PageBytes(MemoryType t) => IsHugetlb(t) ? 2UL << 20 : 4096;
+    public static ulong PageBytes(MemoryType t) => IsHugetlb(t) ? 1UL << HugePageShift : 4096;
+
+    /// <summary>A memfd for a scenario or a probe: shmem, or hugetlbfs of the model's 2 MiB pages.</summary>
+    public static MemfdFile CreateMemfd(string name, long size, bool hugetlb) =>
+        hugetlb ? MemfdFile.CreateHugetlb(name, size, HugePageShift) : MemfdFile.Create(name, size);
 
     /// <summary>Shared and private mappings of a memfd (shmem).</summary>
     public static readonly MemoryType[] AllShmem = [MemoryType.Shmem, MemoryType.ShmemPrivate];

@@ -65,6 +65,21 @@ public sealed unsafe class MemfdFile : IDisposable
 
     public static MemfdFile Create(string name, long size, bool hugetlb = false) => Create(name, size, hugetlb, 0);
 
+    /// <summary>MFD_HUGE_SHIFT (include/uapi/linux/memfd.h): bits 26–31 of memfd_create's flags carry log2 of the
+    /// huge page size; 0 there means the default size (Hugepagesize in /proc/meminfo, default_hugepagesz=).</summary>
+    private const int MfdHugeShift = 26;
+
+    /// <summary>A hugetlbfs memfd of huge pages of 2^<paramref name="pageShift"/> bytes (21: 2 MiB, MFD_HUGE_2MB;
+    /// 30: 1 GiB, MFD_HUGE_1GB) from that size's pool (/sys/kernel/mm/hugepages/hugepages-NkB), whatever the
+    /// default huge page size. memfd_create fails EINVAL for a size the kernel does not support.</summary>
+    public static MemfdFile CreateHugetlb(string name, long size, int pageShift)
+    {
+        // memfd_create accepts 6 bits of shift; a huge page is larger than a base page (x86-64: 2 MiB and 1 GiB).
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageShift, 13);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(pageShift, 63);
+        return Create(name, size, true, 0, (uint)pageShift << MfdHugeShift);
+    }
+
     /// <summary>F_ADD_SEALS values (fcntl(2)): F_SEAL_SHRINK forbids shrinking the file, so a MAP_SHARED
     /// mapping of its first Size bytes can never SIGBUS for want of a backing page.</summary>
     internal const int SealShrink = 2;
@@ -75,14 +90,22 @@ public sealed unsafe class MemfdFile : IDisposable
     public static MemfdFile CreateSealedAgainstShrinking(string name, long size) => Create(name, size, hugetlb: false, SealShrink);
 
     /// <summary>Create, size, then add seals (0: none, the file then cannot be sealed later).</summary>
-    internal static MemfdFile Create(string name, long size, bool hugetlb, int seals)
+    internal static MemfdFile Create(string name, long size, bool hugetlb, int seals, uint hugeSize = 0)
     {
         var bytes = Encoding.UTF8.GetBytes(name + "\0");
         int fd;
         fixed (byte* p = bytes)
-            fd = memfd_create(p, MfdCloexec | (hugetlb ? MfdHugetlb : 0) | (seals != 0 ? MfdAllowSealing : 0));
+            fd = memfd_create(p, MfdCloexec | (hugetlb ? MfdHugetlb | hugeSize : 0) | (seals != 0 ? MfdAllowSealing : 0));
         if (fd < 0)
-            throw new UffdException("memfd_create", Sys.Err(), hugetlb ? "hugetlb memfds need reserved huge pages" : "", hugetlb ? "reserve huge pages (vm.nr_hugepages) — inside a guest" : "");
+        {
+            int e = Sys.Err();
+            if (hugeSize != 0)
+            {
+                long kb = (1L << (int)(hugeSize >> MfdHugeShift)) / 1024;
+                throw new UffdException("memfd_create(MFD_HUGETLB)", e, $"huge pages of {kb} kB: /sys/kernel/mm/hugepages/hugepages-{kb}kB {(Directory.Exists($"/sys/kernel/mm/hugepages/hugepages-{kb}kB") ? "exists" : "absent: this kernel has no such size")}", "ask for a size listed in /sys/kernel/mm/hugepages");
+            }
+            throw new UffdException("memfd_create", e, hugetlb ? "hugetlb memfds need hugetlbfs (CONFIG_HUGETLBFS)" : "", hugetlb ? "use a kernel with hugetlbfs, or shmem" : "");
+        }
         var f = new MemfdFile(new SafeFdHandle(fd), name, 0, false, hugetlb);
         if (size > 0)
             f.Truncate(size);

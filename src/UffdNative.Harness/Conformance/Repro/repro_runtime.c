@@ -1219,7 +1219,7 @@ static int setup(char *res, size_t cap)
 		return -errno;
 	slot_base = ((uint64_t)(uintptr_t)r + (2UL << 20) - 1) & ~((2UL << 20) - 1);
 	if (NEED_FILE) {
-		memfd = (int)syscall(SYS_memfd_create, "uffd-repro", 1 /* MFD_CLOEXEC */ | (HUGETLB ? 4 /* MFD_HUGETLB */ : 0));
+		memfd = (int)syscall(SYS_memfd_create, "uffd-repro", 1 /* MFD_CLOEXEC */ | (HUGETLB ? 4 /* MFD_HUGETLB */ | 21u << 26 /* MFD_HUGE_2MB */ : 0));
 		if (memfd < 0 || ftruncate(memfd, (off_t)FILE_PAGES * PAGE) < 0)
 			return -errno;
 	}
