@@ -301,11 +301,11 @@ public sealed unsafe class Userfaultfd : IDisposable
 
     private static void LogUnregister(int fd, in UffdioRange r, int rc) => KernelLog.Range("UFFDIO_UNREGISTER", fd, r, rc);
     private static void LogWake(int fd, in UffdioRange r, int rc) => KernelLog.Range("UFFDIO_WAKE", fd, r, rc);
-    private static void LogCopy(int fd, in UffdioCopy c, int r) => KernelLog.Transfer("UFFDIO_COPY", fd, c.Dst, c.Src, c.Len, c.Mode, r, "copy", c.Copy);
-    private static void LogZeroPage(int fd, in UffdioZeropage z, int r) => KernelLog.Fill("UFFDIO_ZEROPAGE", fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
-    private static void LogContinue(int fd, in UffdioContinue c, int r) => KernelLog.Fill("UFFDIO_CONTINUE", fd, c.Range, c.Mode, r, "mapped", c.Mapped);
-    private static void LogPoison(int fd, in UffdioPoison c, int r) => KernelLog.Fill("UFFDIO_POISON", fd, c.Range, c.Mode, r, "updated", c.Updated);
-    private static void LogMove(int fd, in UffdioMove m, int r) => KernelLog.Transfer("UFFDIO_MOVE", fd, m.Dst, m.Src, m.Len, m.Mode, r, "move", m.Move);
+    internal static void LogCopy(int fd, in UffdioCopy c, int r) => KernelLog.Transfer("UFFDIO_COPY", fd, c.Dst, c.Src, c.Len, c.Mode, r, "copy", c.Copy);
+    internal static void LogZeroPage(int fd, in UffdioZeropage z, int r) => KernelLog.Fill("UFFDIO_ZEROPAGE", fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
+    internal static void LogContinue(int fd, in UffdioContinue c, int r) => KernelLog.Fill("UFFDIO_CONTINUE", fd, c.Range, c.Mode, r, "mapped", c.Mapped);
+    internal static void LogPoison(int fd, in UffdioPoison c, int r) => KernelLog.Fill("UFFDIO_POISON", fd, c.Range, c.Mode, r, "updated", c.Updated);
+    internal static void LogMove(int fd, in UffdioMove m, int r) => KernelLog.Transfer("UFFDIO_MOVE", fd, m.Dst, m.Src, m.Len, m.Mode, r, "move", m.Move);
 
     /// <summary>Any request number: what a kernel does with an ioctl it may not know.</summary>
     internal int TryIoctlRaw(ulong request, void* arg) { int fd = Lease(); try { return Shim.uffd_ioctl_raw(fd, request, arg); } finally { Unlease(); } }

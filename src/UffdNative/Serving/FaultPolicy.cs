@@ -60,26 +60,12 @@ public readonly unsafe struct FaultContext
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ResolveResult Copy(ulong dst, nint src, ulong len, bool dontWake, bool writeProtect = false)
-    {
-        var c = new UffdioCopy { Dst = dst, Src = (ulong)src, Len = len, Mode = (dontWake ? (ulong)CopyMode.DontWake : 0) | (writeProtect ? (ulong)CopyMode.WriteProtect : 0) };
-        stats->ResolveIoctls++;
-        int r = Shim.uffd_copy(Fd, &c);
-        if (KernelLog.Enabled)
-            KernelLog.Transfer("UFFDIO_COPY", Fd, dst, c.Src, len, c.Mode, r, "copy", c.Copy);
-        return Logged(ResolutionIoctlKind.Copy, dst, len, c.Mode, r, c.Copy);
-    }
+    public ResolveResult Copy(ulong dst, nint src, ulong len, bool dontWake, bool writeProtect = false) =>
+        Transfer(ResolutionIoctlKind.Copy, dst, (ulong)src, len, (dontWake ? (ulong)CopyMode.DontWake : 0) | (writeProtect ? (ulong)CopyMode.WriteProtect : 0));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ResolveResult ZeroPage(ulong start, ulong len, bool dontWake)
-    {
-        var z = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)ZeroPageMode.DontWake : 0 };
-        stats->ResolveIoctls++;
-        int r = Shim.uffd_zeropage(Fd, &z);
-        if (KernelLog.Enabled)
-            KernelLog.Fill("UFFDIO_ZEROPAGE", Fd, z.Range, z.Mode, r, "zeropage", z.Zeropage);
-        return Logged(ResolutionIoctlKind.ZeroPage, start, len, z.Mode, r, z.Zeropage);
-    }
+    public ResolveResult ZeroPage(ulong start, ulong len, bool dontWake) =>
+        Fill(ResolutionIoctlKind.ZeroPage, start, len, dontWake ? (ulong)ZeroPageMode.DontWake : 0);
 
     /// <summary>Removes write protection from the range (wakes it unless dontWake).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -94,42 +80,70 @@ public readonly unsafe struct FaultContext
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ResolveResult Continue(ulong start, ulong len, bool dontWake, bool writeProtect = false)
-    {
-        var c = new UffdioContinue { Range = new UffdioRange(start, len), Mode = (dontWake ? (ulong)ContinueMode.DontWake : 0) | (writeProtect ? (ulong)ContinueMode.WriteProtect : 0) };
-        stats->ResolveIoctls++;
-        int r = Shim.uffd_continue(Fd, &c);
-        if (KernelLog.Enabled)
-            KernelLog.Fill("UFFDIO_CONTINUE", Fd, c.Range, c.Mode, r, "mapped", c.Mapped);
-        return Logged(ResolutionIoctlKind.Continue, start, len, c.Mode, r, c.Mapped);
-    }
+    public ResolveResult Continue(ulong start, ulong len, bool dontWake, bool writeProtect = false) =>
+        Fill(ResolutionIoctlKind.Continue, start, len, (dontWake ? (ulong)ContinueMode.DontWake : 0) | (writeProtect ? (ulong)ContinueMode.WriteProtect : 0));
 
     /// <summary>UFFDIO_POISON (6.6+): the range gets poison markers, so any access to it raises SIGBUS (a
     /// kernel-mode one fails with EFAULT), as memory with a hardware error would (reference §1.4 POISON, §3.10).
     /// Bytes: the bytes marked.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ResolveResult Poison(ulong start, ulong len, bool dontWake)
+    public ResolveResult Poison(ulong start, ulong len, bool dontWake) =>
+        Fill(ResolutionIoctlKind.Poison, start, len, dontWake ? (ulong)PoisonMode.DontWake : 0);
+
+    // UFFDIO_ZEROPAGE, UFFDIO_CONTINUE and UFFDIO_POISON take one uapi layout: {struct uffdio_range range;
+    // __u64 mode; __s64 result} (reference §1.4; the layout table proves each against the kernel's at first
+    // use). One argument serves them, handed to each entry point as its own type; kind is a constant at
+    // every call site, so the inlined switch leaves one direct call.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ResolveResult Fill(ResolutionIoctlKind kind, ulong start, ulong len, ulong mode)
     {
-        var p = new UffdioPoison { Range = new UffdioRange(start, len), Mode = dontWake ? (ulong)PoisonMode.DontWake : 0 };
+        var f = new UffdioZeropage { Range = new UffdioRange(start, len), Mode = mode };
         stats->ResolveIoctls++;
-        int r = Shim.uffd_poison(Fd, &p);
+        int r = kind switch
+        {
+            ResolutionIoctlKind.ZeroPage => Shim.uffd_zeropage(Fd, &f),
+            ResolutionIoctlKind.Continue => Shim.uffd_continue(Fd, (UffdioContinue*)&f),
+            _ => Shim.uffd_poison(Fd, (UffdioPoison*)&f),
+        };
         if (KernelLog.Enabled)
-            KernelLog.Fill("UFFDIO_POISON", Fd, p.Range, p.Mode, r, "updated", p.Updated);
-        return Logged(ResolutionIoctlKind.Poison, start, len, p.Mode, r, p.Updated);
+            LogFill(kind, Fd, f, r);
+        return Logged(kind, start, len, mode, r, f.Zeropage);
+    }
+
+    // The ioctl's Debug line, named as the raw Try* calls name it (Userfaultfd), with the result field of its type.
+    private static void LogFill(ResolutionIoctlKind kind, int fd, UffdioZeropage f, int r)
+    {
+        if (kind == ResolutionIoctlKind.ZeroPage)
+            Userfaultfd.LogZeroPage(fd, f, r);
+        else if (kind == ResolutionIoctlKind.Continue)
+            Userfaultfd.LogContinue(fd, *(UffdioContinue*)&f, r);
+        else
+            Userfaultfd.LogPoison(fd, *(UffdioPoison*)&f, r);
     }
 
     /// <summary>UFFDIO_MOVE of [src, src+len) to dst (6.8+, anonymous private memory only): the pages
     /// change owner instead of being copied. allowSourceHoles: a missing source page is skipped rather
     /// than failing the move with ENOENT (reference §1.4 MOVE). Bytes: the bytes moved from dst on.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ResolveResult Move(ulong dst, ulong src, ulong len, bool dontWake, bool allowSourceHoles = true)
+    public ResolveResult Move(ulong dst, ulong src, ulong len, bool dontWake, bool allowSourceHoles = true) =>
+        Transfer(ResolutionIoctlKind.Move, dst, src, len, (dontWake ? (ulong)MoveMode.DontWake : 0) | (allowSourceHoles ? (ulong)MoveMode.AllowSrcHoles : 0));
+
+    // UFFDIO_COPY and UFFDIO_MOVE take one uapi layout too: {__u64 dst, src, len, mode; __s64 result} (§1.4),
+    // served the same way as Fill's.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ResolveResult Transfer(ResolutionIoctlKind kind, ulong dst, ulong src, ulong len, ulong mode)
     {
-        var m = new UffdioMove { Dst = dst, Src = src, Len = len, Mode = (dontWake ? (ulong)MoveMode.DontWake : 0) | (allowSourceHoles ? (ulong)MoveMode.AllowSrcHoles : 0) };
+        var t = new UffdioCopy { Dst = dst, Src = src, Len = len, Mode = mode };
         stats->ResolveIoctls++;
-        int r = Shim.uffd_move(Fd, &m);
+        int r = kind == ResolutionIoctlKind.Copy ? Shim.uffd_copy(Fd, &t) : Shim.uffd_move(Fd, (UffdioMove*)&t);
         if (KernelLog.Enabled)
-            KernelLog.Transfer("UFFDIO_MOVE", Fd, dst, src, len, m.Mode, r, "move", m.Move);
-        return Logged(ResolutionIoctlKind.Move, dst, len, m.Mode, r, m.Move);
+        {
+            if (kind == ResolutionIoctlKind.Copy)
+                Userfaultfd.LogCopy(Fd, t, r);
+            else
+                Userfaultfd.LogMove(Fd, *(UffdioMove*)&t, r);
+        }
+        return Logged(kind, dst, len, mode, r, t.Copy);
     }
 
     // What every resolving ioctl returns: its ret and its struct's progress field (negative: none; read

@@ -16,8 +16,7 @@ public class ServerTests
         using var source = new PatternPages(r.Len, Seed);
         Hard.Within(() =>
         {
-            var workers = Enumerable.Range(0, 8).Select(i => S.ReadPages(r, i, 1)).ToArray();
-            S.Until(() => r.Uffd.ReadFdInfo().Pending == 8, "8 faults pending");
+            var workers = S.PendingReaders(r, 8);
             using var server = S.Serve(r, new MissingCopy(source));
             S.JoinAndDispose(workers);
             S.Until(() => server.Statistics.Runs >= 1, "resolved");
@@ -40,8 +39,7 @@ public class ServerTests
         using var source = PageSource.FromDelegate((offset, dest) => Access.Accessor.PatternFill(dest, Seed, offset / 8), r.Len, stagingPages: 2);
         Hard.Within(() =>
         {
-            var workers = Enumerable.Range(4, 8).Select(i => S.ReadPages(r, i, 1)).ToArray();
-            S.Until(() => r.Uffd.ReadFdInfo().Pending == 8, "8 faults pending");
+            var workers = S.PendingReaders(r, 8, first: 4);
             using var server = S.Serve(r, new MissingCopy(source));
             S.JoinAndDispose(workers);
             Assert.True(server.Stop());
@@ -263,8 +261,7 @@ public class ServerTests
         using var source = new GatedSource(r.Len, Seed);
         Hard.Within(() =>
         {
-            var workers = Enumerable.Range(0, 6).Select(i => S.ReadPages(r, i * 2, 1)).ToArray();
-            S.Until(() => r.Uffd.ReadFdInfo().Pending == 6, "6 faults pending");
+            var workers = S.PendingReaders(r, 6, stride: 2);
             using var server = S.Serve(r, new FaultServerOptions { Policies = [new MissingCopy(source)], MaxMessagesPerRead = 1 });
             Assert.True(source.Entered.Wait(10_000));
             var stopper = Task.Run(() => server.Stop());
@@ -283,8 +280,7 @@ public class ServerTests
         using var source = new PatternPages(r.Len, Seed);
         Hard.Within(() =>
         {
-            var workers = Enumerable.Range(0, 4).Select(i => S.ReadPages(r, i * 3, 1)).ToArray();
-            S.Until(() => r.Uffd.ReadFdInfo().Pending == 4, "4 faults pending");
+            var workers = S.PendingReaders(r, 4, stride: 3);
             using var server = S.Server(r, new FaultServerOptions { Policies = [new MissingCopy(source)], CloseUffdOnStop = false });
             Assert.True(server.Stop()); // requested before the loop even started
             Assert.False(r.Uffd.IsDisposed);
@@ -303,8 +299,7 @@ public class ServerTests
         using var source = PageSource.FromDelegate((offset, dest) => throw new InvalidOperationException("backing store unavailable"), r.Len);
         Hard.Within(() =>
         {
-            var workers = Enumerable.Range(0, 5).Select(i => S.ReadPages(r, i * 3, 1)).ToArray();
-            S.Until(() => r.Uffd.ReadFdInfo().Pending == 5, "5 faults pending");
+            var workers = S.PendingReaders(r, 5, stride: 3);
             using var server = S.Serve(r, new MissingCopy(source));
             Assert.True(server.Completion.Wait(10_000));
             var exit = server.Exit!;

@@ -17,6 +17,15 @@ public static unsafe class S
     public static NativeWorker ReadPages(Region r, long first, long count) =>
         new([Op.TouchRead(r.PageAt(first), (ulong)count * Page)]);
 
+    /// <summary>count native workers, each reading one page (first, first + stride, ...), returned once fdinfo
+    /// shows all count faults pending: a server started next finds them queued.</summary>
+    public static NativeWorker[] PendingReaders(Region r, int count, long first = 0, long stride = 1)
+    {
+        var workers = Enumerable.Range(0, count).Select(i => ReadPages(r, first + i * stride, 1)).ToArray();
+        Until(() => r.Uffd.ReadFdInfo().Pending == count, $"{count} faults pending");
+        return workers;
+    }
+
     /// <summary>A native worker that writes word (i % 512) of page i := pattern(seed, i), like the bench toucher.</summary>
     public static NativeWorker WritePages(Region r, long first, long count, ulong seed) => TestWaits.WritePattern(r.PageAt, first, count, seed);
 
