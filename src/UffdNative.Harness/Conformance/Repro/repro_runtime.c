@@ -25,10 +25,9 @@ struct r_uffdio_api { uint64_t api, features, ioctls; };
 struct r_uffdio_range { uint64_t start, len; };
 struct r_uffdio_register { struct r_uffdio_range range; uint64_t mode, ioctls; };
 struct r_uffdio_copy { uint64_t dst, src, len, mode; int64_t copy; };
-struct r_uffdio_zeropage { struct r_uffdio_range range; uint64_t mode; int64_t zeropage; };
+/* uffdio_zeropage, uffdio_continue and uffdio_poison: one layout, {range, mode, result} (zeropage, mapped, updated). */
+struct r_uffdio_fill { struct r_uffdio_range range; uint64_t mode; int64_t result; };
 struct r_uffdio_writeprotect { struct r_uffdio_range range; uint64_t mode; };
-struct r_uffdio_continue { struct r_uffdio_range range; uint64_t mode; int64_t mapped; };
-struct r_uffdio_poison { struct r_uffdio_range range; uint64_t mode; int64_t updated; };
 struct r_uffdio_move { uint64_t dst, src, len, mode; int64_t move; };
 struct r_uffd_msg {
 	uint8_t event, reserved1;
@@ -236,9 +235,7 @@ static int locate(uint64_t a, int *page)
 
 /* The scenario's handler: the same ioctls, in the same order, as the C# executor and the model. */
 static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int dontwake, int64_t *field);
-static int do_zero(int fd, int m, int page, int count, int64_t *field);
-static int do_continue(int fd, int m, int page, int count, int wp, int64_t *field);
-static int do_poison(int fd, int m, int page, int count, int64_t *field);
+static int do_fill(int fd, unsigned long req, int m, int page, int count, uint64_t mode, int64_t *field);
 static int do_move(int fd, int m, int page, int src, int srcpage, int count, int holes, int64_t *field);
 static int do_wp(int fd, int m, int page, int count, int protect, int dontwake);
 
@@ -280,14 +277,14 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 					q[b] = ~q[b];
 			}
 			if (POLICY.continue_wp) {
-				rc = do_continue(fd, m, page, 1, 1, &field);
+				rc = do_fill(fd, UFFDIO_CONTINUE_, m, page, 1, 2, &field);
 				entry(log, sizeof(log), "continue-wp", rc);
 				if (rc == -EINVAL) {
-					rc = do_continue(fd, m, page, 1, 0, &field);
+					rc = do_fill(fd, UFFDIO_CONTINUE_, m, page, 1, 0, &field);
 					entry(log, sizeof(log), "continue", rc);
 				}
 			} else {
-				rc = do_continue(fd, m, page, 1, 0, &field);
+				rc = do_fill(fd, UFFDIO_CONTINUE_, m, page, 1, 0, &field);
 				entry(log, sizeof(log), "continue", rc);
 			}
 		} else {
@@ -297,7 +294,7 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 				poisoned |= POLICY.poison[i] == page;
 			switch (poisoned && (POLICY.missing == P_COPY || POLICY.missing == P_COPYWP) ? -1 : POLICY.missing) {
 			case -1:
-				rc = do_poison(fd, m, page, 1, &field);
+				rc = do_fill(fd, UFFDIO_POISON_, m, page, 1, 0, &field);
 				entry(log, sizeof(log), "poison", rc);
 				break;
 			case P_COPYWP:
@@ -309,7 +306,7 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 				}
 				break;
 			case P_ZERO:
-				rc = do_zero(fd, m, page, 1, &field);
+				rc = do_fill(fd, UFFDIO_ZEROPAGE_, m, page, 1, 0, &field);
 				entry(log, sizeof(log), "zeropage", rc);
 				break;
 			case P_MOVE: {
@@ -439,27 +436,12 @@ static int do_copy(int fd, int m, int page, int count, uint64_t tag, int wp, int
 	return rc;
 }
 
-static int do_zero(int fd, int m, int page, int count, int64_t *field)
+/* UFFDIO_ZEROPAGE, UFFDIO_CONTINUE (mode 2: MODE_WP) or UFFDIO_POISON of count pages from page of mapping m. */
+static int do_fill(int fd, unsigned long req, int m, int page, int count, uint64_t mode, int64_t *field)
 {
-	struct r_uffdio_zeropage z = { { addr_of(m, page), (uint64_t)count * PAGE }, 0, 1 };
-	int rc = xioctl(fd, UFFDIO_ZEROPAGE_, &z);
-	*field = z.zeropage;
-	return rc;
-}
-
-static int do_continue(int fd, int m, int page, int count, int wp, int64_t *field)
-{
-	struct r_uffdio_continue c = { { addr_of(m, page), (uint64_t)count * PAGE }, wp ? 2 : 0, 1 };
-	int rc = xioctl(fd, UFFDIO_CONTINUE_, &c);
-	*field = c.mapped;
-	return rc;
-}
-
-static int do_poison(int fd, int m, int page, int count, int64_t *field)
-{
-	struct r_uffdio_poison c = { { addr_of(m, page), (uint64_t)count * PAGE }, 0, 1 };
-	int rc = xioctl(fd, UFFDIO_POISON_, &c);
-	*field = c.updated;
+	struct r_uffdio_fill f = { { addr_of(m, page), (uint64_t)count * PAGE }, mode, 1 };
+	int rc = xioctl(fd, req, &f);
+	*field = f.result;
 	return rc;
 }
 
@@ -880,15 +862,15 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		fill_text(res, cap, rc, field);
 		return;
 	case OP_ZEROPAGE:
-		rc = do_zero(fd, o->m, o->first, o->count, &field);
+		rc = do_fill(fd, UFFDIO_ZEROPAGE_, o->m, o->first, o->count, 0, &field);
 		fill_text(res, cap, rc, field);
 		return;
 	case OP_CONTINUE:
-		rc = do_continue(fd, o->m, o->first, o->count, o->flag1, &field);
+		rc = do_fill(fd, UFFDIO_CONTINUE_, o->m, o->first, o->count, o->flag1 ? 2 : 0, &field);
 		fill_text(res, cap, rc, field);
 		return;
 	case OP_POISON:
-		rc = do_poison(fd, o->m, o->first, o->count, &field);
+		rc = do_fill(fd, UFFDIO_POISON_, o->m, o->first, o->count, 0, &field);
 		fill_text(res, cap, rc, field);
 		return;
 	case OP_MOVE:
