@@ -460,7 +460,6 @@ static int do_wp(int fd, int m, int page, int count, int protect, int dontwake)
 }
 
 /* ---- blocking jobs ------------------------------------------------------------------------------ */
-static const struct op *cur_op;
 
 /* A long-term pin: [addr, addr+len) registered as an io_uring fixed buffer (io_uring_setup +
  * IORING_REGISTER_BUFFERS: pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), each page faulted in as a
@@ -491,7 +490,7 @@ static int pin_ring[MAX_OPS_PINS], pin_m[MAX_OPS_PINS], pin_first[MAX_OPS_PINS],
 static void *pin_job(void *arg)
 {
 	struct job *j = arg;
-	const struct op *o = cur_op;
+	const struct op *o = &OPS[j->op_index];
 	j->ret = ring_pin(addr_of(o->m, o->first), (uint64_t)o->count * PAGE);
 	atomic_store(&j->done, 1);
 	return NULL;
@@ -500,7 +499,7 @@ static void *pin_job(void *arg)
 static void *access_job(void *arg)
 {
 	struct job *j = arg;
-	const struct op *o = cur_op;
+	const struct op *o = &OPS[j->op_index];
 	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)addr_of(o->m, o->first);
 	if (o->kind == OP_READ)
 		j->value = *p;
@@ -807,6 +806,20 @@ static void fill_text(char *res, size_t cap, int rc, int64_t field)
 	snprintf(res, cap, "%s field=%lld", rc == 0 ? "ok" : ename(rc), (long long)field);
 }
 
+/* Runs op i's job on a thread while the handler serves the faults it raises: 1 once it completed and was joined,
+ * 0 when the op stays blocked or timed out (the thread is left to the scenario's end). */
+static int run_served(struct job *j, void *(*fn)(void *), int i)
+{
+	memset(j, 0, sizeof(*j));
+	j->op_index = i;
+	pthread_create(&j->t, NULL, fn, j);
+	serve(&j->done);
+	if (blocked || timed_out)
+		return 0;
+	pthread_join(j->t, NULL);
+	return 1;
+}
+
 static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 {
 	const struct op *o = &OPS[i];
@@ -819,13 +832,8 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 	case OP_WRITE:
 	case OP_KWRITE: {
 		static struct job j;
-		memset(&j, 0, sizeof(j));
-		cur_op = o;
-		pthread_create(&j.t, NULL, access_job, &j);
-		serve(&j.done);
-		if (blocked || timed_out)
+		if (!run_served(&j, access_job, i))
 			return;
-		pthread_join(j.t, NULL);
 		if (o->kind == OP_KWRITE) {
 			if (j.ret >= 0)
 				snprintf(res, cap, "ok bytes=%ld", j.ret);
@@ -944,13 +952,8 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 	}
 	case OP_PIN: {
 		static struct job j;
-		memset(&j, 0, sizeof(j));
-		cur_op = o;
-		pthread_create(&j.t, NULL, pin_job, &j);
-		serve(&j.done);
-		if (blocked || timed_out)
+		if (!run_served(&j, pin_job, i))
 			return;
-		pthread_join(j.t, NULL);
 		if (j.ret >= 0 && npins < MAX_OPS_PINS) {
 			pin_ring[npins] = (int)j.ret;
 			pin_m[npins] = o->m;
@@ -976,14 +979,9 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 	}
 	case OP_MREMAP: {
 		static struct job j;
-		memset(&j, 0, sizeof(j));
-		j.op_index = i;
 		mremap_target = slot_base + (uint64_t)next_slot++ * SLOT;
-		pthread_create(&j.t, NULL, mremap_job, &j);
-		serve(&j.done);
-		if (blocked || timed_out)
+		if (!run_served(&j, mremap_job, i))
 			return;
-		pthread_join(j.t, NULL);
 		if (j.ret == 0)
 			map_addr[o->m] = mremap_target;
 		snprintf(res, cap, "%s", j.ret ? ename((int)j.ret) : "ok");
