@@ -866,23 +866,18 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		snprintf(res, cap, "%s", rc ? ename(rc) : "ok");
 		return;
 	case OP_COPY:
-		rc = do_copy(fd, o->m, o->first, o->count, o->tag, o->flag1, o->flag2, &field);
-		fill_text(res, cap, rc, field);
-		return;
 	case OP_ZEROPAGE:
-		rc = do_fill(fd, UFFDIO_ZEROPAGE_, o->m, o->first, o->count, 0, &field);
-		fill_text(res, cap, rc, field);
-		return;
 	case OP_CONTINUE:
-		rc = do_fill(fd, UFFDIO_CONTINUE_, o->m, o->first, o->count, o->flag1 ? 2 : 0, &field);
-		fill_text(res, cap, rc, field);
-		return;
 	case OP_POISON:
-		rc = do_fill(fd, UFFDIO_POISON_, o->m, o->first, o->count, 0, &field);
-		fill_text(res, cap, rc, field);
-		return;
 	case OP_MOVE:
-		rc = do_move(fd, o->m, o->first, o->m2, o->first2, o->count, o->flag2, &field);
+		/* The resolving ioctls: each reports its result and the field the kernel wrote back. */
+		if (o->kind == OP_COPY)
+			rc = do_copy(fd, o->m, o->first, o->count, o->tag, o->flag1, o->flag2, &field);
+		else if (o->kind == OP_MOVE)
+			rc = do_move(fd, o->m, o->first, o->m2, o->first2, o->count, o->flag2, &field);
+		else
+			rc = do_fill(fd, o->kind == OP_ZEROPAGE ? UFFDIO_ZEROPAGE_ : o->kind == OP_CONTINUE ? UFFDIO_CONTINUE_ : UFFDIO_POISON_,
+				     o->m, o->first, o->count, o->kind == OP_CONTINUE && o->flag1 ? 2 : 0, &field);
 		fill_text(res, cap, rc, field);
 		return;
 	case OP_MADVISE: {
