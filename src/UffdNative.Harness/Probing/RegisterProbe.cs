@@ -78,6 +78,14 @@ public static class RegisterProbe
             if (r < 0)
                 why = Remedies.Register(map.Address, map.Length, mode, u.Features, u.SupportedFeatures, -r, lab.Kernel).Detail;
         }
+        catch (UffdException e) when (e.Errno == Errno.ENOMEM && memory.StartsWith("hugetlb", StringComparison.Ordinal))
+        {
+            // mmap of a hugetlbfs file reserves its page: the pool PrepareHugePages found free was taken or shrunk by
+            // someone else since (vm.nr_hugepages is the host's). Not this kernel's registration: not determined.
+            var hp = EnvironmentProbe.HugePages();
+            return new RegisterMaskResult(memory, ModeName(mode), e.ErrnoName, 0, Errno.Name(expErrno), expMask, Verdict.Undetermined.Id(),
+                $"no free huge page when the row ran ({e.Operation}: ENOMEM; now {hp.Free} free of {hp.Total}): the pool changed under the probe");
+        }
         catch (UffdException e)
         {
             return new RegisterMaskResult(memory, ModeName(mode), e.ErrnoName, 0, Errno.Name(expErrno), expMask, Verdict.Error.Id(), $"{e.Operation}: {e.Message}");

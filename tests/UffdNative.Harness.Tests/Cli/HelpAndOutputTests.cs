@@ -73,9 +73,9 @@ public sealed class HelpAndOutputTests
 
         // The short forms, and the default: nothing but the result.
         var quiet = CliRunner.Run("probe", "--rows", "wp-shmem-markers", "--json", "-v", "q");
-        Assert.Equal((0, ""), (quiet.ExitCode, quiet.Stderr));
+        Assert.True(quiet is { ExitCode: 0, Stderr: "" }, quiet.ToString());
         var normal = CliRunner.Run("probe", "--rows", "wp-shmem-markers", "--json");
-        Assert.Equal((0, ""), (normal.ExitCode, normal.Stderr));
+        Assert.True(normal is { ExitCode: 0, Stderr: "" }, normal.ToString());
         Assert.True(CliLog.TryParse("diag", out var v) && v == Verbosity.Diagnostic);
         Assert.False(CliLog.TryParse("loud", out _));
     }

@@ -9,6 +9,7 @@ namespace UffdNative.Harness.Tests.Cli;
 /// stopped with SIGSTOP, so the signal lands inside the change, not after it), or a progress line of fuzz —
 /// never after a sleep.
 /// </summary>
+[Collection(HostChangesCollection.Name)]
 public sealed class SignalTests : IDisposable
 {
     private const string Knob = "/proc/sys/vm/nr_hugepages";

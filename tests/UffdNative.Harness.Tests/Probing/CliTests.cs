@@ -1,5 +1,6 @@
 namespace UffdNative.Harness.Tests.Probing;
 
+[Collection(HostChangesCollection.Name)]
 public class CliTests
 {
     [Fact]
