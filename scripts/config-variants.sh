@@ -12,7 +12,7 @@
 #   shmem-thp-advise KERNEL with shmem THP on (transparent_hugepage/shmem_enabled = advise, written in the guest
 #                    before the steps): minor-collapse runs with it, and shmem cells keep their 4 KiB pins
 #   shmem-thp-always KERNEL with shmem THP `always` (written in the guest the same way): every shmem cell keeps
-#                    its MADV_NOHUGEPAGE pin; minor-collapse is n/a (its alias would fault a huge page at once)
+#                    its MADV_NOHUGEPAGE pin, write(2) caches 2 MiB folios (modelled); minor-collapse runs too
 #   zero-page-off    the test kernel (scripts/build-test-kernel.sh; about 25 min the first time, cached after)
 #                    with uffdnative_no_zero_page=1
 # KERNEL defaults to 6.12-trixie. Exit status: the worst of the runs (kernel-matrix.sh's codes).
