@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # config-variants.sh — `probe` and `check` in guests booted in the configurations the environment facts
 # describe (docs/environment-facts.md): THP always, a changed fault_around_bytes (set through debugfs inside
-# the guest), and the test kernel with the shared zero page off. Huge pages are reserved in every guest
+# the guest), shmem THP advise and always, and the test kernel with the shared zero page off. Huge pages are reserved in every guest
 # (hugepages=16). `check` must pass in each with the detected profile; nothing in the suite knows which.
 #
 #   scripts/config-variants.sh [--out DIR] [--kernel KERNEL] [--only NAME,...] [kernel-matrix options...]
@@ -11,18 +11,20 @@
 #   fault-around-2   KERNEL with fault_around_bytes=8192 (2 pages) written in the guest before the steps
 #   shmem-thp-advise KERNEL with shmem THP on (transparent_hugepage/shmem_enabled = advise, written in the guest
 #                    before the steps): minor-collapse runs with it, and shmem cells keep their 4 KiB pins
+#   shmem-thp-always KERNEL with shmem THP `always` (written in the guest the same way): every shmem cell keeps
+#                    its MADV_NOHUGEPAGE pin, write(2) caches 2 MiB folios (modelled); minor-collapse runs too
 #   zero-page-off    the test kernel (scripts/build-test-kernel.sh; about 25 min the first time, cached after)
 #                    with uffdnative_no_zero_page=1
 # KERNEL defaults to 6.12-trixie. Exit status: the worst of the runs (kernel-matrix.sh's codes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=artifacts/config-variants kernel=6.12-trixie only="thp-always,fault-around-2,shmem-thp-advise,zero-page-off" pass=()
+out=artifacts/config-variants kernel=6.12-trixie only="thp-always,fault-around-2,shmem-thp-advise,shmem-thp-always,zero-page-off" pass=()
 while [ $# -gt 0 ]; do
     case $1 in
         --out) out=$2; shift 2 ;;
         --kernel) kernel=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) pass+=("$1"); shift ;;
     esac
 done
@@ -45,6 +47,9 @@ run fault-around-2 \
     --step 'check.json=uffdnative check --json' "$kernel"
 run shmem-thp-advise \
     --step 'probe.json=echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled || exit 3; uffdnative probe --json' \
+    --step 'check.json=uffdnative check --json' "$kernel"
+run shmem-thp-always \
+    --step 'probe.json=echo always >/sys/kernel/mm/transparent_hugepage/shmem_enabled || exit 3; uffdnative probe --json' \
     --step 'check.json=uffdnative check --json' "$kernel"
 case ",$only," in
     *,zero-page-off,*)

@@ -30,10 +30,10 @@ public static class NamedScenarios
 
     // MADV_COLLAPSE is forced (shmem_huge_force): shmem_enabled=never does not stop it, deny does, and a kernel without
     // THP has no shmem_enabled at all (reference §2.1 #13, mm/shmem.c shmem_huge_global_enabled).
-    // The alias gets MADV_HUGEPAGE only at the collapse (the setup pins 4 KiB pages): under always/within_size its first
-    // write would already allocate a huge page, so the model's 4 KiB pre-collapse state needs never or advise.
+    // The alias gets MADV_HUGEPAGE only at the collapse: before it the setup's MADV_NOHUGEPAGE keeps its faults at 4 KiB
+    // under always and within_size too (shmem_allowable_huge_orders: vma_thp_disabled first); force overrides the pin.
     private static string? NeedsShmemThp(EnvironmentFacts e) =>
-        e.ThpShmem is "never" or "advise"
+        e.ThpShmem is "never" or "advise" or "always" or "within_size"
             ? null
             : $"needs MADV_COLLAPSE of shmem with 4 KiB faults before it: /sys/kernel/mm/transparent_hugepage/shmem_enabled = {(string.IsNullOrEmpty(e.ThpShmem) ? "absent" : e.ThpShmem)} ({(e.ThpShmem is "deny" ? "deny refuses MADV_COLLAPSE" : string.IsNullOrEmpty(e.ThpShmem) || e.ThpShmem is "absent" or "unknown" ? "no THP in this kernel" : "a write fault already allocates a huge page")})";
 

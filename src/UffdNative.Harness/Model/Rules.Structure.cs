@@ -188,9 +188,36 @@ internal sealed partial class ModelRun
         // hugetlbfs has no write_iter: vfs_write refuses the file (no FMODE_CAN_WRITE) with EINVAL (§3.11).
         if (IsHugetlbFile)
             return "EINVAL";
+        WriteAllocatesHugeFolio(page);
         file.Present[page] = true;
         file.Tag[page] = tag;
         return "ok";
+    }
+
+    /// <summary>write(2) allocates shmem page cache with no VMA, so no MADV_NOHUGEPAGE pin applies: with shmem THP
+    /// 'always' ('force' makes shmem cells n/a), or 'within_size' with i_size over the whole aligned 2 MiB extent,
+    /// shmem_get_folio_gfp allocates one PMD-sized folio for the extent — its other pages cached, zero-filled —
+    /// unless a page of the extent is cached already (shmem_suitable_orders' xa_find conflict: order 0). mm/shmem.c
+    /// shmem_huge_global_enabled, shmem_allowable_huge_orders (tmpfs/memfd: PMD order only). Seen on 6.12 with
+    /// shmem_enabled=always: pwrite of page 1 left page 0 cached (no MISSING fault, CONTINUE of it OK).</summary>
+    private void WriteAllocatesHugeFolio(int page)
+    {
+        ConsultFact(EnvironmentFacts.ThpShmemName);
+        const int extent = 512;
+        int first = page - page % extent, end = Math.Min(first + extent, file.Capacity);
+        bool huge = Facts.ThpShmem switch
+        {
+            "always" or "force" => true,
+            "within_size" => Math.Max(file.Size, page + 1) >= first + extent,
+            _ => false,
+        };
+        if (!huge || Enumerable.Range(first, end - first).Any(i => file.Present[i]))
+            return;
+        for (int i = first; i < end; i++)
+        {
+            file.Present[i] = true;
+            file.Tag[i] = 0;
+        }
     }
 
     /// <summary>mprotect(PROT_READ) then back to read-write (§3.7): change_pte_range keeps the uffd-wp bit

@@ -538,8 +538,12 @@ public static partial class BehaviourRows
         if (lab.Unsupported(UffdFeatures.MinorShmem) is { } no)
             return no;
         using var s = lab.NewScope();
-        var (_, m, u) = s.RegisteredMemfd(2, RegisterMode.Minor, cachedPages: 1, seed: 13);
-        var hole = new UffdioContinue { Range = new UffdioRange(m.PageAddress(1), P) };
+        // The uncached page lies in the next 2 MiB extent: with shmem THP 'always' the write(2) that caches page 0
+        // allocates one PMD-sized folio for its whole extent (no VMA, no MADV_NOHUGEPAGE pin; mm/shmem.c
+        // shmem_allowable_huge_orders), which would leave no page of it uncached.
+        const int holePage = 512;
+        var (_, m, u) = s.RegisteredMemfd(holePage + 1, RegisterMode.Minor, cachedPages: 1, seed: 13);
+        var hole = new UffdioContinue { Range = new UffdioRange(m.PageAddress(holePage), P) };
         int r1 = u.TryContinue(ref hole);
         var first = new UffdioContinue { Range = new UffdioRange(m.Address, P) };
         int r2 = u.TryContinue(ref first);

@@ -2,7 +2,7 @@ namespace UffdNative.Harness.Tests.Conformance;
 
 /// <summary>minor-collapse (uffd-unit-tests uffd_minor_collapse_test, reference §2.1 #13): MADV_COLLAPSE of the alias of a
 /// MINOR-registered shmem range. The model follows the madv-collapse switch; the cell runs where shmem_enabled lets the
-/// pre-collapse faults stay 4 KiB (never, advise).</summary>
+/// pre-collapse faults stay 4 KiB under the alias's MADV_NOHUGEPAGE (never, advise, always, within_size).</summary>
 public class MinorCollapseTests
 {
     private static readonly NamedScenario Named = NamedScenarios.All.Single(n => n.Name == "minor-collapse");
@@ -33,8 +33,8 @@ public class MinorCollapseTests
     [Theory]
     [InlineData("never", null)]
     [InlineData("advise", null)]
-    [InlineData("always", "a write fault already allocates a huge page")]
-    [InlineData("within_size", "a write fault already allocates a huge page")]
+    [InlineData("always", null)]       // the alias's MADV_NOHUGEPAGE keeps its faults 4 KiB (seen in a 6.12 guest: the cell passes)
+    [InlineData("within_size", null)]
     [InlineData("force", "a write fault already allocates a huge page")]
     [InlineData("deny", "deny refuses MADV_COLLAPSE")]
     [InlineData(null, "no THP in this kernel")]

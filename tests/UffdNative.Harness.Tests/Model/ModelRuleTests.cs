@@ -370,6 +370,25 @@ public class ModelRuleTests
     }
 
     [Fact]
+    public void PwriteCachesItsWholeExtentWhenShmemThpIsAlways()
+    {
+        // mm/shmem.c shmem_allowable_huge_orders: write(2) has no VMA, so no MADV_NOHUGEPAGE pin; with shmem_enabled=always
+        // it caches the 2 MiB extent in one folio. Seen in a 6.12 guest (missing-wp-ordering × shmem: WP fault only).
+        var s = ScenarioOf(MemoryType.Shmem, missing: MissingPolicy.CopyWp, ops: [new PwriteOp(1, 1), Register(R.Missing | R.WriteProtect), WriteProtect(0), Write(0, 0x73)]);
+        KernelProfile With(string thp) => Mainline618.WithFacts(Mainline618.Facts with { ThpShmem = thp });
+        var always = Run(s, With("always"));
+        Assert.Contains("size 4: 0d00", always.StateBefore[2]);  // after the pwrite (observation 1 is op 0)
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(always, 3).Messages);
+        Assert.Contains(EnvironmentFacts.ThpShmemName, always.Consulted[1]);
+        // never/advise: order 0; within_size: a 4-page file never covers the extent.
+        foreach (var thp in new[] { "never", "advise", "within_size" })
+            Assert.Equal(["u0 PF 0x1 m0+0 => copy-wp", "u0 PF 0x3 m0+0 => unprotect"], ObservationOf(Run(s, With(thp)), 3).Messages);
+        // A page of the extent cached already (a COPY: order 0) makes the write order 0 too (the xa_find conflict).
+        var cachedFirst = Run(s with { Ops = [Register(R.Missing | R.WriteProtect), Copy(2, 2), new PwriteOp(1, 1), WriteProtect(0), Write(0, 0x73)] }, With("always"));
+        Assert.Equal(["u0 PF 0x1 m0+0 => copy-wp", "u0 PF 0x3 m0+0 => unprotect"], ObservationOf(cachedFirst, 4).Messages);
+    }
+
+    [Fact]
     public void PoisonRefusesMarkersAndCopyOverwritesPoison()
     {
         // §3.10: POISON is EEXIST on a WP marker; COPY may overwrite a poison marker.
