@@ -183,9 +183,27 @@ struct uffd_worker {
 	struct uffd_access_result *results;
 };
 
+/* Only SIGUSR1 (the harness's signal op, counted above) and the synchronous signals of the access itself reach an
+ * access worker. A user-mode fault waits interruptibly (reference §1.5): any process-directed signal the kernel picks
+ * this thread for (SIGCHLD of a fork child, SIGINT, the runtime's) would wake it and re-run the access — after an
+ * UNREGISTER that cleared its wp bit the write then completes, a wake no scenario asked for. */
+static void block_async_signals(void)
+{
+	sigset_t set;
+	sigfillset(&set);
+	sigdelset(&set, SIGUSR1);
+	sigdelset(&set, SIGBUS);
+	sigdelset(&set, SIGSEGV);
+	sigdelset(&set, SIGILL);
+	sigdelset(&set, SIGFPE);
+	sigdelset(&set, SIGTRAP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void *worker_main(void *arg)
 {
 	struct uffd_worker *w = arg;
+	block_async_signals();
 	if (w->cpu >= 0)
 		uffd_pin_thread(w->cpu);
 	pthread_mutex_lock(&w->lock);

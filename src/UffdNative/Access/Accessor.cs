@@ -167,7 +167,9 @@ public sealed unsafe class NativeWorker : IDisposable
         }
     }
 
-    /// <summary>Delivers a signal (SIGUSR1 = 10 is counted by the worker and ignored).</summary>
+    /// <summary>Delivers a signal to the worker thread (SIGUSR1 = 10 is counted by the worker and ignored). The worker
+    /// blocks every asynchronous signal but SIGUSR1, so no other signal wakes an access asleep in its fault; another
+    /// signal stays pending on the thread.</summary>
     public void Signal(int sig = 10) => UffdException.Check(Shim.uffd_worker_signal(handle, sig), "tgkill");
 
     public int SignalsReceived => Shim.uffd_worker_signal_count(handle);
