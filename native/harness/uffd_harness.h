@@ -249,4 +249,17 @@ UFFD_HARNESS_EXPORT int uffd_pin(uint64_t addr, uint64_t len, int *stage);
 UFFD_HARNESS_EXPORT int uffd_unpin(int ring);
 UFFD_HARNESS_EXPORT uint64_t uffd_pin_child_fn(int which);
 
+/* ============================ uffd_child_vm.c: a fork child's mremap and madvise ================== */
+/*
+ * uffd_child_vm_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that changes the fork child's own
+ * address space, as upstream's faulting_process does in its child (uffd-unit-tests.c, the events cases):
+ *   UFFD_CHILD_VM_MREMAP   mremap(addr, len, len, MAYMOVE|FIXED, addr + arg * 4096): arg is the destination's
+ *                          signed distance from addr in 4 KiB pages; value <- the new address.
+ *   UFFD_CHILD_VM_MADVISE  madvise(addr, len, arg).
+ * Both block while a uffd event they raise (REMAP, REMOVE) is unread, like any caller (reference §1.6). */
+#define UFFD_CHILD_VM_MREMAP 0
+#define UFFD_CHILD_VM_MADVISE 1
+
+UFFD_HARNESS_EXPORT uint64_t uffd_child_vm_fn(int which);
+
 #endif /* UFFD_HARNESS_H */

@@ -140,6 +140,8 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         private readonly List<MapEntry> maps = [];
         private readonly List<UffdEntry> uffds = [];
         private readonly List<UffdEntry> childUffds = [];
+        /// <summary>During a fork op: where the child's mremap steps put its mappings (the parent's stay where they are).</summary>
+        private readonly List<(MapEntry Map, ulong Start)> childPlaces = [];
         private readonly List<Helper> held = [];
         private readonly List<Helper> helpers = [];
         private readonly List<NativeWorker> workers = [];
@@ -461,10 +463,12 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             return "ok";
         }
 
+        private static int AdviceNumber(MadviseAdvice a) => a switch { MadviseAdvice.DontNeed => (int)Advice.DontNeed, MadviseAdvice.Remove => (int)Advice.Remove, _ => (int)Advice.PageOut };
+
         private string Madvise(MadviseOp op, long deadline)
         {
             ulong addr = Addr(op.M, op.First), len = (ulong)op.Count * Page;
-            int advice = op.Advice switch { MadviseAdvice.DontNeed => (int)Advice.DontNeed, MadviseAdvice.Remove => (int)Advice.Remove, _ => (int)Advice.PageOut };
+            int advice = AdviceNumber(op.Advice);
             // With EVENT_REMOVE the call blocks until the REMOVE event is read: never on this thread (§1.6).
             var h = new Helper("madvise", _ => madvise((void*)addr, (size_t)len, advice) < 0 ? -Marshal.GetLastPInvokeError() : 0).Start();
             helpers.Add(h);
@@ -564,16 +568,32 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         private string Fork(ForkOp op, List<string> childObs, long deadline)
         {
             var ops = new List<ChildOp>();
+            // Where each mapping is in the child: its mremap steps move it to free slots of the child's copy of the
+            // reservation (after the parent's, which stay free in the child), and Locate names a fault there.
+            var childAt = maps.ToDictionary(m => m.Spec.Name, m => m.Address);
+            int childSlot = nextSlot;
+            ulong ChildAddr(string m, int page) => childAt[m] + (ulong)page * Page;
             void PageMapOps()
             {
                 foreach (var m in maps)
                     for (int p = 0; p < m.Spec.Pages; p++)
-                        ops.Add(ChildOps.PageMap(m.Address + (ulong)p * Page));
+                        ops.Add(ChildOps.PageMap(ChildAddr(m.Spec.Name, p)));
             }
             PageMapOps();
             int firstAccess = ops.Count;
             foreach (var a in op.Child)
-                ops.Add(a.Pin ? IoUringPin.ChildPin(Addr(a.M, a.Page), Page) : a.Write ? ChildOps.Write64(Addr(a.M, a.Page), a.Tag) : ChildOps.Read64(Addr(a.M, a.Page)));
+            {
+                if (a.Mremap)
+                {
+                    ulong target = SlotAddress(childSlot++);
+                    ops.Add(ChildVm.Mremap(childAt[a.M], M(a.M).Len, target));
+                    childAt[a.M] = target;
+                    childPlaces.Add((M(a.M), target));
+                    continue;
+                }
+                ops.Add(a.Madvise is { } adv ? ChildVm.Madvise(ChildAddr(a.M, a.Page), (ulong)a.Count * Page, AdviceNumber(adv))
+                    : a.Pin ? IoUringPin.ChildPin(ChildAddr(a.M, a.Page), Page) : a.Write ? ChildOps.Write64(ChildAddr(a.M, a.Page), a.Tag) : ChildOps.Read64(ChildAddr(a.M, a.Page)));
+            }
             if (op.Child.Count > 0)
                 PageMapOps();
             // The child's pins end after its last report, as upstream's child unpins after its pagemap check.
@@ -639,6 +659,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             foreach (var cu in childUffds)
                 cu.Close();
             childUffds.Clear();
+            childPlaces.Clear();
             if (blocked)
                 return "blocked";
             if (childStalled)
@@ -671,7 +692,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                 string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
                     : r.Sigbus > 0 ? $"sigbus code={r.SiCode}"
                     : r.Ret < 0 ? E.Name((int)-r.Ret)
-                    : a.Pin ? "ok"
+                    : !a.IsAccess ? "ok"
                     : $"ok value=0x{(a.Write ? 0 : r.Value):x}";
                 childObs.Add($"{a} {res}");
             }
@@ -797,11 +818,11 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         /// on hugetlb the huge page's base, §3.11) is named with its offset, which no model observation has.</summary>
         private (string Name, string Page)? Locate(ulong addr)
         {
-            foreach (var m in maps)
-                if (addr >= m.Address && addr < m.Address + m.Len)
+            foreach (var (m, start) in maps.Select(m => (m, m.Address)).Concat(childPlaces))
+                if (addr >= start && addr < start + m.Len)
                 {
-                    ulong off = (addr - m.Address) % Page;
-                    var page = ((addr - m.Address) / Page).ToString(CultureInfo.InvariantCulture);
+                    ulong off = (addr - start) % Page;
+                    var page = ((addr - start) / Page).ToString(CultureInfo.InvariantCulture);
                     return (m.Spec.Name, off == 0 ? page : $"{page}@0x{off:x}");
                 }
             return null;
@@ -842,9 +863,19 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                 case RemoveEvent e:
                 {
                     var a = Locate(e.Start);
-                    msgs.Add(a is { } l && int.TryParse(l.Page, CultureInfo.InvariantCulture, out int first)
+                    var text = a is { } l && int.TryParse(l.Page, CultureInfo.InvariantCulture, out int first)
                         ? $"{u.Name} REMOVE {l.Name}+{first}..{first + (int)((e.End - e.Start) / Page)}"
-                        : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}");
+                        : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}";
+                    // Upstream's handler UNREGISTERs the removed range at once (HandlerPolicy.UnregisterOnRemove): before this
+                    // uffd is read again, so a fault the releasing process takes meanwhile is still queued, and the
+                    // UNREGISTER wakes it without a message (§1.4 UNREGISTER): it re-faults unregistered.
+                    if (sc.Policy.UnregisterOnRemove)
+                    {
+                        var range = new UffdioRange(e.Start, e.End - e.Start);
+                        int rc = u.Fd.TryUnregister(ref range);
+                        text += rc == 0 ? " => unregister" : $" => unregister:{E.Name(-rc)}";
+                    }
+                    msgs.Add(text);
                     return;
                 }
                 case RemapEvent e:

@@ -169,14 +169,32 @@ public static class NamedScenarios
             MemoryTypes.All, m => NewScenario("sigbus-wp", m, F.Sigbus | F.EventFork | WpFeatures(m))
                 .Then(Register(R.Missing | R.WriteProtect), Fork(ChildRead(0), ChildWrite(1, 0xc1)), Copy(0, 0xc2, 2, wp: true), Fork(ChildRead(0), ChildWrite(0, 0xc3), ChildWrite(1, 0xc4)), Unprotect(1), Fork(ChildWrite(1, 0xc5))));
 
-        Scenario Events(MemoryType m, bool wp) => NewScenario(wp ? "events-wp" : "events", m, F.EventFork | F.EventRemap | F.EventRemove | (wp ? WpFeatures(m) : 0))
-            .Then(Register(wp ? R.Missing | R.WriteProtect : R.Missing))
-            .Then(Fork(ChildRead(0), ChildWrite(0, 0xd1), ChildRead(1), ChildWrite(1, 0xd2)), new MremapOp("m0"), Read(2), Write(2, 0xd3), Read(3), Write(3, 0xd4),
-                  Release(m, 0, 4), Unregister(), Read(0), Read(2))
-            .WithPolicy(wp ? MissingPolicy.CopyWp : MissingPolicy.Copy);
-        Add("events", "§2.1 #16, §4.6", "FORK (the child's faults arrive on the new uffd), REMAP (mremap of the registered range), REMOVE (release), then unregister and read zeros",
+        // Upstream's faulting_process(0) runs in the child (EVENT_FORK: its faults and events come on the child's uffd): it
+        // reads and writes back (the same value: the handler's tag) the first half, mremaps the area, does the second
+        // half, releases the whole area and reads zeros; the handler follows FORK, REMAP and REMOVE, and UNREGISTERs on
+        // REMOVE (HandlerPolicy.UnregisterOnRemove), so the reads after the release fault no more.
+        Scenario Events(MemoryType m, bool wp)
+        {
+            var steps = new List<ChildAccess>();
+            void Half(int from, int to)
+            {
+                for (int p = from; p < to; p++)
+                    steps.AddRange([ChildRead(p), ChildWrite(p, HandlerPolicy.CopyTag(0, p))]);
+            }
+            Half(0, 2);
+            steps.Add(ChildMremap());
+            Half(2, 4);
+            steps.Add(ChildRelease(m, 0, 4));
+            steps.AddRange(Enumerable.Range(0, 4).Select(p => ChildRead(p)));
+            return (NewScenario(wp ? "events-wp" : "events", m, F.EventFork | F.EventRemap | F.EventRemove | (wp ? WpFeatures(m) : 0))
+                .Then(Register(wp ? R.Missing | R.WriteProtect : R.Missing), Fork([.. steps]))) with
+            {
+                Policy = new HandlerPolicy { Missing = wp ? MissingPolicy.CopyWp : MissingPolicy.Copy, UnregisterOnRemove = true },
+            };
+        }
+        Add("events", "§2.1 #16, §4.6", "a fork child (EVENT_FORK: its faults on the new uffd) reads and writes back half the pages, mremaps the area (REMAP), does the other half, releases it (REMOVE: the handler unregisters the range) and reads zeros without faults",
             MemoryTypes.All, m => Events(m, false));
-        Add("events-wp", "§2.1 #17", "as events with MISSING|WP and COPY(MODE_WP): the writes back raise WP faults",
+        Add("events-wp", "§2.1 #17", "as events with MISSING|WP and COPY(MODE_WP): each write back raises a WP fault, which the handler un-protects",
             MemoryTypes.All, m => Events(m, true));
 
         // Upstream's reader is a thread; here it is a fork child (a SIGBUS would end the .NET host), with EVENT_FORK so

@@ -31,6 +31,9 @@ public enum ModelBug
     SignalKeepsUserFaultAsleep = 1 << 8,
     /// <summary>A signal aborts a kernel-mode fault: the syscall fails EFAULT at once (§1.5).</summary>
     SignalAbortsKernelFault = 1 << 9,
+    /// <summary>MADV_DONTNEED of a private file mapping keeps its private COWed (anon) pages, as a hole punch does; it
+    /// must zap them (zap_page_range_single without details, §3.2): what the events cases' release shows on shmem-private.</summary>
+    DontNeedKeepsFileCows = 1 << 10,
 }
 
 /// <summary>Options of a model run that are not kernel-version switches.</summary>

@@ -9,7 +9,30 @@ public sealed record ChildAccess(string M, int Page, bool Write = false, ulong T
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public bool Pin { get; init; }
 
-    public override string ToString() => Pin ? $"pin {M}+{Page}" : Write ? $"w {M}+{Page} 0x{Tag:x}" : $"r {M}+{Page}";
+    /// <summary>The child's mremap(MAYMOVE|FIXED) of the whole mapping <see cref="M"/> to a free place of its own
+    /// address space (upstream's events child mremaps the registered area; with EVENT_REMAP a REMAP event on the
+    /// child's uffd). The child's later steps address the mapping at its new place. Left out of the JSON when false.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Mremap { get; init; }
+
+    /// <summary>The child's madvise of pages [<see cref="Page"/>, Page + <see cref="Count"/>) of <see cref="M"/>
+    /// (DONTNEED or REMOVE: upstream's events child releases the area; with EVENT_REMOVE a REMOVE event on the
+    /// child's uffd). Left out of the JSON when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public MadviseAdvice? Madvise { get; init; }
+
+    /// <summary>The pages of a <see cref="Madvise"/> step (0 for the other steps, left out of the JSON then).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Count { get; init; }
+
+    /// <summary>A load or a store (not a pin, an mremap or a madvise).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsAccess => !Pin && !Mremap && Madvise is null;
+
+    public override string ToString() =>
+        Mremap ? $"mremap {M}"
+        : Madvise is { } adv ? $"madvise {(Count == 1 ? $"{M}+{Page}" : $"{M}+{Page}..{(long)Page + Count}")} {(adv == MadviseAdvice.Remove ? "REMOVE" : adv == MadviseAdvice.DontNeed ? "DONTNEED" : "PAGEOUT")}"
+        : Pin ? $"pin {M}+{Page}" : Write ? $"w {M}+{Page} 0x{Tag:x}" : $"r {M}+{Page}";
 }
 
 /// <summary>fork(); the child reports its own pagemap, runs the accesses, reports its pagemap again and
