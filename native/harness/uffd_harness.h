@@ -262,4 +262,21 @@ UFFD_HARNESS_EXPORT uint64_t uffd_pin_child_fn(int which);
 
 UFFD_HARNESS_EXPORT uint64_t uffd_child_vm_fn(int which);
 
+/* ============================ uffd_child_sigbus.c: upstream's sigbus loop in a fork child ========== */
+/*
+ * uffd_child_sigbus_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that runs upstream's sigbus loop
+ * (uffd-unit-tests.c faulting_process(1, wp)) over [addr, addr+len) in a fork child, on a uffd of the child's own
+ * with FEATURE_SIGBUS: register MISSING (|WP with UFFD_CHILD_SIGBUS_WP), then per page read (SIGBUS: COPY a page
+ * whose first word is UFFD_CHILD_SIGBUS_TAG_BASE + (mapping << 8) + page — HandlerPolicy.CopyTag, the mapping index
+ * in arg bits 8..15 — MODE_WP with wp, retry), check the word, write it back (with wp a SIGBUS: un-protect, retry).
+ * arg: UFFD_CHILD_SIGBUS_WP, UFFD_CHILD_SIGBUS_WP_FILE (ask WP_HUGETLBFS_SHMEM too), UFFD_CHILD_SIGBUS_HUGE (2 MiB
+ * pages). Returns 0 with value = MISSING signals | WP signals << 32, or -errno of the open, API, REGISTER or an
+ * ioctl of the loop, -EPROTO for a repeated signal, -EIO for a wrong word (value = the page). */
+#define UFFD_CHILD_SIGBUS_WP 1
+#define UFFD_CHILD_SIGBUS_WP_FILE 2
+#define UFFD_CHILD_SIGBUS_HUGE 4
+#define UFFD_CHILD_SIGBUS_TAG_BASE 0xC0000
+
+UFFD_HARNESS_EXPORT uint64_t uffd_child_sigbus_fn(void);
+
 #endif /* UFFD_HARNESS_H */

@@ -591,6 +591,11 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                     childPlaces.Add((M(a.M), target));
                     continue;
                 }
+                if (a.SigbusLoop)
+                {
+                    ops.Add(ChildVm.SigbusLoop(ChildAddr(a.M, a.Page), (ulong)a.Count * Page, sc.MappingIndex(a.M), wp: a.Write, wpFile: a.Write && M(a.M).Spec.Kind != MapKind.Anon, huge: hugetlb));
+                    continue;
+                }
                 ops.Add(a.Madvise is { } adv ? ChildVm.Madvise(ChildAddr(a.M, a.Page), (ulong)a.Count * Page, AdviceNumber(adv))
                     : a.Pin ? IoUringPin.ChildPin(ChildAddr(a.M, a.Page), Page) : a.Write ? ChildOps.Write64(ChildAddr(a.M, a.Page), a.Tag) : ChildOps.Read64(ChildAddr(a.M, a.Page)));
             }
@@ -691,6 +696,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                 var a = op.Child[i];
                 string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
                     : r.Sigbus > 0 ? $"sigbus code={r.SiCode}"
+                    : a.SigbusLoop ? SigbusLoopText(r)
                     : r.Ret < 0 ? E.Name((int)-r.Ret)
                     : !a.IsAccess ? "ok"
                     : $"ok value=0x{(a.Write ? 0 : r.Value):x}";
@@ -700,6 +706,12 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                 childObs.Add(ChildMaps(firstAccess + op.Child.Count));
             return h.Result == 0 ? "ok" : $"child exit {h.Result}";
         }
+
+        /// <summary>A sigbus loop's result in the model's words (ChildVm.SigbusLoop): its signals, or what failed (at which page).</summary>
+        private static string SigbusLoopText(ChildResult r) =>
+            r.Ret == 0 ? $"ok sigbus={r.Value & 0xffffffff} wp={r.Value >> 32}"
+            : r.Ret is -E.EPROTO or -E.EIO ? $"{E.Name((int)-r.Ret)} page={r.Value}"
+            : E.Name((int)-r.Ret);
 
         private static string Close(UffdEntry u)
         {

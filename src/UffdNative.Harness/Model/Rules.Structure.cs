@@ -384,6 +384,8 @@ internal sealed partial class ModelRun
                     childObs.Add($"{a} {Mremap(child.Map(a.M), inChild: true)}");
                 else if (a.Madvise is { } adv)
                     childObs.Add($"{a} {Madvise(new MadviseOp(a.M, a.Page, a.Count, adv), child.Map(a.M))}");
+                else if (a.SigbusLoop)
+                    childObs.Add($"{a} {SigbusLoop(child, child.Map(a.M), a)}");
                 else if (!ChildAccessStep(child, a, childObs))
                     return "blocked";
             }
@@ -398,6 +400,60 @@ internal sealed partial class ModelRun
         foreach (var cc in childCtx.Values)
             cc.Released = true;
         return "ok";
+    }
+
+    /// <summary>Upstream's sigbus loop in the fork child (ChildAccess.SigbusLoop, §2.1 #14): a uffd of the child's own with
+    /// FEATURE_SIGBUS (its faults raise SIGBUS, no message, §4.5) registers the range; per page a read that SIGBUSes is
+    /// answered by COPY of the handler's tag page through that uffd (MODE_WP with wp) and retried, a second SIGBUS before
+    /// the write back is "Signal repeated" (EPROTO); the write back of a protected page SIGBUSes once, is un-protected and
+    /// the page retried.</summary>
+    private string SigbusLoop(Mm child, MapState m, ChildAccess a)
+    {
+        bool wp = a.Write;
+        var features = UffdFeatures.Sigbus | (wp ? UffdFeatures.PageFaultFlagWp : 0) | (wp && m.IsFile ? UffdFeatures.WpHugetlbfsShmem : 0);
+        var ctx = new Ctx("loop", features, false, child) { Initialized = true };
+        var reg = Register(ctx, m, a.Page, a.Count, RegisterMode.Missing | (wp ? RegisterMode.WriteProtect : 0), observeIoctls: false);
+        if (reg != "ok")
+            return reg;
+        int missing = 0, wpSignals = 0;
+        for (int p = a.Page; p < a.Page + a.Count; p++)
+        {
+            ulong tag = HandlerPolicy.CopyTag(m.Index, p);
+            int steps = 1;
+            while (true)
+            {
+                var r = Access(child, m, p, write: false, 0, kernel: false);
+                if (r.Kind == OutcomeKind.Sigbus)
+                {
+                    if (steps != 1)
+                        return $"EPROTO page={p - a.Page}";
+                    steps = 2;
+                    missing++;
+                    if (Fill(ctx, FillKind.Copy, m, p, 1, tag, wp) is { Errno: not 0 } c)
+                        return E.Name(c.Errno);
+                    continue;
+                }
+                if (r.Kind != OutcomeKind.Ok)
+                    return AccessResultText(r, kernel: false);
+                if (r.Value != tag)
+                    return $"EIO page={p - a.Page}";
+                var w = Access(child, m, p, write: true, tag, kernel: false);
+                if (w.Kind == OutcomeKind.Sigbus)
+                {
+                    if (steps != 2 || !wp)
+                        return $"EPROTO page={p - a.Page}";
+                    steps = 3;
+                    wpSignals++;
+                    if (WriteProtect(ctx, m, p, 1, protect: false, dontWake: false) is { Errno: not 0 } u)
+                        return E.Name(u.Errno);
+                    continue;
+                }
+                if (w.Kind != OutcomeKind.Ok)
+                    return AccessResultText(w, kernel: false);
+                break;
+            }
+        }
+        return $"ok sigbus={missing} wp={wpSignals}";
     }
 
     /// <summary>The fork child's mm while its steps run (null otherwise).</summary>

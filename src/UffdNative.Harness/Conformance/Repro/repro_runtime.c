@@ -87,8 +87,9 @@ enum {
 struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
 struct uffd_spec { const char *name; uint64_t features; int umo; };
 /* A child step: a load or store, a pin, or (mremap) an mremap of the whole mapping to a free slot of the child's
- * own address space, or (madvise = 1 DONTNEED, 2 REMOVE) a madvise of count pages: upstream's events child. */
-struct child_acc { int m, page, write; uint64_t tag; int pin, mremap, madvise, count; };
+ * own address space, or (madvise = 1 DONTNEED, 2 REMOVE) a madvise of count pages: upstream's events child; or
+ * (sigbus_loop) upstream's sigbus loop over count pages on a uffd of the child's own, MISSING (|WP with write). */
+struct child_acc { int m, page, write; uint64_t tag; int pin, mremap, madvise, count, sigbus_loop; };
 struct api_step { uint64_t api, features; };
 /* flag1: wp | protect | hold | device | wp_matching | write (OP_HOLD); flag2: dontwake (OP_WP, OP_COPY) | allow_src_holes |
  * advice(REMOVE=1, PAGEOUT=2) | kernel (OP_HOLD) */
@@ -611,6 +612,82 @@ static void child_on_sigbus(int sig, siginfo_t *si, void *uc)
 static int fork_pipe[2];
 static pid_t fork_pid;
 
+/* Upstream's sigbus loop (faulting_process(1, wp)) in the child: a uffd of its own with FEATURE_SIGBUS registers the
+ * range; per page a read that SIGBUSes gets COPY of the handler's tag page (MODE_WP with wp) and is retried (a second
+ * SIGBUS before the write back: EPROTO), the write back of a protected page SIGBUSes, is un-protected and retried.
+ * Returns 0 with *value = MISSING signals | WP signals << 32, or -errno (EPROTO/EIO: *value = the page). */
+static sigjmp_buf loop_jmp;
+static void loop_on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	siglongjmp(loop_jmp, 1);
+}
+static int loop_fd;
+static uint64_t loop_missing, loop_wp, loop_page;
+static int loop_steps;
+static char *loop_src;
+static int64_t child_sigbus_loop(const struct child_acc *c, uint64_t addr, uint64_t *value)
+{
+	int wp = c->write;
+	uint64_t features = (1ULL << 7) /* SIGBUS */ | (wp ? 1ULL << 0 /* PAGEFAULT_FLAG_WP */ : 0) | (wp && MAPS[c->m].kind != K_ANON ? 1ULL << 12 /* WP_HUGETLBFS_SHMEM */ : 0);
+	loop_fd = (int)syscall(323, O_CLOEXEC | O_NONBLOCK);
+	if (loop_fd < 0)
+		return -errno;
+	struct r_uffdio_api api = { 0xAA, features, 0 };
+	int64_t r = xioctl(loop_fd, UFFDIO_API_, &api);
+	if (r < 0)
+		return r;
+	struct r_uffdio_register reg = { { addr, (uint64_t)c->count * PAGE }, 1 /* MISSING */ | (wp ? 2 /* WP */ : 0), 0 };
+	if ((r = xioctl(loop_fd, UFFDIO_REGISTER_, &reg)) < 0)
+		return r;
+	loop_src = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (loop_src == MAP_FAILED)
+		return -errno;
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = loop_on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGBUS, &sa, &old);
+	loop_missing = loop_wp = 0;
+	r = 0;
+	for (loop_page = 0; loop_page < (uint64_t)c->count; loop_page++) {
+		uint64_t tag = 0xC0000ULL + ((uint64_t)c->m << 8) + (uint64_t)c->page + loop_page;
+		loop_steps = 1;
+		if (sigsetjmp(loop_jmp, 1) != 0) {
+			uint64_t at = addr + loop_page * PAGE;
+			if (loop_steps == 1) {
+				loop_steps = 2;
+				loop_missing++;
+				memcpy(loop_src, &tag, 8);
+				struct r_uffdio_copy cp = { at, (uint64_t)(uintptr_t)loop_src, PAGE, wp ? 2 : 0, 0 };
+				if ((r = xioctl(loop_fd, UFFDIO_COPY_, &cp)) < 0)
+					break;
+			} else if (loop_steps == 2 && wp) {
+				loop_steps = 3;
+				loop_wp++;
+				struct r_uffdio_writeprotect w = { { at, PAGE }, 0 };
+				if ((r = xioctl(loop_fd, UFFDIO_WRITEPROTECT_, &w)) < 0)
+					break;
+			} else {
+				r = -EPROTO;
+				break;
+			}
+		}
+		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)(addr + loop_page * PAGE);
+		uint64_t count = *p;
+		if (count != tag) {
+			r = -EIO;
+			break;
+		}
+		*p = count;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	*value = r < 0 ? loop_page : (loop_missing | (loop_wp << 32));
+	return r;
+}
+
 static void child_run(const struct op *o)
 {
 	struct sigaction sa;
@@ -644,6 +721,8 @@ static void child_run(const struct op *o)
 						r.ret = mremap((void *)(uintptr_t)caddr[c->m], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)to) == MAP_FAILED ? -errno : 0;
 						if (r.ret == 0)
 							caddr[c->m] = to;
+					} else if (c->sigbus_loop) {
+						r.ret = child_sigbus_loop(c, a, &r.value);
 					} else if (c->madvise) {
 						r.ret = madvise((void *)(uintptr_t)a, (size_t)c->count * PAGE, c->madvise == 2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
 					} else if (c->pin) {
@@ -1099,6 +1178,10 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 					char what[64];
 					if (!cr)
 						snprintf(what, sizeof(what), "missing");
+					else if (c->sigbus_loop && cr->ret == 0)
+						snprintf(what, sizeof(what), "ok sigbus=%llu wp=%llu", (unsigned long long)(cr->value & 0xffffffffULL), (unsigned long long)(cr->value >> 32));
+					else if (c->sigbus_loop && (cr->ret == -EPROTO || cr->ret == -EIO))
+						snprintf(what, sizeof(what), "%s page=%llu", ename((int)cr->ret), (unsigned long long)cr->value);
 					else if (cr->sigbus)
 						snprintf(what, sizeof(what), "sigbus code=%d", cr->si_code);
 					else if (cr->ret < 0)
@@ -1107,7 +1190,11 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 						snprintf(what, sizeof(what), "ok");
 					else
 						snprintf(what, sizeof(what), "ok value=0x%llx", (unsigned long long)(c->write ? 0 : cr->value));
-					if (c->mremap)
+					if (c->sigbus_loop && c->count == 1)
+						len += snprintf(child + len, ccap - len, " | sigbus-loop %s+%d %s %s", MAPS[c->m].name, c->page, c->write ? "MISSING|WP" : "MISSING", what);
+					else if (c->sigbus_loop)
+						len += snprintf(child + len, ccap - len, " | sigbus-loop %s+%d..%d %s %s", MAPS[c->m].name, c->page, c->page + c->count, c->write ? "MISSING|WP" : "MISSING", what);
+					else if (c->mremap)
 						len += snprintf(child + len, ccap - len, " | mremap %s %s", MAPS[c->m].name, what);
 					else if (c->madvise && c->count == 1)
 						len += snprintf(child + len, ccap - len, " | madvise %s+%d %s %s", MAPS[c->m].name, c->page, c->madvise == 2 ? "REMOVE" : "DONTNEED", what);
