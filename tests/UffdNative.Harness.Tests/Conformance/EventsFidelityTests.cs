@@ -11,9 +11,9 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// </summary>
 public class EventsFidelityTests
 {
-    private static readonly MemoryType[] Small = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate];
+    private static ConformanceRunner Runner() => Fidelity.Runner();
 
-    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
+    public static TheoryData<MemoryType, bool> Cells => Fidelity.SmallTimesVariant();
 
     private static OpObservation ForkObs(ScenarioTrace t) => t.Observations.Single(o => o.Op.StartsWith("fork", StringComparison.Ordinal));
 
@@ -38,12 +38,7 @@ public class EventsFidelityTests
     }
 
     [Theory]
-    [InlineData(MemoryType.Anon, false)]
-    [InlineData(MemoryType.Anon, true)]
-    [InlineData(MemoryType.Shmem, false)]
-    [InlineData(MemoryType.Shmem, true)]
-    [InlineData(MemoryType.ShmemPrivate, false)]
-    [InlineData(MemoryType.ShmemPrivate, true)]
+    [MemberData(nameof(Cells))]
     public void TheChildDoesUpstreamsStepsAndTheHandlerFollowsItFromFdToFd(MemoryType memory, bool wp)
     {
         var ns = NamedScenarios.Find(wp ? "events-wp" : "events")!;
@@ -85,17 +80,13 @@ public class EventsFidelityTests
     public void TheModelPredictsTheSameStoryOnHugetlb()
     {
         // The hugetlb cells run where huge pages are reserved (the matrix's guests): 2 MiB pages, the same messages.
-        var runner = Runner();
-        foreach (var m in new[] { MemoryType.Hugetlb, MemoryType.HugetlbPrivate })
-            foreach (bool wp in new[] { false, true })
-            {
-                var t = runner.Model.Run(NamedScenarios.Find(wp ? "events-wp" : "events")!.Build(m)).Trace;
-                Assert.Null(t.Error);
-                var fork = ForkObs(t);
-                Assert.Equal(Messages(wp, ""), fork.Messages);
-                Assert.Contains($"madvise m0+0..4 {(m == MemoryType.Hugetlb ? "REMOVE" : "DONTNEED")} ok", fork.Child);
-                Assert.Equal("r m0+3 ok value=0x0", fork.Child[^2]);
-            }
+        foreach (var (m, wp, t) in Fidelity.HugetlbModelTraces("events", "events-wp"))
+        {
+            var fork = ForkObs(t);
+            Assert.Equal(Messages(wp, ""), fork.Messages);
+            Assert.Contains($"madvise m0+0..4 {(m == MemoryType.Hugetlb ? "REMOVE" : "DONTNEED")} ok", fork.Child);
+            Assert.Equal("r m0+3 ok value=0x0", fork.Child[^2]);
+        }
     }
 
     [Fact]
@@ -122,13 +113,9 @@ public class EventsFidelityTests
         // MADV_DONTNEED of a private file mapping zaps its private COWs (zap_page_range_single without details): the
         // child's release on shmem-private drops the pages COPY installed, and the child reads the file's zeros. Flipped
         // (kept, as a hole punch would), only those cells change: anon has no file under it, shmem is released by REMOVE.
-        var scenarios = NamedScenarios.All.Where(s => s.Name is "events" or "events-wp").ToList();
-        var cells = Hard.Within(300_000, () => Runner(ModelBug.DontNeedKeepsFileCows).RunAll(scenarios, Small).ToList());
-        var diverged = cells.Where(c => c.Status == CellStatus.Diverged).Select(c => (c.Scenario, c.Memory)).OrderBy(c => c.Scenario, StringComparer.Ordinal).ToList();
+        var (diverged, d) = Fidelity.Flipped(ModelBug.DontNeedKeepsFileCows, "events", "events-wp");
         Assert.Equal([("events", MemoryType.ShmemPrivate), ("events-wp", MemoryType.ShmemPrivate)], diverged);
-        Assert.All(cells.Where(c => c.Status != CellStatus.Diverged), c => Assert.Equal(CellStatus.Pass, c.Status));
         // At the fork: the model says the child reads the copied tag after the release, the kernel reads 0.
-        var d = cells.First(c => c.Status == CellStatus.Diverged).Divergence!.Describe();
         Assert.Contains($"r m0+0 ok value=0x{HandlerPolicy.CopyTag(0, 0):x}", d, StringComparison.Ordinal);
         Assert.Contains("r m0+0 ok value=0x0", d, StringComparison.Ordinal);
     }
@@ -137,12 +124,9 @@ public class EventsFidelityTests
     public void TheReproducerRunsTheChildsStepsAndTheHandlersUnregister()
     {
         var s = NamedScenarios.Find("events-wp")!.Build(MemoryType.ShmemPrivate);
-        foreach (var (bug, exit) in new[] { (ModelBug.None, 0), (ModelBug.DontNeedKeepsFileCows, 1) })
+        foreach (var bug in new[] { ModelBug.None, ModelBug.DontNeedKeepsFileCows })
         {
-            using var dir = new TempDirectory("uffd-repro-events-");
-            var files = Reproducer.Write(s, Runner(bug), dir.Path);
-            var (rc, output) = ReproBuild.CompileAndRun(files.C);
-            Assert.True(rc == exit, $"{bug}: exit {rc}\n{output}");
+            var output = Fidelity.Repro(s, bug);
             Assert.True(output.Contains("u0c REMAP m0", StringComparison.Ordinal), output);
             Assert.True(output.Contains("u0c REMOVE m0+0..4 => unregister", StringComparison.Ordinal), output);
             Assert.True(output.Contains("mremap m0 ok | r m0+2 ok value=0xc0002", StringComparison.Ordinal), output);

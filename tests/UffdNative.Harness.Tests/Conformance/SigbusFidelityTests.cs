@@ -13,17 +13,12 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// </summary>
 public class SigbusFidelityTests
 {
-    private static readonly MemoryType[] Small = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate];
+    private static ConformanceRunner Runner() => Fidelity.Runner();
 
-    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
+    public static TheoryData<MemoryType, bool> Cells => Fidelity.SmallTimesVariant();
 
     [Theory]
-    [InlineData(MemoryType.Anon, false)]
-    [InlineData(MemoryType.Anon, true)]
-    [InlineData(MemoryType.Shmem, false)]
-    [InlineData(MemoryType.Shmem, true)]
-    [InlineData(MemoryType.ShmemPrivate, false)]
-    [InlineData(MemoryType.ShmemPrivate, true)]
+    [MemberData(nameof(Cells))]
     public void TheChildRunsUpstreamsLoopOnItsOwnUffdAndTheEventForkChildIsSignalledOnEveryAccess(MemoryType memory, bool wp)
     {
         var s = NamedScenarios.Find(wp ? "sigbus-wp" : "sigbus")!.Build(memory);
@@ -55,16 +50,12 @@ public class SigbusFidelityTests
     [Fact]
     public void TheModelPredictsTheSameStoryOnHugetlb()
     {
-        var runner = Runner();
-        foreach (var m in new[] { MemoryType.Hugetlb, MemoryType.HugetlbPrivate })
-            foreach (bool wp in new[] { false, true })
-            {
-                var t = runner.Model.Run(NamedScenarios.Find(wp ? "sigbus-wp" : "sigbus")!.Build(m)).Trace;
-                Assert.Null(t.Error);
-                var first = t.Observations.First(x => x.Op.StartsWith("fork", StringComparison.Ordinal));
-                Assert.Equal($"sigbus-loop m0+0..2 {(wp ? "MISSING|WP" : "MISSING")} ok sigbus=2 wp={(wp ? 2 : 0)}", first.Child[1]);
-                Assert.Equal(["u0 FORK"], t.Observations.Last().Messages);
-            }
+        foreach (var (_, wp, t) in Fidelity.HugetlbModelTraces("sigbus", "sigbus-wp"))
+        {
+            var first = t.Observations.First(x => x.Op.StartsWith("fork", StringComparison.Ordinal));
+            Assert.Equal($"sigbus-loop m0+0..2 {(wp ? "MISSING|WP" : "MISSING")} ok sigbus=2 wp={(wp ? 2 : 0)}", first.Child[1]);
+            Assert.Equal(["u0 FORK"], t.Observations.Last().Messages);
+        }
     }
 
     [Fact]
@@ -72,12 +63,8 @@ public class SigbusFidelityTests
     {
         // FEATURE_SIGBUS turns every fault into SIGBUS, WP ones too (handle_userfault). Flipped, the write back in
         // sigbus-wp would become a message: only those cells change.
-        var scenarios = NamedScenarios.All.Where(s => s.Name is "sigbus" or "sigbus-wp").ToList();
-        var cells = Hard.Within(300_000, () => Runner(ModelBug.SigbusSparesWpFaults).RunAll(scenarios, Small).ToList());
-        var diverged = cells.Where(c => c.Status == CellStatus.Diverged).Select(c => (c.Scenario, c.Memory)).OrderBy(c => c.Memory).ToList();
+        var (diverged, d) = Fidelity.Flipped(ModelBug.SigbusSparesWpFaults, "sigbus", "sigbus-wp");
         Assert.Equal([("sigbus-wp", MemoryType.Anon), ("sigbus-wp", MemoryType.Shmem), ("sigbus-wp", MemoryType.ShmemPrivate)], diverged);
-        Assert.All(cells.Where(c => c.Status != CellStatus.Diverged), c => Assert.Equal(CellStatus.Pass, c.Status));
-        var d = cells.First(c => c.Status == CellStatus.Diverged).Divergence!.Describe();
         // The model (wrongly) expects the write backs as messages; the kernel sends none.
         Assert.True(d.Contains("expected loop PF 0x3 m0+0 => unprotect", StringComparison.Ordinal) && d.Contains("actual   (none)", StringComparison.Ordinal), d);
     }
@@ -86,12 +73,9 @@ public class SigbusFidelityTests
     public void TheReproducerRunsTheLoopInTheChild()
     {
         var s = NamedScenarios.Find("sigbus-wp")!.Build(MemoryType.Shmem);
-        foreach (var (bug, exit) in new[] { (ModelBug.None, 0), (ModelBug.SigbusSparesWpFaults, 1) })
+        foreach (var bug in new[] { ModelBug.None, ModelBug.SigbusSparesWpFaults })
         {
-            using var dir = new TempDirectory("uffd-repro-sigbus-");
-            var files = Reproducer.Write(s, Runner(bug), dir.Path);
-            var (rc, output) = ReproBuild.CompileAndRun(files.C);
-            Assert.True(rc == exit, $"{bug}: exit {rc}\n{output}");
+            var output = Fidelity.Repro(s, bug);
             Assert.True(output.Contains("actual   [0] ok ||  || pagemap m0=.... | sigbus-loop m0+0..2 MISSING|WP ok sigbus=2 wp=2 | pagemap m0=ff..", StringComparison.Ordinal), output);
         }
     }
