@@ -142,6 +142,10 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         private readonly List<UffdEntry> childUffds = [];
         /// <summary>During a fork op: where the child's mremap steps put its mappings (the parent's stay where they are).</summary>
         private readonly List<(MapEntry Map, ulong Start)> childPlaces = [];
+        /// <summary>During a fork op: the child, which after each madvise step waits for the handler's UNREGISTER on REMOVE
+        /// (HandlerPolicy.UnregisterOnRemove) before going on.</summary>
+        private ForkedChild? runningChild;
+        private readonly Lock runningChildGate = new();
         private readonly List<Helper> held = [];
         private readonly List<Helper> helpers = [];
         private readonly List<NativeWorker> workers = [];
@@ -580,9 +584,12 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                         ops.Add(ChildOps.PageMap(ChildAddr(m.Spec.Name, p)));
             }
             PageMapOps();
-            int firstAccess = ops.Count;
+            // The op of each step (a madvise step may be followed by a wait, below).
+            var stepOps = new int[op.Child.Count];
+            int step = 0;
             foreach (var a in op.Child)
             {
+                stepOps[step++] = ops.Count;
                 if (a.Mremap)
                 {
                     ulong target = SlotAddress(childSlot++);
@@ -598,7 +605,13 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                 }
                 ops.Add(a.Madvise is { } adv ? ChildVm.Madvise(ChildAddr(a.M, a.Page), (ulong)a.Count * Page, AdviceNumber(adv))
                     : a.Pin ? IoUringPin.ChildPin(ChildAddr(a.M, a.Page), Page) : a.Write ? ChildOps.Write64(ChildAddr(a.M, a.Page), a.Tag) : ChildOps.Read64(ChildAddr(a.M, a.Page)));
+                // The handler's UNREGISTER on REMOVE races the child's next access: userfaultfd_unregister wakes the range's
+                // waiters before it clears each VMA, and a fault under the per-VMA lock can queue itself in between, leaving a
+                // message for a range no longer registered (COPY ENOENT; seen in a 6.12 guest). So the child waits for it.
+                if (a.Madvise is not null && sc.Policy.UnregisterOnRemove)
+                    ops.Add(ChildOps.WaitParent());
             }
+            int lastMaps = ops.Count;
             if (op.Child.Count > 0)
                 PageMapOps();
             // The child's pins end after its last report, as upstream's child unpins after its pagemap check.
@@ -621,6 +634,8 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             var h = new Helper("fork", self =>
             {
                 using var c = ForkedChild.Start(opsArray);
+                lock (runningChildGate)
+                    runningChild = c;
                 Volatile.Write(ref forkProgressAt, Environment.TickCount64);
                 while (true)
                 {
@@ -640,6 +655,9 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                     }
                 }
                 int code;
+                lock (runningChildGate)
+                    runningChild = null; // Finish frees the child's handle: no Release after this
+
                 try
                 {
                     code = c.Finish(childStalled ? 0 : (int)silence);
@@ -694,7 +712,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             for (int i = 0; i < op.Child.Count; i++)
             {
                 var a = op.Child[i];
-                string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
+                string res = !byIndex.TryGetValue(stepOps[i], out var r) ? "missing"
                     : r.Sigbus > 0 ? $"sigbus code={r.SiCode}"
                     : a.SigbusLoop ? SigbusLoopText(r)
                     : r.Ret < 0 ? E.Name((int)-r.Ret)
@@ -703,7 +721,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                 childObs.Add($"{a} {res}");
             }
             if (op.Child.Count > 0)
-                childObs.Add(ChildMaps(firstAccess + op.Child.Count));
+                childObs.Add(ChildMaps(lastMaps));
             return h.Result == 0 ? "ok" : $"child exit {h.Result}";
         }
 
@@ -886,6 +904,10 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                         var range = new UffdioRange(e.Start, e.End - e.Start);
                         int rc = u.Fd.TryUnregister(ref range);
                         text += rc == 0 ? " => unregister" : $" => unregister:{E.Name(-rc)}";
+                        // The releasing child waits for this (see Fork); a parent's madvise does not.
+                        if (childUffds.Contains(u))
+                            lock (runningChildGate)
+                                runningChild?.Release();
                     }
                     msgs.Add(text);
                     return;

@@ -111,6 +111,10 @@ static int child_fd[MAX_UFFDS];
 static char child_name[MAX_UFFDS][32];
 static uint64_t child_features[MAX_UFFDS];
 static int nchild;
+/* With POLICY.unregister_on_remove the child waits on release_pipe after each madvise step until the handler has
+ * UNREGISTERed the REMOVE's range: userfaultfd_unregister wakes waiters before it clears each VMA, and a fault under the
+ * per-VMA lock can queue itself in between (a message for a range no longer registered: COPY ENOENT). */
+static int release_pipe[2] = { -1, -1 };
 static uint64_t slot_base;
 static int next_slot;
 static int faults_this_op, blocked, timed_out;
@@ -378,6 +382,8 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 			struct r_uffdio_range r = { msg->arg.remove.start, msg->arg.remove.end - msg->arg.remove.start };
 			int rc = xioctl(fd, UFFDIO_UNREGISTER_, &r);
 			snprintf(how, sizeof(how), rc ? " => unregister:%s" : " => unregister", rc ? ename(rc) : "");
+			for (int c = 0; c < nchild; c++)
+				if (child_fd[c] == fd && release_pipe[1] >= 0 && write(release_pipe[1], "r", 1) < 0) {}
 		}
 		if (m >= 0)
 			add_msg("%s REMOVE %s+%d..%d%s", uname, MAPS[m].name, page, page + (int)((msg->arg.remove.end - msg->arg.remove.start) / PAGE), how);
@@ -725,6 +731,8 @@ static void child_run(const struct op *o)
 						r.ret = child_sigbus_loop(c, a, &r.value);
 					} else if (c->madvise) {
 						r.ret = madvise((void *)(uintptr_t)a, (size_t)c->count * PAGE, c->madvise == 2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
+						char b;
+						if (POLICY.unregister_on_remove && read(release_pipe[0], &b, 1) < 0) {}
 					} else if (c->pin) {
 						int ring = nrings < 16 ? ring_pin(a, PAGE) : -EMFILE;
 						if (ring >= 0)
@@ -1146,8 +1154,15 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 				child_place[nchild_places].m = CHILD[o->child_first + a].m;
 				child_place[nchild_places++].addr = slot_base + (uint64_t)slot++ * SLOT;
 			}
+		if (pipe(release_pipe) < 0) {
+			snprintf(res, cap, "pipe failed");
+			return;
+		}
 		pthread_create(&j.t, NULL, fork_job, &j);
 		serve(&j.done);
+		close(release_pipe[0]);
+		close(release_pipe[1]);
+		release_pipe[0] = release_pipe[1] = -1;
 		for (int c = 0; c < nchild; c++)
 			close(child_fd[c]);
 		nchild = 0;
