@@ -896,9 +896,8 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                     var text = a is { } l && int.TryParse(l.Page, CultureInfo.InvariantCulture, out int first)
                         ? $"{u.Name} REMOVE {l.Name}+{first}..{first + (int)((e.End - e.Start) / Page)}"
                         : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}";
-                    // Upstream's handler UNREGISTERs the removed range at once (HandlerPolicy.UnregisterOnRemove): before this
-                    // uffd is read again, so a fault the releasing process takes meanwhile is still queued, and the
-                    // UNREGISTER wakes it without a message (§1.4 UNREGISTER): it re-faults unregistered.
+                    // Upstream's handler UNREGISTERs the removed range (HandlerPolicy.UnregisterOnRemove); a releasing fork
+                    // child waits for it before its next access (see Fork: the UNREGISTER would race that access).
                     if (sc.Policy.UnregisterOnRemove)
                     {
                         var range = new UffdioRange(e.Start, e.End - e.Start);

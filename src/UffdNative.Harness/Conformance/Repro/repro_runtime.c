@@ -377,8 +377,7 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 		int m = locate(msg->arg.remove.start, &page);
 		char how[64] = "";
 		if (POLICY.unregister_on_remove) {
-			/* At once, before this uffd is read again: a fault the releasing process takes meanwhile stays queued
-			 * and the UNREGISTER wakes it without a message. */
+			/* Then the releasing fork child, waiting on release_pipe, goes on (see release_pipe). */
 			struct r_uffdio_range r = { msg->arg.remove.start, msg->arg.remove.end - msg->arg.remove.start };
 			int rc = xioctl(fd, UFFDIO_UNREGISTER_, &r);
 			snprintf(how, sizeof(how), rc ? " => unregister:%s" : " => unregister", rc ? ename(rc) : "");
