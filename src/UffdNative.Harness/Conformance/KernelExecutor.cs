@@ -145,6 +145,8 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         /// <summary>During a fork op: the child, which after each madvise step waits for the handler's UNREGISTER on REMOVE
         /// (HandlerPolicy.UnregisterOnRemove) before going on.</summary>
         private ForkedChild? runningChild;
+        /// <summary>Releases owed to the child before its handle reached this thread (it can reach its madvise first).</summary>
+        private int owedReleases;
         private readonly Lock runningChildGate = new();
         private readonly List<Helper> held = [];
         private readonly List<Helper> helpers = [];
@@ -630,12 +632,18 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             bool childStalled = false;
             forkSilenceMs = silence;
             Volatile.Write(ref forkProgressAt, Environment.TickCount64);
+            lock (runningChildGate)
+                owedReleases = 0;
             // With EVENT_FORK, fork() blocks until the FORK message is read (§3.5): a helper thread forks.
             var h = new Helper("fork", self =>
             {
                 using var c = ForkedChild.Start(opsArray);
                 lock (runningChildGate)
+                {
                     runningChild = c;
+                    for (; owedReleases > 0; owedReleases--)
+                        c.Release();
+                }
                 Volatile.Write(ref forkProgressAt, Environment.TickCount64);
                 while (true)
                 {
@@ -906,7 +914,12 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                         // The releasing child waits for this (see Fork); a parent's madvise does not.
                         if (childUffds.Contains(u))
                             lock (runningChildGate)
-                                runningChild?.Release();
+                            {
+                                if (runningChild is { } rc0)
+                                    rc0.Release();
+                                else
+                                    owedReleases++;
+                            }
                     }
                     msgs.Add(text);
                     return;
