@@ -249,4 +249,34 @@ UFFD_HARNESS_EXPORT int uffd_pin(uint64_t addr, uint64_t len, int *stage);
 UFFD_HARNESS_EXPORT int uffd_unpin(int ring);
 UFFD_HARNESS_EXPORT uint64_t uffd_pin_child_fn(int which);
 
+/* ============================ uffd_child_vm.c: a fork child's mremap and madvise ================== */
+/*
+ * uffd_child_vm_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that changes the fork child's own
+ * address space, as upstream's faulting_process does in its child (uffd-unit-tests.c, the events cases):
+ *   UFFD_CHILD_VM_MREMAP   mremap(addr, len, len, MAYMOVE|FIXED, addr + arg * 4096): arg is the destination's
+ *                          signed distance from addr in 4 KiB pages; value <- the new address.
+ *   UFFD_CHILD_VM_MADVISE  madvise(addr, len, arg).
+ * Both block while a uffd event they raise (REMAP, REMOVE) is unread, like any caller (reference §1.6). */
+#define UFFD_CHILD_VM_MREMAP 0
+#define UFFD_CHILD_VM_MADVISE 1
+
+UFFD_HARNESS_EXPORT uint64_t uffd_child_vm_fn(int which);
+
+/* ============================ uffd_child_sigbus.c: upstream's sigbus loop in a fork child ========== */
+/*
+ * uffd_child_sigbus_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that runs upstream's sigbus loop
+ * (uffd-unit-tests.c faulting_process(1, wp)) over [addr, addr+len) in a fork child, on a uffd of the child's own
+ * with FEATURE_SIGBUS: register MISSING (|WP with UFFD_CHILD_SIGBUS_WP), then per page read (SIGBUS: COPY a page
+ * whose first word is UFFD_CHILD_SIGBUS_TAG_BASE + (mapping << 8) + page — HandlerPolicy.CopyTag, the mapping index
+ * in arg bits 8..15 — MODE_WP with wp, retry), check the word, write it back (with wp a SIGBUS: un-protect, retry).
+ * arg: UFFD_CHILD_SIGBUS_WP, UFFD_CHILD_SIGBUS_WP_FILE (ask WP_HUGETLBFS_SHMEM too), UFFD_CHILD_SIGBUS_HUGE (2 MiB
+ * pages). Returns 0 with value = MISSING signals | WP signals << 32, or -errno of the open, API, REGISTER or an
+ * ioctl of the loop, -EPROTO for a repeated signal, -EIO for a wrong word (value = the page). */
+#define UFFD_CHILD_SIGBUS_WP 1
+#define UFFD_CHILD_SIGBUS_WP_FILE 2
+#define UFFD_CHILD_SIGBUS_HUGE 4
+#define UFFD_CHILD_SIGBUS_TAG_BASE 0xC0000
+
+UFFD_HARNESS_EXPORT uint64_t uffd_child_sigbus_fn(void);
+
 #endif /* UFFD_HARNESS_H */

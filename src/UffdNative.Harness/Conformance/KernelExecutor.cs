@@ -140,6 +140,14 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         private readonly List<MapEntry> maps = [];
         private readonly List<UffdEntry> uffds = [];
         private readonly List<UffdEntry> childUffds = [];
+        /// <summary>During a fork op: where the child's mremap steps put its mappings (the parent's stay where they are).</summary>
+        private readonly List<(MapEntry Map, ulong Start)> childPlaces = [];
+        /// <summary>During a fork op: the child, which after each madvise step waits for the handler's UNREGISTER on REMOVE
+        /// (HandlerPolicy.UnregisterOnRemove) before going on.</summary>
+        private ForkedChild? runningChild;
+        /// <summary>Releases owed to the child before its handle reached this thread (it can reach its madvise first).</summary>
+        private int owedReleases;
+        private readonly Lock runningChildGate = new();
         private readonly List<Helper> held = [];
         private readonly List<Helper> helpers = [];
         private readonly List<NativeWorker> workers = [];
@@ -461,10 +469,12 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             return "ok";
         }
 
+        private static int AdviceNumber(MadviseAdvice a) => a switch { MadviseAdvice.DontNeed => (int)Advice.DontNeed, MadviseAdvice.Remove => (int)Advice.Remove, _ => (int)Advice.PageOut };
+
         private string Madvise(MadviseOp op, long deadline)
         {
             ulong addr = Addr(op.M, op.First), len = (ulong)op.Count * Page;
-            int advice = op.Advice switch { MadviseAdvice.DontNeed => (int)Advice.DontNeed, MadviseAdvice.Remove => (int)Advice.Remove, _ => (int)Advice.PageOut };
+            int advice = AdviceNumber(op.Advice);
             // With EVENT_REMOVE the call blocks until the REMOVE event is read: never on this thread (§1.6).
             var h = new Helper("madvise", _ => madvise((void*)addr, (size_t)len, advice) < 0 ? -Marshal.GetLastPInvokeError() : 0).Start();
             helpers.Add(h);
@@ -564,16 +574,46 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         private string Fork(ForkOp op, List<string> childObs, long deadline)
         {
             var ops = new List<ChildOp>();
+            // Where each mapping is in the child: its mremap steps move it to free slots of the child's copy of the
+            // reservation (after the parent's, which stay free in the child), and Locate names a fault there.
+            var childAt = maps.ToDictionary(m => m.Spec.Name, m => m.Address);
+            int childSlot = nextSlot;
+            ulong ChildAddr(string m, int page) => childAt[m] + (ulong)page * Page;
             void PageMapOps()
             {
                 foreach (var m in maps)
                     for (int p = 0; p < m.Spec.Pages; p++)
-                        ops.Add(ChildOps.PageMap(m.Address + (ulong)p * Page));
+                        ops.Add(ChildOps.PageMap(ChildAddr(m.Spec.Name, p)));
             }
             PageMapOps();
-            int firstAccess = ops.Count;
+            // The op of each step (a madvise step may be followed by a wait, below).
+            var stepOps = new int[op.Child.Count];
+            int step = 0;
             foreach (var a in op.Child)
-                ops.Add(a.Pin ? IoUringPin.ChildPin(Addr(a.M, a.Page), Page) : a.Write ? ChildOps.Write64(Addr(a.M, a.Page), a.Tag) : ChildOps.Read64(Addr(a.M, a.Page)));
+            {
+                stepOps[step++] = ops.Count;
+                if (a.Mremap)
+                {
+                    ulong target = SlotAddress(childSlot++);
+                    ops.Add(ChildVm.Mremap(childAt[a.M], M(a.M).Len, target));
+                    childAt[a.M] = target;
+                    childPlaces.Add((M(a.M), target));
+                    continue;
+                }
+                if (a.SigbusLoop)
+                {
+                    ops.Add(ChildVm.SigbusLoop(ChildAddr(a.M, a.Page), (ulong)a.Count * Page, sc.MappingIndex(a.M), wp: a.Write, wpFile: a.Write && M(a.M).Spec.Kind != MapKind.Anon, huge: hugetlb));
+                    continue;
+                }
+                ops.Add(a.Madvise is { } adv ? ChildVm.Madvise(ChildAddr(a.M, a.Page), (ulong)a.Count * Page, AdviceNumber(adv))
+                    : a.Pin ? IoUringPin.ChildPin(ChildAddr(a.M, a.Page), Page) : a.Write ? ChildOps.Write64(ChildAddr(a.M, a.Page), a.Tag) : ChildOps.Read64(ChildAddr(a.M, a.Page)));
+                // The handler's UNREGISTER on REMOVE races the child's next access: userfaultfd_unregister wakes the range's
+                // waiters before it clears each VMA, and a fault under the per-VMA lock can queue itself in between, leaving a
+                // message for a range no longer registered (COPY ENOENT; seen in a 6.12 guest). So the child waits for it.
+                if (a.Madvise is not null && sc.Policy.UnregisterOnRemove)
+                    ops.Add(ChildOps.WaitParent());
+            }
+            int lastMaps = ops.Count;
             if (op.Child.Count > 0)
                 PageMapOps();
             // The child's pins end after its last report, as upstream's child unpins after its pagemap check.
@@ -592,10 +632,18 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             bool childStalled = false;
             forkSilenceMs = silence;
             Volatile.Write(ref forkProgressAt, Environment.TickCount64);
+            lock (runningChildGate)
+                owedReleases = 0;
             // With EVENT_FORK, fork() blocks until the FORK message is read (§3.5): a helper thread forks.
             var h = new Helper("fork", self =>
             {
                 using var c = ForkedChild.Start(opsArray);
+                lock (runningChildGate)
+                {
+                    runningChild = c;
+                    for (; owedReleases > 0; owedReleases--)
+                        c.Release();
+                }
                 Volatile.Write(ref forkProgressAt, Environment.TickCount64);
                 while (true)
                 {
@@ -615,6 +663,9 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                     }
                 }
                 int code;
+                lock (runningChildGate)
+                    runningChild = null; // Finish frees the child's handle: no Release after this
+
                 try
                 {
                     code = c.Finish(childStalled ? 0 : (int)silence);
@@ -639,6 +690,7 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             foreach (var cu in childUffds)
                 cu.Close();
             childUffds.Clear();
+            childPlaces.Clear();
             if (blocked)
                 return "blocked";
             if (childStalled)
@@ -668,17 +720,24 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
             for (int i = 0; i < op.Child.Count; i++)
             {
                 var a = op.Child[i];
-                string res = !byIndex.TryGetValue(firstAccess + i, out var r) ? "missing"
+                string res = !byIndex.TryGetValue(stepOps[i], out var r) ? "missing"
                     : r.Sigbus > 0 ? $"sigbus code={r.SiCode}"
+                    : a.SigbusLoop ? SigbusLoopText(r)
                     : r.Ret < 0 ? E.Name((int)-r.Ret)
-                    : a.Pin ? "ok"
+                    : !a.IsAccess ? "ok"
                     : $"ok value=0x{(a.Write ? 0 : r.Value):x}";
                 childObs.Add($"{a} {res}");
             }
             if (op.Child.Count > 0)
-                childObs.Add(ChildMaps(firstAccess + op.Child.Count));
+                childObs.Add(ChildMaps(lastMaps));
             return h.Result == 0 ? "ok" : $"child exit {h.Result}";
         }
+
+        /// <summary>A sigbus loop's result in the model's words (ChildVm.SigbusLoop): its signals, or what failed (at which page).</summary>
+        private static string SigbusLoopText(ChildResult r) =>
+            r.Ret == 0 ? $"ok sigbus={r.Value & 0xffffffff} wp={r.Value >> 32}"
+            : r.Ret is -E.EPROTO or -E.EIO ? $"{E.Name((int)-r.Ret)} page={r.Value}"
+            : E.Name((int)-r.Ret);
 
         private static string Close(UffdEntry u)
         {
@@ -797,11 +856,11 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
         /// on hugetlb the huge page's base, §3.11) is named with its offset, which no model observation has.</summary>
         private (string Name, string Page)? Locate(ulong addr)
         {
-            foreach (var m in maps)
-                if (addr >= m.Address && addr < m.Address + m.Len)
+            foreach (var (m, start) in maps.Select(m => (m, m.Address)).Concat(childPlaces))
+                if (addr >= start && addr < start + m.Len)
                 {
-                    ulong off = (addr - m.Address) % Page;
-                    var page = ((addr - m.Address) / Page).ToString(CultureInfo.InvariantCulture);
+                    ulong off = (addr - start) % Page;
+                    var page = ((addr - start) / Page).ToString(CultureInfo.InvariantCulture);
                     return (m.Spec.Name, off == 0 ? page : $"{page}@0x{off:x}");
                 }
             return null;
@@ -842,9 +901,27 @@ public sealed unsafe partial class KernelExecutor(ExecutorOptions? options = nul
                 case RemoveEvent e:
                 {
                     var a = Locate(e.Start);
-                    msgs.Add(a is { } l && int.TryParse(l.Page, CultureInfo.InvariantCulture, out int first)
+                    var text = a is { } l && int.TryParse(l.Page, CultureInfo.InvariantCulture, out int first)
                         ? $"{u.Name} REMOVE {l.Name}+{first}..{first + (int)((e.End - e.Start) / Page)}"
-                        : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}");
+                        : $"{u.Name} REMOVE 0x{e.Start:x}..0x{e.End:x}";
+                    // Upstream's handler UNREGISTERs the removed range (HandlerPolicy.UnregisterOnRemove); a releasing fork
+                    // child waits for it before its next access (see Fork: the UNREGISTER would race that access).
+                    if (sc.Policy.UnregisterOnRemove)
+                    {
+                        var range = new UffdioRange(e.Start, e.End - e.Start);
+                        int rc = u.Fd.TryUnregister(ref range);
+                        text += rc == 0 ? " => unregister" : $" => unregister:{E.Name(-rc)}";
+                        // The releasing child waits for this (see Fork); a parent's madvise does not.
+                        if (childUffds.Contains(u))
+                            lock (runningChildGate)
+                            {
+                                if (runningChild is { } rc0)
+                                    rc0.Release();
+                                else
+                                    owedReleases++;
+                            }
+                    }
+                    msgs.Add(text);
                     return;
                 }
                 case RemapEvent e:

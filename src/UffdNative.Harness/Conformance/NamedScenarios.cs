@@ -161,22 +161,46 @@ public static class NamedScenarios
                       Read(0), Read(1), Read(510), Read(511), new CollapseOp("al"), Read(0, "al"), Read(2, "al"), Read(511, "al"), Read(1)),
             NeedsShmemThp);
 
-        Add("sigbus", "§2.1 #14, §4.5", "FEATURE_SIGBUS with EVENT_FORK: every access of a fork child to a missing page raises SIGBUS (no message); after COPY the child reads the pages",
-            MemoryTypes.All, m => NewScenario("sigbus", m, F.Sigbus | F.EventFork)
-                .Then(Register(R.Missing), Fork(ChildRead(0), ChildRead(1), ChildWrite(2, 0xb1), ChildRead(3)), Copy(0, 0xb2, 2), Fork(ChildRead(0), ChildRead(1), ChildRead(2))));
+        // Upstream's two parts: (1) faulting_process(1, wp) takes one SIGBUS per page of the first half, COPYs the page and
+        // retries (with wp the write back SIGBUSes once more and is un-protected) — here natively in a fork child forked
+        // while nothing is registered, on a uffd of its own (ChildSigbusLoop), since a SIGBUS would end the .NET host;
+        // (2) the parent registers, releases the area, and a child forked with EVENT_FORK (SIGBUS is inherited) must be
+        // signalled on every access, with no message but the FORK.
+        Scenario Sigbus(MemoryType m, bool wp) =>
+            NewScenario(wp ? "sigbus-wp" : "sigbus", m, F.Sigbus | F.EventFork | (wp ? WpFeatures(m) : 0))
+                .Then(Fork(ChildSigbusLoop(0, 2, wp)), Register(wp ? R.Missing | R.WriteProtect : R.Missing), Release(m, 0, 4), Fork(ChildRead(0), ChildRead(1)));
+        Add("sigbus", "§2.1 #14, §4.5", "upstream's sigbus loop in a fork child on a uffd of its own with FEATURE_SIGBUS: one SIGBUS per page, COPY and retry; then a child forked with EVENT_FORK (SIGBUS inherited) is signalled on every access, no message",
+            MemoryTypes.All, m => Sigbus(m, false));
 
-        Add("sigbus-wp", "§2.1 #15", "as sigbus with MISSING|WP: the first SIGBUS is MISSING; after COPY(MODE_WP) a write raises the second (WP) SIGBUS; a read does not",
-            MemoryTypes.All, m => NewScenario("sigbus-wp", m, F.Sigbus | F.EventFork | WpFeatures(m))
-                .Then(Register(R.Missing | R.WriteProtect), Fork(ChildRead(0), ChildWrite(1, 0xc1)), Copy(0, 0xc2, 2, wp: true), Fork(ChildRead(0), ChildWrite(0, 0xc3), ChildWrite(1, 0xc4)), Unprotect(1), Fork(ChildWrite(1, 0xc5))));
+        Add("sigbus-wp", "§2.1 #15", "as sigbus with MISSING|WP: the first SIGBUS of each page is MISSING (COPY with MODE_WP), the write back raises the second (WP), which is un-protected",
+            MemoryTypes.All, m => Sigbus(m, true));
 
-        Scenario Events(MemoryType m, bool wp) => NewScenario(wp ? "events-wp" : "events", m, F.EventFork | F.EventRemap | F.EventRemove | (wp ? WpFeatures(m) : 0))
-            .Then(Register(wp ? R.Missing | R.WriteProtect : R.Missing))
-            .Then(Fork(ChildRead(0), ChildWrite(0, 0xd1), ChildRead(1), ChildWrite(1, 0xd2)), new MremapOp("m0"), Read(2), Write(2, 0xd3), Read(3), Write(3, 0xd4),
-                  Release(m, 0, 4), Unregister(), Read(0), Read(2))
-            .WithPolicy(wp ? MissingPolicy.CopyWp : MissingPolicy.Copy);
-        Add("events", "§2.1 #16, §4.6", "FORK (the child's faults arrive on the new uffd), REMAP (mremap of the registered range), REMOVE (release), then unregister and read zeros",
+        // Upstream's faulting_process(0) runs in the child (EVENT_FORK: its faults and events come on the child's uffd): it
+        // reads and writes back (the same value: the handler's tag) the first half, mremaps the area, does the second
+        // half, releases the whole area and reads zeros; the handler follows FORK, REMAP and REMOVE, and UNREGISTERs on
+        // REMOVE (HandlerPolicy.UnregisterOnRemove), so the reads after the release fault no more.
+        Scenario Events(MemoryType m, bool wp)
+        {
+            var steps = new List<ChildAccess>();
+            void Half(int from, int to)
+            {
+                for (int p = from; p < to; p++)
+                    steps.AddRange([ChildRead(p), ChildWrite(p, HandlerPolicy.CopyTag(0, p))]);
+            }
+            Half(0, 2);
+            steps.Add(ChildMremap());
+            Half(2, 4);
+            steps.Add(ChildRelease(m, 0, 4));
+            steps.AddRange(Enumerable.Range(0, 4).Select(p => ChildRead(p)));
+            return (NewScenario(wp ? "events-wp" : "events", m, F.EventFork | F.EventRemap | F.EventRemove | (wp ? WpFeatures(m) : 0))
+                .Then(Register(wp ? R.Missing | R.WriteProtect : R.Missing), Fork([.. steps]))) with
+            {
+                Policy = new HandlerPolicy { Missing = wp ? MissingPolicy.CopyWp : MissingPolicy.Copy, UnregisterOnRemove = true },
+            };
+        }
+        Add("events", "§2.1 #16, §4.6", "a fork child (EVENT_FORK: its faults on the new uffd) reads and writes back half the pages, mremaps the area (REMAP), does the other half, releases it (REMOVE: the handler unregisters the range) and reads zeros without faults",
             MemoryTypes.All, m => Events(m, false));
-        Add("events-wp", "§2.1 #17", "as events with MISSING|WP and COPY(MODE_WP): the writes back raise WP faults",
+        Add("events-wp", "§2.1 #17", "as events with MISSING|WP and COPY(MODE_WP): each write back raises a WP fault, which the handler un-protects",
             MemoryTypes.All, m => Events(m, true));
 
         // Upstream's reader is a thread; here it is a fork child (a SIGBUS would end the .NET host), with EVENT_FORK so

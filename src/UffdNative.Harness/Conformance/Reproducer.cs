@@ -187,11 +187,11 @@ public static class Reproducer
         int minorAlias = s.Policy.MinorInvertThrough is { } inv ? Map(inv) : -1;
         var poison = s.Policy.PoisonPages ?? [];
         data.AppendLine($"static const int POISON_PAGES[] = {{ {string.Join(", ", poison.Append(-1))} }};");
-        data.AppendLine($"static const struct policy POLICY = {{ {missing}, {(s.Policy.ContinueWp ? 1 : 0)}, {moveSrc}, {s.Policy.MoveChunk}, {minorAlias}, {poison.Count}, POISON_PAGES }};");
+        data.AppendLine($"static const struct policy POLICY = {{ {missing}, {(s.Policy.ContinueWp ? 1 : 0)}, {moveSrc}, {s.Policy.MoveChunk}, {minorAlias}, {poison.Count}, POISON_PAGES, {(s.Policy.UnregisterOnRemove ? 1 : 0)} }};");
         data.AppendLine("static const struct child_acc CHILD[] = {");
         foreach (var a in child)
-            data.AppendLine($"\t{{ {Map(a.M)}, {a.Page}, {(a.Write ? 1 : 0)}, {Hex(a.Tag)}, {(a.Pin ? 1 : 0)} }},");
-        data.AppendLine("\t{ 0, 0, 0, 0, 0 } };");
+            data.AppendLine($"\t{{ {Map(a.M)}, {a.Page}, {(a.Write ? 1 : 0)}, {Hex(a.Tag)}, {(a.Pin ? 1 : 0)}, {(a.Mremap ? 1 : 0)}, {(a.Madvise switch { MadviseAdvice.DontNeed => 1, MadviseAdvice.Remove => 2, _ => 0 })}, {a.Count}, {(a.SigbusLoop ? 1 : 0)} }},");
+        data.AppendLine("\t{ 0, 0, 0, 0, 0, 0, 0, 0, 0 } };");
         data.AppendLine("static const struct api_step API[] = {");
         foreach (var a in api)
             data.AppendLine($"\t{{ {Hex(a.Api)}, {Hex(a.Features)} }},");

@@ -31,6 +31,12 @@ public enum ModelBug
     SignalKeepsUserFaultAsleep = 1 << 8,
     /// <summary>A signal aborts a kernel-mode fault: the syscall fails EFAULT at once (§1.5).</summary>
     SignalAbortsKernelFault = 1 << 9,
+    /// <summary>MADV_DONTNEED of a private file mapping keeps its private COWed (anon) pages, as a hole punch does; it
+    /// must zap them (zap_page_range_single without details, §3.2): what the events cases' release shows on shmem-private.</summary>
+    DontNeedKeepsFileCows = 1 << 10,
+    /// <summary>FEATURE_SIGBUS turns only MISSING faults into SIGBUS, a WP fault still becomes a message; it turns every
+    /// fault into SIGBUS (handle_userfault, §1.5): what upstream's sigbus-wp shows with its write back.</summary>
+    SigbusSparesWpFaults = 1 << 11,
 }
 
 /// <summary>Options of a model run that are not kernel-version switches.</summary>

@@ -295,7 +295,7 @@ internal sealed partial class ModelRun
     private Outcome? UserFault(Vma vma, Reason reason, MapState m, int p, bool write, bool kernel)
     {
         var ctx = vma.Ctx!;
-        if (ctx.HasFeature(UffdFeatures.Sigbus))
+        if (ctx.HasFeature(UffdFeatures.Sigbus) && !(reason == Reason.Wp && Bug(ModelBug.SigbusSparesWpFaults)))
             return new Outcome(kernel ? OutcomeKind.Efault : OutcomeKind.Sigbus, BusAdrerr);
         if (kernel && ctx.UserModeOnly)
             return new Outcome(OutcomeKind.Efault);

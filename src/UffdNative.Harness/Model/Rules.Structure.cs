@@ -46,7 +46,7 @@ internal sealed partial class ModelRun
     /// <summary>unmap_mapping_range over file pages [first, first+count) in every mapping of the memfd.</summary>
     private void ZapFileRange(int first, int count, bool evenCows, bool dropMarkers = false)
     {
-        foreach (var m in parent.Maps.Where(m => m.IsFile))
+        foreach (var m in parent.Maps.Concat(liveChild?.Maps ?? []).Where(m => m.IsFile))
         {
             // A private hugetlb mapping under a hole punch or truncate: hugetlb_vmdelete_list zapped it until 6.17
             // and skips it since (dd83609b8898, VMAs without a shareable lock); neither is modelled.
@@ -70,9 +70,9 @@ internal sealed partial class ModelRun
     /// event if the VMA's uffd has EVENT_REMOVE, the caller blocked until it is read), then the zap
     /// (DONTNEED) or the hole punch (REMOVE). MADV_REMOVE needs a shared writable file mapping:
     /// EINVAL on anonymous memory, EACCES on MAP_PRIVATE.</summary>
-    private string Madvise(MadviseOp op)
+    private string Madvise(MadviseOp op, MapState? inChild = null)
     {
-        var m = M(op.M);
+        var m = inChild ?? M(op.M);
         if (op.Advice == MadviseAdvice.PageOut)
             return PageOut(m, op.First, op.Count);
         if (op.Advice == MadviseAdvice.Remove)
@@ -96,11 +96,23 @@ internal sealed partial class ModelRun
                     held.Add(new HeldMadvise { Map = m, Advice = op.Advice, Pieces = pieces, EventCtx = ev, PendingPiece = (s, e) });
                     return "held";
                 }
-                msgs.Add($"{ev.Name} REMOVE {m.Name}+{s}..{e}");
+                msgs.Add($"{ev.Name} REMOVE {m.Name}+{s}..{e}{UnregisterRemoved(ev, m, s, e)}");
             }
             MadvisePiece(m, op.Advice, s, e);
         }
         return "ok";
+    }
+
+    /// <summary>The handler's UNREGISTER of a removed range (HandlerPolicy.UnregisterOnRemove, upstream's events handler), as
+    /// the message's suffix. It runs while the madvise goes on to zap; here before the zap: the two orders end alike
+    /// (UNREGISTER clears the wp a zap would leave as markers, unregister-clears-wp), except on kernels before it
+    /// (stale markers), which the events scenarios do not reach (their pages are un-protected before the release).</summary>
+    private string UnregisterRemoved(Ctx ctx, MapState m, int s, int e)
+    {
+        if (!sc.Policy.UnregisterOnRemove)
+            return "";
+        var r = Unregister(ctx, m, s, e - s);
+        return r.Errno == 0 ? " => unregister" : $" => unregister:{E.Name(r.Errno)}";
     }
 
     private void MadvisePiece(MapState m, MadviseAdvice advice, int s, int e)
@@ -109,7 +121,7 @@ internal sealed partial class ModelRun
         {
             // zap_page_range_single with no details: private COWs go too.
             for (int p = s; p < e; p++)
-                ZapPte(m, m.VmaAt(p), p, evenCows: true);
+                ZapPte(m, m.VmaAt(p), p, evenCows: !(m.IsFile && Bug(ModelBug.DontNeedKeepsFileCows)));
         }
         else
             PunchFile(m.FileOffset + s, e - s);
@@ -121,14 +133,14 @@ internal sealed partial class ModelRun
         var results = new List<string>();
         foreach (var h in held)
         {
-            msgs.Add($"{h.EventCtx.Name} REMOVE {h.Map.Name}+{h.PendingPiece.Start}..{h.PendingPiece.End}");
+            msgs.Add($"{h.EventCtx.Name} REMOVE {h.Map.Name}+{h.PendingPiece.Start}..{h.PendingPiece.End}{UnregisterRemoved(h.EventCtx, h.Map, h.PendingPiece.Start, h.PendingPiece.End)}");
             h.EventCtx.MmapChanging--;
             MadvisePiece(h.Map, h.Advice, h.PendingPiece.Start, h.PendingPiece.End);
             while (h.Pieces.Count > 0)
             {
                 var (s, e) = h.Pieces.Dequeue();
                 if (h.Map.VmaAt(s).Ctx is { } c && c.HasFeature(UffdFeatures.EventRemove))
-                    msgs.Add($"{c.Name} REMOVE {h.Map.Name}+{s}..{e}");
+                    msgs.Add($"{c.Name} REMOVE {h.Map.Name}+{s}..{e}{UnregisterRemoved(c, h.Map, s, e)}");
                 MadvisePiece(h.Map, h.Advice, s, e);
             }
             results.Add("madvise=ok");
@@ -233,12 +245,14 @@ internal sealed partial class ModelRun
     /// <summary>mremap of the whole mapping (§3.6): with EVENT_REMAP the registration and the wp state move
     /// and a REMAP event is delivered; without it the new VMA is unregistered and, since 6.13 (0cef0bb836e3,
     /// CVE-2025-21696; 6.12.11 stable), its wp bits and markers are cleared (stale before).</summary>
-    private string Mremap(MapState m)
+    private string Mremap(MapState m, bool inChild = false)
     {
         if (m.Vmas.Count > 1)
             throw new OutOfScopeException("mremap of a mapping split into several VMAs (moving several VMAs at once is allowed only on recent kernels; not modelled)");
         var v = m.Vmas[0];
-        slot[m] = nextSlot++;
+        // A fork child's mremap moves the child's mapping only: the parent's places (FORK event order) stay.
+        if (!inChild)
+            slot[m] = nextSlot++;
         if (v.Ctx is { } c)
         {
             if (c.HasFeature(UffdFeatures.EventRemap))
@@ -386,20 +400,26 @@ internal sealed partial class ModelRun
 
         string ChildMaps() => "pagemap " + string.Join(" ", child.Maps.Select(m => $"{m.Name}={PageMapOf(m)}"));
         childObs.Add(ChildMaps());
-        foreach (var a in op.Child)
+        // While the child runs, a hole punch of the file reaches its mappings too (ZapFileRange).
+        liveChild = child;
+        try
         {
-            if (a.Pin)
+            foreach (var a in op.Child)
             {
-                // The child's own pin (its own ring): a kernel-mode write fault in the child's mm, on the child's uffd.
-                childObs.Add($"{a} {Pin(child, child.Map(a.M), a.Page, 1)}");
-                if (blocked)
+                // The child's own mremap and release (upstream's events child): their events go to the child's ctx.
+                if (a.Mremap)
+                    childObs.Add($"{a} {Mremap(child.Map(a.M), inChild: true)}");
+                else if (a.Madvise is { } adv)
+                    childObs.Add($"{a} {Madvise(new MadviseOp(a.M, a.Page, a.Count, adv), child.Map(a.M))}");
+                else if (a.SigbusLoop)
+                    childObs.Add($"{a} {SigbusLoop(child, child.Map(a.M), a)}");
+                else if (!ChildAccessStep(child, a, childObs))
                     return "blocked";
-                continue;
             }
-            var o = Access(child, child.Map(a.M), a.Page, a.Write, a.Tag, kernel: false);
-            childObs.Add($"{a} {AccessResultText(o, kernel: false)}");
-            if (blocked)
-                return "blocked";
+        }
+        finally
+        {
+            liveChild = null;
         }
         if (op.Child.Count > 0)
             childObs.Add(ChildMaps());
@@ -407,6 +427,77 @@ internal sealed partial class ModelRun
         foreach (var cc in childCtx.Values)
             cc.Released = true;
         return "ok";
+    }
+
+    /// <summary>Upstream's sigbus loop in the fork child (ChildAccess.SigbusLoop, §2.1 #14): a uffd of the child's own with
+    /// FEATURE_SIGBUS (its faults raise SIGBUS, no message, §4.5) registers the range; per page a read that SIGBUSes is
+    /// answered by COPY of the handler's tag page through that uffd (MODE_WP with wp) and retried, a second SIGBUS before
+    /// the write back is "Signal repeated" (EPROTO); the write back of a protected page SIGBUSes once, is un-protected and
+    /// the page retried.</summary>
+    private string SigbusLoop(Mm child, MapState m, ChildAccess a)
+    {
+        bool wp = a.Write;
+        var features = UffdFeatures.Sigbus | (wp ? UffdFeatures.PageFaultFlagWp : 0) | (wp && m.IsFile ? UffdFeatures.WpHugetlbfsShmem : 0);
+        var ctx = new Ctx("loop", features, false, child) { Initialized = true };
+        var reg = Register(ctx, m, a.Page, a.Count, RegisterMode.Missing | (wp ? RegisterMode.WriteProtect : 0), observeIoctls: false);
+        if (reg != "ok")
+            return reg;
+        int missing = 0, wpSignals = 0;
+        for (int p = a.Page; p < a.Page + a.Count; p++)
+        {
+            ulong tag = HandlerPolicy.CopyTag(m.Index, p);
+            int steps = 1;
+            while (true)
+            {
+                var r = Access(child, m, p, write: false, 0, kernel: false);
+                if (r.Kind == OutcomeKind.Sigbus)
+                {
+                    if (steps != 1)
+                        return $"EPROTO page={p - a.Page}";
+                    steps = 2;
+                    missing++;
+                    if (Fill(ctx, FillKind.Copy, m, p, 1, tag, wp) is { Errno: not 0 } c)
+                        return E.Name(c.Errno);
+                    continue;
+                }
+                if (r.Kind != OutcomeKind.Ok)
+                    return AccessResultText(r, kernel: false);
+                if (r.Value != tag)
+                    return $"EIO page={p - a.Page}";
+                var w = Access(child, m, p, write: true, tag, kernel: false);
+                if (w.Kind == OutcomeKind.Sigbus)
+                {
+                    if (steps != 2 || !wp)
+                        return $"EPROTO page={p - a.Page}";
+                    steps = 3;
+                    wpSignals++;
+                    if (WriteProtect(ctx, m, p, 1, protect: false, dontWake: false) is { Errno: not 0 } u)
+                        return E.Name(u.Errno);
+                    continue;
+                }
+                if (w.Kind != OutcomeKind.Ok)
+                    return AccessResultText(w, kernel: false);
+                break;
+            }
+        }
+        return $"ok sigbus={missing} wp={wpSignals}";
+    }
+
+    /// <summary>The fork child's mm while its steps run (null otherwise).</summary>
+    private Mm? liveChild;
+
+    /// <summary>One load, store or pin of the fork child: false when it left a thread blocked.</summary>
+    private bool ChildAccessStep(Mm child, ChildAccess a, List<string> childObs)
+    {
+        if (a.Pin)
+        {
+            // The child's own pin (its own ring): a kernel-mode write fault in the child's mm, on the child's uffd.
+            childObs.Add($"{a} {Pin(child, child.Map(a.M), a.Page, 1)}");
+            return !blocked;
+        }
+        var o = Access(child, child.Map(a.M), a.Page, a.Write, a.Tag, kernel: false);
+        childObs.Add($"{a} {AccessResultText(o, kernel: false)}");
+        return !blocked;
     }
 
     // ---- PAGEMAP_SCAN --------------------------------------------------------------------------------

@@ -91,6 +91,12 @@ public static unsafe partial class HarnessLayout
             ("UFFD_PIN_STAGE_REGISTER", HarnessAbi.PinStageRegister),
             ("UFFD_PIN_CHILD_PIN", HarnessAbi.PinChildPin),
             ("UFFD_PIN_CHILD_UNPIN_ALL", HarnessAbi.PinChildUnpinAll),
+            ("UFFD_CHILD_VM_MREMAP", HarnessAbi.ChildVmMremap),
+            ("UFFD_CHILD_VM_MADVISE", HarnessAbi.ChildVmMadvise),
+            ("UFFD_CHILD_SIGBUS_WP", HarnessAbi.ChildSigbusWp),
+            ("UFFD_CHILD_SIGBUS_WP_FILE", HarnessAbi.ChildSigbusWpFile),
+            ("UFFD_CHILD_SIGBUS_HUGE", HarnessAbi.ChildSigbusHuge),
+            ("UFFD_CHILD_SIGBUS_TAG_BASE", HarnessAbi.ChildSigbusTagBase),
             ("UFFD_CHILD_CALL", HarnessAbi.ChildCall),
             ("UFFD_HARNESS_ABI_VERSION", HarnessAbi.Version),
         ]);

@@ -52,6 +52,12 @@ public static unsafe partial class HarnessNative
     [LibraryImport(Library)] public static partial int uffd_unpin(int ring);
     [LibraryImport(Library)] public static partial ulong uffd_pin_child_fn(int which);
 
+    // uffd_child_vm.c: a fork child's own mremap and madvise (ChildVm)
+    [LibraryImport(Library)] public static partial ulong uffd_child_vm_fn(int which);
+
+    // uffd_child_sigbus.c: upstream's sigbus loop in a fork child (ChildVm.SigbusLoop)
+    [LibraryImport(Library)] public static partial ulong uffd_child_sigbus_fn();
+
     /// <summary>Verifies pages [0, pages) at addr: word w of page i is the pattern of baseSeed (word
     /// index i*512 + w) or zero, except, when touched, word (i % 512) := pattern(touchSeed, i) (what a
     /// write toucher leaves). -1 when every page matches, else the first bad page.</summary>
@@ -79,6 +85,14 @@ public static class HarnessAbi
     public const int PinStageRegister = 2;
     public const int PinChildPin = 0;
     public const int PinChildUnpinAll = 1;
+    public const int ChildVmMremap = 0;
+    public const int ChildVmMadvise = 1;
+    public const int ChildSigbusWp = 1;
+    public const int ChildSigbusWpFile = 2;
+    public const int ChildSigbusHuge = 4;
+    /// <summary>The first word of the page the sigbus loop COPYs for page p of mapping m is this + (m &lt;&lt; 8) + p: the
+    /// scenario handler's tag (HandlerPolicy.CopyTag; a test holds the two equal).</summary>
+    public const long ChildSigbusTagBase = 0xC0000;
 }
 
 // The shim's structs the harness library writes (struct uffd_hist, uffd_thread_usage, uffd_loop_stats

@@ -40,15 +40,22 @@ public sealed record HandlerPolicy
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<int>? PoisonPages { get; init; }
 
+    /// <summary>On a REMOVE event the handler UNREGISTERs the removed range on the uffd the event came from, as upstream's
+    /// handler does in the events cases (uffd-common.c uffd_handle_page_fault's UFFD_EVENT_REMOVE), so the releasing
+    /// process then reads zeros without faults; the message says so (<c>u0c REMOVE m0+0..4 => unregister</c>). False: the
+    /// event is only recorded (the served range remembers the pages were removed). Absent from the JSON when false.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool UnregisterOnRemove { get; init; }
+
     /// <summary>Whether page p's MISSING faults are resolved by POISON.</summary>
     public bool Poisons(int page) => PoisonPages is { } pp && pp.Contains(page);
 
     public bool Equals(HandlerPolicy? other) =>
         other is not null && Missing == other.Missing && ContinueWp == other.ContinueWp && MoveSource == other.MoveSource && MoveChunk == other.MoveChunk
-        && MinorInvertThrough == other.MinorInvertThrough
+        && MinorInvertThrough == other.MinorInvertThrough && UnregisterOnRemove == other.UnregisterOnRemove
         && (PoisonPages ?? []).SequenceEqual(other.PoisonPages ?? []) && (PoisonPages is null) == (other.PoisonPages is null);
 
-    public override int GetHashCode() => HashCode.Combine(Missing, ContinueWp, MoveSource, MoveChunk, MinorInvertThrough, PoisonPages?.Count);
+    public override int GetHashCode() => HashCode.Combine(Missing, ContinueWp, MoveSource, MoveChunk, MinorInvertThrough, PoisonPages?.Count, UnregisterOnRemove);
 
     /// <summary>The first word of the page COPY installs for a MISSING fault on page p of mapping number m.</summary>
     public static ulong CopyTag(int mapping, int page) => 0xC0000UL + ((ulong)mapping << 8) + (ulong)page;

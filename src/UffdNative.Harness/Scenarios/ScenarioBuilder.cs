@@ -60,6 +60,12 @@ public static class ScenarioBuilder
     public static ChildAccess ChildRead(int page, string mapping = "m0") => new(mapping, page);
     public static ChildAccess ChildWrite(int page, ulong tag, string mapping = "m0") => new(mapping, page, true, tag);
     public static ChildAccess ChildPin(int page, string mapping = "m0") => new(mapping, page) { Pin = true };
+    public static ChildAccess ChildMremap(string mapping = "m0") => new(mapping, 0) { Mremap = true };
+    /// <summary>Upstream's sigbus loop over [first, first+count) in the child, on its own uffd (MISSING, |WP with <paramref name="wp"/>).</summary>
+    public static ChildAccess ChildSigbusLoop(int first, int count, bool wp, string mapping = "m0") => new(mapping, first, wp) { SigbusLoop = true, Count = count };
+    /// <summary>The child releases pages the way the selftests do (<see cref="Release"/>: MADV_REMOVE on shared file memory, else MADV_DONTNEED).</summary>
+    public static ChildAccess ChildRelease(MemoryType memory, int first, int count, string mapping = "m0") =>
+        new(mapping, first) { Madvise = Release(memory, first, count, mapping).Advice, Count = count };
     public static PinOp Pin(int first, int count = 1, string mapping = "m0") => new(mapping, first, count);
     public static UnpinOp Unpin(int first, int count = 1, string mapping = "m0") => new(mapping, first, count);
 }

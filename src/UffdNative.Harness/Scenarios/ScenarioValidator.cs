@@ -171,11 +171,24 @@ public static class ScenarioValidator
             {
                 if (a is null)
                     return "a child access is null";
-                if (Map(a.M, a.Page, 1) is { } e)
+                if (Map(a.M, a.Page, a.Madvise is null && !a.SigbusLoop ? 1 : a.Count) is { } e)
                     return e;
+                if (a.SigbusLoop && (a.Pin || a.Mremap || a.Madvise is not null || a.Tag != 0 || a.Count < 1))
+                    return $"child step {a}: a sigbus loop is nothing else, over at least one page";
                 if (a.Pin && a.Write)
                     return $"child step {a}: a pin is not also a write";
+                if ((a.Mremap || a.Madvise is not null) && (a.Pin || a.Write || a.Tag != 0 || (a.Mremap && a.Madvise is not null)))
+                    return $"child step {a}: an mremap or madvise step is nothing else";
+                if (a.Madvise is { } adv && (!Enum.IsDefined(adv) || adv == MadviseAdvice.PageOut || a.Count < 1))
+                    return $"child step {a}: a child's madvise is DONTNEED or REMOVE of at least one page";
+                if (a.Madvise is null && !a.SigbusLoop && a.Count != 0)
+                    return $"child step {a}: only a madvise step has a page count";
+                if (a.Mremap && a.Page != 0)
+                    return $"child step {a}: an mremap moves the whole mapping (page 0)";
             }
+            // The child's mremaps take free places of the same reservation as the parent's (the executor's slots).
+            if (mremaps + f.Child.Count(a => a.Mremap) > MaxMremaps)
+                return $"{f.Child.Count(a => a.Mremap)} child mremaps after {mremaps} (at most {MaxMremaps} in all)";
             if (f.Child.Count(a => a.Pin) > MaxPins)
                 return $"{f.Child.Count(a => a.Pin)} child pins (at most {MaxPins})";
             return null;

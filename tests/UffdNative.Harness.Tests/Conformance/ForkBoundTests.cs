@@ -27,8 +27,8 @@ public class ForkBoundTests
     [Fact]
     public void AForkChildThatKeepsMakingProgressIsNeverCutOff()
     {
-        // events-wp × anon: the child's four accesses fault four times on the child's uffd (two MISSING, two WP). With
-        // each served 1.5 s late the fork takes more than 6 s, twice the op's old fixed bound (2 × 1.5 s); every
+        // events-wp × anon: the child's accesses fault eight times on the child's uffd (four MISSING, four WP). With
+        // each served 1.5 s late the fork takes more than 12 s, four times the op's old fixed bound (2 × 1.5 s); every
         // resolved fault is progress, so the cell passes.
         const int bound = 1500, late = 1500;
         var options = new ExecutorOptions

@@ -85,7 +85,10 @@ enum {
 };
 struct map_spec { const char *name; int kind, pages, file_offset, hugepage; };
 struct uffd_spec { const char *name; uint64_t features; int umo; };
-struct child_acc { int m, page, write; uint64_t tag; int pin; };
+/* A child step: a load or store, a pin, or (mremap) an mremap of the whole mapping to a free slot of the child's
+ * own address space, or (madvise = 1 DONTNEED, 2 REMOVE) a madvise of count pages: upstream's events child; or
+ * (sigbus_loop) upstream's sigbus loop over count pages on a uffd of the child's own, MISSING (|WP with write). */
+struct child_acc { int m, page, write; uint64_t tag; int pin, mremap, madvise, count, sigbus_loop; };
 struct api_step { uint64_t api, features; };
 /* flag1: wp | protect | hold | device | wp_matching | write (OP_HOLD); flag2: dontwake (OP_WP, OP_COPY) | allow_src_holes |
  * advice(REMOVE=1, PAGEOUT=2) | kernel (OP_HOLD) */
@@ -93,7 +96,8 @@ struct op { int kind, u, m, first, count, modes, flag1, flag2, m2, first2; uint6
 #define MAX_OPS_PINS 16
 /* minor_alias: -1, or the mapping through which a MINOR page's bytes are inverted before CONTINUE (upstream's
  * handler); poison[npoison]: page numbers whose MISSING faults are POISONed instead of COPYed. */
-struct policy { int missing, continue_wp, move_src, move_chunk, minor_alias, npoison; const int *poison; };
+/* unregister_on_remove: the handler UNREGISTERs a REMOVE event's range on the uffd it came from (upstream's events handler). */
+struct policy { int missing, continue_wp, move_src, move_chunk, minor_alias, npoison; const int *poison; int unregister_on_remove; };
 
 /*@@SCENARIO@@*/
 
@@ -106,6 +110,10 @@ static int child_fd[MAX_UFFDS];
 static char child_name[MAX_UFFDS][32];
 static uint64_t child_features[MAX_UFFDS];
 static int nchild;
+/* With POLICY.unregister_on_remove the child waits on release_pipe after each madvise step until the handler has
+ * UNREGISTERed the REMOVE's range: userfaultfd_unregister wakes waiters before it clears each VMA, and a fault under the
+ * per-VMA lock can queue itself in between (a message for a range no longer registered: COPY ENOENT). */
+static int release_pipe[2] = { -1, -1 };
 static uint64_t slot_base;
 static int next_slot;
 static int faults_this_op, blocked, timed_out;
@@ -223,13 +231,28 @@ static void all_pagemaps(char *out, size_t cap)
 /* ---- helper threads (accesses and blocking syscalls never run on the serving thread) ---------- */
 struct job { pthread_t t; atomic_int done; long ret; uint64_t value; int op_index; };
 
+/* During a fork op: where the child's mremap steps put its mappings (the parent's stay in map_addr). */
+static struct { int m; uint64_t addr; } child_place[MAX_MAPS];
+static int nchild_places;
+/* The start of the mapping in the address space the last locate() found the address in (the parent's or the child's). */
+static uint64_t located_base;
+
 static int locate(uint64_t a, int *page)
 {
 	for (int m = 0; m < NMAPS; m++)
 		if (a >= map_addr[m] && a < map_addr[m] + MAPS[m].pages * PAGE) {
 			*page = (int)((a - map_addr[m]) / PAGE);
+			located_base = map_addr[m];
 			return m;
 		}
+	for (int k = 0; k < nchild_places; k++) {
+		int m = child_place[k].m;
+		if (a >= child_place[k].addr && a < child_place[k].addr + MAPS[m].pages * PAGE) {
+			*page = (int)((a - child_place[k].addr) / PAGE);
+			located_base = child_place[k].addr;
+			return m;
+		}
+	}
 	return -1;
 }
 
@@ -266,6 +289,10 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 		char log[256] = "";
 		int rc, first = page;
 		int64_t field = 0;
+		/* A fault of a fork child whose mremap moved the mapping: the handler's ioctls address it there, as
+		 * upstream's handler follows REMAP (area_dst = remap.to); the parent's place is restored below. */
+		uint64_t parent_base = map_addr[m];
+		map_addr[m] = located_base;
 		if (flags & PF_WP) {
 			rc = do_wp(fd, m, page, 1, 0, 0);
 			entry(log, sizeof(log), "unprotect", rc);
@@ -331,6 +358,7 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 			resolved = 1;
 		} else
 			resolved = rc == -EAGAIN && field > 0 && page < first + (int)(field / (int64_t)PAGE);
+		map_addr[m] = parent_base;
 		add_msg("%s PF 0x%llx %s+%d => %s", uname, (unsigned long long)flags, MAPS[m].name, page, log);
 		if (!resolved)
 			blocked = 1;
@@ -344,10 +372,19 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 		}
 	} else if (msg->event == EV_REMOVE) {
 		int m = locate(msg->arg.remove.start, &page);
+		char how[64] = "";
+		if (POLICY.unregister_on_remove) {
+			/* Then the releasing fork child, waiting on release_pipe, goes on (see release_pipe). */
+			struct r_uffdio_range r = { msg->arg.remove.start, msg->arg.remove.end - msg->arg.remove.start };
+			int rc = xioctl(fd, UFFDIO_UNREGISTER_, &r);
+			snprintf(how, sizeof(how), rc ? " => unregister:%s" : " => unregister", rc ? ename(rc) : "");
+			for (int c = 0; c < nchild; c++)
+				if (child_fd[c] == fd && release_pipe[1] >= 0 && write(release_pipe[1], "r", 1) < 0) {}
+		}
 		if (m >= 0)
-			add_msg("%s REMOVE %s+%d..%d", uname, MAPS[m].name, page, page + (int)((msg->arg.remove.end - msg->arg.remove.start) / PAGE));
+			add_msg("%s REMOVE %s+%d..%d%s", uname, MAPS[m].name, page, page + (int)((msg->arg.remove.end - msg->arg.remove.start) / PAGE), how);
 		else
-			add_msg("%s REMOVE 0x%llx..0x%llx", uname, (unsigned long long)msg->arg.remove.start, (unsigned long long)msg->arg.remove.end);
+			add_msg("%s REMOVE 0x%llx..0x%llx%s", uname, (unsigned long long)msg->arg.remove.start, (unsigned long long)msg->arg.remove.end, how);
 	} else if (msg->event == EV_REMAP) {
 		int m = locate(msg->arg.remap.from, &page);
 		if (m >= 0)
@@ -561,6 +598,82 @@ static void child_on_sigbus(int sig, siginfo_t *si, void *uc)
 static int fork_pipe[2];
 static pid_t fork_pid;
 
+/* Upstream's sigbus loop (faulting_process(1, wp)) in the child: a uffd of its own with FEATURE_SIGBUS registers the
+ * range; per page a read that SIGBUSes gets COPY of the handler's tag page (MODE_WP with wp) and is retried (a second
+ * SIGBUS before the write back: EPROTO), the write back of a protected page SIGBUSes, is un-protected and retried.
+ * Returns 0 with *value = MISSING signals | WP signals << 32, or -errno (EPROTO/EIO: *value = the page). */
+static sigjmp_buf loop_jmp;
+static void loop_on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	siglongjmp(loop_jmp, 1);
+}
+static int loop_fd;
+static uint64_t loop_missing, loop_wp, loop_page;
+static int loop_steps;
+static char *loop_src;
+static int64_t child_sigbus_loop(const struct child_acc *c, uint64_t addr, uint64_t *value)
+{
+	int wp = c->write;
+	uint64_t features = (1ULL << 7) /* SIGBUS */ | (wp ? 1ULL << 0 /* PAGEFAULT_FLAG_WP */ : 0) | (wp && MAPS[c->m].kind != K_ANON ? 1ULL << 12 /* WP_HUGETLBFS_SHMEM */ : 0);
+	loop_fd = (int)syscall(323, O_CLOEXEC | O_NONBLOCK);
+	if (loop_fd < 0)
+		return -errno;
+	struct r_uffdio_api api = { 0xAA, features, 0 };
+	int64_t r = xioctl(loop_fd, UFFDIO_API_, &api);
+	if (r < 0)
+		return r;
+	struct r_uffdio_register reg = { { addr, (uint64_t)c->count * PAGE }, 1 /* MISSING */ | (wp ? 2 /* WP */ : 0), 0 };
+	if ((r = xioctl(loop_fd, UFFDIO_REGISTER_, &reg)) < 0)
+		return r;
+	loop_src = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (loop_src == MAP_FAILED)
+		return -errno;
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = loop_on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGBUS, &sa, &old);
+	loop_missing = loop_wp = 0;
+	r = 0;
+	for (loop_page = 0; loop_page < (uint64_t)c->count; loop_page++) {
+		uint64_t tag = 0xC0000ULL + ((uint64_t)c->m << 8) + (uint64_t)c->page + loop_page;
+		loop_steps = 1;
+		if (sigsetjmp(loop_jmp, 1) != 0) {
+			uint64_t at = addr + loop_page * PAGE;
+			if (loop_steps == 1) {
+				loop_steps = 2;
+				loop_missing++;
+				memcpy(loop_src, &tag, 8);
+				struct r_uffdio_copy cp = { at, (uint64_t)(uintptr_t)loop_src, PAGE, wp ? 2 : 0, 0 };
+				if ((r = xioctl(loop_fd, UFFDIO_COPY_, &cp)) < 0)
+					break;
+			} else if (loop_steps == 2 && wp) {
+				loop_steps = 3;
+				loop_wp++;
+				struct r_uffdio_writeprotect w = { { at, PAGE }, 0 };
+				if ((r = xioctl(loop_fd, UFFDIO_WRITEPROTECT_, &w)) < 0)
+					break;
+			} else {
+				r = -EPROTO;
+				break;
+			}
+		}
+		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)(addr + loop_page * PAGE);
+		uint64_t count = *p;
+		if (count != tag) {
+			r = -EIO;
+			break;
+		}
+		*p = count;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	*value = r < 0 ? loop_page : (loop_missing | (loop_wp << 32));
+	return r;
+}
+
 static void child_run(const struct op *o)
 {
 	struct sigaction sa;
@@ -570,6 +683,11 @@ static void child_run(const struct op *o)
 	sigaction(SIGBUS, &sa, NULL);
 	int pm = open("/proc/self/pagemap", O_RDONLY); /* reopened in the child: an inherited fd reads the parent */
 	int idx = 0;
+	/* Where the child's mappings are: its mremap steps move them to free slots after the parent's. */
+	static uint64_t caddr[MAX_MAPS];
+	int cslot = next_slot;
+	for (int m = 0; m < NMAPS; m++)
+		caddr[m] = map_addr[m];
 	static int rings[16];
 	int nrings = 0;
 	for (int pass = 0; pass < (o->child_count > 0 ? 2 : 1); pass++) {
@@ -581,9 +699,22 @@ static void child_run(const struct op *o)
 				r.index = idx;
 				child_sigbus = 0;
 				if (sigsetjmp(child_jmp, 1) == 0) {
-					volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)addr_of(c->m, c->page);
-					if (c->pin) {
-						int ring = nrings < 16 ? ring_pin(addr_of(c->m, c->page), PAGE) : -EMFILE;
+					uint64_t a = caddr[c->m] + (uint64_t)c->page * PAGE;
+					volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)a;
+					if (c->mremap) {
+						uint64_t to = slot_base + (uint64_t)cslot++ * SLOT;
+						size_t len = (size_t)MAPS[c->m].pages * PAGE;
+						r.ret = mremap((void *)(uintptr_t)caddr[c->m], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)to) == MAP_FAILED ? -errno : 0;
+						if (r.ret == 0)
+							caddr[c->m] = to;
+					} else if (c->sigbus_loop) {
+						r.ret = child_sigbus_loop(c, a, &r.value);
+					} else if (c->madvise) {
+						r.ret = madvise((void *)(uintptr_t)a, (size_t)c->count * PAGE, c->madvise == 2 ? MADV_REMOVE : MADV_DONTNEED) < 0 ? -errno : 0;
+						char b;
+						if (POLICY.unregister_on_remove && read(release_pipe[0], &b, 1) < 0) {}
+					} else if (c->pin) {
+						int ring = nrings < 16 ? ring_pin(a, PAGE) : -EMFILE;
 						if (ring >= 0)
 							rings[nrings++] = ring;
 						r.ret = ring < 0 ? ring : 0;
@@ -601,7 +732,7 @@ static void child_run(const struct op *o)
 		for (int m = 0; m < NMAPS; m++)
 			for (int p = 0; p < MAPS[m].pages; p++, idx++) {
 				struct child_rec r = { idx, 0, 0, 0 };
-				if (pread(pm, &r.value, 8, (off_t)(addr_of(m, p) / BASE_PAGE) * 8) != 8)
+				if (pread(pm, &r.value, 8, (off_t)((caddr[m] + (uint64_t)p * PAGE) / BASE_PAGE) * 8) != 8)
 					r.ret = -EIO;
 				if (write(fork_pipe[1], &r, sizeof(r)) < 0) {}
 			}
@@ -990,11 +1121,26 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 			snprintf(res, cap, "pipe failed");
 			return;
 		}
+		/* The places the child's mremap steps take, as child_run computes them, for locate(). */
+		nchild_places = 0;
+		for (int a = 0, slot = next_slot; a < o->child_count; a++)
+			if (CHILD[o->child_first + a].mremap && nchild_places < MAX_MAPS) {
+				child_place[nchild_places].m = CHILD[o->child_first + a].m;
+				child_place[nchild_places++].addr = slot_base + (uint64_t)slot++ * SLOT;
+			}
+		if (pipe(release_pipe) < 0) {
+			snprintf(res, cap, "pipe failed");
+			return;
+		}
 		pthread_create(&j.t, NULL, fork_job, &j);
 		serve(&j.done);
+		close(release_pipe[0]);
+		close(release_pipe[1]);
+		release_pipe[0] = release_pipe[1] = -1;
 		for (int c = 0; c < nchild; c++)
 			close(child_fd[c]);
 		nchild = 0;
+		nchild_places = 0;
 		if (blocked || timed_out)
 			return;
 		pthread_join(j.t, NULL);
@@ -1021,15 +1167,29 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 					char what[64];
 					if (!cr)
 						snprintf(what, sizeof(what), "missing");
+					else if (c->sigbus_loop && cr->ret == 0)
+						snprintf(what, sizeof(what), "ok sigbus=%llu wp=%llu", (unsigned long long)(cr->value & 0xffffffffULL), (unsigned long long)(cr->value >> 32));
+					else if (c->sigbus_loop && (cr->ret == -EPROTO || cr->ret == -EIO))
+						snprintf(what, sizeof(what), "%s page=%llu", ename((int)cr->ret), (unsigned long long)cr->value);
 					else if (cr->sigbus)
 						snprintf(what, sizeof(what), "sigbus code=%d", cr->si_code);
 					else if (cr->ret < 0)
 						snprintf(what, sizeof(what), "%s", ename((int)cr->ret));
-					else if (c->pin)
+					else if (c->pin || c->mremap || c->madvise)
 						snprintf(what, sizeof(what), "ok");
 					else
 						snprintf(what, sizeof(what), "ok value=0x%llx", (unsigned long long)(c->write ? 0 : cr->value));
-					if (c->pin)
+					if (c->sigbus_loop && c->count == 1)
+						len += snprintf(child + len, ccap - len, " | sigbus-loop %s+%d %s %s", MAPS[c->m].name, c->page, c->write ? "MISSING|WP" : "MISSING", what);
+					else if (c->sigbus_loop)
+						len += snprintf(child + len, ccap - len, " | sigbus-loop %s+%d..%d %s %s", MAPS[c->m].name, c->page, c->page + c->count, c->write ? "MISSING|WP" : "MISSING", what);
+					else if (c->mremap)
+						len += snprintf(child + len, ccap - len, " | mremap %s %s", MAPS[c->m].name, what);
+					else if (c->madvise && c->count == 1)
+						len += snprintf(child + len, ccap - len, " | madvise %s+%d %s %s", MAPS[c->m].name, c->page, c->madvise == 2 ? "REMOVE" : "DONTNEED", what);
+					else if (c->madvise)
+						len += snprintf(child + len, ccap - len, " | madvise %s+%d..%d %s %s", MAPS[c->m].name, c->page, c->page + c->count, c->madvise == 2 ? "REMOVE" : "DONTNEED", what);
+					else if (c->pin)
 						len += snprintf(child + len, ccap - len, " | pin %s+%d %s", MAPS[c->m].name, c->page, what);
 					else if (c->write)
 						len += snprintf(child + len, ccap - len, " | w %s+%d 0x%llx %s", MAPS[c->m].name, c->page, (unsigned long long)c->tag, what);
