@@ -231,6 +231,22 @@ static void all_pagemaps(char *out, size_t cap)
 /* ---- helper threads (accesses and blocking syscalls never run on the serving thread) ---------- */
 struct job { pthread_t t; atomic_int done; long ret; uint64_t value; int op_index; };
 
+/* A job thread gets every asynchronous signal blocked but SIGUSR1 (the signal op), as the shim's access workers do:
+ * a user-mode fault sleeps interruptibly (reference §1.5), and a process-directed signal the kernel picked a job's
+ * thread for would wake it and re-run its access. The mask is set around pthread_create, which the thread inherits. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t set, old;
+	sigfillset(&set);
+	sigdelset(&set, SIGUSR1);
+	sigdelset(&set, SIGBUS);
+	sigdelset(&set, SIGSEGV);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	int rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 /* During a fork op: where the child's mremap steps put its mappings (the parent's stay in map_addr). */
 static struct { int m; uint64_t addr; } child_place[MAX_MAPS];
 static int nchild_places;
@@ -927,7 +943,7 @@ static void start_hold(const struct op *o, char *res, size_t cap)
 	held.active = 1;
 	held.ufd = -1;
 	atomic_store(&held.done, 0);
-	pthread_create(&held.t, NULL, hold_job, NULL);
+	start_thread(&held.t, hold_job, NULL);
 	settle_held(res, cap);
 }
 
@@ -943,7 +959,7 @@ static int run_served(struct job *j, void *(*fn)(void *), int i)
 {
 	memset(j, 0, sizeof(*j));
 	j->op_index = i;
-	pthread_create(&j->t, NULL, fn, j);
+	start_thread(&j->t, fn, j);
 	serve(&j->done);
 	if (blocked || timed_out)
 		return 0;
@@ -1015,7 +1031,7 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		struct job *j = &held_jobs[nheld];
 		memset(j, 0, sizeof(*j));
 		j->op_index = i;
-		pthread_create(&j->t, NULL, madvise_job, j);
+		start_thread(&j->t, madvise_job, j);
 		if (o->flag1) {
 			/* Hold: wait until the event is queued (a uffd readable) or the call returned. */
 			while (!atomic_load(&j->done) && !any_readable(10))
@@ -1132,7 +1148,7 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 			snprintf(res, cap, "pipe failed");
 			return;
 		}
-		pthread_create(&j.t, NULL, fork_job, &j);
+		start_thread(&j.t, fork_job, &j);
 		serve(&j.done);
 		close(release_pipe[0]);
 		close(release_pipe[1]);
