@@ -15,6 +15,8 @@
 #                    its MADV_NOHUGEPAGE pin, write(2) caches 2 MiB folios (modelled); minor-collapse runs too
 #   zero-page-off    the test kernel (scripts/build-test-kernel.sh; about 25 min the first time, cached after)
 #                    with uffdnative_no_zero_page=1
+#   combined         (only when named in --only) one guest of KERNEL with THP always, fault_around_bytes 8192 and
+#                    shmem THP advise at once: the default .ci/run's proof that check follows changed facts, in one boot
 # KERNEL defaults to 6.12-trixie. Exit status: the worst of the runs (kernel-matrix.sh's codes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,9 @@ run shmem-thp-advise \
     --step 'check.json=uffdnative check --json' "$kernel"
 run shmem-thp-always \
     --step 'probe.json=echo always >/sys/kernel/mm/transparent_hugepage/shmem_enabled || exit 3; uffdnative probe --json' \
+    --step 'check.json=uffdnative check --json' "$kernel"
+run combined --append "hugepages=16 transparent_hugepage=always" \
+    --step 'probe.json=mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; echo 8192 >/sys/kernel/debug/fault_around_bytes && echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled || exit 3; uffdnative probe --json' \
     --step 'check.json=uffdnative check --json' "$kernel"
 case ",$only," in
     *,zero-page-off,*)
