@@ -6,6 +6,7 @@
 
 #include "uffd_shim.h"
 #include "uffd_internal.h"
+#include "uffd_inline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,9 +148,11 @@ static struct {
 } sig_slots[MAX_SIG_SLOTS];
 static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
 
-static void on_sigusr1(int sig)
+static void on_sigusr1(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
+	(void)si;
+	(void)uc;
 	int tid = (int)syscall(SYS_gettid);
 	for (int i = 0; i < MAX_SIG_SLOTS; i++)
 		if (atomic_load(&sig_slots[i].tid) == tid) {
@@ -160,12 +163,7 @@ static void on_sigusr1(int sig)
 
 static void install_sigusr1(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigusr1;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
+	uffd_catch_signal(SIGUSR1, on_sigusr1, SA_RESTART, NULL);
 }
 
 struct uffd_worker {

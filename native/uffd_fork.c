@@ -8,6 +8,9 @@
 
 #include "uffd_shim.h"
 
+#define UFFD_INLINE_CHILD_SIGBUS
+#include "uffd_inline.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,23 +40,11 @@ struct uffd_child {
 
 /* ---- child side ------------------------------------------------------------------------------ */
 
-static sigjmp_buf child_jmp;
-static volatile sig_atomic_t child_sigbus;
-static volatile sig_atomic_t child_si_code;
 /* Child state lives outside the stack frame that sigsetjmp saves, so a SIGBUS cannot clobber it. */
 static int uffd = -1;
 static uint64_t last_addr, last_len;
 static struct uffd_child_result r;
 static int op_index;
-
-static void child_on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)uc;
-	child_sigbus++;
-	child_si_code = si ? si->si_code : 0;
-	siglongjmp(child_jmp, 1);
-}
 
 static void child_write(int fd, const struct uffd_child_result *r)
 {
@@ -95,14 +86,9 @@ static int64_t child_send_fd(int sock, int fd, uint64_t addr)
 
 static __attribute__((noreturn)) void child_main(const struct uffd_child_op *ops, int nops, int res_fd, int ctl_fd)
 {
-	struct sigaction sa;
 	sigset_t unblock;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = child_on_sigbus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
+	uffd_child_catch_sigbus();
 	/* The runtime's own handlers must not run here. */
 	signal(SIGSEGV, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
@@ -115,11 +101,11 @@ static __attribute__((noreturn)) void child_main(const struct uffd_child_op *ops
 		const struct uffd_child_op *op = &ops[op_index];
 		memset(&r, 0, sizeof(r));
 		r.index = op_index;
-		child_sigbus = 0;
-		if (sigsetjmp(child_jmp, 1) != 0) {
+		uffd_child_sigbus = 0;
+		if (sigsetjmp(uffd_child_jmp, 1) != 0) {
 			/* A SIGBUS aborted the op (FEATURE_SIGBUS, POISON, a released range). */
-			r.sigbus = child_sigbus;
-			r.si_code = child_si_code;
+			r.sigbus = uffd_child_sigbus;
+			r.si_code = uffd_child_si_code;
 			r.ret = -EFAULT;
 			child_write(res_fd, &r);
 			continue;
@@ -219,7 +205,7 @@ static __attribute__((noreturn)) void child_main(const struct uffd_child_op *ops
 		default:
 			r.ret = -EINVAL;
 		}
-		r.sigbus = child_sigbus;
+		r.sigbus = uffd_child_sigbus;
 		child_write(res_fd, &r);
 	}
 	_exit(0);

@@ -8,17 +8,16 @@
  * inherited and COPYs through that uffd, which fills its own mm (mfill works on ctx->mm).
  *
  * Async-signal-safe (raw syscalls, static storage): it runs in a fork child of the multi-threaded .NET process,
- * as a UFFD_CHILD_CALL step; it installs its own SIGBUS handler for the loop and restores the fork child's. */
+ * as a UFFD_CHILD_CALL step. The loop itself is ../uffd_inline.h's, which the C reproducer inlines too. */
 #include "uffd_harness.h"
+
+#define UFFD_INLINE_SIGBUS_LOOP
+#include "../uffd_inline.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdint.h>
-#include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,20 +25,8 @@
 #define __NR_userfaultfd 323
 #endif
 
-static sigjmp_buf loop_jmp;
-
-static void loop_on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)si;
-	(void)uc;
-	siglongjmp(loop_jmp, 1);
-}
-
-/* Per process (the fork child's copies): sigsetjmp may clobber the loop function's non-volatile locals. */
+/* The child's own uffd: per process (the fork child's copy). */
 static int loop_uffd = -1;
-static uint64_t loop_missing, loop_wp, loop_page;
-static int loop_steps;
 
 static int64_t loop_ioctl(unsigned long req, void *arg)
 {
@@ -50,7 +37,19 @@ static int64_t loop_ioctl(unsigned long req, void *arg)
 	return r < 0 ? -errno : 0;
 }
 
-static int64_t child_sigbus_loop(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
+static int64_t loop_copy(uint64_t dst, uint64_t src, uint64_t len, int wp)
+{
+	struct uffdio_copy c = { .dst = dst, .src = src, .len = len, .mode = wp ? UFFDIO_COPY_MODE_WP : 0 };
+	return loop_ioctl(UFFDIO_COPY, &c);
+}
+
+static int64_t loop_unprotect(uint64_t start, uint64_t len)
+{
+	struct uffdio_writeprotect w = { .range = { start, len }, .mode = 0 };
+	return loop_ioctl(UFFDIO_WRITEPROTECT, &w);
+}
+
+int64_t uffd_child_sigbus_loop(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
 {
 	const int wp = arg & UFFD_CHILD_SIGBUS_WP;
 	const uint64_t page = (arg & UFFD_CHILD_SIGBUS_HUGE) ? (2UL << 20) : 4096;
@@ -73,58 +72,15 @@ static int64_t child_sigbus_loop(uint64_t addr, uint64_t len, int32_t arg, uint6
 	int64_t r = loop_ioctl(UFFDIO_REGISTER, &reg);
 	if (r < 0)
 		return r;
-	/* The COPY source: a page whose first word is the handler's tag (HandlerPolicy.CopyTag), the rest zero. */
-	void *src = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (src == MAP_FAILED)
-		return -errno;
-
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = loop_on_sigbus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &old);
-	loop_missing = loop_wp = 0;
-	r = 0;
-	for (loop_page = 0; loop_page < len / page; loop_page++) {
-		loop_steps = 1;
-		if (sigsetjmp(loop_jmp, 1) != 0) {
-			uint64_t at = addr + loop_page * page;
-			if (loop_steps == 1) {
-				/* A MISSING request: COPY (MODE_WP with wp), then retry. */
-				loop_steps = 2;
-				loop_missing++;
-				*(uint64_t *)src = UFFD_CHILD_SIGBUS_TAG_BASE + (mapping << 8) + loop_page;
-				struct uffdio_copy c = { .dst = at, .src = (uint64_t)(uintptr_t)src, .len = page, .mode = wp ? UFFDIO_COPY_MODE_WP : 0 };
-				if ((r = loop_ioctl(UFFDIO_COPY, &c)) < 0)
-					break;
-			} else if (loop_steps == 2 && wp) {
-				/* A WP request (the write back): un-protect, then retry. */
-				loop_steps = 3;
-				loop_wp++;
-				struct uffdio_writeprotect w = { .range = { at, page }, .mode = 0 };
-				if ((r = loop_ioctl(UFFDIO_WRITEPROTECT, &w)) < 0)
-					break;
-			} else {
-				/* upstream's "Signal repeated" */
-				r = -EPROTO;
-				break;
-			}
-		}
-		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)(addr + loop_page * page);
-		uint64_t count = *p;
-		if (count != UFFD_CHILD_SIGBUS_TAG_BASE + (mapping << 8) + loop_page) {
-			/* upstream's "memory corruption" */
-			r = -EIO;
-			break;
-		}
-		*p = count; /* the write back: a WP SIGBUS when the page is protected */
-	}
-	sigaction(SIGBUS, &old, NULL);
-	munmap(src, page);
+	const struct uffd_sigbus_loop loop = {
+		.addr = addr,
+		.pages = len / page,
+		.page_size = page,
+		.first_tag = UFFD_CHILD_SIGBUS_TAG_BASE + (mapping << 8),
+		.wp = wp,
+		.copy = loop_copy,
+		.unprotect = loop_unprotect,
+	};
 	/* The uffd stays open (and the range registered) until the child exits, as upstream's until the test ends. */
-	*value = r < 0 ? loop_page : (loop_missing | (loop_wp << 32));
-	return r;
+	return uffd_sigbus_loop_run(&loop, value);
 }
-
-uint64_t uffd_child_sigbus_fn(void) { return (uint64_t)(uintptr_t)&child_sigbus_loop; }

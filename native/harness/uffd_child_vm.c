@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
-static int64_t child_mremap(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
+int64_t uffd_child_mremap(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
 {
 	uint64_t to = addr + (uint64_t)((int64_t)arg * 4096);
 	void *p = mremap((void *)(uintptr_t)addr, (size_t)len, (size_t)len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)to);
@@ -20,20 +20,8 @@ static int64_t child_mremap(uint64_t addr, uint64_t len, int32_t arg, uint64_t *
 	return 0;
 }
 
-static int64_t child_madvise(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
+int64_t uffd_child_madvise(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
 {
 	(void)value;
 	return madvise((void *)(uintptr_t)addr, (size_t)len, arg) < 0 ? -errno : 0;
-}
-
-uint64_t uffd_child_vm_fn(int which)
-{
-	switch (which) {
-	case UFFD_CHILD_VM_MREMAP:
-		return (uint64_t)(uintptr_t)&child_mremap;
-	case UFFD_CHILD_VM_MADVISE:
-		return (uint64_t)(uintptr_t)&child_madvise;
-	default:
-		return 0;
-	}
 }

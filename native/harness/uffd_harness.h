@@ -13,7 +13,7 @@
 #define UFFD_HARNESS_EXPORT __attribute__((visibility("default")))
 
 /* Bumped whenever a signature below changes; the harness refuses a library of another version. */
-#define UFFD_HARNESS_ABI_VERSION 1
+#define UFFD_HARNESS_ABI_VERSION 2
 
 /* ================================ uffd_harness_layout.c ======================================= */
 
@@ -236,35 +236,27 @@ UFFD_HARNESS_EXPORT int64_t uffd_signal_storm_stop(void *storm, int64_t *handled
  * handle) or -errno, and in *stage which call failed. The pin faults every page in as a kernel-mode
  * write first (uffd messages included: the calling thread blocks until they are resolved).
  * uffd_unpin unregisters the buffers (unpinning them) and closes the ring.
- * uffd_pin_child_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that pins in a fork child
- * (UFFD_PIN_CHILD_PIN: addr, len; value <- stage) or unregisters every ring that child pinned
- * (UFFD_PIN_CHILD_UNPIN_ALL; value <- how many). */
+ * In a fork child (UFFD_CHILD_CALL, uffd_child_fn_of below): UFFD_CHILD_FN_PIN pins addr, len (value <- stage);
+ * UFFD_CHILD_FN_UNPIN_ALL unregisters every ring that child pinned (value <- how many). */
 #define UFFD_PIN_STAGE_SETUP 1    /* io_uring_setup failed: io_uring unavailable */
 #define UFFD_PIN_STAGE_REGISTER 2 /* IORING_REGISTER_BUFFERS failed: the pages could not be pinned */
-#define UFFD_PIN_CHILD_PIN 0
-#define UFFD_PIN_CHILD_UNPIN_ALL 1
 #define UFFD_PIN_CHILD_MAX 16
 
 UFFD_HARNESS_EXPORT int uffd_pin(uint64_t addr, uint64_t len, int *stage);
 UFFD_HARNESS_EXPORT int uffd_unpin(int ring);
-UFFD_HARNESS_EXPORT uint64_t uffd_pin_child_fn(int which);
 
 /* ============================ uffd_child_vm.c: a fork child's mremap and madvise ================== */
 /*
- * uffd_child_vm_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that changes the fork child's own
- * address space, as upstream's faulting_process does in its child (uffd-unit-tests.c, the events cases):
- *   UFFD_CHILD_VM_MREMAP   mremap(addr, len, len, MAYMOVE|FIXED, addr + arg * 4096): arg is the destination's
+ * The fork child's own address space changes, as upstream's faulting_process makes them in its child
+ * (uffd-unit-tests.c, the events cases):
+ *   UFFD_CHILD_FN_MREMAP   mremap(addr, len, len, MAYMOVE|FIXED, addr + arg * 4096): arg is the destination's
  *                          signed distance from addr in 4 KiB pages; value <- the new address.
- *   UFFD_CHILD_VM_MADVISE  madvise(addr, len, arg).
+ *   UFFD_CHILD_FN_MADVISE  madvise(addr, len, arg).
  * Both block while a uffd event they raise (REMAP, REMOVE) is unread, like any caller (reference §1.6). */
-#define UFFD_CHILD_VM_MREMAP 0
-#define UFFD_CHILD_VM_MADVISE 1
-
-UFFD_HARNESS_EXPORT uint64_t uffd_child_vm_fn(int which);
 
 /* ============================ uffd_child_sigbus.c: upstream's sigbus loop in a fork child ========== */
 /*
- * uffd_child_sigbus_fn gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) that runs upstream's sigbus loop
+ * UFFD_CHILD_FN_SIGBUS_LOOP runs upstream's sigbus loop
  * (uffd-unit-tests.c faulting_process(1, wp)) over [addr, addr+len) in a fork child, on a uffd of the child's own
  * with FEATURE_SIGBUS: register MISSING (|WP with UFFD_CHILD_SIGBUS_WP), then per page read (SIGBUS: COPY a page
  * whose first word is UFFD_CHILD_SIGBUS_TAG_BASE + (mapping << 8) + page — HandlerPolicy.CopyTag, the mapping index
@@ -277,6 +269,22 @@ UFFD_HARNESS_EXPORT uint64_t uffd_child_vm_fn(int which);
 #define UFFD_CHILD_SIGBUS_HUGE 4
 #define UFFD_CHILD_SIGBUS_TAG_BASE 0xC0000
 
-UFFD_HARNESS_EXPORT uint64_t uffd_child_sigbus_fn(void);
+/* ============================ uffd_child_fn.c: the harness's UFFD_CHILD_CALL steps =================== */
+/*
+ * uffd_child_fn_of gives the uffd_child_fn (an UFFD_CHILD_CALL op's value) for one of the steps above, 0 for an
+ * unknown one. The functions themselves are internal to this library. */
+#define UFFD_CHILD_FN_PIN 0
+#define UFFD_CHILD_FN_UNPIN_ALL 1
+#define UFFD_CHILD_FN_MREMAP 2
+#define UFFD_CHILD_FN_MADVISE 3
+#define UFFD_CHILD_FN_SIGBUS_LOOP 4
+
+UFFD_HARNESS_EXPORT uint64_t uffd_child_fn_of(int which);
+
+int64_t uffd_child_pin(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value);
+int64_t uffd_child_unpin_all(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value);
+int64_t uffd_child_mremap(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value);
+int64_t uffd_child_madvise(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value);
+int64_t uffd_child_sigbus_loop(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value);
 
 #endif /* UFFD_HARNESS_H */

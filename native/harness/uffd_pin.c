@@ -94,7 +94,7 @@ int uffd_unpin(int ring)
 static int child_rings[UFFD_PIN_CHILD_MAX];
 static int child_nrings;
 
-static int64_t child_pin(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
+int64_t uffd_child_pin(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
 {
 	(void)arg;
 	if (child_nrings >= UFFD_PIN_CHILD_MAX)
@@ -108,7 +108,7 @@ static int64_t child_pin(uint64_t addr, uint64_t len, int32_t arg, uint64_t *val
 	return 0;
 }
 
-static int64_t child_unpin_all(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
+int64_t uffd_child_unpin_all(uint64_t addr, uint64_t len, int32_t arg, uint64_t *value)
 {
 	(void)addr;
 	(void)len;
@@ -121,16 +121,4 @@ static int64_t child_unpin_all(uint64_t addr, uint64_t len, int32_t arg, uint64_
 			first = r;
 	}
 	return first;
-}
-
-uint64_t uffd_pin_child_fn(int which)
-{
-	switch (which) {
-	case UFFD_PIN_CHILD_PIN:
-		return (uint64_t)(uintptr_t)&child_pin;
-	case UFFD_PIN_CHILD_UNPIN_ALL:
-		return (uint64_t)(uintptr_t)&child_unpin_all;
-	default:
-		return 0;
-	}
 }

@@ -5,6 +5,7 @@
  * SA_RESTART: every interruptible syscall it lands in returns EINTR, the case the shim must retry). */
 
 #include "uffd_harness.h"
+#include "../uffd_inline.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,9 +23,11 @@
 
 static atomic_long handled;
 
-static void on_storm_signal(int sig)
+static void on_storm_signal(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
+	(void)si;
+	(void)uc;
 	atomic_fetch_add_explicit(&handled, 1, memory_order_relaxed);
 }
 
@@ -95,12 +98,7 @@ void *uffd_signal_storm_start(const char *comm, int period_us)
 	snprintf(s->comm, sizeof(s->comm), "%s", comm);
 	s->sig = SIGRTMIN + 6; /* the runtime uses SIGRTMIN itself; glibc reserves the first two */
 	s->period_us = period_us;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_storm_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART */
-	if (sigaction(s->sig, &sa, NULL) < 0 || pthread_create(&s->thread, NULL, storm_main, s) != 0) {
+	if (uffd_catch_signal(s->sig, on_storm_signal, 0 /* no SA_RESTART */, NULL) < 0 || pthread_create(&s->thread, NULL, storm_main, s) != 0) {
 		free(s);
 		return NULL;
 	}

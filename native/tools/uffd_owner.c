@@ -16,6 +16,7 @@
  * "sigbus addr=0x... code=N" and exits 42. Only syscalls and stack buffers; stdout is line-buffered. */
 
 #include "../uffd_compat.h"
+#include "../uffd_inline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,11 +71,7 @@ int main(int argc, char **argv)
 	const char *action = argv[4];
 	uint64_t seed = strtoull(argv[5], NULL, 0);
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
+	uffd_catch_signal(SIGBUS, on_sigbus, 0, NULL);
 
 	int uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (uffd < 0)

@@ -64,10 +64,21 @@ public static class Reproducer
         return new Files(dir, json, c);
     }
 
+    /// <summary>repro_runtime.c with native/uffd_inline.h written in place of its #include line: the code the shim
+    /// and libuffdharness run themselves, so the reproducer stays one file that needs no header of ours.</summary>
     private static string Runtime()
     {
-        using var stream = typeof(Reproducer).Assembly.GetManifestResourceStream("repro_runtime.c")
-            ?? throw new InvalidOperationException("the C runtime resource is missing from the harness assembly");
+        const string Include = "#include \"uffd_inline.h\"\n";
+        string runtime = Resource("repro_runtime.c");
+        if (!runtime.Contains(Include, StringComparison.Ordinal))
+            throw new InvalidOperationException("the C runtime resource does not include uffd_inline.h");
+        return runtime.Replace(Include, "/* ---- native/uffd_inline.h ---- */\n" + Resource("uffd_inline.h") + "/* ---- end of native/uffd_inline.h ---- */\n", StringComparison.Ordinal);
+    }
+
+    private static string Resource(string name)
+    {
+        using var stream = typeof(Reproducer).Assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"the C resource {name} is missing from the harness assembly");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }

@@ -13,7 +13,7 @@ public static class ChildVm
         long pages = ((long)to - (long)from) / 4096;
         if ((to - from) % 4096 != 0 || pages is < int.MinValue or > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(to), "the destination must be a 4 KiB multiple within ±8 TiB of the source");
-        return new() { Kind = HarnessAbi.ChildCall, Addr = from, Len = len, Arg = (int)pages, Value = HarnessNative.uffd_child_vm_fn(HarnessAbi.ChildVmMremap) };
+        return new() { Kind = HarnessAbi.ChildCall, Addr = from, Len = len, Arg = (int)pages, Value = HarnessNative.uffd_child_fn_of(HarnessAbi.ChildFnMremap) };
     }
 
     /// <summary>Upstream's sigbus loop (faulting_process(1, wp)) over [addr, addr+len) of mapping number <paramref name="mapping"/>
@@ -23,10 +23,10 @@ public static class ChildVm
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)mapping, 255u, nameof(mapping));
         int arg = (mapping << 8) | (wp ? HarnessAbi.ChildSigbusWp : 0) | (wpFile ? HarnessAbi.ChildSigbusWpFile : 0) | (huge ? HarnessAbi.ChildSigbusHuge : 0);
-        return new() { Kind = HarnessAbi.ChildCall, Addr = addr, Len = len, Arg = arg, Value = HarnessNative.uffd_child_sigbus_fn() };
+        return new() { Kind = HarnessAbi.ChildCall, Addr = addr, Len = len, Arg = arg, Value = HarnessNative.uffd_child_fn_of(HarnessAbi.ChildFnSigbusLoop) };
     }
 
     /// <summary>madvise(addr, len, advice) in the child (Ret 0 or -errno).</summary>
     public static ChildOp Madvise(ulong addr, ulong len, int advice) =>
-        new() { Kind = HarnessAbi.ChildCall, Addr = addr, Len = len, Arg = advice, Value = HarnessNative.uffd_child_vm_fn(HarnessAbi.ChildVmMadvise) };
+        new() { Kind = HarnessAbi.ChildCall, Addr = addr, Len = len, Arg = advice, Value = HarnessNative.uffd_child_fn_of(HarnessAbi.ChildFnMadvise) };
 }

@@ -50,13 +50,9 @@ public static unsafe partial class HarnessNative
     // uffd_pin.c: io_uring long-term pins (IoUringPin)
     [LibraryImport(Library)] public static partial int uffd_pin(ulong addr, ulong len, int* stage);
     [LibraryImport(Library)] public static partial int uffd_unpin(int ring);
-    [LibraryImport(Library)] public static partial ulong uffd_pin_child_fn(int which);
 
-    // uffd_child_vm.c: a fork child's own mremap and madvise (ChildVm)
-    [LibraryImport(Library)] public static partial ulong uffd_child_vm_fn(int which);
-
-    // uffd_child_sigbus.c: upstream's sigbus loop in a fork child (ChildVm.SigbusLoop)
-    [LibraryImport(Library)] public static partial ulong uffd_child_sigbus_fn();
+    // uffd_child_fn.c: the UFFD_CHILD_CALL steps (IoUringPin.ChildPin, ChildVm)
+    [LibraryImport(Library)] public static partial ulong uffd_child_fn_of(int which);
 
     /// <summary>Verifies pages [0, pages) at addr: word w of page i is the pattern of baseSeed (word
     /// index i*512 + w) or zero, except, when touched, word (i % 512) := pattern(touchSeed, i) (what a
@@ -78,15 +74,17 @@ public static unsafe partial class HarnessNative
 /// <summary>Constants of the harness ABI (each one is in the harness layout table).</summary>
 public static class HarnessAbi
 {
-    public const int Version = 1;
+    public const int Version = 2;
     /// <summary>UFFD_CHILD_CALL (native/uffd_shim.h): a fork child's step that runs a harness function.</summary>
     public const int ChildCall = 14;
     public const int PinStageSetup = 1;
     public const int PinStageRegister = 2;
-    public const int PinChildPin = 0;
-    public const int PinChildUnpinAll = 1;
-    public const int ChildVmMremap = 0;
-    public const int ChildVmMadvise = 1;
+    /// <summary>UFFD_CHILD_FN_*: which UFFD_CHILD_CALL step uffd_child_fn_of gives.</summary>
+    public const int ChildFnPin = 0;
+    public const int ChildFnUnpinAll = 1;
+    public const int ChildFnMremap = 2;
+    public const int ChildFnMadvise = 3;
+    public const int ChildFnSigbusLoop = 4;
     public const int ChildSigbusWp = 1;
     public const int ChildSigbusWpFile = 2;
     public const int ChildSigbusHuge = 4;

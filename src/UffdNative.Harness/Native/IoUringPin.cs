@@ -41,9 +41,9 @@ public sealed class IoUringPin : IDisposable
     /// <summary>A fork child's step that pins [addr, addr+len) in the child (its own ring; Ret 0 or -errno,
     /// Value the failed stage).</summary>
     public static ChildOp ChildPin(ulong addr, ulong len) =>
-        new() { Kind = HarnessAbi.ChildCall, Addr = addr, Len = len, Value = HarnessNative.uffd_pin_child_fn(HarnessAbi.PinChildPin) };
+        new() { Kind = HarnessAbi.ChildCall, Addr = addr, Len = len, Value = HarnessNative.uffd_child_fn_of(HarnessAbi.ChildFnPin) };
 
     /// <summary>A fork child's step that unregisters every ring the child pinned (Value: how many).</summary>
     public static ChildOp ChildUnpinAll() =>
-        new() { Kind = HarnessAbi.ChildCall, Value = HarnessNative.uffd_pin_child_fn(HarnessAbi.PinChildUnpinAll) };
+        new() { Kind = HarnessAbi.ChildCall, Value = HarnessNative.uffd_child_fn_of(HarnessAbi.ChildFnUnpinAll) };
 }

@@ -19,6 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* native/uffd_inline.h, written in here by the harness when it writes this file (the signal catchers and upstream's
+ * sigbus loop, the code the shim and libuffdharness run themselves). */
+#define UFFD_INLINE_CHILD_SIGBUS
+#define UFFD_INLINE_SIGBUS_LOOP
+#include "uffd_inline.h"
+
 /* The UAPI is defined here, not taken from <linux/userfaultfd.h>: distribution headers lag the
  * kernel (Debian 12 ships 6.1 headers without POISON, MOVE, WP_ASYNC, PAGEMAP_SCAN). */
 struct r_uffdio_api { uint64_t api, features, ioctls; };
@@ -601,35 +607,25 @@ static void *mremap_job(void *arg)
 /* fork: the child reports its pagemap, runs its accesses (SIGBUS caught), reports again, exits.
  * Only syscalls and stack buffers in the child: the parent is multi-threaded. */
 struct child_rec { int32_t index, sigbus, si_code, pad; int64_t ret; uint64_t value; };
-static sigjmp_buf child_jmp;
-static volatile sig_atomic_t child_sigbus, child_si_code;
-static void child_on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)uc;
-	child_sigbus++;
-	child_si_code = si ? si->si_code : 0;
-	siglongjmp(child_jmp, 1);
-}
 static int fork_pipe[2];
 static pid_t fork_pid;
 
-/* Upstream's sigbus loop (faulting_process(1, wp)) in the child: a uffd of its own with FEATURE_SIGBUS registers the
- * range; per page a read that SIGBUSes gets COPY of the handler's tag page (MODE_WP with wp) and is retried (a second
- * SIGBUS before the write back: EPROTO), the write back of a protected page SIGBUSes, is un-protected and retried.
- * Returns 0 with *value = MISSING signals | WP signals << 32, or -errno (EPROTO/EIO: *value = the page). */
-static sigjmp_buf loop_jmp;
-static void loop_on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)si;
-	(void)uc;
-	siglongjmp(loop_jmp, 1);
-}
+/* Upstream's sigbus loop (faulting_process(1, wp)) in the child, on a uffd of its own with FEATURE_SIGBUS that
+ * registers the range: uffd_sigbus_loop_run, with this file's ioctls. */
 static int loop_fd;
-static uint64_t loop_missing, loop_wp, loop_page;
-static int loop_steps;
-static char *loop_src;
+
+static int64_t loop_copy(uint64_t dst, uint64_t src, uint64_t len, int wp)
+{
+	struct r_uffdio_copy cp = { dst, src, len, wp ? 2 /* MODE_WP */ : 0, 0 };
+	return xioctl(loop_fd, UFFDIO_COPY_, &cp);
+}
+
+static int64_t loop_unprotect(uint64_t start, uint64_t len)
+{
+	struct r_uffdio_writeprotect w = { { start, len }, 0 };
+	return xioctl(loop_fd, UFFDIO_WRITEPROTECT_, &w);
+}
+
 static int64_t child_sigbus_loop(const struct child_acc *c, uint64_t addr, uint64_t *value)
 {
 	int wp = c->write;
@@ -644,59 +640,21 @@ static int64_t child_sigbus_loop(const struct child_acc *c, uint64_t addr, uint6
 	struct r_uffdio_register reg = { { addr, (uint64_t)c->count * PAGE }, 1 /* MISSING */ | (wp ? 2 /* WP */ : 0), 0 };
 	if ((r = xioctl(loop_fd, UFFDIO_REGISTER_, &reg)) < 0)
 		return r;
-	loop_src = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (loop_src == MAP_FAILED)
-		return -errno;
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = loop_on_sigbus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigaction(SIGBUS, &sa, &old);
-	loop_missing = loop_wp = 0;
-	r = 0;
-	for (loop_page = 0; loop_page < (uint64_t)c->count; loop_page++) {
-		uint64_t tag = 0xC0000ULL + ((uint64_t)c->m << 8) + (uint64_t)c->page + loop_page;
-		loop_steps = 1;
-		if (sigsetjmp(loop_jmp, 1) != 0) {
-			uint64_t at = addr + loop_page * PAGE;
-			if (loop_steps == 1) {
-				loop_steps = 2;
-				loop_missing++;
-				memcpy(loop_src, &tag, 8);
-				struct r_uffdio_copy cp = { at, (uint64_t)(uintptr_t)loop_src, PAGE, wp ? 2 : 0, 0 };
-				if ((r = xioctl(loop_fd, UFFDIO_COPY_, &cp)) < 0)
-					break;
-			} else if (loop_steps == 2 && wp) {
-				loop_steps = 3;
-				loop_wp++;
-				struct r_uffdio_writeprotect w = { { at, PAGE }, 0 };
-				if ((r = xioctl(loop_fd, UFFDIO_WRITEPROTECT_, &w)) < 0)
-					break;
-			} else {
-				r = -EPROTO;
-				break;
-			}
-		}
-		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)(addr + loop_page * PAGE);
-		uint64_t count = *p;
-		if (count != tag) {
-			r = -EIO;
-			break;
-		}
-		*p = count;
-	}
-	sigaction(SIGBUS, &old, NULL);
-	*value = r < 0 ? loop_page : (loop_missing | (loop_wp << 32));
-	return r;
+	const struct uffd_sigbus_loop loop = {
+		.addr = addr,
+		.pages = (uint64_t)c->count,
+		.page_size = PAGE,
+		.first_tag = 0xC0000ULL + ((uint64_t)c->m << 8) + (uint64_t)c->page,
+		.wp = wp,
+		.copy = loop_copy,
+		.unprotect = loop_unprotect,
+	};
+	return uffd_sigbus_loop_run(&loop, value);
 }
 
 static void child_run(const struct op *o)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = child_on_sigbus;
-	sa.sa_flags = SA_NODEFER | SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
+	uffd_child_catch_sigbus();
 	int pm = open("/proc/self/pagemap", O_RDONLY); /* reopened in the child: an inherited fd reads the parent */
 	int idx = 0;
 	/* Where the child's mappings are: its mremap steps move them to free slots after the parent's. */
@@ -713,8 +671,8 @@ static void child_run(const struct op *o)
 				static struct child_rec r;
 				memset((void *)&r, 0, sizeof(r));
 				r.index = idx;
-				child_sigbus = 0;
-				if (sigsetjmp(child_jmp, 1) == 0) {
+				uffd_child_sigbus = 0;
+				if (sigsetjmp(uffd_child_jmp, 1) == 0) {
 					uint64_t a = caddr[c->m] + (uint64_t)c->page * PAGE;
 					volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)a;
 					if (c->mremap) {
@@ -740,8 +698,8 @@ static void child_run(const struct op *o)
 						r.value = *p;
 				} else
 					r.ret = -EFAULT;
-				r.sigbus = child_sigbus;
-				r.si_code = child_si_code;
+				r.sigbus = uffd_child_sigbus;
+				r.si_code = uffd_child_si_code;
 				if (write(fork_pipe[1], (const void *)&r, sizeof(r)) < 0) {}
 			}
 		}
@@ -806,9 +764,11 @@ static struct {
 } held = { .ufd = -1 };
 static atomic_int held_signals;
 
-static void held_on_sigusr1(int sig)
+static void held_on_sigusr1(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
+	(void)si;
+	(void)uc;
 	atomic_fetch_add(&held_signals, 1);
 }
 
@@ -933,12 +893,7 @@ static void settle_held(char *out, size_t cap)
 
 static void start_hold(const struct op *o, char *res, size_t cap)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = held_on_sigusr1;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
+	uffd_catch_signal(SIGUSR1, held_on_sigusr1, SA_RESTART, NULL);
 	held.o = o;
 	held.active = 1;
 	held.ufd = -1;
