@@ -55,4 +55,17 @@ internal static class Fidelity
         Assert.True(rc == (bug == ModelBug.None ? 0 : 1), $"{bug}: exit {rc}\n{output}");
         return output;
     }
+
+    /// <summary>The C reproducer of the named scenario on <paramref name="memory"/>, against the model as it is and with
+    /// <paramref name="bug"/> (exit 0, then 1): both runs print every one of <paramref name="shown"/>.</summary>
+    public static void ReproShows(string name, MemoryType memory, ModelBug bug, params string[] shown)
+    {
+        var s = NamedScenarios.Find(name)!.Build(memory);
+        foreach (var b in new[] { ModelBug.None, bug })
+        {
+            var output = Repro(s, b);
+            foreach (var text in shown)
+                Assert.True(output.Contains(text, StringComparison.Ordinal), $"{b}: no \"{text}\" in\n{output}");
+        }
+    }
 }
