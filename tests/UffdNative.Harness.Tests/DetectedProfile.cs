@@ -10,4 +10,9 @@ public static class Detected
     public static DetectedProfile Result => Value.Value;
 
     public static KernelProfile Profile => Value.Value.Profile;
+
+    /// <summary>The conformance runner whose model predicts with this kernel's detected profile (also the reference the
+    /// verdicts compare against), optionally with model rules flipped or executor options set by the test.</summary>
+    public static ConformanceRunner Runner(ModelBug bugs = ModelBug.None, ExecutorOptions? executor = null) =>
+        new(Profile, Profile, ConformanceEnvironment.Detect(), bugs, executor);
 }

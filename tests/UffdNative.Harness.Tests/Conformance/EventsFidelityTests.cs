@@ -11,8 +11,6 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// </summary>
 public class EventsFidelityTests
 {
-    private static ConformanceRunner Runner() => Fidelity.Runner();
-
     public static TheoryData<MemoryType, bool> Cells => Fidelity.SmallTimesVariant();
 
     private static OpObservation ForkObs(ScenarioTrace t) => t.Observations.Single(o => o.Op.StartsWith("fork", StringComparison.Ordinal));
@@ -43,7 +41,7 @@ public class EventsFidelityTests
     {
         var ns = NamedScenarios.Find(wp ? "events-wp" : "events")!;
         var s = ns.Build(memory);
-        var runner = Runner();
+        var runner = Detected.Runner();
         var kernel = Hard.Within(120_000, () => runner.Executor.Run(s));
         Assert.Null(kernel.Error);
         // The parent only registers and forks: every access, the mremap and the release are the child's.
@@ -96,7 +94,7 @@ public class EventsFidelityTests
         // without it the released pages fault MISSING again and are copied anew (the served range refetches removed pages).
         var s = NamedScenarios.Find("events")!.Build(MemoryType.Anon);
         s = s with { Policy = s.Policy with { UnregisterOnRemove = false } };
-        var runner = Runner();
+        var runner = Detected.Runner();
         var (model, kernel, d) = Hard.Within(120_000, () => runner.Compare(s));
         Assert.Null(kernel.Error);
         Assert.True(d is null, d?.Describe());

@@ -23,9 +23,6 @@ public class ExecutorPolicyTests
         }
     }
 
-    private static ConformanceRunner Runner(ExecutorOptions? executor = null) =>
-        new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), executor: executor);
-
     [Fact]
     public void AWrongMissingPolicyMakesCheckDiverge()
     {
@@ -35,8 +32,8 @@ public class ExecutorPolicyTests
         };
         var scenarios = NamedScenarios.All.Where(n => n.Name is "events" or "events-wp").ToList();
         Assert.Equal(2, scenarios.Count);
-        var right = Hard.Within(120_000, () => Runner().RunAll(scenarios, [MemoryType.Anon, MemoryType.Shmem]).ToList());
-        var bad = Hard.Within(120_000, () => Runner(wrong).RunAll(scenarios, [MemoryType.Anon, MemoryType.Shmem]).ToList());
+        var right = Hard.Within(120_000, () => Detected.Runner().RunAll(scenarios, [MemoryType.Anon, MemoryType.Shmem]).ToList());
+        var bad = Hard.Within(120_000, () => Detected.Runner(executor: wrong).RunAll(scenarios, [MemoryType.Anon, MemoryType.Shmem]).ToList());
         Assert.All(right.Where(c => c.Status != CellStatus.NotApplicable), c => Assert.Equal(CellStatus.Pass, c.Status));
         var ran = bad.Where(c => c.Status != CellStatus.NotApplicable).ToList();
         Assert.NotEmpty(ran);
@@ -54,7 +51,7 @@ public class ExecutorPolicyTests
         {
             ReplacePolicies = policies => [.. policies.Select(p => p is WpUnprotect ? new WrongUnprotect() : p)],
         };
-        var cells = Hard.Within(60_000, () => Runner(wrong).RunAll(NamedScenarios.All.Where(n => n.Name == "kernel-write"), [MemoryType.Anon]).ToList());
+        var cells = Hard.Within(60_000, () => Detected.Runner(executor: wrong).RunAll(NamedScenarios.All.Where(n => n.Name == "kernel-write"), [MemoryType.Anon]).ToList());
         var cell = Assert.Single(cells);
         Assert.Equal(CellStatus.Diverged, cell.Status);
     }
@@ -73,7 +70,7 @@ public class ExecutorPolicyTests
     [Fact]
     public void TheCReproducerRuntimeResolvesAsTheManagedPolicies()
     {
-        var runner = Runner();
+        var runner = Detected.Runner();
         var env = runner.Environment;
         var picked = new List<(Scenario S, ScenarioTrace Trace)>();
         var seen = new HashSet<string>();

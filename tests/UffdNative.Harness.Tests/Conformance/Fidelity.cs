@@ -20,7 +20,7 @@ internal static class Fidelity
     /// pages are reserved, e.g. the matrix's guests), each checked to have no error.</summary>
     public static IEnumerable<(MemoryType Memory, bool Variant, ScenarioTrace Trace)> HugetlbModelTraces(string name, string variant)
     {
-        var runner = Runner();
+        var runner = Detected.Runner();
         foreach (var m in new[] { MemoryType.Hugetlb, MemoryType.HugetlbPrivate })
             foreach (bool v in new[] { false, true })
             {
@@ -30,15 +30,13 @@ internal static class Fidelity
             }
     }
 
-    public static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
-
     /// <summary>Runs the named scenarios on the small memory types with <paramref name="bug"/> in the model: every cell that
     /// does not diverge must pass; returns the diverged cells (by memory type, then name) and the first one's divergence.</summary>
     public static (List<(string Scenario, MemoryType Memory)> Diverged, string First) Flipped(ModelBug bug, params string[] names)
     {
         var scenarios = NamedScenarios.All.Where(s => names.Contains(s.Name)).ToList();
         Assert.Equal(names.Length, scenarios.Count);
-        var cells = Hard.Within(300_000, () => Runner(bug).RunAll(scenarios, Small).ToList());
+        var cells = Hard.Within(300_000, () => Detected.Runner(bug).RunAll(scenarios, Small).ToList());
         Assert.All(cells.Where(c => c.Status != CellStatus.Diverged), c => Assert.Equal(CellStatus.Pass, c.Status));
         var diverged = cells.Where(c => c.Status == CellStatus.Diverged).ToList();
         Assert.NotEmpty(diverged);
@@ -50,7 +48,7 @@ internal static class Fidelity
     public static string Repro(Scenario s, ModelBug bug)
     {
         using var dir = new TempDirectory("uffd-repro-fidelity-");
-        var files = Reproducer.Write(s, Runner(bug), dir.Path);
+        var files = Reproducer.Write(s, Detected.Runner(bug), dir.Path);
         var (rc, output) = ReproBuild.CompileAndRun(files.C);
         Assert.True(rc == (bug == ModelBug.None ? 0 : 1), $"{bug}: exit {rc}\n{output}");
         return output;

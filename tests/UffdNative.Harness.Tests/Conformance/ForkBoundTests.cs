@@ -36,7 +36,7 @@ public class ForkBoundTests
             OpTimeoutMs = bound,
             ReplacePolicies = policies => [.. policies.Select(p => (FaultPolicy)new LateInChild(p, late, child: false))],
         };
-        var runner = new ConformanceRunner(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), executor: options);
+        var runner = Detected.Runner(executor: options);
         var sw = Stopwatch.StartNew();
         var cell = Assert.Single(Hard.Within(120_000, () => runner.RunAll(NamedScenarios.All.Where(n => n.Name == "events-wp"), [MemoryType.Anon]).ToList()));
         if (cell.Status == CellStatus.NotApplicable)

@@ -4,15 +4,13 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// shrinks it, and the C reproducer it writes compiles and reproduces the divergence.</summary>
 public class FuzzTests
 {
-    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
-
     [Theory]
     [InlineData(1UL)]
     [InlineData(2UL)]
     [InlineData(3UL)]
     public void FuzzFindsNoDivergenceOnThisKernel(ulong seed)
     {
-        var report = Hard.Within(180_000, () => new Fuzzer(Runner()).Run(seed, count: 600, duration: TimeSpan.FromSeconds(60)));
+        var report = Hard.Within(180_000, () => new Fuzzer(Detected.Runner()).Run(seed, count: 600, duration: TimeSpan.FromSeconds(60)));
         Assert.True(report.Finding is null, report.Finding is { } f ? $"{f.Shrunk.Describe()}\n{f.Divergence.Describe()}" : "");
         Assert.True(report.Scenarios >= 100, $"only {report.Scenarios} scenarios ran");
     }
@@ -30,7 +28,7 @@ public class FuzzTests
     [Fact]
     public void AnInjectedModelBugIsFoundShrunkAndReproducedByTheCProgram()
     {
-        var runner = Runner(ModelBug.ZapDropsFileMarker);
+        var runner = Detected.Runner(ModelBug.ZapDropsFileMarker);
         var report = Hard.Within(150_000, () => new Fuzzer(runner).Run(seed: 5, count: null, duration: TimeSpan.FromSeconds(60)));
         var f = report.Finding;
         Assert.NotNull(f);
@@ -50,7 +48,7 @@ public class FuzzTests
             Assert.Contains("DIVERGENCE", output);
 
             // With the correct model the same program finds nothing: the C runtime agrees with the executor.
-            var correct = Runner();
+            var correct = Detected.Runner();
             File.WriteAllText(c, Reproducer.CProgram(f.Shrunk, correct.Model.Run(f.Shrunk).Trace, correct.Profile, null));
             (rc, output) = ReproBuild.CompileAndRun(c);
             Assert.True(rc == 0, output);

@@ -10,9 +10,6 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// the access still blocked leaves no thread behind.</summary>
 public class HeldFaultTests
 {
-    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) =>
-        new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
-
     /// <summary>Per scenario: (op index, result, messages) of the ops that show the held access.</summary>
     private static readonly Dictionary<string, (int Op, string Result, string[] Messages)[]> Expected = new()
     {
@@ -80,7 +77,7 @@ public class HeldFaultTests
     {
         var ns = NamedScenarios.Find(name)!;
         var s = ns.Build(memory);
-        var (model, kernel, d) = Hard.Within(60_000, () => Runner().Compare(s));
+        var (model, kernel, d) = Hard.Within(60_000, () => Detected.Runner().Compare(s));
         Assert.True(kernel.Error is null, kernel.Error);
         Assert.True(d is null, $"{name} × {MemoryTypes.Name(memory)}: {d?.Describe()}\nmodel:\n{model.Trace.Describe()}\nkernel:\n{kernel.Describe()}");
         Assert.Equal(s.Ops.Count + 1, kernel.Observations.Count);
@@ -104,7 +101,7 @@ public class HeldFaultTests
     {
         var scenarios = NamedScenarios.All.Where(n => Expected.ContainsKey(n.Name)).ToList();
         Assert.Equal(Expected.Count, scenarios.Count);
-        var cells = Hard.Within(120_000, () => Runner(bug).RunAll(scenarios, [MemoryType.Anon, MemoryType.Shmem]).ToList());
+        var cells = Hard.Within(120_000, () => Detected.Runner(bug).RunAll(scenarios, [MemoryType.Anon, MemoryType.Shmem]).ToList());
         Assert.Equal(scenarios.Sum(n => n.Targets.Count(t => t is MemoryType.Anon or MemoryType.Shmem)), cells.Count);
         // The flipped rule diverges on its scenario (and alsoDiverges, which shows the same rule) on every memory, nowhere else.
         Assert.All(cells, c => Assert.Equal(c.Scenario == cell || c.Scenario == alsoDiverges ? CellStatus.Diverged : CellStatus.Pass, c.Status));
@@ -121,7 +118,7 @@ public class HeldFaultTests
     [Fact]
     public void TheCReproducerRunsTheHeldScenariosAsTheExecutorDoes()
     {
-        var runner = Runner();
+        var runner = Detected.Runner();
         foreach (var name in Expected.Keys)
         {
             var ns = NamedScenarios.Find(name)!;
@@ -159,7 +156,7 @@ public class HeldFaultTests
         // Ends with the writer asleep after UNREGISTER (no WAKE): the executor closes the uffd, which wakes it, and joins it.
         var s = NamedScenarios.Find("unregister-keeps-wp-waiter")!.Build(MemoryType.Anon);
         s = s with { Ops = [.. s.Ops.Take(5)] };
-        var (_, kernel, d) = Hard.Within(60_000, () => Runner().Compare(s));
+        var (_, kernel, d) = Hard.Within(60_000, () => Detected.Runner().Compare(s));
         Assert.Null(d);
         Assert.Equal("ok [held: asleep]", kernel.Observations[^1].Result);
         Assert.Empty(BlockedInUserfault());

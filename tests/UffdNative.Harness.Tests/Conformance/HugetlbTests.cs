@@ -18,7 +18,7 @@ public class HugetlbTests
     [Fact]
     public void HugetlbCellsPassWhereTheDetectedPoolHasPagesAndAreNotApplicableWithTheReasonWhereNot()
     {
-        var runner = new ConformanceRunner(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect());
+        var runner = Detected.Runner();
         var cells = Hard.Within(240_000, () => runner.RunAll(NamedScenarios.All, Hugetlb).ToList());
         int targets = NamedScenarios.All.Sum(s => s.Targets.Count(Hugetlb.Contains));
         Assert.Equal(targets, cells.Count);

@@ -51,7 +51,7 @@ public class MinorCollapseTests
     [Fact]
     public void TheCReproducerCollapsesAsTheExecutor()
     {
-        var runner = new ConformanceRunner(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect());
+        var runner = Detected.Runner();
         var s = Built;
         if (runner.Environment.NotApplicable(Named, MemoryType.Shmem, s) is { } why)
         {

@@ -15,10 +15,6 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// </summary>
 public class PinTests
 {
-    private static readonly MemoryType[] Small = [MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate];
-
-    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
-
     /// <summary>Where io_uring cannot pin here the cells must say so, and nothing else can be asserted.</summary>
     private static bool Unavailable(IEnumerable<CellResult> cells)
     {
@@ -28,17 +24,14 @@ public class PinTests
         return true;
     }
 
+    public static TheoryData<MemoryType, bool> Cells => Fidelity.SmallTimesVariant();
+
     [Theory]
-    [InlineData(MemoryType.Anon, false)]
-    [InlineData(MemoryType.Anon, true)]
-    [InlineData(MemoryType.Shmem, false)]
-    [InlineData(MemoryType.Shmem, true)]
-    [InlineData(MemoryType.ShmemPrivate, false)]
-    [InlineData(MemoryType.ShmemPrivate, true)]
+    [MemberData(nameof(Cells))]
     public void TheNamedPinScenariosPassWithExactObservations(MemoryType memory, bool evfork)
     {
         var ns = NamedScenarios.Find(evfork ? "wp-fork-pin-with-event" : "wp-fork-pin")!;
-        var runner = Runner();
+        var runner = Detected.Runner();
         var cell = Hard.Within(120_000, () => runner.RunCell(ns, memory));
         if (Unavailable([cell]))
             return;
@@ -83,7 +76,7 @@ public class PinTests
         // The pin's fault writes nothing: the child's early copy and the parent read the tag written before the pin.
         var s = NewScenario("pin-bytes", MemoryType.Anon, UffdFeatures.PageFaultFlagWp | UffdFeatures.EventFork)
             .Then(Register(RegisterMode.WriteProtect, 0, 1), Write(0, 0x7a1), Pin(0), WriteProtect(0), Fork(ChildRead(0), ChildPin(1), ChildRead(1)), Unpin(0), Read(0));
-        var runner = Runner();
+        var runner = Detected.Runner();
         var (model, kernel, d) = Hard.Within(60_000, () => runner.Compare(s));
         if (Detected.Profile.Facts.PinUnavailable is not null)
             return;
@@ -98,7 +91,7 @@ public class PinTests
     public void TheFlippedEarlyCowRuleDivergesExactlyOnTheEarlyCowCellsWithEventFork()
     {
         var scenarios = NamedScenarios.All.Where(s => s.Name is "wp-fork-pin" or "wp-fork-pin-with-event" or "wp-fork" or "wp-fork-with-event").ToList();
-        var cells = Hard.Within(300_000, () => Runner(ModelBug.EarlyCowDropsWp).RunAll(scenarios, Small).ToList());
+        var cells = Hard.Within(300_000, () => Detected.Runner(ModelBug.EarlyCowDropsWp).RunAll(scenarios, Fidelity.Small).ToList());
         if (Unavailable(cells.Where(c => c.Scenario.Contains("pin", StringComparison.Ordinal))))
             return;
         var diverged = cells.Where(c => c.Status == CellStatus.Diverged).Select(c => (c.Scenario, c.Memory)).OrderBy(c => c.Memory).ToList();
@@ -116,13 +109,9 @@ public class PinTests
         if (Detected.Profile.Facts.PinUnavailable is not null)
             return;
         var s = NamedScenarios.Find("wp-fork-pin-with-event")!.Build(MemoryType.Anon);
-        foreach (var (bug, exit) in new[] { (ModelBug.None, 0), (ModelBug.EarlyCowDropsWp, 1) })
+        foreach (var bug in new[] { ModelBug.None, ModelBug.EarlyCowDropsWp })
         {
-            var runner = Runner(bug);
-            using var dir = new TempDirectory("uffd-repro-pin-");
-            var files = Reproducer.Write(s, runner, dir.Path);
-            var (rc, output) = ReproBuild.CompileAndRun(files.C);
-            Assert.True(rc == exit, $"{bug}: exit {rc}\n{output}");
+            var output = Fidelity.Repro(s, bug);
             // Without the bug every op runs (the child's pin included); with it the program stops at the first fork.
             string seen = bug == ModelBug.None ? "pin m0+0 ok | pagemap m0=a..." : "actual   [4] ok || u0 FORK || pagemap m0=A... || m0=A...";
             Assert.True(output.Contains(seen, StringComparison.Ordinal), output);
@@ -155,7 +144,7 @@ public class PinTests
         Assert.StartsWith("io_uring_setup(1): EPERM; kernel.io_uring_disabled = ", fact.GetProperty("evidence").GetString(), StringComparison.Ordinal);
         Assert.EndsWith("; Seccomp: 2 (/proc/self/status)", fact.GetProperty("evidence").GetString(), StringComparison.Ordinal);
         var cells = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
-        foreach (var m in Small)
+        foreach (var m in Fidelity.Small)
         {
             var c = cells.Single(x => x.GetProperty("memory").GetString() == MemoryTypes.Name(m));
             Assert.Equal(("notapplicable", "io_uring " + value), (c.GetProperty("status").GetString(), c.GetProperty("reason").GetString()));

@@ -6,15 +6,13 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// </summary>
 public class ReproducerPropertyTests
 {
-    private static ConformanceRunner Runner(ModelBug bugs = ModelBug.None) => new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), bugs);
-
     /// <summary>Random walks through the shrinker's candidates (the steps it may take in any order, whatever
     /// the divergence): every candidate the validator accepts gives a C program; a candidate it refuses is one
     /// the shrinker never keeps. 300 scenarios × up to 12 steps from a fixed seed.</summary>
     [Fact]
     public void EveryScenarioTheShrinkerCanKeepValidatesAndGivesACProgram()
     {
-        var model = Runner().Model;
+        var model = Detected.Runner().Model;
         var random = new Random(20261204);
         int kept = 0, refused = 0;
         var sample = new List<Scenario>();
@@ -69,7 +67,7 @@ public class ReproducerPropertyTests
         Assert.Contains("MoveSource 'src'", ex.Message, StringComparison.Ordinal);
 
         // Walk every path of two steps: whatever validates has a C program.
-        var model = Runner().Model;
+        var model = Detected.Runner().Model;
         foreach (var a in Fuzzer.Candidates(s).Where(x => ScenarioValidator.Validate(x) is null))
             foreach (var b in Fuzzer.Candidates(a).Where(x => ScenarioValidator.Validate(x) is null).Prepend(a))
                 Reproducer.CProgram(b, model.Run(b).Trace, model.Profile, null);
@@ -92,7 +90,7 @@ public class ReproducerPropertyTests
     [InlineData(ModelBug.MarkerReadFaults)]
     public void EveryInjectedBugGivesAReproducerThatCompilesAndExitsOne(ModelBug bug)
     {
-        var runner = Runner(bug);
+        var runner = Detected.Runner(bug);
         var report = Hard.Within(150_000, () => new Fuzzer(runner).Run(seed: 1, count: null, duration: TimeSpan.FromSeconds(60)));
         var f = report.Finding;
         Assert.True(f is not null, $"{bug} not found in {report.Scenarios} scenarios");

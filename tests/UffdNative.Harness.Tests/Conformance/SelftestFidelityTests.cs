@@ -8,9 +8,6 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// asserted on the kernel's own trace, predicted by the model, and made to diverge by a wrong policy.</summary>
 public class SelftestFidelityTests
 {
-    private static ConformanceRunner Runner(ExecutorOptions? executor = null) =>
-        new(Detected.Profile, Detected.Profile, ConformanceEnvironment.Detect(), executor: executor);
-
     private static OpObservation Obs(ScenarioTrace t, string op) => t.Observations.First(o => o.Op == op);
 
     [Theory]
@@ -19,7 +16,7 @@ public class SelftestFidelityTests
     public void MinorReadsTheInverseOfWhatTheAliasWrote(string name, ulong first, ulong last, string resolution)
     {
         var s = NamedScenarios.Find(name)!.Build(MemoryType.Shmem);
-        var runner = Runner();
+        var runner = Detected.Runner();
         var kernel = Hard.Within(60_000, () => runner.Executor.Run(s));
         Assert.Null(kernel.Error);
         for (int p = 0; p < 4; p++)
@@ -44,7 +41,7 @@ public class SelftestFidelityTests
     [Fact]
     public void TheModelPredictsTheSameOnHugetlb()
     {
-        var runner = Runner();
+        var runner = Detected.Runner();
         foreach (var name in new[] { "minor", "minor-wp" })
         {
             var t = runner.Model.Run(NamedScenarios.Find(name)!.Build(MemoryType.Hugetlb)).Trace;
@@ -68,7 +65,7 @@ public class SelftestFidelityTests
     {
         // The shipping MinorContinue maps the cached page as it is: the same ioctl, other bytes.
         var wrong = new ExecutorOptions { ReplacePolicies = policies => [.. policies.Select(p => p.Kind == FaultKind.Minor ? new MinorContinue() : p)] };
-        var cells = Hard.Within(120_000, () => Runner(wrong).RunAll(NamedScenarios.All.Where(n => n.Name is "minor"), [MemoryType.Shmem]).ToList());
+        var cells = Hard.Within(120_000, () => Detected.Runner(executor: wrong).RunAll(NamedScenarios.All.Where(n => n.Name is "minor"), [MemoryType.Shmem]).ToList());
         var cell = Assert.Single(cells);
         Assert.Equal(CellStatus.Diverged, cell.Status);
         Assert.Contains("value=0x91", cell.Divergence!.Describe(), StringComparison.Ordinal);
@@ -77,7 +74,7 @@ public class SelftestFidelityTests
     [Fact]
     public void PoisonResolvesEachFaultAsTheReaderTakesIt()
     {
-        var runner = Runner();
+        var runner = Detected.Runner();
         foreach (var m in new[] { MemoryType.Anon, MemoryType.Shmem, MemoryType.ShmemPrivate })
         {
             var s = NamedScenarios.Find("poison")!.Build(m);
@@ -105,7 +102,7 @@ public class SelftestFidelityTests
         {
             ReplacePolicies = policies => [.. policies.Select(p => p is MissingCopy mc ? new MissingCopy(mc.Source) { RefetchRemovedPages = true } : p)],
         };
-        var cells = Hard.Within(120_000, () => Runner(wrong).RunAll(NamedScenarios.All.Where(n => n.Name is "poison"), [MemoryType.Anon, MemoryType.Shmem]).ToList());
+        var cells = Hard.Within(120_000, () => Detected.Runner(executor: wrong).RunAll(NamedScenarios.All.Where(n => n.Name is "poison"), [MemoryType.Anon, MemoryType.Shmem]).ToList());
         Assert.Equal(2, cells.Count);
         Assert.All(cells, c => Assert.Equal(CellStatus.Diverged, c.Status));
         Assert.All(cells, c => Assert.Contains("poison", c.Divergence!.Describe(), StringComparison.Ordinal));
@@ -116,7 +113,7 @@ public class SelftestFidelityTests
     [Fact]
     public void TheCReproducerRuntimeInvertsAndPoisonsAsThePolicies()
     {
-        var runner = Runner();
+        var runner = Detected.Runner();
         foreach (var (name, m) in new[] { ("minor", MemoryType.Shmem), ("minor-wp", MemoryType.Shmem), ("poison", MemoryType.Anon), ("poison", MemoryType.Shmem) })
         {
             var s = NamedScenarios.Find(name)!.Build(m);

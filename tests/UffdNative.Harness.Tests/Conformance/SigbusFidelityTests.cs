@@ -13,8 +13,6 @@ namespace UffdNative.Harness.Tests.Conformance;
 /// </summary>
 public class SigbusFidelityTests
 {
-    private static ConformanceRunner Runner() => Fidelity.Runner();
-
     public static TheoryData<MemoryType, bool> Cells => Fidelity.SmallTimesVariant();
 
     [Theory]
@@ -22,7 +20,7 @@ public class SigbusFidelityTests
     public void TheChildRunsUpstreamsLoopOnItsOwnUffdAndTheEventForkChildIsSignalledOnEveryAccess(MemoryType memory, bool wp)
     {
         var s = NamedScenarios.Find(wp ? "sigbus-wp" : "sigbus")!.Build(memory);
-        var runner = Runner();
+        var runner = Detected.Runner();
         var kernel = Hard.Within(120_000, () => runner.Executor.Run(s));
         Assert.Null(kernel.Error);
         var o = kernel.Observations.Where(x => x.Index >= 0).ToList();
