@@ -418,6 +418,25 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 	}
 }
 
+/* During a fork op (0 otherwise): the op's bound on silence, and the child's report bytes seen so far. */
+static int fork_pipe[2];
+static long fork_silence_ms;
+static int fork_seen;
+
+/* A fork op is bounded on silence, not in total, as the executor's: a fork and a child's faulting accesses take
+ * seconds under TCG on a loaded machine. Every message served and every report the child writes is progress; the
+ * child has finitely many steps and an op at most MAX_FAULTS_PER_OP faults, so the op still ends. */
+static void fork_progress(int any)
+{
+	int avail = 0;
+	if (ioctl(fork_pipe[0], FIONREAD, &avail) == 0 && avail > fork_seen) {
+		fork_seen = avail;
+		any = 1;
+	}
+	if (any)
+		op_deadline_ms = now_ms() + fork_silence_ms;
+}
+
 /* Reads and resolves messages until *done (or a hang: timed_out). */
 static void serve(atomic_int *done)
 {
@@ -442,6 +461,8 @@ static void serve(atomic_int *done)
 		}
 		if (done == NULL || atomic_load(done))
 			return;
+		if (fork_silence_ms > 0)
+			fork_progress(any);
 		if (now_ms() > op_deadline_ms) {
 			timed_out = 1;
 			return;
@@ -607,7 +628,6 @@ static void *mremap_job(void *arg)
 /* fork: the child reports its pagemap, runs its accesses (SIGBUS caught), reports again, exits.
  * Only syscalls and stack buffers in the child: the parent is multi-threaded. */
 struct child_rec { int32_t index, sigbus, si_code, pad; int64_t ret; uint64_t value; };
-static int fork_pipe[2];
 static pid_t fork_pid;
 
 /* Upstream's sigbus loop (faulting_process(1, wp)) in the child, on a uffd of its own with FEATURE_SIGBUS that
@@ -1103,8 +1123,11 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 			snprintf(res, cap, "pipe failed");
 			return;
 		}
+		fork_silence_ms = op_deadline_ms - now_ms();
+		fork_seen = 0;
 		start_thread(&j.t, fork_job, &j);
 		serve(&j.done);
+		fork_silence_ms = 0;
 		close(release_pipe[0]);
 		close(release_pipe[1]);
 		release_pipe[0] = release_pipe[1] = -1;
