@@ -2,7 +2,8 @@
 # config-variants.sh — `probe` and `check` in guests booted in the configurations the environment facts
 # describe (docs/environment-facts.md): THP always, a changed fault_around_bytes (set through debugfs inside
 # the guest), shmem THP advise, always, within_size and force, and the test kernel with the shared zero page
-# off. Huge pages are reserved in every guest (hugepages=16). `check` must pass in each with the detected profile; nothing in the suite knows which.
+# off. Huge pages are reserved in every guest (hugepages=16). `check` must pass in each with the detected
+# profile; nothing in the suite knows which.
 #
 #   scripts/config-variants.sh [--out DIR] [--kernel KERNEL] [--only NAME,...] [kernel-matrix options...]
 #
