@@ -14,10 +14,10 @@
 #                    before the steps): minor-collapse runs with it, and shmem cells keep their 4 KiB pins
 #   shmem-thp-always KERNEL with shmem THP `always` (written in the guest the same way): every shmem cell keeps
 #                    its MADV_NOHUGEPAGE pin, write(2) caches 2 MiB folios (modelled); minor-collapse runs too
-#   shmem-thp-within-size  KERNEL with shmem THP `within_size` (written the same way): a 2 MiB folio only where
-#                    i_size covers the whole extent (modelled through thp-shmem); minor-collapse runs
-#   shmem-thp-force  KERNEL with shmem THP `force` (written the same way): overrides MADV_NOHUGEPAGE, so the shmem
-#                    cells (and minor-collapse) are not applicable with that reason
+#   shmem-thp-within-size  KERNEL with shmem THP `within_size` (written the same way): write(2) caches a 2 MiB
+#                    folio only where i_size covers the whole extent (modelled; no cell's file does); minor-collapse runs
+#   shmem-thp-force  KERNEL with shmem THP `force` (written the same way): huge on for every mount, but no
+#                    MADV_NOHUGEPAGE pin is lifted: modelled as `always`, every shmem cell and minor-collapse run
 #   zero-page-off    the test kernel (scripts/build-test-kernel.sh; about 25 min the first time, cached after)
 #                    with uffdnative_no_zero_page=1
 #   combined         (only when named in --only) one guest of KERNEL with THP always, fault_around_bytes 8192 and
