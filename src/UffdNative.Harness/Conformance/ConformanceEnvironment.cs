@@ -88,8 +88,6 @@ public sealed record ConformanceEnvironment
             return $"the model's pages are 4 KiB; this kernel's page size is {Facts.PageSize}";
         if (MemoryTypes.IsHugetlb(memory) && HugetlbCannot(s) is { } noHuge)
             return noHuge;
-        if (memory is MemoryType.Shmem or MemoryType.ShmemPrivate && Facts.ThpShmem == "force")
-            return "shmem THP is 'force' (transparent_hugepage/shmem_enabled): MADV_NOHUGEPAGE cannot keep these mappings at 4 KiB pages";
         if (!UserModeOnly && s.Uffds.Any(u => u.UserModeOnly))
             return "needs UFFD_USER_MODE_ONLY (Linux 5.11+), which this kernel lacks (user-mode-only: old)";
         var missing = s.RequiredFeatures & ~Features;

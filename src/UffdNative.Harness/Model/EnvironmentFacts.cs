@@ -46,7 +46,7 @@ public sealed record EnvironmentFacts
         new(ThpAnonName, "THP for anonymous memory (transparent_hugepage/enabled)", null, FactUse.Applicability,
             "scenarios pin MADV_NOHUGEPAGE; the THP scenarios need it not 'never'"),
         new(ThpShmemName, "THP for shmem (transparent_hugepage/shmem_enabled)", null, FactUse.Predicts,
-            "'always' makes write(2) into an uncached 2 MiB extent cache the whole extent (no VMA, so no MADV_NOHUGEPAGE pin); 'force' overrides MADV_NOHUGEPAGE, so shmem cells cannot pin 4 KiB pages; minor-collapse needs never or advise"),
+            "'always' and 'force' make write(2) into an uncached 2 MiB extent cache the whole extent (no VMA, so no MADV_NOHUGEPAGE pin; faults keep the pin under every value); minor-collapse runs under every value but deny"),
         new(HugePagesName, "2 MiB huge page pool (vm.nr_hugepages)", null, FactUse.Applicability, "hugetlb cells need free 2 MiB pages"),
         new(SwapName, "swap", null, FactUse.Applicability, "swap-out rows need a swap device; MADV_PAGEOUT of a private anon page is predicted only without swap"),
         new(MemoryLimitName, "memory cgroup limit of this process", null, FactUse.Applicability, "reported; a tight limit can fail large cells"),

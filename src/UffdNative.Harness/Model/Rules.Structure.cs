@@ -207,7 +207,8 @@ internal sealed partial class ModelRun
     }
 
     /// <summary>write(2) allocates shmem page cache with no VMA, so no MADV_NOHUGEPAGE pin applies: with shmem THP
-    /// 'always' ('force' makes shmem cells n/a), or 'within_size' with i_size over the whole aligned 2 MiB extent,
+    /// 'always' or 'force' (for memfd the same: force turns huge on for every mount, and the VMA's pin still holds at
+    /// faults), or 'within_size' with i_size over the whole aligned 2 MiB extent,
     /// shmem_get_folio_gfp allocates one PMD-sized folio for the extent — its other pages cached, zero-filled —
     /// unless a page of the extent is cached already (shmem_suitable_orders' xa_find conflict: order 0). mm/shmem.c
     /// shmem_huge_global_enabled, shmem_allowable_huge_orders (tmpfs/memfd: PMD order only). Seen on 6.12 with

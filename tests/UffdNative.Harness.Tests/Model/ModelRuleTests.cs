@@ -380,6 +380,8 @@ public class ModelRuleTests
         Assert.Contains("size 4: 0d00", always.StateBefore[2]);  // after the pwrite (observation 1 is op 0)
         Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(always, 3).Messages);
         Assert.Contains(EnvironmentFacts.ThpShmemName, always.Consulted[1]);
+        // force: the same for write(2) (huge on for every mount; seen in a 6.12 guest: the shmem cells pass with it).
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(Run(s, With("force")), 3).Messages);
         // never/advise: order 0; within_size: a 4-page file never covers the extent.
         foreach (var thp in new[] { "never", "advise", "within_size" })
             Assert.Equal(["u0 PF 0x1 m0+0 => copy-wp", "u0 PF 0x3 m0+0 => unprotect"], ObservationOf(Run(s, With(thp)), 3).Messages);
