@@ -7,7 +7,7 @@
 # The dev machines run three kernels (two cores, TCG); the GitHub workflow fans out every --ci kernel as a job.
 extra kernel-matrix scripts/kernel-matrix.sh --ci --timeout 600 --step-timeout 300 --out TestResults/ci/kernel-matrix host 6.1 6.12
 # Issue 11 item 2 in every run: one 6.12 guest booted with THP always, fault_around_bytes 8192 (debugfs) and shmem THP
-# advise at once; probe must detect the changed facts and check pass with them (the five single variants run
+# advise at once; probe must detect the changed facts and check pass with them (the seven single variants run
 # behind UFFDNATIVE_CI_FULL below). About 3-5 minutes under TCG, 6.12 already cached by the matrix step.
 extra config-variant scripts/config-variants.sh --only combined --kernel 6.12 --out TestResults/ci/config-variants --timeout 600 --step-timeout 300
 # Issue 7: a bounded soak (about 2 minutes, 4 toucher threads): lost 0, corrupt 0, hung 0.
@@ -23,8 +23,9 @@ extra detector-evidence env UFFDNATIVE_DETECTOR_REPORTS="$PWD/TestResults/ci/ker
 # time the zero-page-off test kernel is built; measured 2026-12-04 at load 24-29: 698 s for the seven columns with
 # --jobs 2, 459 s for the four variants two at a time, here run one at a time): every Debian kernel
 # of the matrix (5.10, 6.1, 6.12 bookworm and trixie, 7.2, 7.3-rc) and the configuration variants (THP always,
-# fault_around_bytes 8192, shmem THP advise and always, the zero page off: the test kernel, built once and cached;
-# 653 s for the five one at a time on 2026-12-04 at load 12-16).
+# fault_around_bytes 8192, shmem THP advise, always, within_size and force, the zero page off: the test kernel, built
+# once and cached; 653 s for the first five one at a time on 2026-12-04 at load 12-16, and 79 s + 47 s for
+# within_size and force on 2026-12-05 at load under 1).
 if [ "${UFFDNATIVE_CI_FULL:-0}" = 1 ]; then
   extra full-matrix scripts/kernel-matrix.sh --jobs 2 --timeout 900 --step-timeout 450 --out TestResults/ci/full-matrix \
     host 5.10 6.1 6.12 6.12-trixie 7.2 7.3
