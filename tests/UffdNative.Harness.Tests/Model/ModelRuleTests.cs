@@ -464,6 +464,21 @@ public class ModelRuleTests
         var older = Run(noEvent, Mainline61);
         Assert.Equal("blocked", ObservationOf(older, 4).Result);
         Assert.Equal(6, older.Trace.Observations.Count);
+        // wp-fork-pin: the first fork copies the pinned page for the child at once (hugetlb_install_folio: no wp in
+        // a child VMA without WP, before and after the fix); the second, unpinned, shares it, and before 6.4 the child
+        // keeps its wp bit, so the child's pin (a GUP write: hugetlb_wp does not CoW a uffd-wp page) never completes.
+        var pin = NamedScenarios.All.Single(n => n.Name == "wp-fork-pin").Build(MemoryType.HugetlbPrivate);
+        var pinNew = Run(pin);
+        Assert.Equal(["pagemap m0=a..."], ObservationOf(pinNew, 4).Child);
+        Assert.Equal(["pagemap m0=a...", "pin m0+0 ok", "pagemap m0=a..."], ObservationOf(pinNew, 6).Child);
+        Assert.Equal(["u0 PF 0x3 m0+0 => unprotect"], ObservationOf(pinNew, 8).Messages);
+        Assert.All(pinNew.Trace.Observations.Skip(1), o => Assert.StartsWith("ok", o.Result, StringComparison.Ordinal));
+        var pinOld = Run(pin, Mainline61);
+        Assert.Equal(["pagemap m0=a..."], ObservationOf(pinOld, 4).Child);
+        Assert.Equal("blocked", ObservationOf(pinOld, 6).Result);
+        Assert.Equal(8, pinOld.Trace.Observations.Count);
+        Assert.Equal("blocked", ObservationOf(Run(pin, Mainline618.With(KernelProfile.HugetlbForkDropsWp, false)), 6).Result);
+
         // Shared hugetlb and shmem-private are not affected: the switch is read only for private huge pages.
         var shared = NamedScenarios.All.Single(n => n.Name == "fork-no-event").Build(MemoryType.Hugetlb);
         Assert.Equal(Run(shared).Trace.Observations.Select(o => o.Result), Run(shared, Mainline618.With(KernelProfile.HugetlbForkDropsWp, false)).Trace.Observations.Select(o => o.Result));
