@@ -131,7 +131,7 @@ public static class NamedScenarios
                   WriteProtect(0), Pin(0), Unpin(0));
         // On hugetlb-private before 6.4 (hugetlb-fork-drops-wp, §3.11 fork) the second fork leaves the child the stale
         // uffd-wp bit of the unpinned shared page: the child's pin (a write) retries forever, the op ends "blocked".
-        Add("wp-fork-pin", "§2.1 #8, §3.5", "touch, long-term pin (io_uring fixed buffer), protect, fork: a pinned private anon page is copied for the child at once (early CoW) and the child has no wp; unpin, fork again and pin in the child (a CoW write, wp 0); then upstream's order: a pin after the protect is a write and takes a WP fault",
+        Add("wp-fork-pin", "§2.1 #8, §3.5", "touch, long-term pin (io_uring fixed buffer), protect, fork: a pinned private anon page is copied for the child at once (early CoW) and the child has no wp; unpin, fork again and pin in the child (a CoW write, wp 0; on hugetlb-private before 6.4 the child keeps wp and its pin never completes: hugetlb-fork-drops-wp); then upstream's order: a pin after the protect is a write and takes a WP fault",
             MemoryTypes.All, m => WpForkPin(m, false), e => e.PinUnavailable);
         Add("wp-fork-pin-with-event", "§2.1 #9, §3.5", "as wp-fork-pin with EVENT_FORK: the early CoW copy keeps the wp bit in the child; the child's pin then takes a WP fault on the child's uffd",
             MemoryTypes.All, m => WpForkPin(m, true), e => e.PinUnavailable);

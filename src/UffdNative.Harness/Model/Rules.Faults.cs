@@ -72,7 +72,8 @@ internal sealed partial class ModelRun
             if (pte.Wp && !vma.Wp && mm != parent && ChildKeepsHugetlbWp(m))
             {
                 // §3.11 fork, before 6.4: a private hugetlb page that kept its uffd-wp bit in a VMA without WP (a fork
-                // child's): no message, and hugetlb_wp does not CoW a uffd-wp page; the fault retries forever.
+                // child's): no message, and hugetlb_wp does not CoW a uffd-wp page (60d5b473d61b, 6.3, in 6.1 stable);
+                // the fault retries forever (a pin's too: GUP's hugetlb loop re-faults until a fatal signal).
                 Block();
                 return Outcome.Blocked;
             }

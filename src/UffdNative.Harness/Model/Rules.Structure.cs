@@ -369,7 +369,9 @@ internal sealed partial class ModelRun
                             // userfaultfd_pte_wp(dst_vma, src pte): the child VMA is WP-registered (EVENT_FORK).
                             // The parent keeps its page exclusive, pinned, with its wp bit.
                             // Before the hugetlb fork fix (hugetlb-fork-drops-wp old, 6.4), copy_hugetlb_page_range's early
-                            // CoW installed the child's copy without the uffd-wp bit (measured on 6.1.192 with EVENT_FORK).
+                            // CoW installed the child's copy without the uffd-wp bit (hugetlb_install_page: make_huge_pte(.., 1)
+                            // only; 5a2f8d22ace4 passes the src pte to hugetlb_install_folio and carries the bit when
+                            // userfaultfd_wp(dst_vma)); measured on 6.1.192 with EVENT_FORK.
                             bool earlyCowKeepsWp = !(pm.Hugetlb && !Sw(KernelProfile.HugetlbForkDropsWp));
                             cm.Ptes[p] = Pte.AnonPage(src.Tag, wp: cv.Wp && src.Wp && earlyCowKeepsWp && !Bug(ModelBug.EarlyCowDropsWp));
                             break;
