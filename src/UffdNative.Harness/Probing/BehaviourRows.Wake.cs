@@ -196,7 +196,8 @@ public static partial class BehaviourRows
         b.Worker.Signal();
         // A kernel-mode fault does not return to user space on a signal that is not fatal: x86's fault handler
         // retries it (FAULT_FLAG_TRIED), which queues a new message; with the signal still pending the retry does
-        // not sleep either. Count the new messages (up to 3), or see the syscall end.
+        // not sleep either. Count the new messages (3 at least: one read may return more than the count still
+        // missing, as a slow guest's did), or see the syscall end.
         var again = new List<PageFault>();
         long until = Environment.TickCount64 + Lab.WaitMs;
         while (again.Count < 3 && !b.Worker.Join(0) && Environment.TickCount64 < until)
@@ -216,7 +217,7 @@ public static partial class BehaviourRows
         ev += $"; ZEROPAGE: read(2) returned {(ret < 0 ? Errno.Name((int)-ret) : ret.ToString(CultureInfo.InvariantCulture))}, handler ran {handled} time(s)";
         if (ended)
             return Finding.Of(false, ret < 0 ? $"aborted: {Errno.Name((int)-ret)}" : $"aborted: {ret} bytes", ev);
-        return again.Count == 3 && again.All(f => f.Address == b.Fault.Address) && handledBefore == 0 && ret == 8 && handled == 1
+        return again.Count >= 3 && again.All(f => f.Address == b.Fault.Address) && handledBefore == 0 && ret == 8 && handled == 1
             ? Finding.Of(true, "retried over and over (a message each time) until resolved; read(2) completes, then the handler runs", ev)
             : Finding.Failed($"{again.Count} new message(s), read(2) {ret}, handler {handledBefore}/{handled}", ev);
     }
