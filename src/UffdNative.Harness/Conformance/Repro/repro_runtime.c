@@ -418,8 +418,9 @@ static void handle(int fd, const char *uname, uint64_t features, struct r_uffd_m
 	}
 }
 
-/* During a fork op (0 otherwise): the op's bound on silence, and the child's report bytes seen so far. */
+/* During a fork op (0 otherwise): the op's bound on silence, and the child's report bytes seen so far; the child. */
 static int fork_pipe[2];
+static atomic_int fork_pid;
 static long fork_silence_ms;
 static int fork_seen;
 
@@ -464,7 +465,15 @@ static void serve(atomic_int *done)
 		if (fork_silence_ms > 0)
 			fork_progress(any);
 		if (now_ms() > op_deadline_ms) {
-			timed_out = 1;
+			pid_t child = fork_silence_ms > 0 ? (pid_t)atomic_load(&fork_pid) : 0;
+			if (child > 0) {
+				/* A child silent for the whole bound while alive is blocked (e.g. a write that retries forever,
+				 * §3.11 fork): killed, and the op ends "blocked", as the executor's and the model's thread that is
+				 * never released. */
+				kill(child, SIGKILL);
+				blocked = 1;
+			} else
+				timed_out = 1;
 			return;
 		}
 		if (!any) {
@@ -628,7 +637,6 @@ static void *mremap_job(void *arg)
 /* fork: the child reports its pagemap, runs its accesses (SIGBUS caught), reports again, exits.
  * Only syscalls and stack buffers in the child: the parent is multi-threaded. */
 struct child_rec { int32_t index, sigbus, si_code, pad; int64_t ret; uint64_t value; };
-static pid_t fork_pid;
 
 /* Upstream's sigbus loop (faulting_process(1, wp)) in the child, on a uffd of its own with FEATURE_SIGBUS that
  * registers the range: uffd_sigbus_loop_run, with this file's ioctls. */
@@ -746,7 +754,8 @@ static void *fork_job(void *arg)
 	pid_t pid = (pid_t)syscall(SYS_fork);
 	if (pid == 0)
 		child_run(o);
-	fork_pid = pid;
+	if (pid > 0)
+		atomic_store(&fork_pid, pid);
 	if (pid < 0) {
 		j->ret = -errno;
 	} else {
@@ -1125,6 +1134,7 @@ static void run_op(int i, char *res, size_t cap, char *child, size_t ccap)
 		}
 		fork_silence_ms = op_deadline_ms - now_ms();
 		fork_seen = 0;
+		atomic_store(&fork_pid, 0);
 		start_thread(&j.t, fork_job, &j);
 		serve(&j.done);
 		fork_silence_ms = 0;
