@@ -216,25 +216,31 @@ public static class FactDetectors
     // ---- fault-around ---------------------------------------------------------------------------------
 
     /// <summary>
-    /// Fills a 2 MiB memfd's page cache, maps it shared at a 2 MiB-aligned address (MADV_NOHUGEPAGE), reads
-    /// its first page and counts the present PTEs: do_fault_around maps a window of fault_around_bytes
+    /// Fills a 4 MiB memfd's page cache with 4 KiB folios, maps it shared (MADV_NOHUGEPAGE), reads the page at
+    /// its first 2 MiB boundary and counts the present PTEs: do_fault_around maps a window of fault_around_bytes
     /// starting there (§3.1). debugfs's fault_around_bytes, where readable, is the explanation.
     /// </summary>
     public static FactFinding FaultAroundPages(Lab lab)
     {
         int pages = (int)(Huge / P);
         using var s = lab.NewScope();
-        // 4 MiB of file, all cached and mapped: the first 2 MiB boundary inside has a whole window after it.
+        // 4 MiB of file, all cached: the first 2 MiB boundary inside has a whole window after it. The cache is filled
+        // by writes through the MADV_NOHUGEPAGE mapping, which allocate 4 KiB folios under every shmem_enabled value
+        // (the VMA's pin comes first: SGP_NOHUGE, later vma_thp_disabled), then the PTEs are zapped (the cache stays).
+        // write(2) would cache PMD-sized folios under always, within_size or force, and without "mm: don't install
+        // PMD mappings when THPs are disabled by the hw/process/vma" (6.12) do_set_pmd maps one even in a
+        // MADV_NOHUGEPAGE VMA: the read would show all 512 pages (seen in a Debian 6.1.0-57 guest, within_size).
         var f = s.Memfd(2 * pages, "uffd-fault-around");
-        f.WritePattern(0, (long)(2 * Huge), 5);
         var m = s.Shared(f);
         m.Advise(Advice.NoHugePage);
+        Accessor.Touch(m.Address, 2 * Huge, write: true, value: 5);
+        m.Advise(Advice.DontNeed);
         ulong at = (m.Address + Huge - 1) & ~(Huge - 1);
         Accessor.Touch(at, P, write: false);
         int present = lab.Pm(at, pages).Count(e => e.Present);
         int? debugfs = HostFacts.ReadInt("/sys/kernel/debug/fault_around_bytes");
         string dbg = debugfs is { } b ? $"debugfs fault_around_bytes = {b}" : "debugfs fault_around_bytes not readable";
-        string ev = $"page cache of a 4 MiB memfd filled, mapped shared, one read at a 2 MiB boundary: {present} of {pages} pages present; {dbg}";
+        string ev = $"page cache of a 4 MiB memfd filled with 4 KiB folios (writes through the MADV_NOHUGEPAGE mapping, then MADV_DONTNEED), one read at a 2 MiB boundary: {present} of {pages} pages present; {dbg}";
         string value = present.ToString(CultureInfo.InvariantCulture);
         string? cause = present == 16 ? null : debugfs is { } d ? $"fault_around_bytes = {d} (/sys/kernel/debug/fault_around_bytes)" : "fault_around_bytes differs from 64 KiB (debugfs not readable to confirm)";
         if (debugfs is { } d2 && d2 / (int)P != present)
