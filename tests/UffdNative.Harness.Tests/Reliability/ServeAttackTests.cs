@@ -371,23 +371,12 @@ public sealed unsafe class ServeAttackTests(ServeFixture fx) : IClassFixture<Ser
             AfterAttack();
             // Another thread of this process (the runtime, a test running beside this one) may map the hole
             // again before the handler reads this process's maps: seen once in CI. Only then try a new hole.
-            if (kind == "unmapped" && !err.Contains(expected, StringComparison.Ordinal) && attempt < 5 && MapsOverlap(addr, 4 * R.Page))
+            if (kind == "unmapped" && !err.Contains(expected, StringComparison.Ordinal) && attempt < 5 && VmaInfo.Overlapping(addr, 4 * R.Page).Any())
                 continue;
             Assert.Contains(expected, err, StringComparison.Ordinal);
             return;
         }
     }
-
-    /// <summary>Whether any line of /proc/self/maps overlaps [addr, addr+len).</summary>
-    private static bool MapsOverlap(ulong addr, ulong len) =>
-        File.ReadLines("/proc/self/maps").Any(line =>
-        {
-            var range = line.AsSpan(0, line.IndexOf(' '));
-            int dash = range.IndexOf('-');
-            ulong lo = ulong.Parse(range[..dash], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
-            ulong hi = ulong.Parse(range[(dash + 1)..], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
-            return lo < addr + len && addr < hi;
-        });
 
     public static TheoryData<string> BadFiles => ["memfd-empty", "memfd-offset-past-end", "memfd-is-a-pipe", "snapshot-empty", "snapshot-read-only", "source-path", "source-fifo", "owner-pid-1", "unknown-policy"];
 
